@@ -1,0 +1,167 @@
+"""The input data contract as data: one `schemas/<source>.yaml` per source.
+
+The YAML files say what each department sends (columns, Chinese aliases, types, checks,
+natural keys); the readers, normalisers and pandera schemas are built from them, so a
+county that meets a new header spelling adds an alias in a file, not in code.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SOURCES = ("roster", "medical", "education", "traffic", "civil", "disability")
+COLUMN_TYPES = ("text", "id", "date", "money", "enum", "grade")
+
+
+def resource_dir(name: str) -> Path:
+    """`schemas/` or `parameters/`: beside the sources in a checkout, packaged in a wheel."""
+    packaged = Path(__file__).parent / "_contract" / name
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / name
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    key: str
+    type: str
+    aliases: tuple[str, ...] = ()
+    required: bool = False
+    values: tuple[str, ...] = ()
+    min: float | None = None
+    empty: Any = None  # value that an empty cell means (e.g. 0 for fees, 未监测 for status)
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    name: str
+    column: str
+    op: str  # "ge" or "le": column op other, when both are present
+    other: str
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    source: str
+    title: str
+    file_prefixes: tuple[str, ...]
+    kind: str  # "snapshot" | "events"
+    natural_key: tuple[str, ...]
+    rule_date: str | None
+    columns: dict[str, ColumnSpec]
+    checks: tuple[CrossCheck, ...] = ()
+    id_from_certificate: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns the file must carry. The certificate number stands in for a missing
+        ID column, so id_number is not demanded of the disability extract."""
+        return [
+            c.key
+            for c in self.columns.values()
+            if c.required and not (c.key == "id_number" and self.id_from_certificate)
+        ]
+
+    def header_lookup(self) -> dict[str, str]:
+        """Folded header text → column key, for the key itself and every alias."""
+        lookup: dict[str, str] = {}
+        for col in self.columns.values():
+            for name in (col.key, *col.aliases):
+                lookup[fold_header(name)] = col.key
+        return lookup
+
+
+def fold_header(text: str) -> str:
+    """Header matching ignores blanks anywhere, full-/half-width and letter case."""
+    folded = unicodedata.normalize("NFKC", str(text))
+    return "".join(folded.split()).casefold()
+
+
+class ContractError(ValueError):
+    """A schema or aliases file that cannot be used; the message names the file."""
+
+
+def _parse_source(raw: dict[str, Any], origin: Path) -> SourceSpec:
+    try:
+        columns = {}
+        for key, spec in raw["columns"].items():
+            spec = dict(spec or {})
+            ctype = spec.pop("type")
+            if ctype not in COLUMN_TYPES:
+                raise ContractError(f"{origin}: column {key}: unknown type {ctype!r}")
+            columns[key] = ColumnSpec(
+                key=key,
+                type=ctype,
+                aliases=tuple(str(a) for a in spec.pop("aliases", []) or []),
+                required=bool(spec.pop("required", False)),
+                values=tuple(str(v) for v in spec.pop("values", []) or []),
+                min=spec.pop("min", None),
+                empty=spec.pop("empty", None),
+            )
+            if spec:
+                raise ContractError(f"{origin}: column {key}: unknown settings {sorted(spec)}")
+        return SourceSpec(
+            source=raw["source"],
+            title=raw.get("title", raw["source"]),
+            file_prefixes=tuple(raw["file_prefixes"]),
+            kind=raw["kind"],
+            natural_key=tuple(raw["natural_key"]),
+            rule_date=raw.get("rule_date"),
+            columns=columns,
+            checks=tuple(CrossCheck(**c) for c in raw.get("checks") or []),
+            id_from_certificate=raw.get("id_from_certificate"),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ContractError(f"{origin}: malformed source schema ({exc})") from exc
+
+
+@cache
+def _load_default() -> dict[str, SourceSpec]:
+    specs = {}
+    folder = resource_dir("schemas")
+    for source in SOURCES:
+        path = folder / f"{source}.yaml"
+        specs[source] = _parse_source(yaml.safe_load(path.read_text(encoding="utf-8")), path)
+    return specs
+
+
+def load(aliases_file: Path | None = None) -> dict[str, SourceSpec]:
+    """Every source's spec, with the user's extra aliases merged in.
+
+    An aliases file maps source → column → list of extra header names::
+
+        medical:
+          out_of_pocket: [自付费用, 个人现金支付]
+    """
+    specs = dict(_load_default())
+    if aliases_file is None:
+        return specs
+    try:
+        extra = yaml.safe_load(Path(aliases_file).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ContractError(f"{aliases_file}: cannot read aliases file ({exc})") from exc
+    if not isinstance(extra, dict):
+        raise ContractError(f"{aliases_file}: expected a mapping of source → column → aliases")
+    for source, cols in extra.items():
+        if source not in specs:
+            raise ContractError(f"{aliases_file}: unknown source {source!r}")
+        spec = specs[source]
+        new_cols = dict(spec.columns)
+        for key, names in (cols or {}).items():
+            if key not in new_cols:
+                raise ContractError(f"{aliases_file}: {source} has no column {key!r}")
+            if isinstance(names, str):
+                names = [names]
+            col = new_cols[key]
+            new_cols[key] = ColumnSpec(
+                **{**col.__dict__, "aliases": col.aliases + tuple(str(n) for n in names)}
+            )
+        specs[source] = SourceSpec(**{**spec.__dict__, "columns": new_cols})
+    return specs
