@@ -1,0 +1,99 @@
+"""Discovery: which file in `<inbox>/<YYYY-MM>/` is which source's extract.
+
+A file belongs to a source when its name starts with the source key or with the
+department's Chinese name (data contract, "Where files arrive").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from .contract import SourceSpec
+
+FORMATS = (".csv", ".xlsx", ".parquet")
+PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+class PeriodError(ValueError):
+    pass
+
+
+def check_period(period: str) -> str:
+    if not PERIOD_RE.match(period or ""):
+        raise PeriodError(f"period must be YYYY-MM with a month 01–12, got {period!r}")
+    return period
+
+
+@dataclass(frozen=True)
+class Found:
+    source: str
+    path: Path | None  # None: missing or ambiguous
+    candidates: tuple[Path, ...] = ()
+    problem: str | None = None  # 'missing' | 'ambiguous'
+
+    @property
+    def message(self) -> str:
+        if self.problem == "ambiguous":
+            names = ", ".join(p.name for p in self.candidates)
+            return f"more than one file for {self.source}: {names}"
+        if self.problem == "missing":
+            return f"no file for {self.source} in this period"
+        return ""
+
+
+def _fold(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+def source_of(filename: str, specs: dict[str, SourceSpec]) -> str | None:
+    """The source a file name belongs to, by the longest matching prefix."""
+    name = _fold(filename)
+    best: tuple[int, str] | None = None
+    for source, spec in specs.items():
+        for prefix in spec.file_prefixes:
+            p = _fold(prefix)
+            if name.startswith(p) and (best is None or len(p) > best[0]):
+                best = (len(p), source)
+    return best[1] if best else None
+
+
+def discover(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> dict[str, Found]:
+    """One `Found` per source. Files of other formats, hidden files and temp files
+    (Excel's `~$…` lock files) are not candidates."""
+    folder = Path(inbox) / check_period(period)
+    by_source: dict[str, list[Path]] = {s: [] for s in specs}
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if not path.is_file() or path.name.startswith((".", "~$")):
+                continue
+            if path.suffix.lower() not in FORMATS:
+                continue
+            source = source_of(path.name, specs)
+            if source is not None:
+                by_source[source].append(path)
+    found = {}
+    for source, paths in by_source.items():
+        if not paths:
+            found[source] = Found(source, None, problem="missing")
+        elif len(paths) > 1:
+            found[source] = Found(source, None, tuple(paths), problem="ambiguous")
+        else:
+            found[source] = Found(source, paths[0], (paths[0],))
+    return found
+
+
+def unrecognised(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> list[Path]:
+    """Files in the period folder that belong to no source (reported, never read)."""
+    folder = Path(inbox) / check_period(period)
+    if not folder.is_dir():
+        return []
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+        and not p.name.startswith((".", "~$"))
+        and (p.suffix.lower() not in FORMATS or source_of(p.name, specs) is None)
+    ]

@@ -1,0 +1,197 @@
+"""DuckDB storage: staging tables per source, the run's outputs, and as-of-period reads.
+
+`stg_<source>` keeps every accepted row of every delivery, so that any period can be
+re-screened as it was: the rules read the roster snapshot and the newest version of each
+event key delivered at or before the period. The analyst-facing views named after the
+sources show the current state.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from .contract import SourceSpec
+
+SQL_TYPES = {
+    "text": "VARCHAR",
+    "id": "VARCHAR",
+    "enum": "VARCHAR",
+    "date": "DATE",
+    "money": "DECIMAL(18,2)",
+    "grade": "TINYINT",
+}
+
+OUTPUT_DDL = {
+    "quarantine": """
+        period VARCHAR NOT NULL, source VARCHAR NOT NULL, file VARCHAR, row_number BIGINT,
+        "column" VARCHAR, "check" VARCHAR, raw_value VARCHAR""",
+    "ingest_log": """
+        period VARCHAR NOT NULL, source VARCHAR NOT NULL, file VARCHAR, sha256 VARCHAR,
+        rows_read BIGINT, rows_accepted BIGINT, rows_rejected BIGINT, status VARCHAR NOT NULL,
+        message VARCHAR, encoding VARCHAR, ingested_at TIMESTAMP,
+        PRIMARY KEY (period, source)""",
+    "runs": """
+        run_id VARCHAR PRIMARY KEY, period VARCHAR NOT NULL, township VARCHAR,
+        started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR NOT NULL,
+        parameters JSON, code_version VARCHAR, input_files JSON, message VARCHAR""",
+    "suspects": """
+        period VARCHAR NOT NULL, township VARCHAR, village VARCHAR, household_id VARCHAR NOT NULL,
+        head_name VARCHAR, head_id_number VARCHAR, household_type VARCHAR,
+        household_size BIGINT, per_capita_income DECIMAL(18,2), monitoring_line DECIMAL(18,2),
+        colour VARCHAR, risk_codes VARCHAR[], risk_labels VARCHAR, medical_oop DECIMAL(18,2),
+        education_cost DECIMAL(18,2), accident_loss DECIMAL(18,2),
+        rigid_expenditure DECIMAL(18,2), labour_capacity VARCHAR, listing_status VARCHAR,
+        run_id VARCHAR""",
+    "evidence": """
+        period VARCHAR NOT NULL, household_id VARCHAR NOT NULL, id_number VARCHAR,
+        name VARCHAR, risk_code VARCHAR, source VARCHAR, source_key VARCHAR, rule_date DATE,
+        amount DECIMAL(18,2), detail VARCHAR""",
+    "match_rates": """
+        period VARCHAR NOT NULL, source VARCHAR NOT NULL, records_in_window BIGINT,
+        matched BIGINT, unmatched BIGINT""",
+}
+
+
+class DatabaseBusy(RuntimeError):
+    """Another process holds the database file."""
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    creating = not path.exists()
+    try:
+        con = duckdb.connect(
+            str(path),
+            read_only=read_only,
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise DatabaseBusy(
+                f"database {path} is in use by another process (a run or an open session); "
+                "wait for it to finish or close it"
+            ) from None
+        raise
+    if creating and not read_only:
+        # Personal data: the database is readable by its owner only.
+        os.chmod(path, 0o600)
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.begin()
+    try:
+        yield
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
+def staging_ddl(spec: SourceSpec) -> str:
+    cols = ["period VARCHAR NOT NULL", "file VARCHAR NOT NULL", "row_number BIGINT"]
+    cols += [f'"{key}" {SQL_TYPES[col.type]}' for key, col in spec.columns.items()]
+    cols.append("extra JSON")
+    return f"CREATE TABLE IF NOT EXISTS stg_{spec.source} ({', '.join(cols)})"
+
+
+def current_view_sql(spec: SourceSpec) -> str:
+    if spec.kind == "snapshot":
+        return f"CREATE OR REPLACE VIEW {spec.source} AS SELECT * FROM stg_{spec.source}"
+    key = ", ".join(f'"{k}"' for k in spec.natural_key)
+    return (
+        f"CREATE OR REPLACE VIEW {spec.source} AS SELECT * FROM stg_{spec.source} "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY period DESC) = 1"
+    )
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec]) -> None:
+    with transaction(con):
+        for spec in specs.values():
+            con.execute(staging_ddl(spec))
+            con.execute(current_view_sql(spec))
+        for name, cols in OUTPUT_DDL.items():
+            con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    if frame.height == 0:
+        return
+    con.register("__incoming", frame.to_arrow())
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __incoming")
+    finally:
+        con.unregister("__incoming")
+
+
+def replace_delivery(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    period: str,
+    good: pl.DataFrame | None,
+    quarantine: pl.DataFrame | None,
+) -> None:
+    """The period's delivery of a source becomes exactly what was just read (or nothing).
+    Call inside a transaction."""
+    con.execute(f"DELETE FROM stg_{spec.source} WHERE period = ?", [period])
+    con.execute("DELETE FROM quarantine WHERE period = ? AND source = ?", [period, spec.source])
+    if good is not None:
+        insert_frame(con, f"stg_{spec.source}", good.with_columns(pl.lit(period).alias("period")))
+    if quarantine is not None:
+        insert_frame(con, "quarantine", quarantine)
+
+
+def upsert_log(con: duckdb.DuckDBPyConnection, row: dict[str, object]) -> None:
+    con.execute(
+        "DELETE FROM ingest_log WHERE period = ? AND source = ?", [row["period"], row["source"]]
+    )
+    cols = list(row)
+    marks = ", ".join("?" for _ in cols)
+    con.execute(
+        f"INSERT INTO ingest_log ({', '.join(cols)}) VALUES ({marks})", [row[c] for c in cols]
+    )
+
+
+def log_entry(con: duckdb.DuckDBPyConnection, period: str, source: str) -> dict | None:
+    rel = con.sql(
+        "SELECT * FROM ingest_log WHERE period = $period AND source = $source",
+        params={"period": period, "source": source},
+    )
+    rows = rel.fetchall()
+    return dict(zip(rel.columns, rows[0], strict=True)) if rows else None
+
+
+# ---------------------------------------------------------------- as-of reads for the rules
+
+
+def roster_period(con: duckdb.DuckDBPyConnection, period: str) -> str | None:
+    row = con.execute("SELECT max(period) FROM stg_roster WHERE period <= ?", [period]).fetchone()
+    return row[0] if row else None
+
+
+def population(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    """The latest roster snapshot received at or before the period."""
+    return con.sql(
+        "SELECT * EXCLUDE (extra) FROM stg_roster WHERE period = "
+        "(SELECT max(period) FROM stg_roster WHERE period <= $period) ORDER BY row_number",
+        params={"period": period},
+    ).pl()
+
+
+def events_as_of(con: duckdb.DuckDBPyConnection, spec: SourceSpec, period: str) -> pl.DataFrame:
+    """Per natural key, the newest version delivered at or before the period."""
+    key = ", ".join(f'"{k}"' for k in spec.natural_key)
+    return con.sql(
+        f"SELECT * EXCLUDE (extra) FROM stg_{spec.source} WHERE period <= $period "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY period DESC) = 1",
+        params={"period": period},
+    ).pl()

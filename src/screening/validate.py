@@ -1,0 +1,218 @@
+"""Validation: a pandera schema per source, built from `schemas/<source>.yaml`.
+
+Input is the normalised frame (typed columns plus `__raw_<key>` text, see normalise.py).
+Every failing cell becomes one quarantine row; a row with any failure is kept out of the
+good rows. Validation is lazy: all failures of a delivery are collected in one pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import pandera.polars as pa
+import polars as pl
+from pandera.api.polars.types import PolarsData
+from pandera.errors import SchemaErrors
+
+from .contract import ColumnSpec, CrossCheck, SourceSpec
+
+DTYPES: dict[str, pl.DataType] = {
+    "text": pl.String(),
+    "id": pl.String(),
+    "enum": pl.String(),
+    "date": pl.Date(),
+    "money": pl.Decimal(18, 2),
+    "grade": pl.Int8(),
+}
+
+PARSE_CHECK = {
+    "id": "invalid_id",
+    "date": "invalid_date",
+    "money": "invalid_money",
+    "enum": "invalid_value",
+    "grade": "invalid_value",
+}
+
+QUARANTINE_SCHEMA = {
+    "period": pl.String,
+    "source": pl.String,
+    "file": pl.String,
+    "row_number": pl.Int64,
+    "column": pl.String,
+    "check": pl.String,
+    "raw_value": pl.String,
+}
+
+
+def raw_name(key: str) -> str:
+    return f"__raw_{key}"
+
+
+def _raw_empty(key: str) -> pl.Expr:
+    return pl.col(raw_name(key)).is_null() | (pl.col(raw_name(key)).str.strip_chars() == "")
+
+
+def _parse_check(col: ColumnSpec) -> pa.Check:
+    # A non-empty raw cell that normalised to null could not be understood.
+    def parsed(data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_raw_empty(data.key) | pl.col(data.key).is_not_null())
+
+    return pa.Check(parsed, name=PARSE_CHECK[col.type])
+
+
+def _required_check() -> pa.Check:
+    # Only for empty cells: an unreadable one is already reported by its parse check.
+    def present(data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(~_raw_empty(data.key) | pl.col(data.key).is_not_null())
+
+    return pa.Check(present, name="required")
+
+
+def _enum_check(col: ColumnSpec) -> pa.Check:
+    allowed = list(col.values)
+
+    def member(data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col(data.key).is_null() | pl.col(data.key).is_in(allowed))
+
+    return pa.Check(member, name="invalid_value")
+
+
+def _min_check(col: ColumnSpec) -> pa.Check:
+    floor = col.min
+
+    def at_least(data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col(data.key).is_null() | (pl.col(data.key) >= floor))
+
+    return pa.Check(at_least, name="min")
+
+
+def _cross_check(check: CrossCheck) -> pa.Check:
+    def compare(data: PolarsData) -> pl.LazyFrame:
+        a, b = pl.col(check.column), pl.col(check.other)
+        holds = a >= b if check.op == "ge" else a <= b
+        return data.lazyframe.select(a.is_null() | b.is_null() | holds)
+
+    return pa.Check(compare, name=check.name)
+
+
+def _grade_range(data: PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(pl.col(data.key).is_null() | pl.col(data.key).is_between(1, 4))
+
+
+@cache
+def _schema_cached(spec: SourceSpec) -> pa.DataFrameSchema:
+    return build_schema(spec)
+
+
+def build_schema(spec: SourceSpec) -> pa.DataFrameSchema:
+    cross_by_column: dict[str, list[pa.Check]] = {}
+    for check in spec.checks:
+        cross_by_column.setdefault(check.column, []).append(_cross_check(check))
+    columns = {}
+    for key, col in spec.columns.items():
+        checks: list[pa.Check] = []
+        if col.type in PARSE_CHECK:
+            checks.append(_parse_check(col))
+        if col.required:
+            checks.append(_required_check())
+        if col.type == "enum" and col.values:
+            checks.append(_enum_check(col))
+        if col.type == "grade":
+            checks.append(pa.Check(_grade_range, name="invalid_value"))
+        if col.min is not None:
+            checks.append(_min_check(col))
+        checks.extend(cross_by_column.get(key, []))
+        columns[key] = pa.Column(DTYPES[col.type], nullable=True, checks=checks)
+    return pa.DataFrameSchema(
+        columns,
+        name=spec.source,
+        strict=False,
+        unique=list(spec.natural_key),
+        report_duplicates="all",
+    )
+
+
+@dataclass
+class Validated:
+    good: pl.DataFrame  # typed columns + row_number + extra, no __raw_ columns
+    quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
+    rows_rejected: int
+
+
+def validate(frame: pl.DataFrame, spec: SourceSpec, *, period: str, file: str) -> Validated:
+    """Split a normalised delivery into good rows and quarantine rows."""
+    failures = _failures(frame, spec)
+    quarantine = _quarantine_rows(frame, failures, spec, period=period, file=file)
+    bad_index = failures.get_column("index").unique()
+    good = (
+        frame.with_row_index("__index")
+        .filter(~pl.col("__index").is_in(bad_index.implode()))
+        .drop("__index")
+    )
+    good = good.drop([c for c in good.columns if c.startswith("__raw_")])
+    return Validated(good=good, quarantine=quarantine, rows_rejected=bad_index.len())
+
+
+def _failures(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
+    """(index, column, check) for every failing cell."""
+    empty = pl.DataFrame(schema={"index": pl.UInt32, "column": pl.String, "check": pl.String})
+    try:
+        _schema_cached(spec).validate(frame, lazy=True)
+        return empty
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+    if cases.filter(pl.col("index").is_null()).height:
+        # A schema-level failure (wrong dtype, missing column) is a bug in normalise, not
+        # bad data: refusing loudly beats quarantining every row.
+        detail = cases.filter(pl.col("index").is_null()).select("column", "check").rows()
+        raise RuntimeError(f"{spec.source}: normalised frame does not fit its schema: {detail}")
+    key_label = "+".join(spec.natural_key)
+    cases = cases.select(
+        pl.col("index").cast(pl.UInt32),
+        pl.when(pl.col("check") == "multiple_fields_uniqueness")
+        .then(pl.lit(key_label))
+        .otherwise(pl.col("column"))
+        .alias("column"),
+        pl.when(pl.col("check").str.contains("uniqueness|unique"))
+        .then(pl.lit("duplicate_key"))
+        .otherwise(pl.col("check"))
+        .alias("check"),
+    )
+    # Rows whose key is incomplete already fail `required`; calling them duplicates of each
+    # other would only add noise.
+    incomplete = frame.select(
+        pl.any_horizontal([pl.col(k).is_null() for k in spec.natural_key]).alias("x")
+    ).get_column("x")
+    incomplete_idx = pl.Series(range(frame.height), dtype=pl.UInt32).filter(incomplete)
+    cases = cases.filter(
+        ~((pl.col("check") == "duplicate_key") & pl.col("index").is_in(incomplete_idx.implode()))
+    )
+    return cases.unique(maintain_order=True)
+
+
+def _quarantine_rows(
+    frame: pl.DataFrame, failures: pl.DataFrame, spec: SourceSpec, *, period: str, file: str
+) -> pl.DataFrame:
+    if failures.height == 0:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    raw_cols = [raw_name(k) for k in spec.columns]
+    raws = frame.select("row_number", *raw_cols).with_row_index("index")
+    key_raw = pl.concat_str(
+        [pl.col(raw_name(k)).fill_null("") for k in spec.natural_key], separator="|"
+    )
+    raws = raws.with_columns(key_raw.alias("__key_raw"))
+    joined = failures.join(raws, on="index", how="left")
+    key_label = "+".join(spec.natural_key)
+    value = pl.when(pl.col("column") == key_label).then(pl.col("__key_raw"))
+    for key in spec.columns:
+        value = value.when(pl.col("column") == key).then(pl.col(raw_name(key)))
+    return joined.select(
+        pl.lit(period).alias("period"),
+        pl.lit(spec.source).alias("source"),
+        pl.lit(file).alias("file"),
+        pl.col("row_number").cast(pl.Int64),
+        pl.col("column"),
+        pl.col("check"),
+        value.otherwise(None).cast(pl.String).alias("raw_value"),
+    ).sort("row_number", "column", "check")
