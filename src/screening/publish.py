@@ -1,0 +1,961 @@
+"""Publish a screening run: county-wide parquet files and one list per township.
+
+    <out>/<YYYY-MM>/suspects.parquet, evidence.parquet           (all townships)
+    <out>/<YYYY-MM>/<township>/疑似监测对象_<township>_<YYYYMM>.xlsx / .csv
+
+Everything a run writes is first written under temporary names in the target folders and
+only renamed into place once every file is complete, so a failed run leaves the previous
+publication as it was, and a reader never opens half a file. The files hold personal data:
+files are 0600, folders 0700, and ID numbers can be masked in the files meant for people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import polars as pl
+from xlsxwriter.format import Format
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from screening import ids, risks, screen
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+MONEY = pl.Decimal(18, 2)
+SUSPECTS_FILE = "suspects.parquet"
+EVIDENCE_FILE = "evidence.parquet"
+LIST_PREFIX = "疑似监测对象"
+
+# The output contract's columns (screen.py holds their types) and their 中文表头.
+SUSPECTS_SCHEMA = pl.Schema(screen.SUSPECTS_SCHEMA)
+EVIDENCE_SCHEMA = pl.Schema(screen.EVIDENCE_SCHEMA)
+MEMBERS_SCHEMA = pl.Schema(screen.MEMBERS_SCHEMA)
+SUSPECT_HEADERS: dict[str, str] = {
+    "period": "期次",
+    "township": "乡镇",
+    "village": "村",
+    "household_id": "户编号",
+    "head_name": "户主姓名",
+    "head_id_number": "户主身份证号",
+    "household_type": "户类型",
+    "household_size": "家庭人口",
+    "per_capita_income": "家庭年人均纯收入",
+    "monitoring_line": "监测标准",
+    "colour": "预警等级",
+    "risk_codes": "风险代码",
+    "risk_labels": "风险点",
+    "medical_oop": "医疗自付合计",
+    "education_cost": "教育支出合计",
+    "accident_loss": "意外损失合计",
+    "rigid_expenditure": "刚性支出合计",
+    "labour_capacity": "劳动力状况",
+    "listing_status": "纳入状态",
+    "run_id": "批次号",
+}
+# In the rule table's order, which is also the order evidence is listed in.
+RISK_LABELS: dict[str, str] = {r.code: r.label for r in risks.RISKS}
+RISK_MEANINGS: dict[str, str] = {
+    "MEDICAL": "近12个月家庭成员住院个人自付费用合计达到标准",
+    "EDUCATION": "近12个月家庭教育支出（学费、住宿费、教科书费扣除资助）合计超过标准",
+    "DROPOUT": "义务教育年龄的学生最新学籍状态为辍学",
+    "ACCIDENT": "近12个月交通事故损失（扣除赔偿）合计超过标准，或劳动年龄成员重伤、死亡",
+    "DISABILITY": "近12个月新发重度（一级、二级）残疾人证",
+    "ASSISTANCE": "近12个月有临时救助，或新纳入低保、特困供养",
+    "LOW_INCOME": "家庭年人均纯收入低于监测标准",
+    "SPENDING": "医疗、教育、意外三项刚性支出合计超过家庭年收入",
+}
+# Department short names (as in file names) and what each delivers.
+SOURCE_LABELS: dict[str, str] = {
+    "roster": "人口",
+    "medical": "医保",
+    "education": "教育",
+    "traffic": "交警",
+    "civil": "民政",
+    "disability": "残联",
+}
+SOURCE_TITLES: dict[str, str] = {
+    "roster": "农村人口基础信息",
+    "medical": "住院结算",
+    "education": "学生资助与学籍",
+    "traffic": "交通事故伤亡",
+    "civil": "社会救助",
+    "disability": "残疾人证",
+}
+# Which risk points a source feeds: what may be missed when it is absent.
+SOURCE_RISKS: dict[str, tuple[str, ...]] = {
+    "roster": tuple(RISK_LABELS),
+    "medical": ("MEDICAL", "SPENDING"),
+    "education": ("EDUCATION", "DROPOUT", "SPENDING"),
+    "traffic": ("ACCIDENT", "SPENDING"),
+    "civil": ("ASSISTANCE",),
+    "disability": ("DISABILITY",),
+}
+SOURCE_STATUS_LABELS: dict[str, str] = {
+    "loaded": "已读入",
+    "missing": "本期未收到",
+    "rejected": "文件被拒收（无法读取或缺少必需列）",
+    "empty": "已收到，但没有记录",
+}
+PARAMETER_LABELS: dict[str, str] = {
+    "monitoring_line": "监测标准（元/人·年）",
+    "medical_oop_threshold": "因病：住院自付费用标准（元，达到即列入）",
+    "education_cost_threshold": "因学：教育支出标准（元，超过即列入）",
+    "accident_loss_threshold": "因意外：事故损失标准（元，超过即列入）",
+    "compulsory_school_age": "义务教育年龄（周岁）",
+    "working_age": "劳动年龄（周岁）",
+    "severe_disability_grades": "重度残疾等级",
+    "window_months": "筛查时间窗口（月）",
+}
+COLOURS = ("红", "黄", "蓝")
+# Soft fills that stay readable in black-and-white print (the cell text names the colour too).
+COLOUR_FILLS: dict[str, str] = {"红": "#FFC7CE", "黄": "#FFEB9C", "蓝": "#BDD7EE"}
+COLOUR_FONTS: dict[str, str] = {"红": "#9C0006", "黄": "#7F4F00", "蓝": "#1F4E79"}
+GRADE_LABELS: dict[int, str] = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}
+
+SHEET_HOUSEHOLDS = "疑似监测户"
+SHEET_DETAILS = "家庭成员及风险依据"
+SHEET_ABOUT = "说明"
+
+_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START_RE = r"^[=+\-@\t\r]"
+# An ID number inside other text: region, a plausible birth date, sequence, check character.
+_EMBEDDED_ID_RE = r"(\d{6})(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(\d{3}[\dXx])"
+_UNSAFE_FILE_CHARS = frozenset('<>:"/\\|?*')
+_RESERVED_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"COM{i}" for i in range(1, 10)]
+    + [f"LPT{i}" for i in range(1, 10)]
+)
+_MAX_NAME_CHARS = 40
+
+
+@dataclass
+class PublishMeta:
+    """What a publication says about its run, beside the rows themselves."""
+
+    period: str  # YYYY-MM
+    run_id: str
+    parameters: dict[str, object] = field(default_factory=dict)
+    parameter_warnings: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # source key → loaded/missing/…
+    mask_ids: bool = False
+    # Every township in the roster: one with no listed household still gets its (empty) list.
+    all_townships: list[str] | None = None
+
+
+# ---------------------------------------------------------------- safe, atomic files
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create `path` (0700) and its missing parents; an existing folder is made 0700 too."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(path, DIR_MODE)
+    return path
+
+
+def period_dir(out: Path, period: str) -> Path:
+    """`<out>/<YYYY-MM>`, refusing anything that is not a real period (it becomes a path)."""
+    if not _PERIOD.match(period):
+        raise ValueError(f"period must be YYYY-MM, got {period!r}")
+    if not out.exists():
+        ensure_dir(out)
+    return ensure_dir(out / period)
+
+
+class StagedFiles:
+    """Files written under temporary names, renamed into place together by `commit`.
+
+    On an exception inside the `with` block every temporary file is removed and the
+    files already in place are untouched.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+    def add(self, path: Path, write: Callable[[Path], object]) -> None:
+        """Run `write(temp_path)`; the temp file sits beside `path` so the rename is atomic."""
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        self._pending.append((tmp, path))
+        write(tmp)
+        os.chmod(tmp, FILE_MODE)  # a writer may have re-created the file with its own mode
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+
+    def commit(self) -> list[Path]:
+        done = []
+        for tmp, path in self._pending:
+            os.replace(tmp, path)
+            done.append(path)
+        self._pending = []
+        for folder in {p.parent for p in done}:
+            _fsync_dir(folder)
+        return done
+
+    def discard(self) -> None:
+        for tmp, _ in self._pending:
+            tmp.unlink(missing_ok=True)
+        self._pending = []
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    with StagedFiles() as staged:
+        staged.add(path, write)
+        return staged.commit()[0]
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def safe_name(name: str) -> str:
+    """A folder/file-name part for a township name that comes from data.
+
+    The name is kept when it is already safe on Linux and Windows; otherwise separators,
+    control and format characters are replaced, and a short hash of the real name is
+    appended so two different names never share a folder. The real name stays in the files.
+    """
+    nfc = unicodedata.normalize("NFC", name)
+    cleaned = "".join("_" if _unsafe_char(c) else c for c in nfc)
+    cleaned = cleaned.replace("..", "_").strip(" .")
+    if cleaned.split(".")[0].upper() in _RESERVED_NAMES:
+        cleaned = "_" + cleaned
+    if cleaned == name and 0 < len(cleaned) <= _MAX_NAME_CHARS:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{cleaned[:_MAX_NAME_CHARS] or '乡镇'}_{digest}"
+
+
+def _unsafe_char(c: str) -> bool:
+    # Category C covers control, format (e.g. right-to-left override), surrogate, unassigned.
+    return c in _UNSAFE_FILE_CHARS or (unicodedata.category(c)[0] in "CZ" and c != " ")
+
+
+def township_paths(period_path: Path, township: str, period: str) -> tuple[Path, Path]:
+    """The xlsx and csv paths of one township's list, proven to lie inside `period_path`."""
+    folder = period_path / safe_name(township)
+    if folder.resolve().parent != period_path.resolve():
+        raise ValueError("township folder would leave the output folder")
+    stem = f"{LIST_PREFIX}_{folder.name}_{period.replace('-', '')}"
+    return folder / f"{stem}.xlsx", folder / f"{stem}.csv"
+
+
+# ---------------------------------------------------------------- publish
+
+
+def publish(
+    out: Path,
+    suspects: pl.DataFrame,
+    evidence: pl.DataFrame,
+    members: pl.DataFrame,
+    meta: PublishMeta,
+    townships: list[str] | None = None,
+) -> list[Path]:
+    """Write a run's files; with `townships`, re-publish only those townships.
+
+    `suspects` must be in list order (townships ascending). A re-publish replaces those
+    townships' rows in the existing parquet files and keeps the others, giving the same
+    rows in the same order as a full run. Returns the paths written.
+    """
+    target = period_dir(out, meta.period)
+    suspects = _conform(suspects, SUSPECTS_SCHEMA, "suspects")
+    evidence = _conform(evidence, EVIDENCE_SCHEMA, "evidence")
+    members = _conform(members, MEMBERS_SCHEMA, "members")
+    _check_suspects(suspects, meta.period)
+    if townships is None:
+        names = sorted(set(meta.all_townships or []) | set(suspects["township"].to_list()))
+        all_suspects, all_evidence = suspects, _order_evidence(suspects, evidence)
+    else:
+        names = sorted(set(townships))
+        _check_known(names, suspects, meta.all_townships)
+        all_suspects, all_evidence = _merge_townships(target, suspects, evidence, names)
+        _check_suspects(all_suspects, meta.period)
+    _check_unique_folders(names)
+    with StagedFiles() as staged:
+        staged.add(target / SUSPECTS_FILE, all_suspects.write_parquet)
+        staged.add(target / EVIDENCE_FILE, all_evidence.write_parquet)
+        for name in names:
+            _stage_township(staged, target, name, all_suspects, all_evidence, members, meta)
+        written = staged.commit()
+    if townships is None:
+        _remove_stale(target, meta.period, keep=set(written))
+    return written
+
+
+def _conform(frame: pl.DataFrame, schema: pl.Schema, what: str) -> pl.DataFrame:
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} lacks column(s): {', '.join(missing)}")
+    return frame.select([pl.col(c).cast(t, strict=True) for c, t in schema.items()])
+
+
+def _check_suspects(suspects: pl.DataFrame, period: str) -> None:
+    if suspects["township"].null_count():
+        raise ValueError("suspects has rows without a township")
+    if not suspects["township"].is_sorted():
+        raise ValueError("suspects must be in list order: townships ascending")
+    if suspects["household_id"].is_duplicated().any():
+        raise ValueError("suspects lists a household more than once")
+    others = suspects.filter(pl.col("period") != period)
+    if others.height:
+        raise ValueError(f"suspects holds rows of another period than {period}")
+
+
+def _check_known(names: list[str], suspects: pl.DataFrame, known: list[str] | None) -> None:
+    # A mistyped --township would otherwise publish an empty list under a made-up name.
+    if known is None:
+        return
+    unknown = set(names) - set(known) - set(suspects["township"].to_list())
+    if unknown:
+        raise ValueError(f"unknown township(s): {', '.join(sorted(unknown))}")
+
+
+def _order_evidence(suspects: pl.DataFrame, evidence: pl.DataFrame) -> pl.DataFrame:
+    """Evidence of listed households, in list order, then by risk point and record.
+
+    A canonical order (instead of whatever order the rules produced) is what lets a
+    one-township re-publish give the same file as a full run.
+    """
+    position = suspects.select("household_id").with_row_index("_hh")
+    risk_rank = pl.col("risk_code").replace_strict(
+        list(RISK_LABELS), list(range(len(RISK_LABELS))), default=len(RISK_LABELS)
+    )
+    keys = ["_hh", "_risk", "risk_code", "rule_date", "source", "source_key", "id_number"]
+    return (
+        evidence.join(position, on="household_id", how="inner")
+        .with_columns(risk_rank.alias("_risk"))
+        .sort(keys, nulls_last=True, maintain_order=True)
+        .select(EVIDENCE_SCHEMA.names())
+    )
+
+
+def _merge_townships(
+    target: Path, suspects: pl.DataFrame, evidence: pl.DataFrame, names: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Published rows of other townships + these townships' new rows, in full-run order."""
+    fresh = suspects.filter(pl.col("township").is_in(names))
+    old_suspects = _read_published(target / SUSPECTS_FILE, SUSPECTS_SCHEMA)
+    old_evidence = _read_published(target / EVIDENCE_FILE, EVIDENCE_SCHEMA)
+    replaced = old_suspects.filter(pl.col("township").is_in(names))["household_id"]
+    kept = old_suspects.filter(~pl.col("township").is_in(names))
+    # Townships are contiguous blocks in list order: a stable sort by township puts the new
+    # block where a full run would have put it and keeps every block's own order.
+    merged = pl.concat([kept, fresh]).sort("township", maintain_order=True)
+    stale_ids = pl.concat([replaced, fresh["household_id"]])
+    kept_evidence = old_evidence.filter(~pl.col("household_id").is_in(stale_ids.implode()))
+    fresh_evidence = evidence.join(fresh.select("household_id"), on="household_id", how="semi")
+    return merged, _order_evidence(merged, pl.concat([kept_evidence, fresh_evidence]))
+
+
+def _read_published(path: Path, schema: pl.Schema) -> pl.DataFrame:
+    if not path.exists():
+        return pl.DataFrame(schema=schema)
+    return _conform(pl.read_parquet(path), schema, path.name)
+
+
+def _check_unique_folders(names: Sequence[str]) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        folder = safe_name(name).casefold()  # Windows and macOS folders ignore case
+        if folder in seen:
+            raise ValueError(f"townships {seen[folder]!r} and {name!r} would share a folder")
+        seen[folder] = name
+
+
+def _remove_stale(target: Path, period: str, keep: set[Path]) -> None:
+    """Drop list files of townships no longer listed (e.g. a re-run after a correction).
+
+    Only files this module names are touched; a folder they leave empty is removed.
+    """
+    ours = re.compile(rf"^\.?{LIST_PREFIX}_.*_{period.replace('-', '')}\.(xlsx|csv)(\..*\.tmp)?$")
+    for folder in sorted(p for p in target.iterdir() if p.is_dir() and not p.is_symlink()):
+        stale = [
+            f for f in folder.iterdir() if f not in keep and ours.match(f.name) and f.is_file()
+        ]
+        for file in stale:
+            file.unlink()
+        if stale and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def _stage_township(
+    staged: StagedFiles,
+    target: Path,
+    township: str,
+    suspects: pl.DataFrame,
+    evidence: pl.DataFrame,
+    members: pl.DataFrame,
+    meta: PublishMeta,
+) -> None:
+    households = suspects.filter(pl.col("township") == township)
+    listed = households.select("household_id")
+    own_evidence = evidence.join(listed, on="household_id", how="semi")
+    own_members = members.join(listed, on="household_id", how="semi")
+    details = _detail_rows(households, own_evidence, own_members)
+    xlsx, csv = township_paths(target, township, meta.period)
+    ensure_dir(xlsx.parent)
+    staged.add(xlsx, lambda tmp: _write_workbook(tmp, township, households, details, meta))
+    staged.add(csv, lambda tmp: _write_csv(tmp, households, meta.mask_ids))
+
+
+# ---------------------------------------------------------------- csv
+
+
+def _write_csv(path: Path, households: pl.DataFrame, mask_ids: bool) -> None:
+    """All contract columns with Chinese headers; UTF-8 with BOM so Excel reads the Chinese."""
+    frame = households.with_columns(pl.col("risk_codes").list.join(";"))
+    if mask_ids:
+        frame = _mask_ids(frame, "head_id_number")
+    text = [c for c, t in frame.schema.items() if t == pl.String()]
+    frame = frame.with_columns([_defuse_expr(c) for c in text])
+    frame = frame.rename(SUSPECT_HEADERS)
+    frame.write_csv(path, include_bom=True, line_terminator="\r\n")
+
+
+def _defuse_expr(name: str) -> pl.Expr:
+    col = pl.col(name)
+    quoted = pl.concat_str([pl.lit("'"), col])
+    return pl.when(col.str.contains(_FORMULA_START_RE)).then(quoted).otherwise(col).alias(name)
+
+
+def _mask_ids(frame: pl.DataFrame, id_column: str) -> pl.DataFrame:
+    """`id_column` masked, and any ID number found inside other text too (record keys of
+    civil and traffic records, the 20-character disability certificate, a 户编号 that is
+    the head's ID number)."""
+    col = pl.col(id_column)
+    others = [c for c, t in frame.schema.items() if t == pl.String() and c != id_column]
+    return frame.with_columns(
+        pl.when(col.is_not_null()).then(ids.mask_expr(col)).otherwise(col).alias(id_column),
+        *[pl.col(c).str.replace_all(_EMBEDDED_ID_RE, "${1}********${2}") for c in others],
+    )
+
+
+# ---------------------------------------------------------------- details sheet rows
+
+
+def _detail_rows(
+    households: pl.DataFrame, evidence: pl.DataFrame, members: pl.DataFrame
+) -> pl.DataFrame:
+    """Members of each listed household with the evidence about each of them.
+
+    A member without evidence gets one row with empty evidence columns; evidence about no
+    roster member of the household (or about the whole household) follows its members.
+    """
+    position = households.select("household_id").with_row_index("_hh")
+    people = (
+        members.join(position, on="household_id", how="inner")
+        # Head first, the others in the order the roster gives them.
+        .sort(["_hh", "is_head"], descending=[False, True], nulls_last=True, maintain_order=True)
+        .with_row_index("_member")
+    )
+    records = _order_evidence(households, evidence).with_row_index("_record")
+    record_cols = ["risk_code", "source", "source_key", "rule_date", "amount", "detail"]
+    keys = ["household_id", "id_number"]
+    with_records = people.join(
+        records.select([*keys, "_record", *record_cols]), on=keys, how="left"
+    )
+    orphans = (
+        records.join(people.select(keys), on=keys, how="anti")
+        .join(position, on="household_id", how="inner")
+        .with_columns(pl.lit(people.height, dtype=pl.UInt32).alias("_member"))
+    )
+    return (
+        pl.concat([with_records, orphans], how="diagonal_relaxed")
+        .sort(["_hh", "_member", "_record"], nulls_last=True)
+        .drop("_hh", "_member", "_record")
+    )
+
+
+# ---------------------------------------------------------------- xlsx
+
+
+@dataclass(frozen=True)
+class _Col:
+    header: str
+    key: str
+    kind: str  # text | enum | int | money | date | colour | seq
+    wrap_at: int = 30  # widest a column gets; longer text wraps onto more lines
+
+
+_ENUM_KEYS = ("household_type", "labour_capacity", "listing_status", "relation", "source")
+
+
+def _kind_of(key: str, dtype: pl.DataType) -> str:
+    if key == "colour":
+        return "colour"
+    if key in _ENUM_KEYS:
+        return "enum"  # short category words, centred so they stand apart from the numbers
+    if dtype == MONEY:
+        return "money"
+    if dtype.is_integer():
+        return "int"
+    return "text"
+
+
+# The sheet people print: the columns that are the same on every row (period, township,
+# run) are in the page header and the 说明 sheet instead, and 风险点 says what 风险代码 says.
+_SAME_ON_EVERY_ROW = ("period", "township", "run_id", "risk_codes")
+_HOUSEHOLD_COLS = [_Col("序号", "_seq", "seq")] + [
+    _Col(
+        SUSPECT_HEADERS[key], key, _kind_of(key, dtype), wrap_at=40 if key == "risk_labels" else 30
+    )
+    for key, dtype in SUSPECTS_SCHEMA.items()
+    if key not in _SAME_ON_EVERY_ROW
+]
+_DETAIL_COLS = [
+    _Col("户编号", "household_id", "text"),
+    _Col("姓名", "name", "text"),
+    _Col("与户主关系", "relation", "enum"),
+    _Col("年龄", "age", "int"),
+    _Col("残疾等级", "disability_grade", "enum"),
+    _Col("身份证号", "id_number", "text"),
+    _Col("风险点", "risk_code", "text"),
+    _Col("数据来源", "source", "enum"),
+    _Col("记录编号", "source_key", "text"),
+    _Col("日期", "rule_date", "date"),
+    _Col("金额", "amount", "money"),
+    _Col("说明", "detail", "text", wrap_at=44),
+]
+_MONEY_FORMAT = "#,##0.00"
+_DATE_FORMAT = "yyyy-mm-dd"
+_LINE_HEIGHT = 14.0  # points per line of 10-point text
+_ABOUT_WIDTH = 110
+
+
+def _write_workbook(
+    path: Path, township: str, households: pl.DataFrame, details: pl.DataFrame, meta: PublishMeta
+) -> None:
+    # Never let xlsxwriter guess: data text that looks like a formula, URL or number stays text.
+    options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+    workbook = Workbook(str(path), options)
+    try:
+        workbook.set_properties(_properties(township, meta))
+        formats = _Formats(workbook)
+        # Excel caps a page header at 255 characters; a name from data could be any length.
+        header = f"{LIST_PREFIX}名单 {township[:60]} {_period_words(meta.period)}"
+        rows = _household_cells(households, meta.mask_ids)
+        sheet = workbook.add_worksheet(SHEET_HOUSEHOLDS)
+        _write_table(sheet, _HOUSEHOLD_COLS, rows, formats, header)
+        detail = workbook.add_worksheet(SHEET_DETAILS)
+        _write_table(detail, _DETAIL_COLS, _detail_cells(details, meta.mask_ids), formats, header)
+        about = workbook.add_worksheet(SHEET_ABOUT)
+        _write_about(about, about_lines(township, households, meta), formats, header)
+        if not households.height:
+            about.activate()  # an empty list opens on the sheet that says "none this month"
+    finally:
+        workbook.close()
+
+
+def _properties(township: str, meta: PublishMeta) -> dict[str, Any]:
+    year, month = (int(x) for x in meta.period.split("-"))
+    # A fixed creation date (the day after the period ends, when lists are made) instead of
+    # the clock, so re-publishing the same run gives the same bytes.
+    made = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
+    return {
+        "title": f"{LIST_PREFIX}名单 {township} {meta.period}",
+        "subject": "防返贫监测 部门数据筛查",
+        "author": "screening",
+        "comments": f"批次号 {meta.run_id}",
+        "created": made,
+    }
+
+
+def _period_words(period: str) -> str:
+    year, month = period.split("-")
+    return f"{year}年{int(month)}月"
+
+
+class _Formats:
+    """The few cell formats the lists use, plus their 'quote prefix' twins.
+
+    Excel's quote prefix keeps a cell that starts with '=' as text even after someone
+    edits it, which write_string alone does not.
+    """
+
+    def __init__(self, workbook: Workbook) -> None:
+        self._workbook = workbook
+        self._cache: dict[tuple[str, bool], Format] = {}
+        border = {"border": 1, "border_color": "#808080", "valign": "vcenter", "font_size": 10}
+        self._props: dict[str, dict[str, Any]] = {
+            "header": {
+                **border,
+                "bold": True,
+                "bg_color": "#D9D9D9",
+                "align": "center",
+                "valign": "vcenter",
+                "text_wrap": True,
+            },
+            "text": border,
+            "enum": {**border, "align": "center"},
+            "wrap": {**border, "text_wrap": True},
+            "int": {**border, "num_format": "0"},
+            "seq": {**border, "num_format": "0", "align": "center"},
+            "money": {**border, "num_format": _MONEY_FORMAT},
+            "date": {**border, "num_format": _DATE_FORMAT, "align": "center"},
+            "title": {"bold": True, "font_size": 14},
+            "label": {"bold": True, "valign": "top", "font_size": 10},
+            "note": {"text_wrap": True, "valign": "top", "font_size": 10},
+        }
+        for colour in COLOURS:
+            self._props[f"colour:{colour}"] = {
+                **border,
+                "bold": True,
+                "align": "center",
+                "bg_color": COLOUR_FILLS[colour],
+                "font_color": COLOUR_FONTS[colour],
+            }
+
+    def get(self, name: str, quoted: bool = False) -> Format:
+        key = (name, quoted)
+        if key not in self._cache:
+            props = dict(self._props.get(name, self._props["text"]))
+            if quoted:
+                props["quote_prefix"] = True
+            self._cache[key] = self._workbook.add_format(props)
+        return self._cache[key]
+
+
+def _household_cells(households: pl.DataFrame, mask_ids: bool) -> list[dict[str, Any]]:
+    frame = households.with_row_index("_seq", offset=1)
+    return (_mask_ids(frame, "head_id_number") if mask_ids else frame).rows(named=True)
+
+
+def _detail_cells(details: pl.DataFrame, mask_ids: bool) -> list[dict[str, Any]]:
+    frame = details.with_columns(
+        pl.col("risk_code").replace(RISK_LABELS),
+        pl.col("source").replace(SOURCE_LABELS),
+        pl.col("disability_grade").replace_strict(
+            GRADE_LABELS, default=None, return_dtype=pl.String
+        ),
+        pl.when(pl.col("is_head") & pl.col("relation").is_null())
+        .then(pl.lit("户主"))
+        .otherwise(pl.col("relation"))
+        .alias("relation"),
+    )
+    if mask_ids:
+        frame = _mask_ids(frame, "id_number")
+    return frame.rows(named=True)
+
+
+def _write_table(
+    sheet: Worksheet,
+    cols: Sequence[_Col],
+    rows: Sequence[Mapping[str, Any]],
+    formats: _Formats,
+    page_header: str,
+) -> None:
+    widths = [_column_width(col, rows) for col in cols]
+    for c, col in enumerate(cols):
+        sheet.set_column(c, c, widths[c])
+        sheet.write_string(0, c, col.header, formats.get("header"))
+    sheet.set_row(0, 2 * _LINE_HEIGHT)
+    for r, row in enumerate(rows, start=1):
+        lines = 1
+        for c, col in enumerate(cols):
+            value = row.get(col.key)
+            _write_cell(sheet, r, c, col, value, formats, widths[c])
+            lines = max(lines, _lines(_shown(col, value), widths[c]))
+        if lines > 1:  # neither Excel nor LibreOffice grows a row for wrapped text on opening
+            sheet.set_row(r, lines * _LINE_HEIGHT)
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, len(rows), len(cols) - 1)
+    _print_setup(sheet, page_header)
+    sheet.repeat_rows(0)
+
+
+def _column_width(col: _Col, rows: Sequence[Mapping[str, Any]]) -> int:
+    shown = [display_width(_shown(col, row.get(col.key))) for row in rows]
+    # A header wraps onto two lines rather than widen a column of short values.
+    header = display_width(col.header)
+    widest = max([min(header, max(8, -(-header // 2) + 2)), *shown])
+    return min(widest + 2, col.wrap_at)
+
+
+def _lines(text: str, width: int) -> int:
+    """Lines a wrapped cell needs (rounded up, so the estimate errs towards room)."""
+    return max(1, -(-display_width(text) // max(width - 2, 1)))
+
+
+def _write_cell(
+    sheet: Worksheet, r: int, c: int, col: _Col, value: Any, formats: _Formats, width: int
+) -> None:
+    if value is None:
+        sheet.write_blank(r, c, None, formats.get("text"))
+    elif col.kind in ("money", "int", "seq"):
+        number = float(value) if isinstance(value, Decimal) else value
+        sheet.write_number(r, c, number, formats.get(col.kind))
+    elif col.kind == "date":
+        sheet.write_datetime(r, c, value, formats.get("date"))
+    else:
+        text = str(value)
+        name = col.kind if col.kind == "enum" else "text"
+        if col.kind == "colour" and text in COLOUR_FILLS:
+            name = f"colour:{text}"
+        if _lines(text, width) > 1:
+            name = "wrap"
+        sheet.write_string(r, c, text, formats.get(name, quoted=text.startswith(_FORMULA_START)))
+
+
+def _shown(col: _Col, value: Any) -> str:
+    """The text a cell shows, for sizing its column."""
+    if value is None:
+        return ""
+    if col.kind == "money":
+        return f"{value:,.2f}"
+    if col.kind == "date":
+        return "0000-00-00"
+    return str(value)
+
+
+def display_width(text: str) -> int:
+    """Column width units: a CJK (wide/full-width) character takes two, others one."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _print_setup(sheet: Worksheet, page_header: str) -> None:
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.fit_to_pages(1, 0)  # one page wide, as many pages tall as needed
+    sheet.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.6)
+    sheet.center_horizontally()
+    # '&' starts a header code in Excel, so a name from data must have it doubled.
+    sheet.set_header(f"&C{page_header.replace('&', '&&')}")
+    sheet.set_footer("&C第 &P 页，共 &N 页")
+
+
+def _write_about(
+    sheet: Worksheet, lines: Sequence[tuple[str, str]], formats: _Formats, page_header: str
+) -> None:
+    sheet.set_column(0, 0, 12)
+    sheet.set_column(1, 1, _ABOUT_WIDTH)
+    sheet.write_string(0, 0, f"{LIST_PREFIX}名单说明", formats.get("title"))
+    sheet.set_row(0, 2 * _LINE_HEIGHT)
+    for r, (label, text) in enumerate(lines, start=2):
+        sheet.write_string(r, 0, label, formats.get("label"))
+        sheet.write_string(r, 1, text, formats.get("note", quoted=text.startswith(_FORMULA_START)))
+        if _lines(text, _ABOUT_WIDTH) > 1:
+            sheet.set_row(r, _lines(text, _ABOUT_WIDTH) * _LINE_HEIGHT)
+    _print_setup(sheet, page_header)
+
+
+# ---------------------------------------------------------------- the 说明 sheet text
+
+
+def colour_counts(households: pl.DataFrame) -> dict[str, int]:
+    counts = dict.fromkeys(COLOURS, 0)
+    for colour in households["colour"].to_list():
+        counts[colour] = counts.get(colour, 0) + 1
+    return counts
+
+
+def about_lines(
+    township: str, households: pl.DataFrame, meta: PublishMeta
+) -> list[tuple[str, str]]:
+    """(label, text) rows of the 说明 sheet, in the words a township officer uses."""
+    lines = [
+        ("乡镇", township),
+        ("期次", f"{_period_words(meta.period)}（{meta.period}）"),
+        ("批次号", meta.run_id),
+        ("名单户数", _count_sentence(households)),
+        (
+            "工作表",
+            "「疑似监测户」每户一行，按预警等级红、黄、蓝排列，同一等级内风险点多、"
+            "刚性支出高的在前；「家庭成员及风险依据」列出各户全部家庭成员，以及每个风险点"
+            "对应的部门记录（数据来源、记录编号、日期、金额）。金额单位：元。",
+        ),
+        *_colour_lines(),
+        *_status_lines(),
+        *_risk_lines(),
+        *_parameter_lines(meta),
+        *_source_lines(meta.sources),
+        (
+            "入户核实",
+            "本名单是根据部门数据比对筛查出的疑似监测对象，不是认定结果。请村、乡镇在规定"
+            "时限内组织入户核实，并由农户签署数据查询授权书；经村级评议公示（5个工作日）、"
+            "乡镇审核、县级审定后，方可确定为监测对象，全流程约20个工作日。核实结果请及时"
+            "反馈县级。",
+        ),
+        (
+            "个人信息",
+            "名单含个人身份信息，仅限防返贫监测工作使用，请妥善保管，不得外传。"
+            + ("身份证号已脱敏显示（中间8位以*代替）。" if meta.mask_ids else ""),
+        ),
+    ]
+    return lines
+
+
+def _count_sentence(households: pl.DataFrame) -> str:
+    if not households.height:
+        return "本期部门数据比对未发现本乡镇的疑似监测对象（0 户）。"
+    counts = colour_counts(households)
+    return (
+        f"共 {households.height} 户：红色 {counts['红']} 户，黄色 {counts['黄']} 户，"
+        f"蓝色 {counts['蓝']} 户。"
+    )
+
+
+def _colour_lines() -> list[tuple[str, str]]:
+    return [
+        ("红色", "有两项及以上风险点。请优先入户核实；核实纳入后安排干部1:1或1:2结对帮扶。"),
+        (
+            "黄色",
+            "只有一项风险点：家庭年人均纯收入低于监测标准。请入户核实收入情况；"
+            "核实纳入后安排干部结对帮扶。",
+        ),
+        (
+            "蓝色",
+            "只有一项风险点，且不是收入低于标准：目前收入未低于标准，但因病、因学、因意外、"
+            "因残或突发困难，可能面临较大支出。由村级跟踪关注，及时掌握变化。",
+        ),
+    ]
+
+
+def _status_lines() -> list[tuple[str, str]]:
+    return [
+        ("纳入状态", "新增：上一期名单中没有，本期新筛查出。"),
+        ("", "持续：上一期已在名单中，本期仍有风险。"),
+        (
+            "",
+            "已在监测：人口库中已是监测对象（监测中），请核对风险是否有新变化、帮扶措施是否到位。",
+        ),
+        ("", "已确认待录入：乡镇已核实确认纳入，但尚未录入监测系统，请尽快录入。"),
+    ]
+
+
+def _risk_lines() -> list[tuple[str, str]]:
+    return [
+        ("风险点" if i == 0 else "", f"{RISK_LABELS[code]}：{RISK_MEANINGS[code]}。")
+        for i, code in enumerate(RISK_LABELS)
+    ]
+
+
+def _parameter_lines(meta: PublishMeta) -> list[tuple[str, str]]:
+    lines = [
+        ("筛查参数" if i == 0 else "", f"{parameter_label(k)}：{format_value(k, v)}")
+        for i, (k, v) in enumerate(ordered_parameters(meta.parameters))
+    ]
+    lines += [("参数提示" if i == 0 else "", w) for i, w in enumerate(meta.parameter_warnings)]
+    return lines
+
+
+def _parameter_order(item: tuple[str, object]) -> tuple[int, str]:
+    known = list(PARAMETER_LABELS)
+    return (known.index(item[0]) if item[0] in known else len(known), item[0])
+
+
+def ordered_parameters(parameters: Mapping[str, object]) -> list[tuple[str, object]]:
+    """Parameters grouped (see `group_parameters`), the best-known ones first."""
+    return sorted(group_parameters(parameters).items(), key=_parameter_order)
+
+
+def group_parameters(parameters: Mapping[str, object]) -> dict[str, object]:
+    """Flat names as params.py records them (`working_age.min`, `medical_oop_threshold.脱贫户`)
+    gathered per parameter: {'working_age': (16, 59), 'medical_oop_threshold': {...}}."""
+    grouped: dict[str, object] = {}
+    parts: dict[str, dict[str, object]] = {}
+    for name, value in parameters.items():
+        head, dot, tail = name.partition(".")
+        if dot:
+            parts.setdefault(head, {})[tail] = value
+        else:
+            grouped[name] = value
+    for head, values in parts.items():
+        is_range = set(values) == {"min", "max"}
+        grouped[head] = (values["min"], values["max"]) if is_range else dict(sorted(values.items()))
+    return grouped
+
+
+def parameter_label(key: str) -> str:
+    return PARAMETER_LABELS.get(key, key)
+
+
+def format_value(key: str, value: object) -> str:
+    """A parameter value as people read it: 6,000; 脱贫户 5,000；一般农户 20,000; 16–59."""
+    if isinstance(value, Mapping):
+        return "；".join(f"{k} {format_value(key, v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        if isinstance(value, tuple) and len(value) == 2:  # a (min, max) range
+            return f"{value[0]}–{value[1]}"
+        return "、".join(format_value(key, v) for v in value)
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return str(value)
+    if value == int(value):
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+def _source_lines(sources: Mapping[str, str]) -> list[tuple[str, str]]:
+    ordered = sorted(sources.items(), key=lambda kv: _source_order(kv[0]))
+    lines = [
+        ("数据来源" if i == 0 else "", f"{source_name(s)}：{source_status(st)}")
+        for i, (s, st) in enumerate(ordered)
+    ]
+    absent = [s for s, st in ordered if st != "loaded"]
+    if absent:
+        lines.append(("缺少数据", missing_sources_sentence(absent, sources)))
+    return lines
+
+
+def _source_order(source: str) -> tuple[int, str]:
+    known = list(SOURCE_LABELS)
+    return (known.index(source) if source in known else len(known), source)
+
+
+def source_name(source: str) -> str:
+    if source in SOURCE_LABELS:
+        return f"{SOURCE_LABELS[source]}（{SOURCE_TITLES[source]}）"
+    return source
+
+
+def source_status(status: str) -> str:
+    return SOURCE_STATUS_LABELS.get(status, status)
+
+
+def missing_sources_sentence(absent: Iterable[str], sources: Mapping[str, str]) -> str:
+    """Says the list was made without some sources, and which risk points may be missed."""
+    absent = list(absent)
+    what = "、".join(
+        f"{SOURCE_LABELS.get(s, s)}数据{_short_status(sources.get(s, 'missing'))}" for s in absent
+    )
+    risks = [c for c in RISK_LABELS if any(c in SOURCE_RISKS.get(s, ()) for s in absent)]
+    missed = "、".join(RISK_LABELS[c] for c in risks)
+    tail = f"，“{missed}”等风险可能未能筛出，请入户时一并了解。" if missed else "。"
+    return f"本期{what}，本名单是在缺少这些数据的情况下生成的{tail}"
+
+
+def _short_status(status: str) -> str:
+    return {"missing": "未收到", "rejected": "被拒收", "empty": "没有记录"}.get(status, status)

@@ -1,0 +1,387 @@
+"""The run report: what a run read, rejected, matched and listed, and what to worry about.
+
+One `RunReport` renders two ways: `run-report.md` beside the lists (Chinese, with the
+English keys analysts search for) and rich tables on the console. Rendering is pure: the
+same report gives the same text, and the only times shown are those the caller passes in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypedDict
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from screening.publish import (
+    COLOURS,
+    RISK_LABELS,
+    SOURCE_LABELS,
+    SUSPECTS_SCHEMA,
+    format_value,
+    missing_sources_sentence,
+    ordered_parameters,
+    parameter_label,
+    period_dir,
+    source_name,
+    source_status,
+    write_text_atomic,
+)
+
+REPORT_FILE = "run-report.md"
+STATUSES = ("新增", "持续", "已在监测", "已确认待录入")
+TOTAL = "合计"
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*_`<>[]#"})
+
+
+class FileRead(TypedDict):
+    """One row of `ingest_log`; a missing source has a row with file None."""
+
+    source: str
+    file: str | None
+    status: str  # loaded / missing / rejected / empty
+    rows_read: int | None
+    rows_accepted: int | None
+    rows_rejected: int | None
+    message: str | None
+
+
+class RejectedCount(TypedDict):
+    """Quarantined rows of one source that failed one check on one column."""
+
+    source: str
+    column: str
+    check: str
+    rows: int
+
+
+class MatchRate(TypedDict):
+    source: str
+    records_in_window: int
+    matched: int
+    unmatched: int
+
+
+def _no_suspects() -> pl.DataFrame:
+    return pl.DataFrame(schema=SUSPECTS_SCHEMA)
+
+
+@dataclass
+class RunReport:
+    period: str
+    run_id: str
+    files: list[FileRead] = field(default_factory=list)
+    rejected: list[RejectedCount] = field(default_factory=list)
+    match_rates: list[MatchRate] = field(default_factory=list)
+    suspects: pl.DataFrame = field(default_factory=_no_suspects)  # output-contract columns
+    warnings: list[str] = field(default_factory=list)
+    parameters: dict[str, object] = field(default_factory=dict)
+    all_townships: list[str] = field(default_factory=list)  # shown with 0 when none listed
+    township: str | None = None  # set for a one-township re-run
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+# ---------------------------------------------------------------- counts
+
+
+def township_colour_counts(suspects: pl.DataFrame, townships: Iterable[str] = ()) -> pl.DataFrame:
+    """township, 红, 黄, 蓝, 合计: one row per township (listed or named), then the total."""
+    names = sorted(set(townships) | set(suspects["township"].to_list()))
+    counts = suspects.group_by("township", "colour").len()
+    rows = []
+    for name in [*names, TOTAL]:
+        mine = counts if name == TOTAL else counts.filter(pl.col("township") == name)
+        by_colour = {c: int(mine.filter(pl.col("colour") == c)["len"].sum()) for c in COLOURS}
+        rows.append({"township": name, **by_colour, TOTAL: int(mine["len"].sum())})
+    schema = {"township": pl.String, **dict.fromkeys([*COLOURS, TOTAL], pl.Int64)}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def risk_counts(suspects: pl.DataFrame) -> pl.DataFrame:
+    """risk_code, label, households: every known risk point (0 included), then any others."""
+    per_code = suspects.select(pl.col("risk_codes").list.unique()).explode("risk_codes")
+    counted = dict(per_code.group_by("risk_codes").len().iter_rows())
+    codes = [*RISK_LABELS, *sorted(c for c in counted if c is not None and c not in RISK_LABELS)]
+    return pl.DataFrame(
+        {
+            "risk_code": codes,
+            "label": [RISK_LABELS.get(c, c) for c in codes],
+            "households": [int(counted.get(c, 0)) for c in codes],
+        },
+        schema={"risk_code": pl.String, "label": pl.String, "households": pl.Int64},
+    )
+
+
+def status_counts(suspects: pl.DataFrame) -> dict[str, int]:
+    """Listed households per listing status, in the contract's order of statuses."""
+    counted = dict(suspects.group_by("listing_status").len().iter_rows())
+    others = sorted(s for s in counted if s not in STATUSES and s is not None)
+    return {s: int(counted.get(s, 0)) for s in [*STATUSES, *others]}
+
+
+def source_statuses(files: Sequence[FileRead]) -> dict[str, str]:
+    """One status per source: loaded when any of its files was, else the first one's."""
+    statuses: dict[str, str] = {}
+    for f in files:
+        if statuses.get(f["source"]) != "loaded":
+            statuses[f["source"]] = (
+                "loaded" if f["status"] == "loaded" else statuses.get(f["source"], f["status"])
+            )
+    return statuses
+
+
+def _rate(matched: int, total: int) -> str:
+    return f"{matched / total:.1%}" if total else "—"
+
+
+def _num(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def render_markdown(report: RunReport) -> str:
+    parts = [
+        _md_heading(report),
+        _md_warnings(report),
+        _md_files(report),
+        _md_rejected(report),
+        _md_matches(report),
+        _md_listed(report),
+        _md_parameters(report),
+    ]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def write_report(out: Path, report: RunReport) -> Path:
+    """`<out>/<YYYY-MM>/run-report.md`, replaced atomically like the lists."""
+    return write_text_atomic(period_dir(out, report.period) / REPORT_FILE, render_markdown(report))
+
+
+def _md(value: object) -> str:
+    """Text from data made safe for a markdown table cell or list item."""
+    text = "" if value is None else str(value)
+    text = "".join(" " if ch in "\r\n\t" else ch for ch in text if ch >= " " or ch in "\r\n\t")
+    return text.translate(_MD_SPECIAL)
+
+
+def _md_table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: int = 0) -> str:
+    """A pipe table; the last `right` columns (numbers) are right-aligned."""
+    align = ["---"] * (len(headers) - right) + ["---:"] * right
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _md_heading(report: RunReport) -> str:
+    scope = f"乡镇 township：{_md(report.township)}（单乡镇重跑）" if report.township else "全县"
+    lines = [
+        f"# 筛查运行报告 Run report {report.period}",
+        "",
+        f"- 期次 period：{report.period}",
+        f"- 批次号 run_id：{_md(report.run_id)}",
+        f"- 范围 scope：{scope}",
+    ]
+    if report.started_at:
+        lines.append(f"- 开始 started_at：{report.started_at.isoformat(timespec='seconds')}")
+    if report.finished_at:
+        lines.append(f"- 结束 finished_at：{report.finished_at.isoformat(timespec='seconds')}")
+    return "\n".join(lines)
+
+
+def _md_warnings(report: RunReport) -> str:
+    items = _all_warnings(report)
+    body = "\n".join(f"- {_md(w)}" for w in items) if items else "无 none."
+    return f"## 提示 Warnings\n\n{body}"
+
+
+def _all_warnings(report: RunReport) -> list[str]:
+    """The caller's warnings, led by the one about sources the lists were made without."""
+    statuses = source_statuses(report.files)
+    absent = [s for s in SOURCE_LABELS if statuses.get(s, "missing") != "loaded"]
+    absent += sorted(s for s, st in statuses.items() if s not in SOURCE_LABELS and st != "loaded")
+    lead = [missing_sources_sentence(absent, statuses)] if report.files and absent else []
+    return lead + report.warnings
+
+
+def _md_files(report: RunReport) -> str:
+    headers = [
+        "数据来源 source",
+        "文件 file",
+        "状态 status",
+        "说明 message",
+        "读入 rows_read",
+        "接收 rows_accepted",
+        "拒收 rows_rejected",
+    ]
+    rows = [
+        [
+            _md(source_name(f["source"])),
+            _md(f["file"] or "—"),
+            f"{_md(source_status(f['status']))} ({_md(f['status'])})",
+            _md(f["message"] or ""),
+            _num(f["rows_read"]),
+            _num(f["rows_accepted"]),
+            _num(f["rows_rejected"]),
+        ]
+        for f in report.files
+    ]
+    body = _md_table(headers, rows, right=3) if rows else "没有读入任何文件 no files."
+    return f"## 读入文件 Files read\n\n{body}"
+
+
+def _md_rejected(report: RunReport) -> str:
+    if not report.rejected:
+        return "## 拒收明细 Rejected rows\n\n无 none."
+    rows = [
+        [_md(source_name(r["source"])), _md(r["column"]), _md(r["check"]), _num(r["rows"])]
+        for r in sorted(report.rejected, key=lambda r: (r["source"], r["column"], r["check"]))
+    ]
+    headers = ["数据来源 source", "列 column", "检查 check", "行数 rows"]
+    return "## 拒收明细 Rejected rows\n\n" + _md_table(headers, rows, right=1)
+
+
+def _md_matches(report: RunReport) -> str:
+    headers = [
+        "数据来源 source",
+        "窗口内记录 records_in_window",
+        "匹配 matched",
+        "未匹配 unmatched",
+        "匹配率 match_rate",
+    ]
+    rows = [
+        [
+            _md(source_name(m["source"])),
+            _num(m["records_in_window"]),
+            _num(m["matched"]),
+            _num(m["unmatched"]),
+            _rate(m["matched"], m["records_in_window"]),
+        ]
+        for m in report.match_rates
+    ]
+    body = _md_table(headers, rows, right=4) if rows else "无 none."
+    return f"## 与人口库匹配 Match rates\n\n{body}"
+
+
+def _md_listed(report: RunReport) -> str:
+    towns = township_colour_counts(report.suspects, report.all_townships)
+    town_rows = [
+        [_md(r["township"]), *(_num(r[c]) for c in (*COLOURS, TOTAL))]
+        for r in towns.iter_rows(named=True)
+    ]
+    risks = [
+        [r["risk_code"], _md(r["label"]), _num(r["households"])]
+        for r in risk_counts(report.suspects).iter_rows(named=True)
+    ]
+    statuses = [[_md(s), _num(n)] for s, n in status_counts(report.suspects).items()]
+    return "\n\n".join(
+        [
+            f"## 疑似监测户 Listed households\n\n共 {report.suspects.height:,} 户 households.",
+            "### 按乡镇和预警等级 By township and colour\n\n"
+            + _md_table(["乡镇 township", *COLOURS, f"{TOTAL} total"], town_rows, right=4),
+            "### 按风险点 By risk point（一户可有多项 a household may have several）\n\n"
+            + _md_table(["risk_code", "风险点 label", "户数 households"], risks, right=1),
+            "### 按纳入状态 By listing status\n\n"
+            + _md_table(["纳入状态 listing_status", "户数 households"], statuses, right=1),
+        ]
+    )
+
+
+def _md_parameters(report: RunReport) -> str:
+    rows = [
+        [f"{_md(parameter_label(k))} ({_md(k)})", _md(format_value(k, v))]
+        for k, v in ordered_parameters(report.parameters)
+    ]
+    body = _md_table(["参数 parameter", "取值 value"], rows) if rows else "无 none."
+    return f"## 参数 Parameters\n\n{body}"
+
+
+# ---------------------------------------------------------------- console
+
+
+def render_console(report: RunReport, console: Console) -> None:
+    """The same report as rich tables; data text is never read as rich markup."""
+    scope = f"（{report.township}）" if report.township else ""
+    console.print(Text(f"筛查运行 {report.period}{scope}  批次号 {report.run_id}", style="bold"))
+    for warning in _all_warnings(report):
+        console.print(Text(f"! {warning}", style="yellow"))
+    console.print(_files_table(report.files))
+    if report.match_rates:
+        console.print(_matches_table(report.match_rates))
+    console.print(_towns_table(report))
+    console.print(_risks_table(report.suspects))
+
+
+def _table(title: str, headers: Sequence[str], right_from: int) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="right" if i >= right_from else "left")
+    return table
+
+
+def _cells(values: Iterable[object]) -> list[Text]:
+    return [Text("" if v is None else str(v)) for v in values]
+
+
+def _files_table(files: Sequence[FileRead]) -> Table:
+    table = _table("读入文件 files", ["来源", "文件", "状态", "读入", "接收", "拒收"], 3)
+    for f in files:
+        table.add_row(
+            *_cells(
+                [
+                    SOURCE_LABELS.get(f["source"], f["source"]),
+                    f["file"] or "—",
+                    source_status(f["status"]),
+                    _num(f["rows_read"]),
+                    _num(f["rows_accepted"]),
+                    _num(f["rows_rejected"]),
+                ]
+            )
+        )
+    return table
+
+
+def _matches_table(rates: Sequence[MatchRate]) -> Table:
+    table = _table(
+        "与人口库匹配 match rates", ["来源", "窗口内记录", "匹配", "未匹配", "匹配率"], 1
+    )
+    for m in rates:
+        table.add_row(
+            *_cells(
+                [
+                    SOURCE_LABELS.get(m["source"], m["source"]),
+                    _num(m["records_in_window"]),
+                    _num(m["matched"]),
+                    _num(m["unmatched"]),
+                    _rate(m["matched"], m["records_in_window"]),
+                ]
+            )
+        )
+    return table
+
+
+def _towns_table(report: RunReport) -> Table:
+    table = _table("疑似监测户 listed households", ["乡镇", *COLOURS, TOTAL], 1)
+    counts = township_colour_counts(report.suspects, report.all_townships)
+    last = counts.height - 1  # the total row, set off by a rule
+    for i, row in enumerate(counts.iter_rows(named=True)):
+        table.add_row(
+            *_cells([row["township"], *(_num(row[c]) for c in (*COLOURS, TOTAL))]),
+            style="bold" if i == last else None,
+            end_section=i == last - 1,
+        )
+    return table
+
+
+def _risks_table(suspects: pl.DataFrame) -> Table:
+    table = _table("按风险点 by risk point", ["风险点", "代码", "户数"], 2)
+    for row in risk_counts(suspects).iter_rows(named=True):
+        table.add_row(*_cells([row["label"], row["risk_code"], _num(row["households"])]))
+    return table

@@ -1,0 +1,535 @@
+"""Publishing: parquet per contract, per-township xlsx/csv, safe names, atomic writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import stat
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import polars as pl
+import pytest
+
+from screening import ids, publish, screen
+from screening.publish import (
+    COLOUR_FILLS,
+    EVIDENCE_SCHEMA,
+    MEMBERS_SCHEMA,
+    SUSPECT_HEADERS,
+    SUSPECTS_SCHEMA,
+    PublishMeta,
+    safe_name,
+    township_paths,
+)
+
+PERIOD = "2026-10"
+RUN = "run-20261105-1"
+
+
+def person_id(n: int) -> str:
+    """A valid synthetic ID number (region 430624, born 1960-1999)."""
+    first17 = f"430624{1960 + n % 40}{1 + n % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
+    return first17 + ids.check_digit(first17)
+
+
+def household(
+    township: str,
+    hid: str,
+    colour: str = "蓝",
+    codes: tuple[str, ...] = ("MEDICAL",),
+    head: str = "张三",
+    village: str = "东风村",
+    rigid: str = "0",
+    status: str = "新增",
+) -> dict[str, Any]:
+    labels = ";".join(publish.RISK_LABELS[c] for c in codes)
+    n = int("".join(ch for ch in hid if ch.isdigit()) or 0)
+    return {
+        "period": PERIOD,
+        "township": township,
+        "village": village,
+        "household_id": hid,
+        "head_name": head,
+        "head_id_number": person_id(n * 10),
+        "household_type": "脱贫户",
+        "household_size": 3,
+        "per_capita_income": Decimal("5400.50"),
+        "monitoring_line": Decimal("6000"),
+        "colour": colour,
+        "risk_codes": list(codes),
+        "risk_labels": labels,
+        "medical_oop": Decimal(rigid),
+        "education_cost": Decimal("0"),
+        "accident_loss": Decimal("0"),
+        "rigid_expenditure": Decimal(rigid),
+        "labour_capacity": "有劳动力",
+        "listing_status": status,
+        "run_id": RUN,
+    }
+
+
+def suspects_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=SUSPECTS_SCHEMA)
+
+
+def evidence_for(suspects: pl.DataFrame) -> pl.DataFrame:
+    """One medical record for the head of each listed household, not in list order (the
+    rules sort evidence by household ID)."""
+    rows = [
+        {
+            "period": PERIOD,
+            "household_id": s["household_id"],
+            "id_number": s["head_id_number"],
+            "name": s["head_name"],
+            "risk_code": "MEDICAL",
+            "source": "medical",
+            "source_key": f"JS-{s['household_id']}",
+            "rule_date": dt.date(2026, 9, 3),
+            "amount": Decimal("12345.60"),
+            "detail": f"住院 {s['household_id']}",
+        }
+        for s in suspects.iter_rows(named=True)
+    ]
+    return pl.DataFrame(rows[::-1], schema=EVIDENCE_SCHEMA)
+
+
+def members_for(suspects: pl.DataFrame) -> pl.DataFrame:
+    """The head and a spouse for each listed household."""
+    rows = []
+    for s in suspects.iter_rows(named=True):
+        spouse = person_id(int(s["head_id_number"][14:17]) + 1)
+        for id_number, name, relation, age, head, grade in [
+            (s["head_id_number"], s["head_name"], "户主", 58, True, None),
+            (spouse, "配偶" + s["household_id"], "配偶", 55, False, 3),
+        ]:
+            rows.append(
+                {
+                    "period": PERIOD,
+                    "household_id": s["household_id"],
+                    "id_number": id_number,
+                    "name": name,
+                    "relation": relation,
+                    "age": age,
+                    "is_head": head,
+                    "disability_grade": grade,
+                }
+            )
+    return pl.DataFrame(rows, schema=MEMBERS_SCHEMA)
+
+
+def meta(**changes: Any) -> PublishMeta:
+    base = PublishMeta(
+        period=PERIOD,
+        run_id=RUN,
+        parameters={"monitoring_line": 6000, "working_age.min": 16, "working_age.max": 59},
+        parameter_warnings=["监测标准沿用 2021-01-01 的 6000 元"],
+        sources={"roster": "loaded", "medical": "loaded", "traffic": "missing"},
+    )
+    for key, value in changes.items():
+        setattr(base, key, value)
+    return base
+
+
+def county() -> pl.DataFrame:
+    """Two townships in list order."""
+    return suspects_frame(
+        [
+            household("城关镇", "H001", "红", ("MEDICAL", "LOW_INCOME"), rigid="26800.50"),
+            household("城关镇", "H002", "黄", ("LOW_INCOME",), village="西湖村"),
+            household("城关镇", "H003", "蓝", ("EDUCATION",), village="南山村"),
+            household("石羊塘镇", "H004", "红", ("ACCIDENT", "SPENDING"), rigid="150000"),
+        ]
+    )
+
+
+def run_publish(
+    out: Path,
+    suspects: pl.DataFrame,
+    townships: list[str] | None = None,
+    **meta_changes: Any,
+) -> list[Path]:
+    return publish.publish(
+        out,
+        suspects,
+        evidence_for(suspects),
+        members_for(suspects),
+        meta(**meta_changes),
+        townships=townships,
+    )
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def header_row(sheet: Any) -> list[Any]:
+    return [c.value for c in sheet[1]]
+
+
+# ---------------------------------------------------------------- parquet
+
+
+def test_headers_cover_the_contract_columns() -> None:
+    assert list(SUSPECT_HEADERS) == list(screen.SUSPECTS_SCHEMA)
+
+
+def test_parquet_files_follow_the_contract(tmp_path: Path) -> None:
+    run_publish(tmp_path, county())
+    suspects = pl.read_parquet(tmp_path / PERIOD / "suspects.parquet")
+    evidence = pl.read_parquet(tmp_path / PERIOD / "evidence.parquet")
+    assert suspects.schema == SUSPECTS_SCHEMA
+    assert evidence.schema == EVIDENCE_SCHEMA
+    assert suspects["household_id"].to_list() == ["H001", "H002", "H003", "H004"]
+    assert suspects["head_id_number"].to_list() == county()["head_id_number"].to_list()
+    assert evidence["household_id"].to_list() == ["H001", "H002", "H003", "H004"]
+
+
+def test_unsorted_suspects_are_refused(tmp_path: Path) -> None:
+    shuffled = county().reverse()
+    with pytest.raises(ValueError, match="list order"):
+        run_publish(tmp_path, shuffled)
+
+
+@pytest.mark.parametrize("period", ["2026-13", "2026-1", "../2026-10", "2026-10/x"])
+def test_a_bad_period_never_becomes_a_path(tmp_path: Path, period: str) -> None:
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        run_publish(tmp_path, county(), period=period)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- township files
+
+
+def test_each_township_gets_its_own_households_only(tmp_path: Path) -> None:
+    run_publish(tmp_path, county())
+    xlsx, csv = township_paths(tmp_path / PERIOD, "城关镇", PERIOD)
+    assert xlsx.name == "疑似监测对象_城关镇_202610.xlsx"
+    assert csv.name == "疑似监测对象_城关镇_202610.csv"
+    table = pl.read_csv(csv, infer_schema=False)
+    assert table["户编号"].to_list() == ["H001", "H002", "H003"]
+    book = openpyxl.load_workbook(xlsx)
+    households = book["疑似监测户"]
+    ids_col = header_row(households).index("户编号") + 1
+    assert [households.cell(r, ids_col).value for r in range(2, 5)] == ["H001", "H002", "H003"]
+    assert households.max_row == 4
+    details = book["家庭成员及风险依据"]
+    detail_ids = {details.cell(r, 1).value for r in range(2, details.max_row + 1)}
+    assert detail_ids == {"H001", "H002", "H003"}
+
+
+def test_csv_has_a_bom_chinese_headers_and_round_trips(tmp_path: Path) -> None:
+    run_publish(tmp_path, county())
+    _, csv = township_paths(tmp_path / PERIOD, "石羊塘镇", PERIOD)
+    raw = csv.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    table = pl.read_csv(csv, infer_schema=False)
+    assert table.columns == list(SUSPECT_HEADERS.values())
+    expected = county().filter(pl.col("township") == "石羊塘镇").row(0, named=True)
+    row = table.row(0, named=True)
+    assert row["户主身份证号"] == expected["head_id_number"]
+    assert row["风险代码"] == "ACCIDENT;SPENDING"
+    assert row["风险点"] == "因意外;刚性支出超收入"
+    assert Decimal(row["刚性支出合计"]) == Decimal("150000")
+    assert row["家庭人口"] == "3"
+
+
+def test_xlsx_layout(tmp_path: Path) -> None:
+    run_publish(tmp_path, county())
+    xlsx, _ = township_paths(tmp_path / PERIOD, "城关镇", PERIOD)
+    book = openpyxl.load_workbook(xlsx)
+    assert book.sheetnames == ["疑似监测户", "家庭成员及风险依据", "说明"]
+    sheet = book["疑似监测户"]
+    headers = header_row(sheet)
+    assert headers[0] == "序号"
+    assert {"村", "户主姓名", "户主身份证号", "预警等级", "风险点", "刚性支出合计"} <= set(headers)
+    assert "风险代码" not in headers
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref is not None and sheet.auto_filter.ref.startswith("A1:")
+    assert sheet.page_setup.orientation == "landscape"
+    assert sheet.print_title_rows == "$1:$1"
+    colour_col = headers.index("预警等级") + 1
+    for r in range(2, sheet.max_row + 1):
+        cell = sheet.cell(r, colour_col)
+        assert cell.fill.fgColor.rgb == "FF" + COLOUR_FILLS[cell.value].lstrip("#")
+    money = sheet.cell(2, headers.index("刚性支出合计") + 1)
+    assert money.value == pytest.approx(26800.50)
+    assert money.number_format == "#,##0.00"
+
+    def width(header: str) -> float:
+        letter = sheet.cell(1, headers.index(header) + 1).column_letter
+        return sheet.column_dimensions[letter].width
+
+    assert width("风险点") > width("户编号")  # 因病;收入低于监测线 vs H001
+    assert width("户主身份证号") >= 18
+
+
+def test_details_sheet_lists_members_with_their_evidence(tmp_path: Path) -> None:
+    suspects = county()
+    run_publish(tmp_path, suspects)
+    xlsx, _ = township_paths(tmp_path / PERIOD, "石羊塘镇", PERIOD)
+    sheet = openpyxl.load_workbook(xlsx)["家庭成员及风险依据"]
+    headers = header_row(sheet)
+    assert headers[:4] == ["户编号", "姓名", "与户主关系", "年龄"]
+    assert {"身份证号", "风险点", "数据来源", "记录编号", "日期", "金额", "说明"} <= set(headers)
+    rows = [dict(zip(headers, r, strict=True)) for r in sheet.iter_rows(2, values_only=True)]
+    assert [r["与户主关系"] for r in rows] == ["户主", "配偶"]
+    head, spouse = rows
+    assert (head["风险点"], head["数据来源"], head["记录编号"]) == ("因病", "医保", "JS-H004")
+    assert head["日期"] == dt.datetime(2026, 9, 3)
+    assert head["金额"] == pytest.approx(12345.60)
+    assert spouse["风险点"] is None and spouse["残疾等级"] == "三级"
+
+
+def test_about_sheet_tells_the_officer_what_the_list_is(tmp_path: Path) -> None:
+    run_publish(tmp_path, county())
+    xlsx, _ = township_paths(tmp_path / PERIOD, "城关镇", PERIOD)
+    sheet = openpyxl.load_workbook(xlsx)["说明"]
+    text = "\n".join(str(c) for row in sheet.iter_rows(values_only=True) for c in row if c)
+    assert "共 3 户：红色 1 户，黄色 1 户，蓝色 1 户" in text
+    assert RUN in text and "2026年10月" in text
+    assert "监测标准（元/人·年）：6,000" in text and "劳动年龄（周岁）：16–59" in text
+    assert "沿用" in text  # the stale-line warning
+    assert "交警（交通事故伤亡）：本期未收到" in text
+    assert "缺少这些数据" in text and "因意外" in text
+    assert "入户核实" in text and "已确认待录入" in text
+
+
+def test_a_township_with_no_household_gets_an_empty_list(tmp_path: Path) -> None:
+    run_publish(tmp_path, county(), all_townships=["城关镇", "石羊塘镇", "白兔潭镇"])
+    xlsx, csv = township_paths(tmp_path / PERIOD, "白兔潭镇", PERIOD)
+    assert pl.read_csv(csv, infer_schema=False).height == 0
+    book = openpyxl.load_workbook(xlsx)
+    assert book["疑似监测户"].max_row == 1
+    assert book.active is not None and book.active.title == "说明"
+    about = [c for row in book["说明"].iter_rows(values_only=True) for c in row if c]
+    assert any("0 户" in str(c) for c in about)
+
+
+def test_formula_like_text_stays_text(tmp_path: Path) -> None:
+    rows = [
+        household("城关镇", "H001", head='=HYPERLINK("http://x","y")', village="+1"),
+        household("城关镇", "H002", head="@SUM(A1)", village="-2"),
+    ]
+    run_publish(tmp_path, suspects_frame(rows))
+    xlsx, csv = township_paths(tmp_path / PERIOD, "城关镇", PERIOD)
+    sheet = openpyxl.load_workbook(xlsx)["疑似监测户"]
+    headers = header_row(sheet)
+    for r, row in enumerate(rows, start=2):
+        for key in ("head_name", "village"):
+            cell = sheet.cell(r, headers.index(SUSPECT_HEADERS[key]) + 1)
+            assert cell.data_type == "s"
+            assert cell.value == row[key]
+            assert cell.quotePrefix
+    table = pl.read_csv(csv, infer_schema=False)
+    assert table["户主姓名"].to_list() == ['\'=HYPERLINK("http://x","y")', "'@SUM(A1)"]
+    assert table["村"].to_list() == ["'+1", "'-2"]
+
+
+def test_mask_ids_masks_every_id_in_the_files_for_people(tmp_path: Path) -> None:
+    # Some counties number households by the head's ID number.
+    first = pl.col("household_id") == "H001"
+    suspects = county().with_columns(
+        pl.when(first)
+        .then(pl.col("head_id_number"))
+        .otherwise(pl.col("household_id"))
+        .alias("household_id")
+    )
+    evidence = evidence_for(suspects).with_columns(
+        pl.concat_str([pl.col("id_number"), pl.lit("12")]).alias("source_key")  # certificate
+    )
+    publish.publish(tmp_path, suspects, evidence, members_for(suspects), meta(mask_ids=True))
+    xlsx, csv = township_paths(tmp_path / PERIOD, "城关镇", PERIOD)
+    full_ids = set(members_for(suspects)["id_number"].to_list())
+    text = csv.read_text(encoding="utf-8-sig")
+    book = openpyxl.load_workbook(xlsx)
+    cells = [str(c) for ws in book for row in ws.iter_rows(values_only=True) for c in row if c]
+    for id_number in full_ids:
+        assert id_number not in text
+        assert not any(id_number in c for c in cells)
+    head = suspects["head_id_number"][0]
+    assert ids.mask(head) in text
+    assert head[:6] + "********" + head[-4:] + "12" in cells
+    # The parquet files are for analysts joining on IDs: never masked.
+    published = pl.read_parquet(tmp_path / PERIOD / "suspects.parquet")
+    assert published["head_id_number"].to_list() == suspects["head_id_number"].to_list()
+
+
+# ---------------------------------------------------------------- names and paths
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "a/b", "c:d", "\x07", "..", "CON", "nul.txt", "a\\b", " ", "x\u202egpj.exe"]
+)
+def test_township_names_from_data_stay_inside_the_output_folder(tmp_path: Path, name: str) -> None:
+    out = tmp_path / "out"
+    run_publish(out, suspects_frame([household(name, "H001")]))
+    written = files_under(tmp_path)
+    assert len(written) == 4
+    for path in written:
+        assert path.resolve().is_relative_to((out / PERIOD).resolve())
+        part = path.relative_to(out / PERIOD).parts[0]
+        assert part not in ("..", ".", "") and part.upper() not in ("CON", "NUL.TXT")
+        assert not any(ch in part for ch in "/\\:\x07\u202e")
+    xlsx, csv = township_paths(out / PERIOD, name, PERIOD)
+    about = openpyxl.load_workbook(xlsx)["说明"]
+    # The real name stays inside the file (XML carries a control character as _xHHHH_,
+    # which Excel shows as the character and openpyxl leaves as it is).
+    assert about["B3"].value == re.sub(r"[\x00-\x1f]", lambda m: f"_x{ord(m[0]):04X}_", name)
+    assert pl.read_csv(csv, infer_schema=False)["乡镇"][0] == name
+
+
+def test_safe_names_are_stable_and_distinct() -> None:
+    assert safe_name("城关镇") == "城关镇"
+    assert safe_name("a/b") == safe_name("a/b")
+    assert safe_name("a/b") != safe_name("a:b")
+    assert len(safe_name("镇" * 300)) < 60
+
+
+def test_townships_that_would_share_a_folder_are_refused(tmp_path: Path) -> None:
+    collide = safe_name("a/b")
+    rows = [household(collide, "H001"), household("a/b", "H002")]
+    with pytest.raises(ValueError, match="share a folder"):
+        run_publish(tmp_path, suspects_frame(sorted(rows, key=lambda r: r["township"])))
+
+
+# ---------------------------------------------------------------- safety of the files
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_publish(out, county())
+    for path in [out, *out.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_a_failed_publish_leaves_the_previous_files_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_publish(tmp_path, county())
+    before = {p: p.read_bytes() for p in files_under(tmp_path)}
+
+    def half_written(path: Path, *args: Any) -> None:
+        path.write_bytes(b"PK\x03\x04 half a workbook")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(publish, "_write_workbook", half_written)
+    changed = county().with_columns(pl.lit("李四").alias("head_name"))
+    with pytest.raises(OSError, match="disk full"):
+        run_publish(tmp_path, changed)
+    assert {p: p.read_bytes() for p in files_under(tmp_path)} == before
+
+
+def test_publishing_leaves_no_temporary_files(tmp_path: Path) -> None:
+    written = run_publish(tmp_path, county())
+    assert sorted(written) == files_under(tmp_path)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+
+
+def test_republishing_the_same_run_gives_the_same_bytes(tmp_path: Path) -> None:
+    run_publish(tmp_path / "a", county())
+    run_publish(tmp_path / "b", county())
+    first = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in files_under(tmp_path / "a")}
+    second = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in files_under(tmp_path / "b")}
+    assert first == second
+
+
+# ---------------------------------------------------------------- re-runs
+
+
+def test_one_township_rerun_replaces_only_its_rows(tmp_path: Path) -> None:
+    run_publish(tmp_path / "rerun", county())
+    corrected = suspects_frame(
+        [
+            household("城关镇", "H001", "红", ("MEDICAL", "LOW_INCOME"), rigid="26800.50"),
+            household("城关镇", "H003", "蓝", ("EDUCATION",), village="南山村"),
+            household("城关镇", "H005", "蓝", ("DROPOUT",)),
+            household("石羊塘镇", "H004", "红", ("ACCIDENT", "SPENDING"), head="改名"),
+        ]
+    )
+    # The CLI screens the whole county and re-publishes one township from the result.
+    written = publish.publish(
+        tmp_path / "rerun",
+        corrected,
+        evidence_for(corrected),
+        members_for(corrected),
+        meta(),
+        townships=["城关镇"],
+    )
+    assert {p.parent.name for p in written} == {PERIOD, "城关镇"}
+    rerun = pl.read_parquet(tmp_path / "rerun" / PERIOD / "suspects.parquet")
+    assert rerun["household_id"].to_list() == ["H001", "H003", "H005", "H004"]
+    assert rerun.filter(pl.col("household_id") == "H004")["head_name"][0] == "张三"
+
+    # Same rows, same order as a full run with the 城关镇 correction alone.
+    only = corrected.filter(pl.col("township") == "城关镇")
+    expected = pl.concat([only, county().filter(pl.col("township") == "石羊塘镇")])
+    run_publish(tmp_path / "full", expected)
+    for name in ("suspects.parquet", "evidence.parquet"):
+        full = pl.read_parquet(tmp_path / "full" / PERIOD / name)
+        assert pl.read_parquet(tmp_path / "rerun" / PERIOD / name).equals(full)
+
+
+def test_rerun_of_an_unknown_township_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown township"):
+        run_publish(tmp_path, county(), townships=["城关真"], all_townships=["城关镇", "石羊塘镇"])
+    assert not (tmp_path / PERIOD / "城关真").exists()
+
+
+def test_rerun_of_a_township_inserts_it_in_list_order(tmp_path: Path) -> None:
+    base = county().filter(pl.col("township") != "城关镇")
+    run_publish(tmp_path, base)
+    run_publish(tmp_path, county().filter(pl.col("township") == "城关镇"), townships=["城关镇"])
+    published = pl.read_parquet(tmp_path / PERIOD / "suspects.parquet")
+    assert published["household_id"].to_list() == ["H001", "H002", "H003", "H004"]
+
+
+def test_a_full_rerun_removes_lists_of_townships_no_longer_listed(tmp_path: Path) -> None:
+    run_publish(tmp_path, county())
+    stale_dir = township_paths(tmp_path / PERIOD, "石羊塘镇", PERIOD)[0].parent
+    (stale_dir / "核实记录.docx").write_bytes(b"kept: not ours")
+    run_publish(tmp_path, county().filter(pl.col("township") == "城关镇"))
+    assert [p.name for p in stale_dir.iterdir()] == ["核实记录.docx"]
+    shutil.rmtree(stale_dir)
+    run_publish(tmp_path, county())
+    run_publish(tmp_path, county().filter(pl.col("township") == "城关镇"))
+    assert not stale_dir.exists()
+    assert township_paths(tmp_path / PERIOD, "城关镇", PERIOD)[0].exists()
+
+
+# ---------------------------------------------------------------- rendering
+
+
+@pytest.mark.slow
+def test_libreoffice_renders_the_list(tmp_path: Path) -> None:
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        pytest.skip("poppler-utils (pdftoppm) is not installed")
+    run_publish(tmp_path / "out", county())
+    xlsx, _ = township_paths(tmp_path / "out" / PERIOD, "城关镇", PERIOD)
+    env = {**os.environ, "HOME": str(tmp_path)}  # a private LibreOffice profile
+    subprocess.run(
+        [soffice, "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path), str(xlsx)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        env=env,
+    )
+    pdf = tmp_path / xlsx.with_suffix(".pdf").name
+    subprocess.run(
+        [pdftoppm, "-png", "-r", "40", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    (page,) = tmp_path.glob("page*.png")
+    assert page.stat().st_size > 1000

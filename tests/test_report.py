@@ -1,0 +1,170 @@
+"""The run report: counts, markdown, console tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import stat
+from pathlib import Path
+
+import polars as pl
+from rich.console import Console
+
+from screening.publish import SUSPECTS_SCHEMA
+from screening.report import (
+    FileRead,
+    MatchRate,
+    RejectedCount,
+    RunReport,
+    render_console,
+    render_markdown,
+    risk_counts,
+    status_counts,
+    township_colour_counts,
+    write_report,
+)
+
+PERIOD = "2026-10"
+
+
+def listed(township: str, colour: str, codes: list[str], status: str = "新增") -> dict[str, object]:
+    """A suspects row with only what the report counts filled in."""
+    row: dict[str, object] = dict.fromkeys(SUSPECTS_SCHEMA.names())
+    row.update(
+        period=PERIOD,
+        township=township,
+        colour=colour,
+        risk_codes=codes,
+        listing_status=status,
+    )
+    return row
+
+
+def suspects() -> pl.DataFrame:
+    rows = [
+        listed("城关镇", "红", ["MEDICAL", "LOW_INCOME"]),
+        listed("城关镇", "红", ["MEDICAL", "SPENDING"], "持续"),
+        listed("城关镇", "黄", ["LOW_INCOME"], "持续"),
+        listed("石羊塘镇", "蓝", ["ACCIDENT"], "已在监测"),
+    ]
+    return pl.DataFrame(rows, schema=SUSPECTS_SCHEMA)
+
+
+def report() -> RunReport:
+    files: list[FileRead] = [
+        {
+            "source": "roster",
+            "file": "人口基础信息2026年10月.csv",
+            "status": "loaded",
+            "rows_read": 12000,
+            "rows_accepted": 11990,
+            "rows_rejected": 10,
+            "message": None,
+        },
+        {
+            "source": "medical",
+            "file": "医保|结算[bold].xlsx",
+            "status": "loaded",
+            "rows_read": 300,
+            "rows_accepted": 297,
+            "rows_rejected": 3,
+            "message": None,
+        },
+        {
+            "source": "traffic",
+            "file": None,
+            "status": "missing",
+            "rows_read": None,
+            "rows_accepted": None,
+            "rows_rejected": None,
+            "message": "本期未收到交警数据",
+        },
+    ]
+    rejected: list[RejectedCount] = [
+        {"source": "roster", "column": "id_number", "check": "invalid_id", "rows": 10},
+        {"source": "medical", "column": "out_of_pocket", "check": "min", "rows": 3},
+    ]
+    rates: list[MatchRate] = [
+        {"source": "medical", "records_in_window": 200, "matched": 150, "unmatched": 50},
+        {"source": "civil", "records_in_window": 0, "matched": 0, "unmatched": 0},
+    ]
+    return RunReport(
+        period=PERIOD,
+        run_id="run-1",
+        files=files,
+        rejected=rejected,
+        match_rates=rates,
+        suspects=suspects(),
+        warnings=["监测标准沿用 2021-01-01 的 6000 元", "2 户没有户主，以第一名成员代替"],
+        parameters={"monitoring_line": 6000, "working_age.min": 16, "working_age.max": 59},
+        all_townships=["城关镇", "石羊塘镇", "白兔潭镇"],
+        started_at=dt.datetime(2026, 11, 5, 9, 0, 0),
+    )
+
+
+def test_counts_by_township_and_colour_include_empty_townships_and_a_total() -> None:
+    counts = township_colour_counts(suspects(), ["白兔潭镇"])
+    assert counts.rows() == [
+        ("城关镇", 2, 1, 0, 3),
+        ("白兔潭镇", 0, 0, 0, 0),
+        ("石羊塘镇", 0, 0, 1, 1),
+        ("合计", 2, 1, 1, 4),
+    ]
+
+
+def test_counts_by_risk_and_status() -> None:
+    risks = dict(risk_counts(suspects()).select("risk_code", "households").iter_rows())
+    assert risks["MEDICAL"] == 2 and risks["LOW_INCOME"] == 2
+    assert risks["ACCIDENT"] == 1 and risks["SPENDING"] == 1 and risks["DISABILITY"] == 0
+    assert status_counts(suspects()) == {"新增": 1, "持续": 2, "已在监测": 1, "已确认待录入": 0}
+
+
+def test_counts_of_an_empty_run() -> None:
+    empty = pl.DataFrame(schema=SUSPECTS_SCHEMA)
+    assert township_colour_counts(empty).rows() == [("合计", 0, 0, 0, 0)]
+    assert risk_counts(empty)["households"].sum() == 0
+
+
+def test_markdown_report() -> None:
+    text = render_markdown(report())
+    assert text.startswith("# 筛查运行报告 Run report 2026-10\n")
+    assert "- 开始 started_at：2026-11-05T09:00:00" in text
+    assert "| 城关镇 | 2 | 1 | 0 | 3 |" in text
+    assert "| 白兔潭镇 | 0 | 0 | 0 | 0 |" in text
+    assert "| 合计 | 2 | 1 | 1 | 4 |" in text
+    assert "| MEDICAL | 因病 | 2 |" in text
+    assert "| 医保（住院结算） | 200 | 150 | 50 | 75.0% |" in text
+    assert "| 民政（社会救助） | 0 | 0 | 0 | — |" in text
+    assert "| 12,000 | 11,990 | 10 |" in text
+    assert "| 人口（农村人口基础信息） | id\\_number | invalid\\_id | 10 |" in text
+    assert "医保\\|结算\\[bold\\].xlsx" in text  # a pipe from data cannot break the table
+    assert "交警数据未收到" in text and "2 户没有户主" in text
+    assert "| 劳动年龄（周岁） (working\\_age) | 16–59 |" in text
+    assert render_markdown(report()) == text
+
+
+def test_every_table_row_has_as_many_cells_as_its_header() -> None:
+    for block in render_markdown(report()).split("\n\n"):
+        lines = [ln for ln in block.splitlines() if ln.startswith("|")]
+        if lines:
+            cells = {ln.replace("\\|", "").count("|") for ln in lines}
+            assert len(cells) == 1, block
+
+
+def test_report_file_is_written_atomically_and_privately(tmp_path: Path) -> None:
+    path = write_report(tmp_path, report())
+    assert path == tmp_path / PERIOD / "run-report.md"
+    assert path.read_text(encoding="utf-8") == render_markdown(report())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["run-report.md"]
+
+
+def test_console_report_shows_tables_and_never_reads_data_as_markup() -> None:
+    console = Console(record=True, width=160, color_system=None)
+    render_console(report(), console)
+    text = console.export_text()
+    assert "医保|结算[bold].xlsx" in text
+    assert "交警数据未收到" in text
+    assert "城关镇" in text and "白兔潭镇" in text and "75.0%" in text
+    total = next(line for line in text.splitlines() if re.search(r"合计\W+\d", line))
+    assert re.findall(r"\d+", total) == ["2", "1", "1", "4"]
