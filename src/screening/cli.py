@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from . import config, contract, store
+from . import config, contract, params, store
+from .run import RunError, run_period
 from .ingest import STATUS_LABELS, SourceResult, ingest_period, unrecognised_files
 from .inbox import PeriodError, check_period
 from .read import FileRejected
@@ -36,6 +37,8 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     FileRejected,
     contract.ContractError,
     store.DatabaseBusy,
+    RunError,
+    params.ParameterError,
     FileNotFoundError,
 )
 
@@ -154,6 +157,93 @@ def sample(
         f"样例已生成 wrote {len(plist)} period(s) for {households} households to {out} "
         f"(manifest: {out / 'manifest.json'}, {len(manifest.get('planted', []))} planted cases)"
     )
+
+
+OutOpt = Annotated[
+    Path | None, typer.Option(help="输出目录 where lists are written [default: out/ beside the db]")
+]
+
+
+@app.command()
+@one_line_errors
+def run(
+    period: PeriodOpt,
+    township: Annotated[
+        str | None, typer.Option(help="乡镇 re-screen and re-publish this township only")
+    ] = None,
+    inbox: InboxOpt = None,
+    db: DbOpt = None,
+    out: OutOpt = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--params", help="参数文件 county parameters (YAML, effective-dated) over the defaults"
+        ),
+    ] = None,
+    aliases: AliasesOpt = None,
+    mask_ids: Annotated[
+        bool, typer.Option(help="脱敏 mask ID numbers in the published xlsx/csv")
+    ] = False,
+) -> None:
+    """筛查: ingest the period, apply the rules, publish each township's list and the report."""
+    from .report import render_console
+
+    check_period(period)
+    dbpath = db or config.default_db()
+    folder = _inbox(inbox, period)
+    outdir = out or config.default_out(dbpath)
+    with _progress(f"筛查 {period}") as tick:
+        outcome = run_period(
+            db=dbpath,
+            inbox=folder,
+            out=outdir,
+            period=period,
+            params_file=params_file,
+            aliases_file=aliases,
+            township=township,
+            mask_ids=mask_ids,
+            on_stage=tick,
+        )
+    console.print(ingest_table(period, outcome.ingest))
+    render_console(outcome.report, console)
+    where = outdir / period
+    console.print(
+        f"[bold]名单 lists:[/] {where}  ({outcome.suspects.height} 户 households"
+        f"{' in ' + township if township else ''}; run {outcome.run_id})"
+    )
+
+
+@app.command()
+@one_line_errors
+def summary(db: DbOpt = None, out: OutOpt = None) -> None:
+    """汇总: listed households per period by colour and status, and where the lists are."""
+    dbpath = db or config.default_db()
+    if not dbpath.exists():
+        raise UserError(f"database not found: {dbpath} (run `screening run` first)")
+    outdir = out or config.default_out(dbpath)
+    con = store.connect(dbpath, read_only=True)
+    try:
+        rows = con.sql(
+            "SELECT period, count(*) AS households, "
+            "count(*) FILTER (colour = '红') AS red, count(*) FILTER (colour = '黄') AS yellow, "
+            "count(*) FILTER (colour = '蓝') AS blue, "
+            "count(*) FILTER (listing_status = '新增') AS new, "
+            "count(*) FILTER (listing_status = '持续') AS continuing, "
+            "count(*) FILTER (listing_status = '已在监测') AS monitored, "
+            "count(DISTINCT township) AS townships FROM suspects GROUP BY period ORDER BY period"
+        ).fetchall()
+    finally:
+        con.close()
+    table = Table(title="疑似监测对象 suspected households", title_justify="left")
+    for col in ("期次", "户数", "红", "黄", "蓝", "新增", "持续", "已在监测", "乡镇数"):
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    if rows:
+        last = rows[-1][0]
+        console.print(f"名单 township lists: {outdir / last}/<乡镇>/  ·  报告 report: "
+                      f"{outdir / last / 'run-report.md'}  ·  数据库 database: {dbpath}")
 
 
 def main() -> None:  # pragma: no cover - console script entry

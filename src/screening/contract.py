@@ -46,7 +46,8 @@ class CrossCheck:
     other: str
 
 
-@dataclass(frozen=True)
+# Identity-hashed so schemas built from a spec can be cached per loaded spec.
+@dataclass(frozen=True, eq=False)
 class SourceSpec:
     source: str
     title: str

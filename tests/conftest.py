@@ -1,0 +1,57 @@
+"""Shared fixtures. Prefect is kept offline, quiet and in a private home before any test
+imports it (the Makefile sets the same variables for `make test`)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+from screening import contract  # noqa: E402
+
+SAMPLE_PERIODS = ["2026-07", "2026-08", "2026-09"]
+
+
+@pytest.fixture(scope="session")
+def specs() -> dict[str, contract.SourceSpec]:
+    return contract.load()
+
+
+@pytest.fixture(scope="session")
+def sample_inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated county (three periods), made once per test session. Tests must
+    not modify it: copy it first (see `inbox_copy`)."""
+    from screening.sample import generate
+
+    out = tmp_path_factory.mktemp("inbox")
+    generate(out, households=200, periods=SAMPLE_PERIODS, seed=7)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_manifest(sample_inbox: Path) -> dict:
+    return json.loads((sample_inbox / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def inbox_copy(sample_inbox: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "inbox"
+    shutil.copytree(sample_inbox, target)
+    return target
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "screening.duckdb"
