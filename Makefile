@@ -17,7 +17,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 SAMPLE_PERIODS := $(sort $(notdir $(wildcard sample_data/20[0-9][0-9]-[0-9][0-9])))
 DEMO   := demo
 
-.PHONY: venv demo test test-fast lint bench sample-data clean
+.PHONY: venv demo test test-fast lint bench sample-data docs clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -57,3 +57,7 @@ sample-data: venv
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(DEMO) .pytest_cache .mypy_cache .ruff_cache .bench
+
+# The data dictionary page is generated from src/screening/dictionary.py (a test checks it).
+docs: venv
+	$(BIN)/python -c "from screening import contract, dictionary; print(dictionary.render_markdown(contract.load()))" > docs/data-dictionary.md

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from . import dictionary
 from .contract import SourceSpec
 
 SQL_TYPES = {
@@ -121,6 +122,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec]) 
             con.execute(current_view_sql(spec))
         for name, cols in OUTPUT_DDL.items():
             con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+        dictionary.apply_comments(con, specs)
 
 
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:

@@ -1,0 +1,193 @@
+"""The data dictionary: one description per analyst-facing table and column.
+
+The same text becomes `COMMENT ON` in the database (so DBeaver and `duckdb_columns()`
+show it) and docs/data-dictionary.md (rendered by `render_markdown`; a test keeps the
+page equal to it). Source columns are described from the contract's aliases.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from .contract import SourceSpec
+
+TYPE_WORDS = {
+    "text": "text",
+    "id": "18-character resident ID number (GB 11643, normalised)",
+    "date": "date",
+    "money": "yuan, 2 decimals",
+    "enum": "one of",
+    "grade": "disability grade 1–4 (1 most severe)",
+}
+
+PROVENANCE = {
+    "period": "delivery period YYYY-MM (the month folder the file came in)",
+    "file": "file name the row came from",
+    "row_number": "row in that file as a spreadsheet shows it (the header is row 1)",
+    "extra": "columns the contract does not know, as delivered (JSON object), or null",
+}
+
+TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "suspects": (
+        "疑似监测对象: one row per listed household per period (every period kept; the "
+        "latest run of a period replaces its rows)",
+        {
+            "period": "期次 screened month YYYY-MM",
+            "township": "乡镇",
+            "village": "村 (行政村)",
+            "household_id": "户编号 from the roster",
+            "head_name": "户主姓名",
+            "head_id_number": "户主身份证号",
+            "household_type": "户类型: 脱贫户 / 监测户 / 一般农户",
+            "household_size": "家庭人口: members on the roster snapshot in force",
+            "per_capita_income": "家庭年人均纯收入 (previous year, from the roster)",
+            "monitoring_line": "监测标准 in force at the end of the period",
+            "colour": "预警等级 红 (2+ risks) / 黄 (only income below the line) / 蓝 (one other risk)",
+            "risk_codes": "风险代码 list: MEDICAL, EDUCATION, DROPOUT, ACCIDENT, DISABILITY, "
+            "ASSISTANCE, LOW_INCOME, SPENDING",
+            "risk_labels": "风险点 Chinese labels joined with ';'",
+            "medical_oop": "医疗自付合计: hospital out-of-pocket in the 12-month window",
+            "education_cost": "教育支出合计: net education cost in the window",
+            "accident_loss": "意外损失合计: accident loss after compensation in the window",
+            "rigid_expenditure": "刚性支出合计 = medical_oop + education_cost + accident_loss",
+            "labour_capacity": "劳动力状况 有劳动力 / 弱劳动力 / 无劳动力",
+            "listing_status": "纳入状态 新增 / 持续 / 已在监测 / 已确认待录入",
+            "run_id": "批次号: the run that produced the row (see runs)",
+        },
+    ),
+    "evidence": (
+        "风险依据: one row per (listed household, risk, source record) per period",
+        {
+            "period": "期次 screened month",
+            "household_id": "户编号",
+            "id_number": "the member's ID number",
+            "name": "the member's name",
+            "risk_code": "the risk this record supports",
+            "source": "source key: roster, medical, education, traffic, civil, disability",
+            "source_key": "the record's natural key ('|' between parts) to find the original",
+            "rule_date": "the date the rule used (settlement, record, accident, event, issue date)",
+            "amount": "the amount the rule counted (yuan), or the value compared",
+            "detail": "说明 in Chinese",
+        },
+    ),
+    "quarantine": (
+        "隔离区: every rejected input row, one row per failed check (a row can fail several)",
+        {
+            "period": "delivery period",
+            "source": "source key",
+            "file": "file name",
+            "row_number": "row in the file (header is row 1)",
+            "column": "column key that failed (natural key columns joined with '+')",
+            "check": "check that failed: invalid_id, invalid_date, invalid_money, "
+            "invalid_value, required, min, duplicate_key, or a cross-field check name",
+            "raw_value": "the value as delivered",
+        },
+    ),
+    "ingest_log": (
+        "入库记录: the latest read of each (period, source)",
+        {
+            "period": "delivery period",
+            "source": "source key",
+            "file": "file name (several, comma-separated, when the source was ambiguous)",
+            "sha256": "SHA-256 of the file's bytes",
+            "rows_read": "data rows read (blank rows not counted)",
+            "rows_accepted": "rows stored in stg_<source>",
+            "rows_rejected": "rows sent to quarantine",
+            "status": "loaded / empty (header only) / missing / rejected (whole file)",
+            "message": "one-line reason or notes (encoding, extra columns, blank rows)",
+            "encoding": "CSV text encoding detected: utf-8, utf-8-sig or gb18030",
+            "ingested_at": "when the file was read (local time)",
+        },
+    ),
+    "runs": (
+        "批次: one row per screening run, failed runs included",
+        {
+            "run_id": "批次号",
+            "period": "screened month",
+            "township": "乡镇 for a one-township re-run, null for a full run",
+            "started_at": "start (local time)",
+            "finished_at": "end (local time)",
+            "status": "running / success / failed",
+            "parameters": "JSON: every parameter value used, with its effective date",
+            "code_version": "package version (+ git commit)",
+            "input_files": "JSON: source, file, sha256 and status of each input",
+            "message": "why a failed run failed",
+        },
+    ),
+    "match_rates": (
+        "匹配率: per (period, source), department records in the window matched to the roster",
+        {
+            "period": "screened month",
+            "source": "source key",
+            "records_in_window": "records whose rule date lies in the 12-month window",
+            "matched": "of those, records whose ID number is on the roster in force",
+            "unmatched": "records of people not on the roster (kept, counted, not screened)",
+        },
+    ),
+}
+
+
+def source_columns(spec: SourceSpec) -> dict[str, str]:
+    cols = {}
+    for key, col in spec.columns.items():
+        words = TYPE_WORDS[col.type]
+        if col.type == "enum":
+            words = f"{words} {' / '.join(col.values)}"
+        names = " / ".join(col.aliases)
+        cols[key] = f"{names}: {words}" if names else words
+    return cols
+
+
+def source_description(spec: SourceSpec, staging: bool) -> str:
+    if staging:
+        return f"{spec.title}: every accepted row of every delivery (re-ingesting a period replaces its rows)"
+    if spec.kind == "snapshot":
+        return f"{spec.title}: every roster snapshot received; filter on period"
+    key = " + ".join(spec.natural_key)
+    return f"{spec.title}: current records, the newest delivery of each {key}"
+
+
+def entries(specs: dict[str, SourceSpec]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Every documented relation: outputs first, then per source its view and staging table."""
+    found = dict(TABLES)
+    for spec in specs.values():
+        cols = {"period": PROVENANCE["period"], "file": PROVENANCE["file"],
+                "row_number": PROVENANCE["row_number"], **source_columns(spec),
+                "extra": PROVENANCE["extra"]}
+        found[spec.source] = (source_description(spec, staging=False), cols)
+        found[f"stg_{spec.source}"] = (source_description(spec, staging=True), cols)
+    return found
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def apply_comments(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec]) -> None:
+    """COMMENT ON every documented table or view and each of its columns."""
+    kinds = dict(con.execute("SELECT table_name, 'TABLE' FROM duckdb_tables()").fetchall())
+    kinds.update(con.execute("SELECT view_name, 'VIEW' FROM duckdb_views()").fetchall())
+    for name, (description, columns) in entries(specs).items():
+        kind = kinds.get(name)
+        if kind is None:
+            continue
+        con.execute(f"COMMENT ON {kind} {name} IS {_quote(description)}")
+        for col, text in columns.items():
+            con.execute(f'COMMENT ON COLUMN {name}."{col}" IS {_quote(text)}')
+
+
+def render_markdown(specs: dict[str, SourceSpec]) -> str:
+    lines = [
+        "# Data dictionary",
+        "",
+        "The DuckDB file (`screening.duckdb` by default) for analysts. Generated from",
+        "`src/screening/dictionary.py` (`make docs`); the same text is in the database as",
+        "`COMMENT ON` (see `SELECT * FROM duckdb_columns()`). Names and columns are stable",
+        "across releases.",
+        "",
+    ]
+    for name, (description, columns) in entries(specs).items():
+        lines += [f"## `{name}`", "", description, "", "| column | meaning |", "|---|---|"]
+        lines += [f"| `{col}` | {text} |" for col, text in columns.items()]
+        lines.append("")
+    return "\n".join(lines)
