@@ -1,0 +1,146 @@
+"""End to end on a generated county: what the generator planted is what the pipeline finds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from screening import store
+from screening.run import RunError, run_period
+
+from .conftest import SAMPLE_PERIODS
+
+
+@pytest.fixture(scope="session")
+def screened(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The sample county screened period by period into one database."""
+    work = tmp_path_factory.mktemp("screened")
+    db, out = work / "screening.duckdb", work / "out"
+    for period in SAMPLE_PERIODS:
+        run_period(db=db, inbox=sample_inbox, out=out, period=period)
+    return {"db": db, "out": out}
+
+
+def query(db: Path, sql: str) -> pl.DataFrame:
+    con = store.connect(db, read_only=True)
+    try:
+        return con.sql(sql).pl()
+    finally:
+        con.close()
+
+
+def test_every_planted_invalid_row_is_quarantined_and_no_valid_row_is(
+    screened: dict[str, Path], sample_manifest: dict
+) -> None:
+    got = query(
+        screened["db"],
+        'SELECT DISTINCT period, source, file, row_number, "column", "check" FROM quarantine',
+    )
+    expected = pl.DataFrame(sample_manifest["invalid_rows"]).select(got.columns)
+    assert sorted(got.rows()) == sorted(expected.unique().rows())
+
+
+def test_rows_read_equal_accepted_plus_rejected_for_every_file(
+    screened: dict[str, Path], sample_manifest: dict
+) -> None:
+    log = query(screened["db"], "SELECT * FROM ingest_log ORDER BY period, source")
+    for row in log.iter_rows(named=True):
+        if row["status"] in ("loaded", "empty"):
+            assert row["rows_read"] == row["rows_accepted"] + row["rows_rejected"], row
+            assert row["rows_read"] == sample_manifest["rows"][row["period"]][row["source"]]
+        else:
+            assert row["status"] == "missing"
+            assert sample_manifest["files"][row["period"]][row["source"]] is None
+
+
+@pytest.mark.parametrize("period", SAMPLE_PERIODS)
+def test_every_expected_household_is_listed_exactly_as_planted(
+    screened: dict[str, Path], sample_manifest: dict, period: str
+) -> None:
+    got = query(
+        screened["db"],
+        "SELECT household_id, township, village, colour, list_sort(risk_codes) AS risk_codes, "
+        f"listing_status FROM suspects WHERE period = '{period}'",
+    )
+    expected = {
+        e["household_id"]: (
+            e["township"], e["village"], e["colour"], sorted(e["risk_codes"]), e["listing_status"]
+        )
+        for e in sample_manifest["expected"][period]
+    }
+    listed = {
+        r["household_id"]: (
+            r["township"], r["village"], r["colour"], r["risk_codes"], r["listing_status"]
+        )
+        for r in got.iter_rows(named=True)
+    }
+    assert listed == expected
+
+
+def test_planted_households_go_from_new_to_continuing(sample_manifest: dict, screened) -> None:
+    got = query(screened["db"], "SELECT period, household_id, listing_status FROM suspects")
+    status = {(p, h): s for p, h, s in got.rows()}
+    sequences = []
+    for case in sample_manifest["planted"]:
+        h = case["household_id"]
+        planted = [(case["periods"].get(p) or {}).get("listing_status") for p in SAMPLE_PERIODS]
+        assert [status.get((p, h)) for p in SAMPLE_PERIODS] == planted, case["case"]
+        sequences.append(planted)
+    assert ["新增", "持续", "持续"] in sequences
+    assert any(seq[0] is None and seq[1] == "新增" for seq in sequences)
+    assert any("已在监测" in seq for seq in sequences)
+
+
+def test_published_files_match_the_database(screened: dict[str, Path]) -> None:
+    period = SAMPLE_PERIODS[-1]
+    folder = screened["out"] / period
+    parquet = pl.read_parquet(folder / "suspects.parquet")
+    db = query(screened["db"], f"SELECT * FROM suspects WHERE period = '{period}'")
+    assert sorted(parquet["household_id"]) == sorted(db["household_id"])
+    townships = sorted(parquet["township"].unique())
+    for township in townships:
+        csvs = list((folder).glob(f"*/疑似监测对象_{township}_{period.replace('-', '')}.csv"))
+        assert len(csvs) == 1
+        assert csvs[0].read_bytes().startswith(b"\xef\xbb\xbf")
+    assert (folder / "run-report.md").exists()
+    runs = query(screened["db"], "SELECT period, status, parameters FROM runs ORDER BY period")
+    assert runs["status"].to_list() == ["success"] * len(SAMPLE_PERIODS)
+    assert json.loads(runs["parameters"][0])["monitoring_line"]["value"] == 6000
+
+
+def test_one_township_rerun_equals_its_rows_in_the_full_run(
+    screened: dict[str, Path], sample_inbox: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "copy"
+    shutil.copytree(screened["out"].parent, work)
+    db, out = work / "screening.duckdb", work / "out"
+    period = SAMPLE_PERIODS[-1]
+    before = query(db, f"SELECT * EXCLUDE (run_id) FROM suspects WHERE period = '{period}'")
+    township = before["township"][0]
+    run_period(db=db, inbox=sample_inbox, out=out, period=period, township=township)
+    after = query(db, f"SELECT * EXCLUDE (run_id) FROM suspects WHERE period = '{period}'")
+    assert after.sort("household_id").equals(before.sort("household_id"))
+    runs = query(db, f"SELECT township FROM runs WHERE period = '{period}' ORDER BY started_at")
+    assert runs["township"].to_list()[-1] == township
+
+
+def test_unknown_township_fails_with_nearest_names_and_changes_nothing(
+    screened: dict[str, Path], sample_inbox: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "copy"
+    shutil.copytree(screened["out"].parent, work)
+    db, out = work / "screening.duckdb", work / "out"
+    period = SAMPLE_PERIODS[-1]
+    before = query(db, "SELECT * FROM suspects ORDER BY ALL")
+    files_before = {p: p.read_bytes() for p in (out / period).rglob("*") if p.is_file()}
+    known = before["township"][0]
+    with pytest.raises(RunError, match="unknown township.*nearest"):
+        run_period(db=db, inbox=sample_inbox, out=out, period=period, township=known + "x")
+    assert query(db, "SELECT * FROM suspects ORDER BY ALL").equals(before)
+    assert {p: p.read_bytes() for p in (out / period).rglob("*") if p.is_file()} == files_before
+    failed = query(db, "SELECT status, message FROM runs WHERE status = 'failed'")
+    assert failed.height == 1 and "unknown township" in failed["message"][0]
