@@ -16,6 +16,7 @@ from pandera.api.polars.types import PolarsData
 from pandera.errors import SchemaErrors
 
 from .contract import ColumnSpec, CrossCheck, SourceSpec
+from .normalise import is_empty, raw_name
 
 DTYPES: dict[str, pl.DataType] = {
     "text": pl.String(),
@@ -45,12 +46,8 @@ QUARANTINE_SCHEMA = {
 }
 
 
-def raw_name(key: str) -> str:
-    return f"__raw_{key}"
-
-
 def _raw_empty(key: str) -> pl.Expr:
-    return pl.col(raw_name(key)).is_null() | (pl.col(raw_name(key)).str.strip_chars() == "")
+    return is_empty(pl.col(raw_name(key)))
 
 
 def _parse_check(col: ColumnSpec) -> pa.Check:
