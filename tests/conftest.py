@@ -13,11 +13,11 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-import json  # noqa: E402
+import json
 
-import pytest  # noqa: E402
+import pytest
 
-from screening import contract  # noqa: E402
+from screening import contract
 
 SAMPLE_PERIODS = ["2026-07", "2026-08", "2026-09"]
 

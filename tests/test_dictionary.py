@@ -26,8 +26,20 @@ def test_every_analyst_table_and_column_has_a_comment(db_path: Path, specs) -> N
     ).fetchall()
     con.close()
     names = {name for name, _ in relations}
-    for required in ("suspects", "evidence", "quarantine", "ingest_log", "runs", "match_rates",
-                     "roster", "medical", "education", "traffic", "civil", "disability"):
+    for required in (
+        "suspects",
+        "evidence",
+        "quarantine",
+        "ingest_log",
+        "runs",
+        "match_rates",
+        "roster",
+        "medical",
+        "education",
+        "traffic",
+        "civil",
+        "disability",
+    ):
         assert required in names
     assert [name for name, comment in relations if not comment] == []
     assert [(t, c) for t, c, comment in columns if t in names and not comment] == []

@@ -11,8 +11,8 @@ import pytest
 import xlsxwriter
 
 from screening import ids, store
-from screening.ingest import ingest_period
 from screening.inbox import discover
+from screening.ingest import ingest_period
 
 P1, P2 = "2026-08", "2026-09"
 
@@ -82,9 +82,11 @@ def test_discovery_by_key_or_department_name(inbox: Path, specs) -> None:
     assert found["traffic"].problem == "missing"
 
 
-def test_two_files_for_one_source_is_an_error_naming_both(inbox: Path, db_path: Path, specs) -> None:
+def test_two_files_for_one_source_is_an_error_naming_both(
+    inbox: Path, db_path: Path, specs
+) -> None:
     write(inbox, P1, "medical.csv", MEDICAL)
-    results, log = run(inbox, db_path, P1, specs)
+    results, _log = run(inbox, db_path, P1, specs)
     med = results["medical"]
     assert med.status == "rejected"
     assert "medical.csv" in med.message and "医保住院结算_202608.csv" in med.message
@@ -151,7 +153,7 @@ def test_xlsx_with_a_title_row_above_the_header_says_so(
     ws.write_row(1, 0, ["结算单号", "身份证号", "结算日期", "个人自付"])
     ws.write_row(2, 0, ["S1", A, "2026-08-06", "3000"])
     wb.close()
-    results, log = run(box, db_path, P1, specs)
+    results, _log = run(box, db_path, P1, specs)
     assert results["medical"].status == "rejected"
     assert "row 2 looks like the header" in results["medical"].message
     assert results["roster"].status == "loaded"
@@ -228,8 +230,7 @@ def test_disability_certificate_supplies_missing_id(tmp_path: Path, db_path: Pat
         box,
         P1,
         "残联_残疾证.csv",
-        "残疾证号,身份证号,残疾类别,残疾等级,发证日期\n"
-        f"{A}41,,肢体,一级,2026年8月3日\n",
+        f"残疾证号,身份证号,残疾类别,残疾等级,发证日期\n{A}41,,肢体,一级,2026年8月3日\n",
     )
     results, _ = run(box, db_path, P1, specs)
     assert results["disability"].rows_accepted == 1, results["disability"]
@@ -247,9 +248,7 @@ def _snapshot(db: Path) -> dict[str, list]:
     return data
 
 
-def test_ingesting_the_same_period_twice_changes_nothing(
-    inbox: Path, db_path: Path, specs
-) -> None:
+def test_ingesting_the_same_period_twice_changes_nothing(inbox: Path, db_path: Path, specs) -> None:
     run(inbox, db_path, P1, specs)
     before = _snapshot(db_path)
     results, _ = run(inbox, db_path, P1, specs)

@@ -12,6 +12,7 @@ import pytest
 
 from screening.params import ParameterError, load, period_end
 from screening.screen import screen
+
 from .test_rule_cases import build
 
 

@@ -68,13 +68,21 @@ def test_every_expected_household_is_listed_exactly_as_planted(
     )
     expected = {
         e["household_id"]: (
-            e["township"], e["village"], e["colour"], sorted(e["risk_codes"]), e["listing_status"]
+            e["township"],
+            e["village"],
+            e["colour"],
+            sorted(e["risk_codes"]),
+            e["listing_status"],
         )
         for e in sample_manifest["expected"][period]
     }
     listed = {
         r["household_id"]: (
-            r["township"], r["village"], r["colour"], r["risk_codes"], r["listing_status"]
+            r["township"],
+            r["village"],
+            r["colour"],
+            r["risk_codes"],
+            r["listing_status"],
         )
         for r in got.iter_rows(named=True)
     }
@@ -138,7 +146,7 @@ def test_unknown_township_fails_with_nearest_names_and_changes_nothing(
     before = query(db, "SELECT * FROM suspects ORDER BY ALL")
     files_before = {p: p.read_bytes() for p in (out / period).rglob("*") if p.is_file()}
     known = before["township"][0]
-    with pytest.raises(RunError, match="unknown township.*nearest"):
+    with pytest.raises(RunError, match=r"unknown township.*nearest"):
         run_period(db=db, inbox=sample_inbox, out=out, period=period, township=known + "x")
     assert query(db, "SELECT * FROM suspects ORDER BY ALL").equals(before)
     assert {p: p.read_bytes() for p in (out / period).rglob("*") if p.is_file()} == files_before

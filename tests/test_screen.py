@@ -17,6 +17,7 @@ from screening.screen import (
     screen,
     source_schema,
 )
+
 from .test_rule_cases import build
 
 PERIOD = "2026-09"

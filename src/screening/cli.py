@@ -14,10 +14,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from . import config, contract, params, store
-from .run import RunError, run_period
-from .ingest import STATUS_LABELS, SourceResult, ingest_period, unrecognised_files
 from .inbox import PeriodError, check_period
+from .ingest import STATUS_LABELS, SourceResult, ingest_period, unrecognised_files
 from .read import FileRejected
+from .run import RunError, run_period
 
 app = typer.Typer(
     help="防返贫监测 部门数据筛查 — screen department data for households at risk of "
@@ -31,8 +31,14 @@ err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class UserError(Exception):
+    """A problem the user can fix; its message is the one line we print."""
+
+
 # Known failures become one line; anything else is a bug and keeps its traceback.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    UserError,
     PeriodError,
     FileRejected,
     contract.ContractError,
@@ -43,16 +49,12 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class UserError(Exception):
-    """A problem the user can fix; its message is the one line we print."""
-
-
 def one_line_errors(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (UserError, *EXPECTED_ERRORS) as exc:
+        except EXPECTED_ERRORS as exc:
             err.print(f"[bold red]错误 error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -64,9 +66,7 @@ InboxOpt = Annotated[
     Path | None,
     typer.Option(help="收件箱 inbox folder with one sub-folder per period [default: sample data]"),
 ]
-DbOpt = Annotated[
-    Path | None, typer.Option(help="DuckDB 数据库文件 [default: ./screening.duckdb]")
-]
+DbOpt = Annotated[Path | None, typer.Option(help="DuckDB 数据库文件 [default: ./screening.duckdb]")]
 AliasesOpt = Annotated[
     Path | None,
     typer.Option(help="表头别名 extra header aliases (YAML: source → column → [names])"),
@@ -133,7 +133,9 @@ def ingest(
     console.print(ingest_table(period, results))
     stray = unrecognised_files(folder, period, specs)
     if stray:
-        console.print(f"[yellow]未识别的文件 files not belonging to any source:[/] {', '.join(stray)}")
+        console.print(
+            f"[yellow]未识别的文件 files not belonging to any source:[/] {', '.join(stray)}"
+        )
 
 
 @app.command()
@@ -242,8 +244,10 @@ def summary(db: DbOpt = None, out: OutOpt = None) -> None:
     console.print(table)
     if rows:
         last = rows[-1][0]
-        console.print(f"名单 township lists: {outdir / last}/<乡镇>/  ·  报告 report: "
-                      f"{outdir / last / 'run-report.md'}  ·  数据库 database: {dbpath}")
+        console.print(
+            f"名单 township lists: {outdir / last}/<乡镇>/  ·  报告 report: "
+            f"{outdir / last / 'run-report.md'}  ·  数据库 database: {dbpath}"
+        )
 
 
 def main() -> None:  # pragma: no cover - console script entry

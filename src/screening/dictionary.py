@@ -42,7 +42,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "household_size": "家庭人口: members on the roster snapshot in force",
             "per_capita_income": "家庭年人均纯收入 (previous year, from the roster)",
             "monitoring_line": "监测标准 in force at the end of the period",
-            "colour": "预警等级 红 (2+ risks) / 黄 (only income below the line) / 蓝 (one other risk)",
+            "colour": "预警等级 红 (2+ risks) / 黄 (only income below the line) / "
+            "蓝 (one other risk)",
             "risk_codes": "风险代码 list: MEDICAL, EDUCATION, DROPOUT, ACCIDENT, DISABILITY, "
             "ASSISTANCE, LOW_INCOME, SPENDING",
             "risk_labels": "风险点 Chinese labels joined with ';'",
@@ -140,7 +141,10 @@ def source_columns(spec: SourceSpec) -> dict[str, str]:
 
 def source_description(spec: SourceSpec, staging: bool) -> str:
     if staging:
-        return f"{spec.title}: every accepted row of every delivery (re-ingesting a period replaces its rows)"
+        return (
+            f"{spec.title}: every accepted row of every delivery "
+            "(re-ingesting a period replaces its rows)"
+        )
     if spec.kind == "snapshot":
         return f"{spec.title}: every roster snapshot received; filter on period"
     key = " + ".join(spec.natural_key)
@@ -151,9 +155,13 @@ def entries(specs: dict[str, SourceSpec]) -> dict[str, tuple[str, dict[str, str]
     """Every documented relation: outputs first, then per source its view and staging table."""
     found = dict(TABLES)
     for spec in specs.values():
-        cols = {"period": PROVENANCE["period"], "file": PROVENANCE["file"],
-                "row_number": PROVENANCE["row_number"], **source_columns(spec),
-                "extra": PROVENANCE["extra"]}
+        cols = {
+            "period": PROVENANCE["period"],
+            "file": PROVENANCE["file"],
+            "row_number": PROVENANCE["row_number"],
+            **source_columns(spec),
+            "extra": PROVENANCE["extra"],
+        }
         found[spec.source] = (source_description(spec, staging=False), cols)
         found[f"stg_{spec.source}"] = (source_description(spec, staging=True), cols)
     return found

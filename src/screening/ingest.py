@@ -139,7 +139,9 @@ def ingest_period(
         for result in results:
             if result.status == "unchanged":
                 continue
-            store.replace_delivery(con, specs[result.source], period, result.good, result.quarantine)
+            store.replace_delivery(
+                con, specs[result.source], period, result.good, result.quarantine
+            )
             store.upsert_log(con, result.log_row(period, now))
     return results
 

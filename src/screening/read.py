@@ -174,7 +174,11 @@ def map_headers(headers: list[str], spec: SourceSpec) -> dict[str, str]:
         taken[key] = header
         mapping[header] = key
     missing = [c for c in spec.required_columns if c not in taken]
-    if spec.id_from_certificate and "id_number" not in taken and spec.id_from_certificate not in taken:
+    if (
+        spec.id_from_certificate
+        and "id_number" not in taken
+        and spec.id_from_certificate not in taken
+    ):
         missing.append("id_number")
     if missing:
         raise FileRejected(_missing_message(missing, spec))
@@ -219,7 +223,10 @@ def _check_second_row_header(cells: pl.DataFrame, spec: SourceSpec, reason: str)
     row2 = [fold_header(v or "") for v in cells.row(1)]
     hits = sum(1 for v in row2 if v in lookup)
     if hits >= max(2, len(spec.required_columns) // 2):
-        return f"{reason}; row 2 looks like the header (a title row above it?): the header must be row 1"
+        return (
+            f"{reason}; row 2 looks like the header (a title row above it?): "
+            "the header must be row 1"
+        )
     return reason
 
 

@@ -16,13 +16,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import polars as pl
 
 from . import __version__, contract, params, publish, report, store
-from .ingest import SourceResult, ingest_period, unrecognised_files
 from .inbox import check_period
+from .ingest import SourceResult, ingest_period, unrecognised_files
 from .screen import ScreenInputs, ScreenResult, screen
 
 SOURCE_LABELS = {
@@ -176,9 +177,7 @@ def _store_outputs(
             "(SELECT household_id FROM suspects WHERE period = ? AND township = ?)",
             [period, period, township],
         )
-        con.execute(
-            "DELETE FROM suspects WHERE period = ? AND township = ?", [period, township]
-        )
+        con.execute("DELETE FROM suspects WHERE period = ? AND township = ?", [period, township])
     store.insert_frame(con, "suspects", suspects)
     store.insert_frame(con, "evidence", evidence)
 
@@ -227,14 +226,17 @@ def build_report(
     return report.RunReport(
         period=period,
         run_id=run_id,
-        files=files.to_dicts(),  # type: ignore[arg-type]
-        rejected=rejected.to_dicts(),  # type: ignore[arg-type]
-        match_rates=result.match_rates.select(
-            "source", "records_in_window", "matched", "unmatched"
-        ).to_dicts(),  # type: ignore[arg-type]
+        files=cast(list[report.FileRead], files.to_dicts()),
+        rejected=cast(list[report.RejectedCount], rejected.to_dicts()),
+        match_rates=cast(
+            list[report.MatchRate],
+            result.match_rates.select(
+                "source", "records_in_window", "matched", "unmatched"
+            ).to_dicts(),
+        ),
         suspects=suspects,
         warnings=warnings,
-        parameters=resolved.as_dict(),
+        parameters=dict(resolved.as_dict()),
         all_townships=all_townships,
         township=township,
         started_at=started,
@@ -302,7 +304,7 @@ def run_period(
             meta = publish.PublishMeta(
                 period=period,
                 run_id=run_id,
-                parameters=resolved.as_dict(),
+                parameters=dict(resolved.as_dict()),
                 parameter_warnings=list(resolved.warnings),
                 sources={r.source: _source_status(r) for r in ingested},
                 mask_ids=mask_ids,

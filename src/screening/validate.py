@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import pandera.polars as pa
 import polars as pl
@@ -201,7 +202,7 @@ def _quarantine_rows(
     raws = raws.with_columns(key_raw.alias("__key_raw"))
     joined = failures.join(raws, on="index", how="left")
     key_label = "+".join(spec.natural_key)
-    value = pl.when(pl.col("column") == key_label).then(pl.col("__key_raw"))
+    value: Any = pl.when(pl.col("column") == key_label).then(pl.col("__key_raw"))
     for key in spec.columns:
         value = value.when(pl.col("column") == key).then(pl.col(raw_name(key)))
     return joined.select(
