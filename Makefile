@@ -17,7 +17,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 SAMPLE_PERIODS := $(sort $(notdir $(wildcard sample_data/20[0-9][0-9]-[0-9][0-9])))
 DEMO   := demo
 
-.PHONY: venv demo test test-fast lint bench sample-data docs clean
+.PHONY: venv demo test test-fast check-xlsx lint bench sample-data docs clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -36,11 +36,20 @@ demo: venv
 	done
 	@$(BIN)/screening summary --db $(DEMO)/screening.duckdb --out $(DEMO)/out
 
+# tests/conftest.py gives Prefect a private temporary PREFECT_HOME and removes it after.
 test: venv
-	PREFECT_HOME=$$(mktemp -d) $(BIN)/pytest -q
+	$(BIN)/pytest -q
 
 test-fast: venv
-	PREFECT_HOME=$$(mktemp -d) $(BIN)/pytest -q -m "not slow and not flow"
+	$(BIN)/pytest -q -m "not slow and not flow"
+
+# Renders a published xlsx with LibreOffice (installed from Debian's packages if missing)
+# and checks a page comes out: the officer's view, beyond what openpyxl can tell.
+check-xlsx: venv
+	@command -v soffice >/dev/null && command -v pdftoppm >/dev/null || { \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	    libreoffice-calc-nogui poppler-utils fonts-noto-cjk >/dev/null; }
+	$(BIN)/pytest -q tests/test_publish.py -k libreoffice
 
 lint: venv
 	$(BIN)/ruff check src tests flows
