@@ -436,13 +436,17 @@ def _stage_township(
 
 
 def _write_csv(path: Path, households: pl.DataFrame, mask_ids: bool) -> None:
-    """All contract columns with Chinese headers; UTF-8 with BOM so Excel reads the Chinese."""
-    frame = households.with_columns(pl.col("risk_codes").list.join(";"))
+    """The contract columns with Chinese headers; UTF-8 with BOM so Excel reads the Chinese.
+
+    The run id is left out: re-running a period on the same inputs must give the same
+    bytes, so a township can tell at a glance that nothing changed (the run id is on the
+    xlsx 说明 sheet and in suspects.parquet)."""
+    frame = households.drop("run_id").with_columns(pl.col("risk_codes").list.join(";"))
     if mask_ids:
         frame = _mask_ids(frame, "head_id_number")
     text = [c for c, t in frame.schema.items() if t == pl.String()]
     frame = frame.with_columns([_defuse_expr(c) for c in text])
-    frame = frame.rename(SUSPECT_HEADERS)
+    frame = frame.rename(SUSPECT_HEADERS, strict=False)
     frame.write_csv(path, include_bom=True, line_terminator="\r\n")
 
 
