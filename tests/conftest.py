@@ -60,3 +60,16 @@ def inbox_copy(sample_inbox: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "screening.duckdb"
+
+
+@pytest.fixture(scope="session")
+def screened(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The sample county screened period by period into one database, once per session.
+    Read-only for tests: copy the folder first to change anything."""
+    from screening.run import run_period
+
+    work = tmp_path_factory.mktemp("screened")
+    db, out = work / "screening.duckdb", work / "out"
+    for period in SAMPLE_PERIODS:
+        run_period(db=db, inbox=sample_inbox, out=out, period=period)
+    return {"db": db, "out": out, "inbox": sample_inbox}

@@ -15,16 +15,6 @@ from screening.run import RunError, run_period
 from .conftest import SAMPLE_PERIODS
 
 
-@pytest.fixture(scope="session")
-def screened(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The sample county screened period by period into one database."""
-    work = tmp_path_factory.mktemp("screened")
-    db, out = work / "screening.duckdb", work / "out"
-    for period in SAMPLE_PERIODS:
-        run_period(db=db, inbox=sample_inbox, out=out, period=period)
-    return {"db": db, "out": out}
-
-
 def query(db: Path, sql: str) -> pl.DataFrame:
     con = store.connect(db, read_only=True)
     try:

@@ -1,21 +1,29 @@
-"""`screening` command line (typer). Errors are one line on stderr and a non-zero exit."""
+"""`screening` command line (typer). Errors are one line on stderr and a non-zero exit.
+
+Commands that only read (explain, quarantine, report, summary) open the database
+read-only, so an analyst's session does not block them, and never write a file.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import duckdb
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
-from . import config, contract, params, store
+from . import config, contract, ids, params, risks, store
+from . import explain as why
 from .inbox import PeriodError, check_period
 from .ingest import STATUS_LABELS, SourceResult, ingest_period, unrecognised_files
+from .publish import RISK_LABELS, SOURCE_LABELS, format_value, ordered_parameters, parameter_label
 from .read import FileRejected
 from .run import RunError, run_period
 
@@ -45,6 +53,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     store.DatabaseBusy,
     RunError,
     params.ParameterError,
+    why.ExplainError,
     FileNotFoundError,
 )
 
@@ -55,7 +64,9 @@ def one_line_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except EXPECTED_ERRORS as exc:
-            err.print(f"[bold red]错误 error:[/] {exc}", highlight=False, soft_wrap=True)
+            # Messages may quote data: never read as markup, never an ID number in full.
+            line = why.mask_text(" ".join(str(exc).split()))
+            err.print(Text.assemble(("错误 error: ", "bold red"), line), soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -64,31 +75,87 @@ def one_line_errors(func: F) -> F:
 PeriodOpt = Annotated[str, typer.Option("--period", "-p", help="期次 the month, YYYY-MM")]
 InboxOpt = Annotated[
     Path | None,
-    typer.Option(help="收件箱 inbox folder with one sub-folder per period [default: sample data]"),
+    typer.Option(
+        help="收件箱 inbox folder with one sub-folder per period ($SCREENING_INBOX)",
+        show_default="the bundled sample data",
+    ),
 ]
-DbOpt = Annotated[Path | None, typer.Option(help="DuckDB 数据库文件 [default: ./screening.duckdb]")]
+# Square brackets in help text would be read as rich markup: defaults go in show_default.
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(help="DuckDB 数据库文件 database file", show_default=config.DEFAULT_DB),
+]
 AliasesOpt = Annotated[
     Path | None,
-    typer.Option(help="表头别名 extra header aliases (YAML: source → column → [names])"),
+    typer.Option(help="表头别名 extra header aliases (YAML: source → column → list of names)"),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(help="输出目录 where lists are written", show_default="out/ beside the database"),
 ]
 
 
 def _inbox(inbox: Path | None, period: str) -> Path:
     folder = inbox or config.default_inbox()
     if not folder.is_dir():
-        raise UserError(f"inbox folder not found: {folder}")
+        raise UserError(f"收件箱不存在 inbox folder not found: {folder}")
     if not (folder / period).is_dir():
-        raise UserError(f"no folder for period {period} in inbox {folder}")
+        raise UserError(f"收件箱中没有 {period} 文件夹 no folder for period {period} in {folder}")
     return folder
 
 
 @contextmanager
+def _read_db(db: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The database opened read-only; a missing or unreadable file is one line."""
+    path = db or config.default_db()
+    if not path.is_file():
+        raise UserError(f"数据库不存在 database not found: {path} (run `screening run` first)")
+    try:
+        con = store.connect(path, read_only=True)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"无法打开数据库 cannot open database {path}: {first}") from None
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
 def _progress(label: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on an interactive stderr only: elsewhere (a scheduled run, a pipe) it
+    would leave an empty line before the one-line error."""
+    if not err.is_terminal:
+        yield lambda _source: None
+        return
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True
     ) as progress:
         task = progress.add_task(label)
         yield lambda source: progress.update(task, description=f"{label}: {source}")
+
+
+def _table(title: str, headers: Sequence[str], right: Sequence[str] = ()) -> Table:
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header, justify="right" if header in right else "left", overflow="fold")
+    return table
+
+
+def _cells(*values: object) -> list[Text]:
+    """Data as plain text: a name or file with [brackets] is not rich markup."""
+    return [Text("—" if v is None or v == "" else str(v)) for v in values]
+
+
+def _source(source: str | None) -> str:
+    return f"{SOURCE_LABELS.get(source, source)} {source}" if source else "—"
+
+
+def _risk(code: str) -> str:
+    return f"{RISK_LABELS.get(code, code)} {code}"
+
+
+# ---------------------------------------------------------------- ingest, sample, run
 
 
 def ingest_table(period: str, results: list[SourceResult]) -> Table:
@@ -101,13 +168,9 @@ def ingest_table(period: str, results: list[SourceResult]) -> Table:
     for r in results:
         style = styles.get(r.status, "red")
         table.add_row(
-            r.source,
-            r.file or "—",
-            str(r.rows_read),
-            str(r.rows_accepted),
-            str(r.rows_rejected),
-            f"[{style}]{STATUS_LABELS[r.status]} {r.status}[/]",
-            r.message,
+            *_cells(r.source, r.file, r.rows_read, r.rows_accepted, r.rows_rejected),
+            Text(f"{STATUS_LABELS[r.status]} {r.status}", style=style),
+            Text(why.mask_text(r.message)),
         )
     return table
 
@@ -120,7 +183,8 @@ def ingest(
     db: DbOpt = None,
     aliases: AliasesOpt = None,
 ) -> None:
-    """入库: read one period's department files into the database; bad rows go to quarantine."""
+    """入库: read one period's department files into the database; bad rows go to quarantine
+    (see `screening quarantine`). Does not screen or publish."""
     check_period(period)
     folder = _inbox(inbox, period)
     specs = contract.load(aliases)
@@ -134,7 +198,9 @@ def ingest(
     stray = unrecognised_files(folder, period, specs)
     if stray:
         console.print(
-            f"[yellow]未识别的文件 files not belonging to any source:[/] {', '.join(stray)}"
+            Text.assemble(
+                ("未识别的文件 files not belonging to any source: ", "yellow"), ", ".join(stray)
+            )
         )
 
 
@@ -144,26 +210,32 @@ def sample(
     out: Annotated[Path, typer.Option(help="输出目录 where to write the inbox")],
     households: Annotated[int, typer.Option(min=1, help="户数 number of households")] = 500,
     periods: Annotated[
-        str, typer.Option(help="期次 comma-separated periods")
+        str, typer.Option(help="期次 comma-separated consecutive periods")
     ] = "2026-07,2026-08,2026-09",
     seed: Annotated[int, typer.Option(help="随机种子 seed (same seed, same files)")] = 1,
 ) -> None:
-    """生成样例: write a synthetic county inbox (all messy forms) and its manifest."""
+    """生成样例: write a synthetic county inbox (all the messy forms) and its manifest of
+    planted cases. Synthetic data only; refuses to write into non-empty period folders."""
     from .sample import generate
 
     plist = [check_period(p.strip()) for p in periods.split(",") if p.strip()]
+    if not plist:
+        raise UserError("至少需要一个期次 at least one period is needed, e.g. 2026-07")
     if plist != sorted(set(plist)):
-        raise UserError("periods must be distinct and in order, e.g. 2026-07,2026-08")
-    manifest = generate(out, households, plist, seed)
+        raise UserError(
+            "期次须不重复且按顺序 periods must be distinct and in order, e.g. 2026-07,2026-08"
+        )
+    try:
+        manifest = generate(out, households, plist, seed)
+    except (ValueError, FileExistsError) as exc:
+        raise UserError(f"无法生成样例 cannot generate the sample: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"无法写入 cannot write to {out}: {exc.strerror or exc}") from None
     console.print(
         f"样例已生成 wrote {len(plist)} period(s) for {households} households to {out} "
-        f"(manifest: {out / 'manifest.json'}, {len(manifest.get('planted', []))} planted cases)"
+        f"(manifest: {out / 'manifest.json'}, {len(manifest.get('planted', []))} planted cases)",
+        highlight=False,
     )
-
-
-OutOpt = Annotated[
-    Path | None, typer.Option(help="输出目录 where lists are written [default: out/ beside the db]")
-]
 
 
 @app.command()
@@ -187,7 +259,8 @@ def run(
         bool, typer.Option(help="脱敏 mask ID numbers in the published xlsx/csv")
     ] = False,
 ) -> None:
-    """筛查: ingest the period, apply the rules, publish each township's list and the report."""
+    """筛查: ingest the period, apply the rules, publish each township's list and the run
+    report. On failure nothing already published is changed."""
     from .report import render_console
 
     check_period(period)
@@ -208,11 +281,17 @@ def run(
         )
     console.print(ingest_table(period, outcome.ingest))
     render_console(outcome.report, console)
-    where = outdir / period
+    scope = f" in {township}" if township else ""
     console.print(
-        f"[bold]名单 lists:[/] {where}  ({outcome.suspects.height} 户 households"
-        f"{' in ' + township if township else ''}; run {outcome.run_id})"
+        Text.assemble(
+            ("名单 lists: ", "bold"),
+            f"{outdir / period}  ({outcome.suspects.height} 户 households{scope}; "
+            f"run {outcome.run_id})",
+        )
     )
+
+
+# ---------------------------------------------------------------- read-only commands
 
 
 @app.command()
@@ -220,11 +299,9 @@ def run(
 def summary(db: DbOpt = None, out: OutOpt = None) -> None:
     """汇总: listed households per period by colour and status, and where the lists are."""
     dbpath = db or config.default_db()
-    if not dbpath.exists():
-        raise UserError(f"database not found: {dbpath} (run `screening run` first)")
     outdir = out or config.default_out(dbpath)
-    con = store.connect(dbpath, read_only=True)
-    try:
+    with _read_db(dbpath) as con:
+        why.require_tables(con)
         rows = con.sql(
             "SELECT period, count(*) AS households, "
             "count(*) FILTER (colour = '红') AS red, count(*) FILTER (colour = '黄') AS yellow, "
@@ -234,8 +311,6 @@ def summary(db: DbOpt = None, out: OutOpt = None) -> None:
             "count(*) FILTER (listing_status = '已在监测') AS monitored, "
             "count(DISTINCT township) AS townships FROM suspects GROUP BY period ORDER BY period"
         ).fetchall()
-    finally:
-        con.close()
     table = Table(title="疑似监测对象 suspected households", title_justify="left")
     for col in ("期次", "户数", "红", "黄", "蓝", "新增", "持续", "已在监测", "乡镇数"):
         table.add_column(col, justify="right")
@@ -246,8 +321,309 @@ def summary(db: DbOpt = None, out: OutOpt = None) -> None:
         last = rows[-1][0]
         console.print(
             f"名单 township lists: {outdir / last}/<乡镇>/  ·  报告 report: "
-            f"{outdir / last / 'run-report.md'}  ·  数据库 database: {dbpath}"
+            f"{outdir / last / 'run-report.md'}  ·  数据库 database: {dbpath}",
+            highlight=False,
+            markup=False,
         )
+
+
+@app.command()
+@one_line_errors
+def report(period: PeriodOpt, db: DbOpt = None, out: OutOpt = None) -> None:
+    """报告: show a period's run report again, rebuilt from the database (works when the
+    published files were moved or deleted): files read, rejected rows, match rates, lists."""
+    from .report import REPORT_FILE, render_console
+
+    check_period(period)
+    dbpath = db or config.default_db()
+    with _read_db(dbpath) as con:
+        rep = why.run_report(con, period)
+    render_console(rep, console)
+    stored = (out or config.default_out(dbpath)) / period / REPORT_FILE
+    where = str(stored) if stored.is_file() else f"{stored} 不存在 not found (re-run to rewrite it)"
+    console.print(Text.assemble(("报告文件 report file: ", "bold"), where))
+
+
+@app.command()
+@one_line_errors
+def quarantine(
+    period: PeriodOpt,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="数据来源 only this source: roster, medical, education, traffic, civil, disability"
+        ),
+    ] = None,
+    db: DbOpt = None,
+    limit: Annotated[
+        int, typer.Option(min=0, help="最多列出行数 list at most N rejected cells (0: all)")
+    ] = 50,
+) -> None:
+    """拒收明细: the rows set aside (quarantined) in a period's department files and why —
+    file, row, column, check and the raw value (ID numbers masked) — with counts."""
+    with _read_db(db) as con:
+        rejected = why.quarantine(con, period, source, limit)
+    scope = f" {_source(source)}" if source else ""
+    if rejected.total_rows == 0:
+        console.print(f"{period}{scope}: 无拒收行 no rows were rejected.", highlight=False)
+        return
+    counts = _table(
+        f"拒收统计 rejected rows {period}{scope}",
+        ["来源 source", "检查 check", "行数 rows", "单元格 cells"],
+        right=["行数 rows", "单元格 cells"],
+    )
+    for row in rejected.counts.iter_rows(named=True):
+        counts.add_row(
+            *_cells(_source(row["source"]), row["check_label"], row["rows"], row["cells"])
+        )
+    console.print(counts)
+    rows = _table(
+        "拒收明细 rejected cells",
+        ["来源 source", "文件 file", "行 row", "列 column", "检查 check", "原值 raw value"],
+        right=["行 row"],
+    )
+    for row in rejected.rows.iter_rows(named=True):
+        rows.add_row(
+            *_cells(
+                _source(row["source"]),
+                row["file"],
+                row["row_number"],
+                f"{row['column_label']} {row['column']}",
+                row["check_label"],
+                row["raw_value"],
+            )
+        )
+    console.print(rows)
+    cells = int(rejected.counts["cells"].sum())
+    shown = rejected.rows.height
+    more = f"; 列出 showing {shown} of {cells} cells (--limit 0 for all)" if shown < cells else ""
+    console.print(
+        f"共 {rejected.total_rows} 行被拒收 {rejected.total_rows} rows rejected{more}",
+        highlight=False,
+        markup=False,
+    )
+
+
+@app.command(name="explain")
+@one_line_errors
+def explain_cmd(
+    key: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID_OR_HOUSEHOLD",
+            help="户编号 household id, or a member's 身份证号 ID number (any form)",
+        ),
+    ],
+    period: PeriodOpt,
+    db: DbOpt = None,
+    show_ids: Annotated[
+        bool,
+        typer.Option("--show-ids", help="显示完整身份证号 show full ID numbers (personal data)"),
+    ] = False,
+) -> None:
+    """说明: why a household is (or is not) on the list for a period — the household, each
+    rule with the facts it saw and the parameters used, the colour and status, and the
+    department records behind it. For the family's question "why us?" / "why not us?"."""
+    with _read_db(db) as con:
+        answer = why.explain(con, key, period)
+    render_explanation(answer, console, show_ids=show_ids)
+
+
+# ---------------------------------------------------------------- explain: rendering
+
+
+COLOUR_STYLES = {"红": "bold red", "黄": "bold yellow", "蓝": "bold blue"}
+POSITION_LABELS = {
+    why.BEFORE: "早于窗口 before W",
+    why.IN: "窗口内 in W",
+    why.AFTER: "晚于本期 after P",
+}
+
+
+def render_explanation(exp: why.Explanation, out: Console, *, show_ids: bool = False) -> None:
+    """The answer, top down: the verdict first, then each rule, the evidence, every record
+    of the members, the members and the parameters."""
+    shown: Callable[[str | None], str] = (lambda s: s or "") if show_ids else why.mask_text
+    an_id: Callable[[str | None], str] = (lambda s: s or "") if show_ids else ids.mask
+    for part in (
+        _household_part(exp, an_id),
+        _verdict_part(exp),
+        _rules_table(exp),
+        _evidence_table(exp, shown, an_id),
+        _records_part(exp, shown, an_id),
+        _members_table(exp, an_id),
+        _parameters_table(exp),
+    ):
+        out.print(part)
+
+
+def _household_part(exp: why.Explanation, an_id: Callable[[str | None], str]) -> Group:
+    hh = exp.household
+    title = Text(f"户 household {exp.found.household_id} · 期次 {exp.period}", style="bold")
+    if exp.found.by == "id_number":
+        title.append(f" · 按身份证号 {an_id(exp.found.id_number)} 找到 found by member ID")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    w = exp.window
+    for label, value in (
+        ("乡镇 / 村 township / village", f"{hh['township'] or '—'} / {hh['village'] or '—'}"),
+        ("户主 head", f"{hh['head_name'] or '—'}  {an_id(hh['head_id_number'])}"),
+        ("户类型 type", hh["household_type"] or f"— (按{risks.DEFAULT_HOUSEHOLD_TYPE})"),
+        ("家庭人口 size", f"{hh['household_size']} 人"),
+        ("人均纯收入 income", f"{why.yuan(hh['per_capita_income'])} 元/人·年"),
+        ("家庭年收入 household income", f"{why.yuan(hh['household_income'])} 元"),
+        ("监测状态 monitoring", hh["monitoring_status"] or "—"),
+        ("劳动力状况 labour", hh["labour_capacity"] or "—"),
+        ("时间窗口 window W", f"{w.start} – {w.end}（{exp.params.window_months} 个月）"),
+        ("户籍表 roster", f"{exp.roster_period} 期人口库 snapshot in force"),
+    ):
+        grid.add_row(label, Text(str(value)))
+    return Group(title, grid)
+
+
+def _verdict_part(exp: why.Explanation) -> Text:
+    hh = exp.household
+    lines = Text()
+    if exp.listed:
+        lines.append("结论 result: 列入 listed — ", style="bold")
+        lines.append(f"{hh['colour']}", style=COLOUR_STYLES.get(hh["colour"], "bold"))
+        lines.append(f" · {hh['listing_status']}\n", style="bold")
+    else:
+        lines.append("结论 result: 未列入 not listed\n", style="bold green")
+    lines.append(f"  预警等级 colour: {exp.colour_reason}\n")
+    if exp.listed:
+        lines.append(f"  纳入状态 status: {exp.status_reason}\n")
+    stored = exp.stored
+    if stored:
+        lines.append(
+            f"  数据库名单 stored list: {stored['colour']} {stored['listing_status']} "
+            f"(run {stored['run_id']})\n"
+        )
+    else:
+        lines.append(f"  数据库名单 stored list: 本期名单中无此户 not on the {exp.period} list\n")
+    for note in exp.notes:
+        lines.append(f"  ! {note}\n", style="yellow")
+    lines.rstrip()
+    return lines
+
+
+def _rules_table(exp: why.Explanation) -> Table:
+    table = _table(
+        "逐条规则 each rule (screening-rules.md)",
+        ["风险点 risk", "成立 applies", "看到的事实 what the rule saw", "条件 rule (parameters)"],
+    )
+    for rule in exp.rules:
+        mark = Text("✔ 是 yes", style="bold red") if rule.fired else Text("✘ 否 no", style="green")
+        table.add_row(Text(_risk(rule.code)), mark, Text(rule.saw), Text(rule.test))
+    return table
+
+
+def _evidence_table(
+    exp: why.Explanation, shown: Callable[[str | None], str], an_id: Callable[[str | None], str]
+) -> Table | Text:
+    if exp.evidence.height == 0:
+        return Text("依据 evidence: 无 none (no risk point applies)")
+    table = _table(
+        "依据 evidence (records behind each risk point)",
+        ["风险点 risk", "成员 member", "身份证号 ID", "来源 source", "记录 key", "日期 date",
+         "金额 amount", "说明 detail"],
+        right=["金额 amount"],
+    )  # fmt: skip
+    for row in exp.evidence.iter_rows(named=True):
+        table.add_row(
+            *_cells(
+                _risk(row["risk_code"]),
+                row["name"],
+                an_id(row["id_number"]),
+                _source(row["source"]),
+                shown(row["source_key"]),
+                row["rule_date"],
+                why.yuan(row["amount"]) if row["amount"] is not None else None,
+                shown(row["detail"]),
+            )
+        )
+    return table
+
+
+def _records_part(
+    exp: why.Explanation, shown: Callable[[str | None], str], an_id: Callable[[str | None], str]
+) -> Table | Text:
+    if exp.records.height == 0:
+        return Text(
+            f"部门记录 department records: 截至 {exp.period} 没有成员的记录 "
+            "(no department record of any member delivered by this period)"
+        )
+    table = _table(
+        "成员的全部部门记录 every department record of the members (as delivered by P)",
+        ["来源 source", "成员 member", "身份证号 ID", "记录 key", "日期 date", "金额 amount",
+         "说明 detail", "窗口 window", "用作依据 evidence for"],
+        right=["金额 amount"],
+    )  # fmt: skip
+    for row in exp.records.iter_rows(named=True):
+        supports = row["supports"]
+        used = (
+            "、".join(_risk(c) for c in supports.split(";"))
+            if supports
+            else (
+                "计入但未达条件 counted, rule not met"
+                if row["position"] == why.IN
+                else "不计 not counted"
+            )
+        )
+        table.add_row(
+            *_cells(
+                _source(row["source"]),
+                row["name"],
+                an_id(row["id_number"]),
+                shown(row["source_key"]),
+                row["rule_date"],
+                why.yuan(row["amount"]) if row["amount"] is not None else None,
+                shown(row["detail"]),
+                POSITION_LABELS.get(row["position"], row["position"]),
+                used,
+            )
+        )
+    return table
+
+
+def _members_table(exp: why.Explanation, an_id: Callable[[str | None], str]) -> Table:
+    table = _table(
+        "家庭成员 members",
+        ["姓名 name", "关系 relation", "身份证号 ID", "年龄 age", "年龄段 age class",
+         "残疾等级 disability", "医疗自付 medical", "教育净支出 education", "意外净损失 accident"],
+        right=["年龄 age", "医疗自付 medical", "教育净支出 education", "意外净损失 accident"],
+    )  # fmt: skip
+    for m in exp.members.iter_rows(named=True):
+        classes = [
+            label
+            for flag, label in (("compulsory_age", "义务教育"), ("working_age", "劳动年龄"))
+            if m[flag]
+        ]
+        grade = m["disability_grade"]
+        table.add_row(
+            *_cells(
+                m["name"],
+                m["relation"],
+                an_id(m["id_number"]),
+                m["age"],
+                "、".join(classes),
+                f"{grade} 级" if grade is not None else None,
+                why.yuan(m["medical_oop"]),
+                why.yuan(m["education_cost"]),
+                why.yuan(m["accident_loss"]),
+            )
+        )
+    return table
+
+
+def _parameters_table(exp: why.Explanation) -> Table:
+    table = _table(f"参数 parameters used · {exp.params_origin}", ["参数 parameter", "取值 value"])
+    for key, value in ordered_parameters(exp.params.as_dict()):
+        table.add_row(*_cells(f"{parameter_label(key)} ({key})", format_value(key, value)))
+    for warning in exp.params.warnings:
+        table.add_row(Text("提示 warning", style="yellow"), Text(warning, style="yellow"))
+    return table
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -175,11 +175,6 @@ def log_entry(con: duckdb.DuckDBPyConnection, period: str, source: str) -> dict 
 # ---------------------------------------------------------------- as-of reads for the rules
 
 
-def roster_period(con: duckdb.DuckDBPyConnection, period: str) -> str | None:
-    row = con.execute("SELECT max(period) FROM stg_roster WHERE period <= ?", [period]).fetchone()
-    return row[0] if row else None
-
-
 def population(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
     """The latest roster snapshot received at or before the period."""
     return con.sql(

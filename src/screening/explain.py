@@ -1,0 +1,896 @@
+"""Read-only answers from the database for an officer: why a household is (or is not)
+listed, which rows were set aside and why, and what a period's run did.
+
+Nothing here decides anything new. `explain` re-screens one household with the screening
+code itself (store's as-of reads → facts → risks → screen) and the parameters the period's
+run recorded, so its answer is the run's answer; the rest reads the tables the run wrote.
+Functions return data; `cli.py` renders it, masking ID numbers with `mask_text`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+import duckdb
+import polars as pl
+
+from . import contract, facts, ids, params, publish, report, risks, screen, store
+from .inbox import check_period
+
+
+class ExplainError(Exception):
+    """A question the database cannot answer (unknown household, a period never screened);
+    the message is the one line the user sees, with ID numbers masked."""
+
+
+# ---------------------------------------------------------------- masking
+
+# An ID number inside other text: 18 characters with a plausible birth date, or 15 digits
+# standing alone. Household IDs (16 digits) and dates do not match. A certificate number
+# (ID + 2 digits) matches on its first 18 characters, so no trailing guard on that form.
+_EMBEDDED_ID = re.compile(
+    r"(?<![0-9])[0-9]{6}(?:"
+    r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
+    r"|[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}(?![0-9]))"
+)
+
+
+def mask_text(text: str | None) -> str:
+    """`text` with every ID number in it masked (full-width digits included)."""
+    if not text:
+        return text or ""
+    # fold_width maps character for character, so spans found in the folded text are
+    # the spans of the original.
+    folded = ids.fold_width(text)
+    parts, last = [], 0
+    for m in _EMBEDDED_ID.finditer(folded):
+        parts += [text[last : m.start()], ids.mask(m.group(0).upper())]
+        last = m.end()
+    return "".join([*parts, text[last:]])
+
+
+def id_columns(spec: contract.SourceSpec) -> set[str]:
+    """Columns holding an ID number: the `id` columns and the certificate number."""
+    found = {key for key, col in spec.columns.items() if col.type == "id"}
+    if spec.id_from_certificate:
+        found.add(spec.id_from_certificate)
+    return found
+
+
+def mask_raw_value(spec: contract.SourceSpec | None, column: str, raw: str | None) -> str | None:
+    """A quarantined cell as it may be shown. A raw ID cell is masked whatever its form
+    (it failed to parse, so it need not look like an ID); a duplicate key's value is the
+    key's columns joined with '|', masked part by part."""
+    if raw is None:
+        return None
+    secret = id_columns(spec) if spec else set()
+    columns = column.split("+")
+    if len(columns) > 1:
+        parts = raw.split("|")
+        if len(parts) != len(columns):
+            return ids.mask(raw) if secret & set(columns) else mask_text(raw)
+        return "|".join(
+            ids.mask(p) if c in secret else mask_text(p)
+            for c, p in zip(columns, parts, strict=True)
+        )
+    return ids.mask(raw) if column in secret else mask_text(raw)
+
+
+# ---------------------------------------------------------------- database and runs
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, args: list[object] | None = None) -> Any:
+    """The first value of a query. fetchall, not fetchone: DuckDB 2 refuses further
+    queries on a connection whose last result was not read to the end."""
+    rows = con.execute(sql, args or []).fetchall()
+    return rows[0][0] if rows else None
+
+
+OUTPUT_TABLES = ("runs", "suspects", "evidence", "quarantine", "ingest_log", "match_rates")
+
+
+def require_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """A database some other program made (or an empty file) says so in one line."""
+    rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")
+    missing = set(OUTPUT_TABLES) - {r[0] for r in rows.fetchall()}
+    if missing:
+        raise ExplainError(
+            f"the database has no screening results (no table {sorted(missing)[0]}); "
+            "run `screening run` first"
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    period: str
+    township: str | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    parameters: str | None  # the JSON the run recorded
+
+
+def successful_runs(con: duckdb.DuckDBPyConnection, period: str) -> list[RunRecord]:
+    """The period's successful runs, latest first."""
+    rows = con.execute(
+        "SELECT run_id, period, township, started_at, finished_at, parameters::VARCHAR "
+        "FROM runs WHERE period = ? AND status = 'success' "
+        "ORDER BY finished_at DESC NULLS LAST, started_at DESC, run_id DESC",
+        [period],
+    ).fetchall()
+    return [RunRecord(*row) for row in rows]
+
+
+def screened_periods(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT DISTINCT period FROM runs WHERE status = 'success' ORDER BY period"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def latest_run(con: duckdb.DuckDBPyConnection, period: str) -> RunRecord:
+    """The latest successful run of the period; a period never screened is an error."""
+    runs = successful_runs(con, period)
+    if not runs:
+        done = screened_periods(con)
+        listed = f"screened periods: {', '.join(done)}" if done else "no period screened yet"
+        raise ExplainError(
+            f"period {period} was never screened in this database ({listed}); "
+            f"run `screening run --period {period}` first"
+        )
+    return runs[0]
+
+
+def run_parameters(period: str, run: RunRecord | None) -> tuple[params.ResolvedParams, str]:
+    """The parameter values the run recorded, resolved again for the period (so the stale
+    line warning comes back too), and where they came from. Without a usable record: the
+    shipped defaults."""
+    recorded = _recorded_values(run.parameters if run else None)
+    if run is not None and recorded:
+        origin = f"run {run.run_id}"
+        try:
+            return params.load().override(recorded, origin=origin).at(period), origin
+        except params.ParameterError:
+            pass  # a record this version cannot read: say so through the origin below
+    defaults = "parameters/default.yaml (默认参数; no usable parameters recorded by a run)"
+    return params.load().at(period), defaults
+
+
+def _recorded_values(text: str | None) -> dict[str, Any]:
+    """runs.parameters ({name: {value, effective}}) → override form {name: {date: value}}."""
+    if not text:
+        return {}
+    try:
+        recorded = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    values: dict[str, Any] = {}
+    for name, entry in recorded.items():
+        if isinstance(entry, Mapping) and "value" in entry and "effective" in entry:
+            values[name] = {entry["effective"]: entry["value"]}
+        else:
+            values[name] = entry  # a bare value: in force throughout
+    return values
+
+
+def previous_period(period: str) -> str:
+    year, month = params.parse_period(period)
+    year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return f"{year:04d}-{month:02d}"
+
+
+# ---------------------------------------------------------------- explain: finding the household
+
+
+@dataclass(frozen=True)
+class Found:
+    household_id: str
+    by: str  # "household_id" or "id_number"
+    id_number: str | None  # the member asked about, when found by ID number
+
+
+# Cleaned text of ID length that failed normalisation: a mistyped ID number, not a
+# household id (those have 16 digits).
+_ID_SHAPED = re.compile(r"[0-9]{17}[0-9X]|[0-9]{15}")
+
+
+def find_household(roster: pl.DataFrame, key: str, period: str) -> Found:
+    """A household ID, or a member's ID number in any messy form (full-width, 15 digits,
+    apostrophe …), on the roster in force at `period`."""
+    text = key.strip()
+    id_number = ids.normalise(text)
+    if id_number is not None:
+        hit = roster.filter(pl.col("id_number") == id_number)
+        if hit.height:
+            return Found(hit["household_id"][0], "id_number", id_number)
+    if roster.filter(pl.col("household_id") == text).height:
+        return Found(text, "household_id", None)
+    if id_number is not None:
+        raise ExplainError(
+            f"ID number {ids.mask(id_number)} is on no household of the roster in force "
+            f"for {period}"
+        )
+    if _ID_SHAPED.fullmatch(ids.clean(text)):
+        raise ExplainError(
+            f"{ids.mask(ids.clean(text))} is not a valid ID number (check digit or birth date) "
+            "and no household has that id"
+        )
+    households = roster["household_id"].unique().sort().to_list()
+    close = difflib.get_close_matches(text, households, n=3, cutoff=0.6)
+    hint = f"; nearest household ids: {', '.join(close)}" if close else ""
+    raise ExplainError(
+        f"{mask_text(text)!r} is neither a household id nor a valid ID number on the "
+        f"roster in force for {period}{hint}"
+    )
+
+
+def _elsewhere(con: duckdb.DuckDBPyConnection, key: str) -> str:
+    """Where else a key not on the period's roster appears: other roster snapshots."""
+    id_number = ids.normalise(key.strip())
+    rows = con.execute(
+        "SELECT period, household_id FROM stg_roster "
+        "WHERE household_id = ? OR id_number = ? GROUP BY ALL ORDER BY period DESC LIMIT 3",
+        [key.strip(), id_number],
+    ).fetchall()
+    if not rows:
+        return ""
+    return " (on the roster of " + ", ".join(f"{p} as household {h}" for p, h in rows) + ")"
+
+
+# ---------------------------------------------------------------- explain: the answer
+
+
+MEMBER_COLUMNS = [
+    "id_number",
+    "name",
+    "relation",
+    "age",
+    "compulsory_age",
+    "working_age",
+    "disability_grade",
+    "medical_oop",
+    "education_cost",
+    "accident_loss",
+    "able_worker",
+    "weak_worker",
+]
+RECORD_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "id_number": pl.String(),
+    "name": pl.String(),
+    "source_key": pl.String(),
+    "rule_date": pl.Date(),
+    "amount": facts.MONEY,
+    "detail": pl.String(),
+    "position": pl.String(),  # before / in / after the window
+    "supports": pl.String(),  # risk codes the record is evidence for, ';'-joined
+}
+BEFORE, IN, AFTER = "before", "in", "after"
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """One risk point of screening-rules.md as the household met it (or did not)."""
+
+    code: str
+    label: str
+    fired: bool
+    saw: str  # the facts the rule looked at
+    test: str  # the condition, with the parameter values in force
+    evidence: pl.DataFrame  # the records supporting it (EVIDENCE_SCHEMA), empty if not fired
+
+
+@dataclass(frozen=True)
+class Explanation:
+    period: str
+    found: Found
+    household: dict[str, Any]  # the household's row as screened (screen.HOUSEHOLDS_SCHEMA)
+    members: pl.DataFrame  # MEMBER_COLUMNS, head first
+    rules: list[RuleCheck]
+    evidence: pl.DataFrame  # every evidence row (screen.EVIDENCE_SCHEMA)
+    records: pl.DataFrame  # every department record of the members (RECORD_SCHEMA)
+    window: facts.Window
+    params: params.ResolvedParams
+    params_origin: str
+    roster_period: str
+    run: RunRecord
+    previously_listed: bool
+    stored: dict[str, Any] | None  # the household's row in `suspects` for the period
+    colour_reason: str
+    status_reason: str
+    notes: list[str]
+
+    @property
+    def listed(self) -> bool:
+        return bool(self.household["listed"])
+
+
+def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanation:
+    """Why the household `key` (household id or a member's ID number) is or is not listed
+    for `period`, recomputed from the database's inputs as of the period."""
+    check_period(period)
+    require_tables(con)
+    run = latest_run(con, period)
+    resolved, origin = run_parameters(period, run)
+    roster_period = scalar(con, "SELECT max(period) FROM stg_roster WHERE period <= ?", [period])
+    if roster_period is None:
+        raise ExplainError(f"no roster received at or before {period}")
+    roster = store.population(con, period)
+    try:
+        found = find_household(roster, key, period)
+    except ExplainError as exc:
+        raise ExplainError(f"{exc}{_elsewhere(con, key)}") from None
+    population = roster.filter(pl.col("household_id") == found.household_id)
+    member_ids = population["id_number"].implode()
+    specs = contract.load()
+    events = {
+        source: store.events_as_of(con, spec, period).filter(pl.col("id_number").is_in(member_ids))
+        for source, spec in specs.items()
+        if source != "roster"
+    }
+    inputs = screen.ScreenInputs(
+        population=population.lazy(), **{s: f.lazy() for s, f in events.items()}
+    )
+    was_listed = _listed_in(con, previous_period(period), found.household_id)
+    previous = frozenset({found.household_id}) if was_listed else frozenset()
+    result = screen.screen(inputs, period, resolved, previous)
+    household = result.households.row(0, named=True)
+    w = facts.window(period, resolved.window_months)
+    members, in_window = _member_facts(inputs, w, resolved)
+    records = _records(inputs, w, resolved, result.evidence, members)
+    stored = _stored_row(con, period, found.household_id)
+    return Explanation(
+        period=period,
+        found=found,
+        household=household,
+        members=members.select(MEMBER_COLUMNS),
+        rules=rule_checks(household, members, in_window, resolved, result.evidence),
+        evidence=result.evidence,
+        records=records,
+        window=w,
+        params=resolved,
+        params_origin=origin,
+        roster_period=roster_period,
+        run=run,
+        previously_listed=was_listed,
+        stored=stored,
+        colour_reason=_colour_reason(household),
+        status_reason=_status_reason(household, previous_period(period), was_listed),
+        notes=_notes(household, stored, run),
+    )
+
+
+def _listed_in(con: duckdb.DuckDBPyConnection, period: str, household_id: str) -> bool:
+    return bool(
+        scalar(
+            con,
+            "SELECT count(*) FROM suspects WHERE period = ? AND household_id = ?",
+            [period, household_id],
+        )
+    )
+
+
+def _stored_row(
+    con: duckdb.DuckDBPyConnection, period: str, household_id: str
+) -> dict[str, Any] | None:
+    rows = con.sql(
+        "SELECT * FROM suspects WHERE period = $p AND household_id = $h",
+        params={"p": period, "h": household_id},
+    ).pl()
+    return rows.row(0, named=True) if rows.height else None
+
+
+def _member_facts(
+    inputs: screen.ScreenInputs, w: facts.Window, resolved: params.ResolvedParams
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """Each member's facts (facts.person_facts, as the rules saw them) and the records in
+    the window by source, certificates issued up to end(P) included."""
+    people = facts.persons(inputs.population, w, resolved)
+    rec = facts.records(
+        medical=inputs.medical,
+        education=inputs.education,
+        traffic=inputs.traffic,
+        civil=inputs.civil,
+        disability=inputs.disability,
+        w=w,
+        params=resolved,
+    )
+    per_person = facts.person_facts(people, rec, resolved).sort("head_rank", "row_number")
+    frames = pl.collect_all(
+        [
+            per_person,
+            rec.medical,
+            rec.education,
+            rec.traffic,
+            rec.civil,
+            rec.certificates,
+        ]
+    )
+    names = ("medical", "education", "traffic", "civil", "certificates")
+    return frames[0], dict(zip(names, frames[1:], strict=True))
+
+
+def _records(
+    inputs: screen.ScreenInputs,
+    w: facts.Window,
+    resolved: params.ResolvedParams,
+    evidence: pl.DataFrame,
+    members: pl.DataFrame,
+) -> pl.DataFrame:
+    """Every record of the members delivered by P, whatever its date, prepared by facts
+    with an unbounded window, with where it lies relative to W and what it supports."""
+    everything = facts.Window(w.period, dt.date(1, 1, 1), dt.date(9999, 12, 31))
+    rec = facts.records(
+        medical=inputs.medical,
+        education=inputs.education,
+        traffic=inputs.traffic,
+        civil=inputs.civil,
+        disability=inputs.disability,
+        w=everything,
+        params=resolved,
+    )
+    c = pl.col
+
+    def text(expr: pl.Expr) -> pl.Expr:
+        return expr.cast(pl.String).fill_null("—")
+
+    parts = [
+        rec.medical.select(
+            "id_number", "source_key", "rule_date", "amount",
+            source=pl.lit("medical"),
+            detail=pl.concat_str(pl.lit("医院 "), text(c("hospital"))),
+        ),
+        rec.education.select(
+            "id_number", "source_key", "rule_date",
+            source=pl.lit("education"),
+            amount=c("net_cost"),
+            detail=pl.concat_str(
+                text(c("school")), pl.lit(" "), text(c("stage")), pl.lit(" "), text(c("status"))
+            ),
+        ),
+        rec.traffic.select(
+            "id_number", "source_key", "rule_date",
+            source=pl.lit("traffic"),
+            amount=c("net_loss"),
+            detail=pl.concat_str(
+                pl.lit("伤情 "), text(c("injury")),
+                pl.lit("; 损失 "), text(c("direct_loss")),
+                pl.lit(" − 赔偿 "), text(c("compensation")),
+            ),
+        ),
+        rec.civil.select(
+            "id_number", "source_key", "rule_date", "amount",
+            source=pl.lit("civil"),
+            detail=pl.concat_str(text(c("assistance_type")), pl.lit(" "), text(c("event"))),
+        ),
+        rec.certificates.select(
+            "id_number", "source_key", "rule_date",
+            source=pl.lit("disability"),
+            amount=pl.lit(None, dtype=facts.MONEY),
+            detail=pl.concat_str(text(c("disability_type")), pl.lit(" "), text(c("grade")),
+                                 pl.lit(" 级")),
+        ),
+    ]  # fmt: skip
+    supports = (
+        evidence.group_by("source", "source_key", "id_number")
+        .agg(supports=pl.col("risk_code").unique(maintain_order=True).str.join(";"))
+        .lazy()
+    )
+    position = (
+        pl.when(c("rule_date") < pl.lit(w.start))
+        .then(pl.lit(BEFORE))
+        .when(c("rule_date") > pl.lit(w.end))
+        .then(pl.lit(AFTER))
+        .otherwise(pl.lit(IN))
+    )
+    names = members.select("id_number", "name").lazy()
+    frame = (
+        pl.concat([p.with_columns(c("amount").cast(facts.MONEY)) for p in parts], how="diagonal")
+        .join(names, on="id_number", how="left")
+        .join(supports, on=["source", "source_key", "id_number"], how="left")
+        .with_columns(position=position)
+        .sort("rule_date", "source", "source_key", nulls_last=True)
+        .collect()
+    )
+    return frame.select(pl.col(n).cast(t) for n, t in RECORD_SCHEMA.items())
+
+
+# ---------------------------------------------------------------- explain: the rules
+
+
+def yuan(value: Decimal | float | int | None) -> str:
+    return "—" if value is None else f"{Decimal(str(value)):,.2f}"
+
+
+def _ages(bounds: tuple[int, int]) -> str:
+    return f"{bounds[0]}–{bounds[1]} 周岁"
+
+
+def _listing(items: list[str], none: str) -> str:
+    return "；".join(items) if items else none
+
+
+def rule_checks(
+    household: Mapping[str, Any],
+    members: pl.DataFrame,
+    in_window: Mapping[str, pl.DataFrame],
+    resolved: params.ResolvedParams,
+    evidence: pl.DataFrame,
+) -> list[RuleCheck]:
+    """Every risk point in the rule table's order, with what it saw and its test. Whether
+    it fired is the screening's answer (the household's risk codes), never re-decided."""
+    fired = set(household["risk_codes"] or [])
+    texts = _rule_texts(household, members, in_window, resolved)
+    return [
+        RuleCheck(
+            code=r.code,
+            label=r.label,
+            fired=r.code in fired,
+            saw=texts[r.code][0],
+            test=texts[r.code][1],
+            evidence=evidence.filter(pl.col("risk_code") == r.code),
+        )
+        for r in risks.RISKS
+    ]
+
+
+def _rule_texts(
+    hh: Mapping[str, Any],
+    members: pl.DataFrame,
+    rec: Mapping[str, pl.DataFrame],
+    p: params.ResolvedParams,
+) -> dict[str, tuple[str, str]]:
+    months = p.window_months
+    name_of = dict(zip(members["id_number"], members["name"], strict=True))
+    age_of = dict(zip(members["id_number"], members["age"], strict=True))
+
+    def who(id_number: str) -> str:
+        return f"{name_of.get(id_number) or '—'}（{age_of.get(id_number)} 岁）"
+
+    kind = hh["household_type"] or risks.DEFAULT_HOUSEHOLD_TYPE
+    by_type = p.medical_oop_threshold
+    medical_line = by_type.get(kind, by_type[risks.DEFAULT_HOUSEHOLD_TYPE])
+    paid = rec["medical"].filter(pl.col("amount") > 0).height
+    studies = rec["education"].filter(pl.col("net_cost") > 0).height
+
+    pupils = members.filter(pl.col("compulsory_age"))
+    latest = rec["education"].filter(pl.col("is_latest"))
+    status_of = dict(zip(latest["id_number"], latest["status"], strict=True))
+    pupil_lines = [
+        f"{who(i)} 最新学籍 {status_of.get(i) or '窗口内无学籍记录'}" for i in pupils["id_number"]
+    ]
+
+    serious = rec["traffic"].filter(pl.col("serious"))
+    working = set(members.filter(pl.col("working_age"))["id_number"])
+    injury_lines = [
+        f"{who(i)} {inj} {day}" + ("" if i in working else "（非劳动年龄）")
+        for i, inj, day in serious.select("id_number", "injury", "rule_date").iter_rows()
+    ]
+
+    certs = rec["certificates"].filter(pl.col("in_window"))
+    cert_lines = [
+        f"{who(i)} {g if g is not None else '—'} 级 {t or ''} 发证 {day}"
+        for i, g, t, day in certs.select(
+            "id_number", "grade", "disability_type", "rule_date"
+        ).iter_rows()
+    ]
+
+    civil = rec["civil"]
+    civil_lines = [
+        f"{who(i)} {kind_} {event} {day}" + ("" if ok else "（不计 does not count）")
+        for i, kind_, event, day, ok in civil.select(
+            "id_number", "assistance_type", "event", "rule_date", "qualifies"
+        ).iter_rows()
+    ]
+
+    income = hh["per_capita_income"]
+    grades = "、".join(str(g) for g in p.severe_disability_grades)
+    return {
+        "MEDICAL": (
+            f"近 {months} 个月住院个人自付合计 {yuan(hh['medical_oop'])} 元（{paid} 笔结算）",
+            f"≥ {yuan(medical_line)} 元（{kind}标准）",
+        ),
+        "EDUCATION": (
+            f"近 {months} 个月教育净支出合计 {yuan(hh['education_cost'])} 元（{studies} 条记录）",
+            f"> {yuan(p.education_cost_threshold)} 元",
+        ),
+        "DROPOUT": (
+            _listing(pupil_lines, f"无义务教育年龄（{_ages(p.compulsory_school_age)}）成员"),
+            f"义务教育年龄 {_ages(p.compulsory_school_age)} 成员窗口内最新学籍状态为 辍学",
+        ),
+        "ACCIDENT": (
+            f"近 {months} 个月事故净损失合计 {yuan(hh['accident_loss'])} 元；重伤/死亡："
+            + _listing(injury_lines, "无"),
+            f"净损失 > {yuan(p.accident_loss_threshold)} 元，"
+            f"或劳动年龄 {_ages(p.working_age)} 成员重伤、死亡",
+        ),
+        "DISABILITY": (
+            "窗口内发证：" + _listing(cert_lines, "无"),
+            f"窗口内新发 {grades} 级残疾人证",
+        ),
+        "ASSISTANCE": (
+            "窗口内民政记录：" + _listing(civil_lines, "无"),
+            "临时救助（任何变动），或 低保、特困供养 新增",
+        ),
+        "LOW_INCOME": (
+            f"人均纯收入 {yuan(income)} 元" if income is not None else "户籍表无人均纯收入，不判定",
+            f"< 监测标准 {yuan(p.monitoring_line)} 元",
+        ),
+        "SPENDING": (
+            f"刚性支出 {yuan(hh['rigid_expenditure'])} 元（医疗 + 教育 + 意外）；"
+            f"家庭年收入 {yuan(hh['household_income'])} 元"
+            f"（人均 {yuan(income)} × {hh['household_size']} 人）",
+            "刚性支出 > 家庭年收入",
+        ),
+    }
+
+
+def _colour_reason(hh: Mapping[str, Any]) -> str:
+    codes = list(hh["risk_codes"] or [])
+    if not codes:
+        return "没有任何风险点成立，不列入 (no risk point applies: not listed)"
+    labels = "、".join(risks.RISK_BY_CODE[c].label for c in codes if c in risks.RISK_BY_CODE)
+    if len(codes) >= 2:
+        return f"{len(codes)} 项风险（{labels}）→ 红"
+    if codes == ["LOW_INCOME"]:
+        return f"仅 1 项风险且为收入低于监测线（{labels}）→ 黄"
+    return f"仅 1 项风险（{labels}）→ 蓝"
+
+
+def _status_reason(hh: Mapping[str, Any], previous: str, was_listed: bool) -> str:
+    status = hh["listing_status"]
+    if status is None:
+        return "未列入 not listed"
+    if status == risks.STATUS_MONITORED:
+        return f"户籍表监测状态为 {risks.MONITORED} → {status}"
+    if was_listed:
+        return f"{previous} 已列入名单 → {status}"
+    return f"{previous} 未列入名单 → {status}"
+
+
+def _notes(hh: Mapping[str, Any], stored: Mapping[str, Any] | None, run: RunRecord) -> list[str]:
+    """Where the recomputation and the stored list disagree: data changed after the run."""
+    now = (hh["colour"], sorted(hh["risk_codes"] or []), hh["listing_status"])
+    then = (
+        (stored["colour"], sorted(stored["risk_codes"] or []), stored["listing_status"])
+        if stored
+        else (None, [], None)
+    )
+    if now == then:
+        return []
+    was = f"{then[0]} {'、'.join(then[1])} {then[2]}" if stored else "未列入"
+    return [
+        f"数据库名单（run {run.run_id}）为：{was}；按当前数据重算结果不同，"
+        "可能在该次运行后重新入库了数据，请重新运行本期 "
+        "(the stored list differs from a recomputation on the current data: re-run the period)"
+    ]
+
+
+# ---------------------------------------------------------------- quarantine
+
+CHECK_LABELS: dict[str, str] = {
+    "invalid_id": "身份证号无效 invalid ID number",
+    "invalid_date": "日期无法识别 unreadable date",
+    "invalid_money": "金额无法识别 unreadable amount",
+    "invalid_value": "取值不在允许范围 value not allowed",
+    "required": "必填项为空 required value empty",
+    "min": "低于最小值 below the minimum",
+    "discharge_not_before_admission": "出院日期早于入院日期 discharge before admission",
+    "out_of_pocket_not_above_total": "个人自付超过总费用 out-of-pocket above total cost",
+    "duplicate_key": "同一文件内主键重复（各条均拒收）duplicate key in one file",
+}
+
+
+def check_label(check: str) -> str:
+    return CHECK_LABELS.get(check, check)
+
+
+def column_label(spec: contract.SourceSpec | None, column: str) -> str:
+    """The Chinese header of a contract column (the first alias), 'a+b' for a key."""
+
+    def one(key: str) -> str:
+        col = spec.columns.get(key) if spec else None
+        return col.aliases[0] if col and col.aliases else key
+
+    return "+".join(one(k) for k in column.split("+"))
+
+
+@dataclass(frozen=True)
+class Rejected:
+    period: str
+    rows: pl.DataFrame  # source, file, row_number, column, column_label, check, check_label, raw
+    counts: pl.DataFrame  # source, check, check_label, rows, cells
+    total_rows: int  # rejected rows (a row failing several checks counts once)
+
+
+def nearest_source(source: str) -> str:
+    close = difflib.get_close_matches(source, contract.SOURCES, n=3, cutoff=0.3)
+    return ", ".join(close or contract.SOURCES)
+
+
+def quarantine(
+    con: duckdb.DuckDBPyConnection, period: str, source: str | None = None, limit: int = 0
+) -> Rejected:
+    """The rows set aside in the period's deliveries and why, raw ID values masked.
+    `limit` caps the listed rows (0: all); the counts always cover every row."""
+    check_period(period)
+    if source is not None and source not in contract.SOURCES:
+        raise ExplainError(f"unknown source {source!r}; sources: {nearest_source(source)}")
+    require_tables(con)
+    if not scalar(con, "SELECT count(*) FROM ingest_log WHERE period = ?", [period]):
+        periods = [r[0] for r in con.execute("SELECT DISTINCT period FROM ingest_log").fetchall()]
+        done = ", ".join(sorted(periods)) or "none"
+        raise ExplainError(f"nothing was ingested for period {period} (ingested periods: {done})")
+    where = "period = $p" + (" AND source = $s" if source else "")
+    args: dict[str, object] = {"p": period}
+    if source:
+        args["s"] = source
+    order = 'source, file, row_number, "column", "check"'
+    rows = con.sql(
+        f'SELECT source, file, row_number, "column", "check", raw_value FROM quarantine '
+        f"WHERE {where} ORDER BY {order}" + (f" LIMIT {int(limit)}" if limit > 0 else ""),
+        params=args,
+    ).pl()
+    counts = con.sql(
+        'SELECT source, "check", count(DISTINCT (file, row_number))::BIGINT AS rows, '
+        f"count(*)::BIGINT AS cells FROM quarantine WHERE {where} GROUP BY ALL "
+        'ORDER BY source, rows DESC, "check"',
+        params=args,
+    ).pl()
+    total = con.sql(
+        f"SELECT count(DISTINCT (source, file, row_number)) FROM quarantine WHERE {where}",
+        params=args,
+    ).fetchall()[0][0]
+    specs = contract.load()
+    shown = [
+        {
+            **row,
+            "column_label": column_label(specs.get(row["source"]), row["column"]),
+            "check_label": check_label(row["check"]),
+            "raw_value": mask_raw_value(specs.get(row["source"]), row["column"], row["raw_value"]),
+        }
+        for row in rows.iter_rows(named=True)
+    ]
+    schema = {
+        "source": pl.String,
+        "file": pl.String,
+        "row_number": pl.Int64,
+        "column": pl.String,
+        "column_label": pl.String,
+        "check": pl.String,
+        "check_label": pl.String,
+        "raw_value": pl.String,
+    }
+    return Rejected(
+        period=period,
+        rows=pl.DataFrame(shown, schema=schema).select(list(schema)),
+        counts=counts.with_columns(
+            check_label=pl.col("check").map_elements(check_label, return_dtype=pl.String)
+        ).select("source", "check", "check_label", "rows", "cells"),
+        total_rows=int(total),
+    )
+
+
+# ---------------------------------------------------------------- the run report again
+
+
+def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
+    """The period's run report rebuilt from the database (so it works when the published
+    files are gone): the latest successful whole-county run, or the latest run when only
+    township runs were made, with the lists as they stand now."""
+    check_period(period)
+    require_tables(con)
+    runs = successful_runs(con, period)
+    latest_run(con, period)  # the one-line error for a period never screened
+    full = [r for r in runs if r.township is None]
+    run = full[0] if full else runs[0]
+    resolved, origin = run_parameters(period, run)
+    later = [r for r in runs if r.township is not None and _after(r, run)]
+    return report.RunReport(
+        period=period,
+        run_id=run.run_id,
+        files=cast(list[report.FileRead], _files(con, period).to_dicts()),
+        rejected=cast(list[report.RejectedCount], _rejected_counts(con, period).to_dicts()),
+        match_rates=cast(list[report.MatchRate], _match_rates(con, period).to_dicts()),
+        suspects=_suspects(con, period),
+        warnings=[
+            *resolved.warnings,
+            *([] if origin.startswith("run ") else [f"参数 parameters: {origin}"]),
+            *_file_warnings(_files(con, period)),
+            *_headless_warning(con, period),
+            *_rerun_warnings(later),
+        ],
+        parameters=dict(resolved.as_dict()),
+        all_townships=_townships(con, period),
+        township=run.township,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+def _after(a: RunRecord, b: RunRecord) -> bool:
+    if a.finished_at is None or b.finished_at is None:
+        return False
+    return a.finished_at > b.finished_at or (a.finished_at == b.finished_at and a.run_id > b.run_id)
+
+
+def _files(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    return con.sql(
+        "SELECT source, file, status, rows_read, rows_accepted, rows_rejected, message "
+        "FROM ingest_log WHERE period = $p ORDER BY source",
+        params={"p": period},
+    ).pl()
+
+
+def _rejected_counts(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    return con.sql(
+        'SELECT source, "column", "check", count(DISTINCT row_number)::BIGINT AS rows '
+        "FROM quarantine WHERE period = $p GROUP BY ALL ORDER BY ALL",
+        params={"p": period},
+    ).pl()
+
+
+def _match_rates(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    return con.sql(
+        "SELECT source, records_in_window, matched, unmatched FROM match_rates WHERE period = $p",
+        params={"p": period},
+    ).pl()
+
+
+def _suspects(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    frame = con.sql("SELECT * FROM suspects WHERE period = $p", params={"p": period}).pl()
+    return frame.select(pl.col(n).cast(t) for n, t in screen.SUSPECTS_SCHEMA.items())
+
+
+def _townships(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
+    rows = con.execute(
+        "SELECT DISTINCT township FROM stg_roster WHERE township IS NOT NULL AND period = "
+        "(SELECT max(period) FROM stg_roster WHERE period <= ?) ORDER BY township",
+        [period],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _file_warnings(files: pl.DataFrame) -> list[str]:
+    """The run's warnings about sources missing or rejected this period."""
+    warnings = []
+    for row in files.iter_rows(named=True):
+        label = publish.SOURCE_LABELS.get(row["source"], row["source"])
+        if row["status"] == "missing":
+            warnings.append(f"本期缺少{label}数据 ({row['source']} missing): 名单未使用该来源")
+        elif row["status"] == "rejected":
+            warnings.append(
+                f"{label}文件整表拒收 ({row['source']} rejected): {row['file']}: {row['message']}"
+            )
+    return warnings
+
+
+def _headless_warning(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
+    n = scalar(
+        con,
+        "SELECT count(*) FROM (SELECT household_id FROM stg_roster WHERE period = "
+        "(SELECT max(period) FROM stg_roster WHERE period <= ?) GROUP BY household_id "
+        "HAVING NOT bool_or(coalesce(relation = ?, false)))",
+        [period, facts.HEAD_RELATION],
+    )
+    if not n:
+        return []
+    return [
+        f"{n} 户没有户主, 以第一位成员代替 (households without a 户主; the first member stands in)"
+    ]
+
+
+def _rerun_warnings(later: list[RunRecord]) -> list[str]:
+    return [
+        f"此后单乡镇重跑 township re-run after it: {r.township} (run {r.run_id})"
+        for r in reversed(later)
+    ]
