@@ -330,10 +330,10 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
     except ExplainError as exc:
         raise ExplainError(f"{exc}{_elsewhere(con, key)}") from None
     population = roster.filter(pl.col("household_id") == found.household_id)
-    member_ids = population["id_number"].implode()
+    member_ids = population["id_number"].to_list()
     specs = contract.load()
     events = {
-        source: store.events_as_of(con, spec, period).filter(pl.col("id_number").is_in(member_ids))
+        source: store.events_as_of(con, spec, period, member_ids)
         for source, spec in specs.items()
         if source != "roster"
     }

@@ -184,11 +184,23 @@ def population(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
     ).pl()
 
 
-def events_as_of(con: duckdb.DuckDBPyConnection, spec: SourceSpec, period: str) -> pl.DataFrame:
-    """Per natural key, the newest version delivered at or before the period."""
+def events_as_of(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    period: str,
+    id_numbers: list[str] | None = None,
+) -> pl.DataFrame:
+    """Per natural key, the newest version delivered at or before the period; with
+    `id_numbers`, only those people's records (filtered after choosing the newest version,
+    since a re-sent record may correct the ID it carries)."""
     key = ", ".join(f'"{k}"' for k in spec.natural_key)
-    return con.sql(
+    newest = (
         f"SELECT * EXCLUDE (extra) FROM stg_{spec.source} WHERE period <= $period "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY period DESC) = 1",
-        params={"period": period},
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY period DESC) = 1"
+    )
+    if id_numbers is None:
+        return con.sql(newest, params={"period": period}).pl()
+    return con.sql(
+        f"SELECT * FROM ({newest}) WHERE list_contains($ids, id_number)",
+        params={"period": period, "ids": id_numbers},
     ).pl()
