@@ -30,7 +30,7 @@ from .conftest import SAMPLE_PERIODS
 LAST = SAMPLE_PERIODS[-1]
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")
 CJK = re.compile(r"[\u4e00-\u9fff]")
-COMMANDS = ["run", "ingest", "sample", "summary", "explain", "quarantine", "report"]
+COMMANDS = ["run", "ingest", "sample", "summary", "explain", "quarantine", "report", "serve"]
 
 runner = CliRunner()
 
@@ -130,6 +130,29 @@ def test_the_app_lists_every_command() -> None:
     listed = invoke("--help").stdout
     for command in COMMANDS:
         assert command in listed
+
+
+# ---------------------------------------------------------------- serve
+
+
+def test_serve_prints_a_crontab_line_for_last_month(tmp_path: Path) -> None:
+    result = invoke("serve", "--print-cron", "--db", tmp_path / "s.duckdb", "--cron", "0 4 6 * *")
+    assert result.exit_code == 0, result.output
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("0 4 6 * * ")
+    assert "screening run --period" in line and "Asia/Shanghai" in line
+    assert str(tmp_path / "s.duckdb") in line
+
+
+def test_serve_without_a_prefect_server_fails_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    # The flow tests' harness sets an API URL for the session; this test needs none.
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert "PREFECT_API_URL" in one_error_line(invoke("serve"))
 
 
 # ---------------------------------------------------------------- explain

@@ -188,12 +188,14 @@ def ingest(
     check_period(period)
     folder = _inbox(inbox, period)
     specs = contract.load(aliases)
-    con = store.connect(db or config.default_db())
-    try:
-        with _progress(f"入库 {period}") as tick:
-            results = ingest_period(con, folder, period, specs, on_source=tick)
-    finally:
-        con.close()
+    dbpath = db or config.default_db()
+    with lock.hold(dbpath):
+        con = store.connect(dbpath)
+        try:
+            with _progress(f"入库 {period}") as tick:
+                results = ingest_period(con, folder, period, specs, on_source=tick)
+        finally:
+            con.close()
     console.print(ingest_table(period, results))
     stray = unrecognised_files(folder, period, specs)
     if stray:
@@ -624,6 +626,47 @@ def _parameters_table(exp: why.Explanation) -> Table:
     for warning in exp.params.warnings:
         table.add_row(Text("提示 warning", style="yellow"), Text(warning, style="yellow"))
     return table
+
+
+@app.command()
+@one_line_errors
+def serve(
+    inbox: InboxOpt = None,
+    db: DbOpt = None,
+    out: OutOpt = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option("--params", help="参数文件 county parameters (YAML) over the defaults"),
+    ] = None,
+    aliases: AliasesOpt = None,
+    mask_ids: Annotated[
+        bool, typer.Option(help="脱敏 mask ID numbers in the published xlsx/csv")
+    ] = False,
+    cron: Annotated[
+        str, typer.Option(help="定时 cron schedule in Asia/Shanghai time (default: 5th, 03:00)")
+    ] = "0 3 5 * *",
+    print_cron: Annotated[
+        bool,
+        typer.Option("--print-cron", help="打印 print a crontab line for plain cron instead"),
+    ] = False,
+) -> None:
+    """定时: serve the monthly Prefect deployment, screening the previous month (needs a
+    running `prefect server start` and PREFECT_API_URL), or print the plain-cron line."""
+    from . import schedule
+
+    options: dict[str, Any] = {
+        "inbox": inbox,
+        "db": db,
+        "out": out,
+        "params_file": params_file,
+        "aliases_file": aliases,
+        "mask_ids": mask_ids,
+        "cron": cron,
+    }
+    if print_cron:
+        typer.echo(schedule.crontab_line(**options))  # plain echo: rich would wrap the line
+        return
+    schedule.serve(**options)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -1,27 +1,42 @@
 """One screening run of a period: ingest → screen → store → publish → report, in `runs`.
 
-Plain functions: the CLI and the Prefect flow both call `run_period`. A run that fails is
-recorded as failed with its reason, and leaves the published lists and the stored lists
-as they were (the outputs are written in one transaction, the files staged and renamed
-only when all of them are complete).
+The run is cut into plain stage functions that take small arguments (a `RunRequest` of
+paths and names, the run id, a folder) so that a Prefect flow can call each one as a task
+(flows/monthly.py) and `run_period` composes the same stages for the CLI:
+
+    prepare → start_run → ingest_inputs → screen_period → publish_run → finish_run
+                                   (on any failure: fail_run)
+
+Each stage opens the database and closes it before it returns, so an analyst can open the
+file between runs; the one-writer lock (`lock.hold`), held by `run_period` and the flow
+for the whole run, keeps a second run off the same database meanwhile. The
+screen stage hands its frames to the publish stage through a private work folder
+(`<out>/.work/<run_id>/`), removed when the run ends either way. A run that fails is
+recorded as failed with its reason, and leaves the published lists and the stored lists as
+they were: the publish stage writes the outputs, the files and the run's success in one
+transaction, the files staged and renamed only when all of them are complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
 import json
+import re
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
 import duckdb
 import polars as pl
 
-from . import __version__, contract, params, publish, report, store
+from . import __version__, contract, lock, params, publish, report, store
+from .ids import mask
 from .inbox import check_period
 from .ingest import SourceResult, ingest_period, unrecognised_files
 from .screen import ScreenInputs, ScreenResult, screen
@@ -34,10 +49,44 @@ SOURCE_LABELS = {
     "civil": "民政",
     "disability": "残联",
 }
+WORK_FOLDER = ".work"
+_WORK_FRAMES = ("households", "suspects", "evidence", "members", "match_rates")
+_WORK_META = "meta.json"
+# An 18-digit resident ID (last character may be X) or an old 15-digit one, standing alone.
+_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 
 
 class RunError(Exception):
     """The run could not produce lists; the message is the one line the user sees."""
+
+
+class Redacted(RunError):
+    """A failure whose message named an ID number, raised again with the number masked
+    (see `redacted`); its message is already the one line to record."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a run was asked to do: only paths and names, cheap to pass to a flow task."""
+
+    db: Path
+    inbox: Path
+    out: Path
+    period: str
+    params_file: Path | None = None
+    aliases_file: Path | None = None
+    township: str | None = None  # None: every township
+    mask_ids: bool = False
+
+
+@dataclass
+class Published:
+    """What the publish stage wrote."""
+
+    result: ScreenResult
+    suspects: pl.DataFrame  # the published rows (one township's rows for a township run)
+    report: report.RunReport
+    written: list[Path]
 
 
 @dataclass
@@ -81,6 +130,38 @@ def code_version() -> str:
 def nearest(name: str, names: list[str]) -> str:
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.3)
     return "、".join(close) if close else "、".join(names[:5])
+
+
+def redact_ids(text: str) -> str:
+    """`text` with every ID-number-like run of digits masked (messages go to logs)."""
+    return _ID_LIKE.sub(lambda m: mask(m.group(0)), text)
+
+
+def mentions_id(exc: BaseException) -> bool:
+    """Whether the exception or any exception it chains to names an ID number."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _ID_LIKE.search(str(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def redacted(exc: BaseException) -> BaseException:
+    """`exc`, or when it (or an exception it chains to) names an ID number, a `Redacted`
+    error saying the same with the number masked: for logs that print messages and
+    tracebacks. Raise the result `from None` so the original is not printed with it."""
+    return Redacted(one_line(exc)) if mentions_id(exc) else exc
+
+
+def one_line(exc: BaseException) -> str:
+    """The reason recorded for a failed run: type and first line, ID numbers masked."""
+    if isinstance(exc, Redacted):
+        return str(exc)[:500]
+    text = str(exc).strip().splitlines()
+    return redact_ids(f"{type(exc).__name__}: {text[0] if text else ''}")[:500]
 
 
 # ---------------------------------------------------------------- inputs
@@ -132,28 +213,37 @@ def _record_start(
     )
 
 
-def _record_end(
-    con: duckdb.DuckDBPyConnection,
-    run_id: str,
-    status: str,
-    message: str,
-    inputs: list[SourceResult] | None,
-) -> None:
+def _record_inputs(con: duckdb.DuckDBPyConnection, run_id: str, inputs: list[SourceResult]) -> None:
     files = [
-        {"source": r.source, "file": r.file, "sha256": r.sha256, "status": r.status}
-        for r in inputs or []
+        {"source": r.source, "file": r.file, "sha256": r.sha256, "status": r.status} for r in inputs
     ]
     con.execute(
-        "UPDATE runs SET finished_at = ?, status = ?, message = ?, input_files = ? "
-        "WHERE run_id = ?",
-        [
-            dt.datetime.now().replace(microsecond=0),
-            status,
-            message,
-            json.dumps(files, ensure_ascii=False),
-            run_id,
-        ],
+        "UPDATE runs SET input_files = ? WHERE run_id = ?",
+        [json.dumps(files, ensure_ascii=False), run_id],
     )
+
+
+def _record_end(con: duckdb.DuckDBPyConnection, run_id: str, status: str, message: str) -> bool:
+    # Only a running run ends: a failure reported after the run's success was committed
+    # must not rewrite it.
+    rows = con.execute(
+        "UPDATE runs SET finished_at = ?, status = ?, message = ? "
+        "WHERE run_id = ? AND status = 'running' RETURNING run_id",
+        [dt.datetime.now().replace(microsecond=0), status, message, run_id],
+    ).fetchall()
+    return bool(rows)
+
+
+def _close_interrupted(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Runs still 'running' while we hold the one-writer lock died without recording an
+    end."""
+    rows = con.execute(
+        "UPDATE runs SET finished_at = ?, status = 'failed', "
+        "message = 'interrupted: the run ended before it could record its outcome' "
+        "WHERE status = 'running' RETURNING run_id",
+        [dt.datetime.now().replace(microsecond=0)],
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def _store_outputs(
@@ -244,7 +334,191 @@ def build_report(
     )
 
 
-# ---------------------------------------------------------------- the run
+# ---------------------------------------------------------------- the work folder
+
+
+def work_dir(out: Path, run_id: str) -> Path:
+    """Where the screen stage leaves its frames for the publish stage: private, per run."""
+    return Path(out) / WORK_FOLDER / run_id
+
+
+def write_work(folder: Path, result: ScreenResult, all_townships: list[str]) -> Path:
+    out = folder.parent.parent
+    if not out.exists():
+        publish.ensure_dir(out)  # as publishing would make it; an existing one is left as is
+    publish.ensure_dir(folder.parent)  # 0700: the frames hold personal data
+    publish.ensure_dir(folder)
+    for name in _WORK_FRAMES:
+        getattr(result, name).write_parquet(folder / f"{name}.parquet")
+    meta = {
+        "all_townships": all_townships,
+        "households_without_head": result.households_without_head,
+        "households": result.households.height,
+        "listed": result.suspects.height,
+        "colours": dict(result.suspects["colour"].value_counts().rows()),
+    }
+    (folder / _WORK_META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def work_meta(folder: Path) -> dict:
+    """Counts and township names the screen stage left (nothing personal: safe to log)."""
+    return cast(dict, json.loads((folder / _WORK_META).read_text(encoding="utf-8")))
+
+
+def read_work(folder: Path) -> tuple[ScreenResult, list[str]]:
+    """The screen stage's result and every township in the roster."""
+    meta = work_meta(folder)
+    frames = {name: pl.read_parquet(folder / f"{name}.parquet") for name in _WORK_FRAMES}
+    result = ScreenResult(households_without_head=meta["households_without_head"], **frames)
+    return result, list(meta["all_townships"])
+
+
+def remove_work(out: Path, run_id: str) -> None:
+    shutil.rmtree(work_dir(out, run_id), ignore_errors=True)
+    with contextlib.suppress(OSError):  # only when no other run's folder is left
+        (Path(out) / WORK_FOLDER).rmdir()
+
+
+# ---------------------------------------------------------------- the stages
+
+
+def prepare(req: RunRequest) -> None:
+    """Everything that can be checked before a run is recorded: a wrong period, a bad
+    parameters or aliases file, a missing inbox folder stop here and leave no trace."""
+    check_period(req.period)
+    contract.load(req.aliases_file)
+    params.load(req.params_file).at(req.period)
+    if not (Path(req.inbox) / req.period).is_dir():
+        raise RunError(f"no folder for period {req.period} in inbox {req.inbox}")
+
+
+def start_run(req: RunRequest) -> str:
+    """Record the run in `runs` as running, with its parameters and code version.
+    Returns the run id."""
+    specs = contract.load(req.aliases_file)
+    resolved = params.load(req.params_file).at(req.period)
+    con = store.connect(req.db)
+    try:
+        store.ensure_schema(con, specs)
+        with store.transaction(con):
+            interrupted = _close_interrupted(con)
+            started = dt.datetime.now().replace(microsecond=0)
+            run_id = new_run_id(req.period, started)
+            _record_start(con, run_id, req.period, req.township, started, resolved)
+    finally:
+        con.close()
+    for old in interrupted:
+        remove_work(req.out, old)
+    return run_id
+
+
+def ingest_inputs(req: RunRequest, run_id: str) -> list[SourceResult]:
+    """Discover, read, normalise, validate and store the period's files; the files and
+    their hashes go into the run's row. The results come back without their frames."""
+    specs = contract.load(req.aliases_file)
+    con = store.connect(req.db)
+    try:
+        results = ingest_period(con, req.inbox, req.period, specs)
+        _record_inputs(con, run_id, results)
+    finally:
+        con.close()
+    return [replace(r, good=None, quarantine=None) for r in results]
+
+
+def screen_period(req: RunRequest, run_id: str) -> Path:
+    """Screen the period as of its inputs and leave the result in the run's work folder
+    (returned). The database is only read, and closed before the rules run."""
+    specs = contract.load(req.aliases_file)
+    resolved = params.load(req.params_file).at(req.period)
+    con = store.connect(req.db, read_only=True)
+    try:
+        inputs = load_inputs(con, specs, req.period)
+        previous = previously_listed(con, req.period)
+    finally:
+        con.close()
+    all_townships = sorted(
+        inputs.population.select(pl.col("township").unique()).collect().to_series()
+    )
+    if req.township is not None and req.township not in all_townships:
+        raise RunError(
+            f"unknown township {req.township!r}; nearest: {nearest(req.township, all_townships)}"
+        )
+    result = screen(inputs, req.period, resolved, previous, run_id)
+    return write_work(work_dir(req.out, run_id), result, all_townships)
+
+
+def publish_run(req: RunRequest, run_id: str, work: Path) -> Published:
+    """Store the lists, evidence and match rates, publish the files and the run report and
+    record the run's success: all in one transaction, so that either all of it happens or
+    the lists (in the database and on disk) stay as they were."""
+    specs = contract.load(req.aliases_file)
+    resolved = params.load(req.params_file).at(req.period)
+    result, all_townships = read_work(work)
+    suspects, evidence, members = _for_township(result, req.township)
+    con = store.connect(req.db)
+    try:
+        rep = build_report(
+            con,
+            req.period,
+            run_id,
+            result,
+            suspects,
+            resolved,
+            all_townships,
+            req.township,
+            unrecognised_files(req.inbox, req.period, specs),
+            _started_at(con, run_id),
+        )
+        meta = publish.PublishMeta(
+            period=req.period,
+            run_id=run_id,
+            parameters=dict(resolved.as_dict()),
+            parameter_warnings=list(resolved.warnings),
+            sources=_source_statuses(con, req.period, specs),
+            mask_ids=req.mask_ids,
+            all_townships=all_townships,
+        )
+        with store.transaction(con):
+            _store_outputs(con, req.period, req.township, suspects, evidence, result.match_rates)
+            _record_end(con, run_id, "success", "")
+            # The files come last: once they are renamed into place only the commit is left.
+            written = publish.publish(
+                req.out,
+                suspects,
+                evidence,
+                members,
+                meta,
+                townships=[req.township] if req.township else None,
+            )
+            if req.township is None:
+                written.append(report.write_report(req.out, rep))
+    finally:
+        con.close()
+    return Published(result, suspects, rep, written)
+
+
+def finish_run(req: RunRequest, run_id: str) -> None:
+    """After a successful run: its work folder goes."""
+    remove_work(req.out, run_id)
+
+
+def fail_run(req: RunRequest, run_id: str, reason: str) -> bool:
+    """Record the run as failed with its one-line reason and remove its work folder.
+    Never raises (the caller is already handling the real failure). False when nothing
+    was recorded: the run had already ended, or the database could not be written (the
+    next run to start then closes this one as interrupted)."""
+    remove_work(req.out, run_id)
+    try:
+        con = store.connect(req.db)
+    except Exception:
+        return False
+    try:
+        return _record_end(con, run_id, "failed", redact_ids(reason)[:500])
+    except Exception:
+        return False
+    finally:
+        con.close()
 
 
 def run_period(
@@ -260,81 +534,56 @@ def run_period(
     on_stage: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Screen one period (or re-screen one township of it) and publish the lists."""
-    check_period(period)
+    req = RunRequest(
+        db=Path(db),
+        inbox=Path(inbox),
+        out=Path(out),
+        period=period,
+        params_file=params_file,
+        aliases_file=aliases_file,
+        township=township,
+        mask_ids=mask_ids,
+    )
     stage = on_stage or (lambda _name: None)
-    specs = contract.load(aliases_file)
-    resolved = params.load(params_file).at(period)  # a bad parameters file stops us here
-    if not (Path(inbox) / period).is_dir():
-        raise RunError(f"no folder for period {period} in inbox {inbox}")
-
-    con = store.connect(db)
-    try:
-        store.ensure_schema(con, specs)
-        started = dt.datetime.now().replace(microsecond=0)
-        run_id = new_run_id(period, started)
-        _record_start(con, run_id, period, township, started, resolved)
-        ingested: list[SourceResult] | None = None
+    prepare(req)
+    with lock.hold(req.db):
+        run_id = start_run(req)
         try:
             stage("ingest")
-            ingested = ingest_period(con, inbox, period, specs)
+            ingested = ingest_inputs(req, run_id)
             stage("screen")
-            inputs = load_inputs(con, specs, period)
-            all_townships = sorted(
-                inputs.population.select(pl.col("township").unique()).collect().to_series()
-            )
-            if township is not None and township not in all_townships:
-                raise RunError(
-                    f"unknown township {township!r}; nearest: {nearest(township, all_townships)}"
-                )
-            result = screen(inputs, period, resolved, previously_listed(con, period), run_id)
-            suspects, evidence, members = _for_township(result, township)
+            work = screen_period(req, run_id)
             stage("publish")
-            rep = build_report(
-                con,
-                period,
-                run_id,
-                result,
-                suspects,
-                resolved,
-                all_townships,
-                township,
-                unrecognised_files(inbox, period, specs),
-                started,
-            )
-            meta = publish.PublishMeta(
-                period=period,
-                run_id=run_id,
-                parameters=dict(resolved.as_dict()),
-                parameter_warnings=list(resolved.warnings),
-                sources={r.source: _source_status(r) for r in ingested},
-                mask_ids=mask_ids,
-                all_townships=all_townships,
-            )
-            with store.transaction(con):
-                _store_outputs(con, period, township, suspects, evidence, result.match_rates)
-                written = publish.publish(
-                    out,
-                    suspects,
-                    evidence,
-                    members,
-                    meta,
-                    townships=[township] if township else None,
-                )
-                if township is None:
-                    written.append(report.write_report(out, rep))
-                _record_end(con, run_id, "success", "", ingested)
+            done = publish_run(req, run_id, work)
         except BaseException as exc:
-            _record_end(con, run_id, "failed", _one_line(exc), ingested)
+            fail_run(req, run_id, one_line(exc))
             raise
-    finally:
-        con.close()
-    return RunOutcome(run_id, period, township, result, suspects, ingested, rep, written)
+        finish_run(req, run_id)
+    return RunOutcome(
+        run_id, period, township, done.result, done.suspects, ingested, done.report, done.written
+    )
 
 
-def _source_status(result: SourceResult) -> str:
-    if result.status == "unchanged":
-        return "loaded" if result.rows_read else "empty"
-    return result.status
+# ---------------------------------------------------------------- helpers
+
+
+def _started_at(con: duckdb.DuckDBPyConnection, run_id: str) -> dt.datetime:
+    rows = con.execute("SELECT started_at FROM runs WHERE run_id = ?", [run_id]).fetchall()
+    if not rows:
+        raise RunError(f"run {run_id} is not recorded in the database")
+    return cast(dt.datetime, rows[0][0])
+
+
+def _source_statuses(
+    con: duckdb.DuckDBPyConnection, period: str, specs: dict[str, contract.SourceSpec]
+) -> dict[str, str]:
+    """Each source's delivery this period as the lists describe it: loaded, empty, missing
+    or rejected (a file skipped as unchanged keeps the status of its first reading)."""
+    rows = con.execute(
+        "SELECT source, status FROM ingest_log WHERE period = ?", [period]
+    ).fetchall()
+    status = dict(rows)
+    return {source: status[source] for source in specs if source in status}
 
 
 def _for_township(
@@ -349,8 +598,3 @@ def _for_township(
         result.evidence.join(ids, on="household_id", how="semi"),
         result.members.join(ids, on="household_id", how="semi"),
     )
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]

@@ -1,0 +1,476 @@
+"""The run's stages, the monthly Prefect flow and its schedule.
+
+The stage tests call `screening.run` directly (no Prefect). The flow tests (marked
+`flow`) run the flow under one temporary Prefect server for the whole session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zoneinfo
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from screening import lock, publish, run, schedule, store
+from screening.schedule import ScheduleError
+
+from .conftest import SAMPLE_PERIODS
+
+FLOW_PERIODS = SAMPLE_PERIODS[:2]
+ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+
+
+def query(db: Path, sql: str) -> pl.DataFrame:
+    con = store.connect(db, read_only=True)
+    try:
+        return con.sql(sql).pl()
+    finally:
+        con.close()
+
+
+def snapshot(db: Path, out: Path) -> dict[str, Any]:
+    """Everything a failed run must leave alone: the published files and stored lists."""
+    return {
+        "files": {
+            p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
+        },
+        "suspects": query(db, "SELECT * FROM suspects ORDER BY ALL").rows(),
+        "evidence": query(db, "SELECT * FROM evidence ORDER BY ALL").rows(),
+        "match_rates": query(db, "SELECT * FROM match_rates ORDER BY ALL").rows(),
+    }
+
+
+@contextmanager
+def analyst(db: Path) -> Iterator[Callable[[], str]]:
+    """Another process that opens the database read-write when asked, as an analyst's
+    session would, and says "ok" or the error's name."""
+    code = (
+        "import duckdb, sys\n"
+        "for _ in sys.stdin:\n"
+        "    try:\n"
+        "        duckdb.connect(sys.argv[1]).close()\n"
+        "        print('ok', flush=True)\n"
+        "    except Exception as exc:\n"
+        "        print(type(exc).__name__, flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+
+    def try_open() -> str:
+        stdin.write("\n")
+        stdin.flush()
+        return stdout.readline().strip()
+
+    try:
+        yield try_open
+    finally:
+        stdin.close()
+        proc.wait(timeout=30)
+
+
+def request(tmp_path: Path, inbox: Path, period: str, **kw: Any) -> run.RunRequest:
+    return run.RunRequest(
+        db=tmp_path / "screening.duckdb", inbox=inbox, out=tmp_path / "out", period=period, **kw
+    )
+
+
+@pytest.fixture(scope="module")
+def two_periods(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample county's first two periods screened with run_period (the CLI's way)."""
+    work = tmp_path_factory.mktemp("two-periods")
+    db, out = work / "screening.duckdb", work / "out"
+    for period in FLOW_PERIODS:
+        run.run_period(db=db, inbox=sample_inbox, out=out, period=period)
+    return work
+
+
+@pytest.fixture
+def county(two_periods: Path, tmp_path: Path) -> tuple[Path, Path]:
+    target = tmp_path / "county"
+    shutil.copytree(two_periods, target)
+    return target / "screening.duckdb", target / "out"
+
+
+# ---------------------------------------------------------------- the stages
+
+
+def test_stages_one_by_one_record_screen_and_publish(sample_inbox: Path, tmp_path: Path) -> None:
+    req = request(tmp_path, sample_inbox, FLOW_PERIODS[0])
+    with analyst(req.db) as other:
+        run.prepare(req)
+        run_id = run.start_run(req)
+        assert other() == "ok"  # between stages the file is free
+        con = store.connect(req.db)
+        assert other() != "ok"  # (which the analyst can tell)
+        con.close()
+        row = query(req.db, "SELECT * FROM runs").row(0, named=True)
+        assert (row["run_id"], row["status"], row["township"]) == (run_id, "running", None)
+        assert json.loads(row["parameters"])["monitoring_line"]["value"] == 6000
+        assert row["code_version"] == run.code_version()
+
+        results = run.ingest_inputs(req, run_id)
+        assert other() == "ok"
+        assert all(r.good is None and r.quarantine is None for r in results)
+        files = json.loads(query(req.db, "SELECT input_files FROM runs")["input_files"][0])
+        logged = query(req.db, "SELECT source, sha256 FROM ingest_log WHERE sha256 IS NOT NULL")
+        assert {(f["source"], f["sha256"]) for f in files if f["sha256"]} == set(logged.rows())
+        assert {f["source"] for f in files} == {r.source for r in results}
+
+        work = run.screen_period(req, run_id)
+        assert other() == "ok"
+        assert work == req.out / ".work" / run_id
+        assert (work.stat().st_mode & 0o777) == 0o700
+        assert not (req.out / req.period).exists()  # screening publishes nothing
+        assert query(req.db, "SELECT count(*) AS n FROM suspects")["n"][0] == 0
+
+        done = run.publish_run(req, run_id, work)
+        assert other() == "ok"
+        listed = pl.read_parquet(work / "suspects.parquet").sort("household_id")
+        stored = query(req.db, "SELECT * FROM suspects ORDER BY household_id")
+        assert stored.equals(listed) and stored.height == done.suspects.height > 0
+        assert query(req.db, "SELECT status FROM runs")["status"].to_list() == ["success"]
+        assert (req.out / req.period / "run-report.md").exists()
+        assert set(done.written) >= {req.out / req.period / publish.SUSPECTS_FILE}
+
+        run.finish_run(req, run_id)
+        assert not (req.out / ".work").exists()
+
+
+def test_a_failing_publish_records_the_failure_and_leaves_the_lists(
+    county: tuple[Path, Path], sample_inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, out = county
+    before = snapshot(db, out)
+
+    def disk_full(*args: object, **kwargs: object) -> list[Path]:
+        raise OSError("No space left on device")
+
+    # Inside the publish transaction, after the lists were written to the database.
+    monkeypatch.setattr(publish, "publish", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        run.run_period(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
+    last = query(db, "SELECT status, message, finished_at FROM runs ORDER BY started_at DESC")
+    assert last.row(0)[:2] == ("failed", "OSError: No space left on device")
+    assert last["finished_at"][0] is not None
+    assert snapshot(db, out) == before
+    assert not (out / ".work").exists()
+
+
+def test_a_failure_naming_an_id_number_is_recorded_masked(
+    county: tuple[Path, Path], sample_inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, out = county
+    before = snapshot(db, out)
+    head = query(db, "SELECT head_id_number FROM suspects LIMIT 1")["head_id_number"][0]
+
+    def broken(req: run.RunRequest, run_id: str) -> Path:
+        raise ValueError(f"cannot compute facts for {head}\nsecond line")
+
+    monkeypatch.setattr(run, "screen_period", broken)
+    with pytest.raises(ValueError, match="cannot compute"):
+        run.run_period(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
+    message = query(db, "SELECT message FROM runs WHERE status = 'failed'")["message"][0]
+    assert message == f"ValueError: cannot compute facts for {run.redact_ids(head)}"
+    assert head not in message and head[:6] in message
+    assert snapshot(db, out) == before
+
+
+def test_a_second_run_on_the_same_database_is_refused(
+    county: tuple[Path, Path], sample_inbox: Path
+) -> None:
+    db, out = county
+    runs_before = query(db, "SELECT * FROM runs ORDER BY ALL")
+    with lock.hold(db), pytest.raises(store.DatabaseBusy, match="another screening process"):
+        run.run_period(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
+    assert query(db, "SELECT * FROM runs ORDER BY ALL").equals(runs_before)
+    run.run_period(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
+    assert not lock.lock_path(db).exists()  # a run takes the lock and gives it back
+
+
+def test_a_run_that_died_is_closed_by_the_next_start(
+    county: tuple[Path, Path], sample_inbox: Path
+) -> None:
+    db, out = county
+    req = run.RunRequest(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
+    dead = run.start_run(req)  # and then the process was killed
+    (run.work_dir(out, dead)).mkdir(parents=True)
+    alive = run.start_run(req)
+    rows = dict(query(db, "SELECT run_id, status FROM runs").rows())
+    assert (rows[dead], rows[alive]) == ("failed", "running")
+    assert not run.work_dir(out, dead).exists()
+    assert run.fail_run(req, alive, "KeyboardInterrupt: ")
+    assert not run.fail_run(req, alive, "recorded once only")
+    message = query(db, f"SELECT message FROM runs WHERE run_id = '{alive}'")["message"][0]
+    assert message == "KeyboardInterrupt: "
+
+
+def test_an_unknown_township_fails_in_the_screen_stage(
+    county: tuple[Path, Path], sample_inbox: Path
+) -> None:
+    db, out = county
+    req = run.RunRequest(
+        db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1], township="不存在镇"
+    )
+    run_id = run.start_run(req)
+    with pytest.raises(run.RunError, match="unknown township"):
+        run.screen_period(req, run_id)
+    assert not run.work_dir(out, run_id).exists()
+
+
+def test_redact_ids_masks_id_numbers_only() -> None:
+    text = (
+        "rows 11010519491231002X and 110105491231002 failed; "
+        "run 2026-09-20260905T030000-a1b2c3, sha 9f86d081884c7d659a2feaa0c55ad015, 12345"
+    )
+    assert run.redact_ids(text) == (
+        "rows 110105********002X and 110105*****1002 failed; "
+        "run 2026-09-20260905T030000-a1b2c3, sha 9f86d081884c7d659a2feaa0c55ad015, 12345"
+    )
+    assert run.one_line(ValueError("x 11010519491231002X\nmore")).endswith("110105********002X")
+
+
+# ---------------------------------------------------------------- schedule
+
+
+SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (dt.datetime(2026, 10, 5, 3, 0, tzinfo=SHANGHAI), "2026-09"),
+        (dt.datetime(2027, 1, 5, 3, 0, tzinfo=SHANGHAI), "2026-12"),
+        # 1 October 01:00 in Shanghai is still 30 September in UTC
+        (dt.datetime(2026, 9, 30, 17, 0, tzinfo=dt.UTC), "2026-09"),
+        (dt.datetime(2026, 3, 31, 12, 0), "2026-02"),
+    ],
+)
+def test_last_month_is_read_on_the_shanghai_clock(now: dt.datetime, expected: str) -> None:
+    assert schedule.last_month(now) == expected
+
+
+def test_the_deployment_runs_last_month_at_3_on_the_5th_in_shanghai(tmp_path: Path) -> None:
+    inbox, db = tmp_path / "inbox", tmp_path / "data" / "screening.duckdb"
+    deployment = schedule.build_deployment(inbox=inbox, db=db, params_file=Path("county.yaml"))
+    (only,) = deployment.schedules
+    assert (only.schedule.cron, only.schedule.timezone) == ("0 3 5 * *", "Asia/Shanghai")
+    assert only.active
+    assert deployment.name == "monthly" and deployment.flow_name == "monthly-screening"
+    assert deployment.entrypoint == "flows/monthly.py:monthly_screening"
+    assert deployment.parameters == {
+        "inbox": str(inbox),
+        "db": str(db),
+        "out": str(tmp_path / "data" / "out"),
+        "params_file": str(Path("county.yaml").absolute()),
+    }
+    other = schedule.build_deployment(inbox=inbox, db=db, cron="30 2 3 * *", mask_ids=True)
+    assert other.schedules[0].schedule.cron == "30 2 3 * *"
+    assert other.parameters["mask_ids"] is True
+
+
+@pytest.mark.parametrize(
+    ("cron", "timezone", "problem"),
+    [("0 3 35 * *", "Asia/Shanghai", "invalid cron"), ("0 3 5 * *", "Asia/Nowhere", "time zone")],
+)
+def test_a_bad_schedule_is_one_clear_error(cron: str, timezone: str, problem: str) -> None:
+    with pytest.raises(ScheduleError, match=problem):
+        schedule.build_deployment(db=Path("x.duckdb"), cron=cron, timezone=timezone)
+    with pytest.raises(ScheduleError, match=problem):
+        schedule.crontab_line(db=Path("x.duckdb"), cron=cron, timezone=timezone)
+
+
+def test_serve_needs_a_prefect_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import prefect
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    served: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(prefect, "serve", lambda *d, **kw: served.append((d, kw)))
+    with (
+        temporary_settings(restore_defaults={PREFECT_API_URL}),
+        pytest.raises(ScheduleError, match="PREFECT_API_URL"),
+    ):
+        schedule.serve(db=tmp_path / "s.duckdb")
+    assert served == []
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        schedule.serve(db=tmp_path / "s.duckdb", cron="0 4 6 * *")
+    ((deployments, options),) = served
+    assert [d.schedules[0].schedule.cron for d in deployments] == ["0 4 6 * *"]
+    assert options == {"limit": 1}
+
+
+def test_the_crontab_line_runs_screening_for_last_month(tmp_path: Path) -> None:
+    stub = tmp_path / "bin" / "screening"
+    stub.parent.mkdir()
+    stub.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\necho "stderr too" >&2\n')
+    stub.chmod(0o755)
+    inbox, db = tmp_path / "my inbox", tmp_path / "db dir" / "screening.duckdb"  # no folder yet
+    line = schedule.crontab_line(
+        inbox=inbox, db=db, params_file=tmp_path / "县 params.yaml", screening_bin=stub
+    )
+    fields = line.split(" ", 5)
+    assert fields[:5] == ["0", "3", "5", "*", "*"]
+    assert re.search(r"(?<!\\)%", line) is None  # cron would cut the line at a bare %
+    command = fields[5].replace(r"\%", "%")  # what cron hands to /bin/sh
+    before = schedule.last_month()
+    subprocess.run(["/bin/sh", "-c", command], check=True, env={"PATH": os.environ["PATH"]})
+    after = schedule.last_month()
+    log = (db.parent / schedule.LOG_FILE).read_text(encoding="utf-8").splitlines()
+    args = dict(zip(log[1:-1:2], log[2:-1:2], strict=True))
+    assert log[0] == "run" and log[-1] == "stderr too"
+    assert args["--period"] in {before, after}
+    assert args == {
+        "--period": args["--period"],
+        "--inbox": str(inbox),
+        "--db": str(db),
+        "--out": str(db.parent / "out"),
+        "--params": str(tmp_path / "县 params.yaml"),
+    }
+
+
+# ---------------------------------------------------------------- the Prefect flow
+
+
+def test_retries_are_for_io_errors_and_a_busy_database_only() -> None:
+    from flows.monthly import ingest, retry_on_io, screen
+    from prefect.states import Failed
+
+    def retried(exc: BaseException) -> bool:
+        return retry_on_io(ingest, None, Failed(data=exc))  # type: ignore[arg-type]
+
+    assert retried(OSError("stale NFS handle")) and retried(store.DatabaseBusy("in use"))
+    assert not retried(run.RunError("no roster")) and not retried(ValueError("bug"))
+    assert ingest.retries == 2 and screen.retries == 0
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One temporary Prefect server (and database) for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=None):
+        yield
+
+
+@contextmanager
+def prefect_logs() -> Iterator[list[str]]:
+    """The flow and task run logs at INFO and above, formatted with their tracebacks."""
+    records: list[str] = []
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(formatter.format(record))
+
+    handler = Keep(logging.INFO)
+    root = logging.getLogger("prefect")
+    loggers = [logging.getLogger(f"prefect.{n}") for n in ("flow_runs", "task_runs")]
+    levels = [lg.level for lg in loggers]
+    root.addHandler(handler)
+    for lg in loggers:
+        lg.setLevel(logging.INFO)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def flow_county(
+    prefect_server: None, sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    from flows.monthly import monthly_screening
+
+    work = tmp_path_factory.mktemp("flow-county")
+    db, out = work / "screening.duckdb", work / "out"
+    with prefect_logs() as logs:
+        run_ids = [
+            monthly_screening(period=p, inbox=sample_inbox, db=db, out=out) for p in FLOW_PERIODS
+        ]
+    return {"db": db, "out": out, "run_ids": run_ids, "logs": logs}
+
+
+@pytest.mark.flow
+def test_the_monthly_flow_screens_two_months(
+    flow_county: dict[str, Any], sample_manifest: dict
+) -> None:
+    db, out = flow_county["db"], flow_county["out"]
+    runs = query(db, "SELECT * FROM runs ORDER BY started_at")
+    assert runs["run_id"].to_list() == flow_county["run_ids"]
+    assert runs["period"].to_list() == FLOW_PERIODS
+    assert runs["status"].to_list() == ["success", "success"]
+    assert runs["township"].to_list() == [None, None]
+    assert runs["code_version"].to_list() == [run.code_version()] * 2
+    for row in runs.iter_rows(named=True):
+        assert json.loads(row["parameters"])["monitoring_line"]["value"] == 6000
+        files = json.loads(row["input_files"])
+        logged = query(
+            db, f"SELECT source, file, sha256 FROM ingest_log WHERE period = '{row['period']}'"
+        )
+        assert {(f["source"], f["file"], f["sha256"]) for f in files} == set(logged.rows())
+    for period in FLOW_PERIODS:
+        folder = out / period
+        stored = query(db, f"SELECT * FROM suspects WHERE period = '{period}'")
+        listed = {e["household_id"]: e["colour"] for e in sample_manifest["expected"][period]}
+        assert dict(stored.select("household_id", "colour").rows()) == listed
+        assert pl.read_parquet(folder / publish.SUSPECTS_FILE).equals(stored)
+        assert (folder / "run-report.md").is_file()
+        for township in stored["township"].unique():
+            xlsx, csv = publish.township_paths(folder, township, period)
+            assert xlsx.is_file() and csv.is_file()
+    assert not (out / ".work").exists()
+
+    logs = "\n".join(flow_county["logs"])
+    assert "households screened" in logs and "households published" in logs
+    assert len(ID_NUMBER.findall(logs)) == 0  # a count: a failure must not print them
+
+
+@pytest.mark.flow
+def test_a_failing_flow_is_recorded_failed_and_damages_nothing(
+    flow_county: dict[str, Any],
+    sample_inbox: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows.monthly import monthly_screening
+
+    shutil.copytree(flow_county["db"].parent, tmp_path / "copy")
+    db, out = tmp_path / "copy" / "screening.duckdb", tmp_path / "copy" / "out"
+    before = snapshot(db, out)
+    head = query(db, "SELECT head_id_number FROM suspects LIMIT 1")["head_id_number"][0]
+
+    def cannot_write(*args: object, **kwargs: object) -> list[Path]:
+        raise OSError(f"cannot write the list of {head}")
+
+    monkeypatch.setattr(publish, "publish", cannot_write)
+    with prefect_logs() as logs, pytest.raises(run.RunError, match="cannot write"):
+        monthly_screening(period=FLOW_PERIODS[1], inbox=sample_inbox, db=db, out=out)
+
+    failed = query(db, "SELECT * FROM runs WHERE status <> 'success'")
+    assert failed["status"].to_list() == ["failed"]
+    assert failed["message"][0] == f"OSError: cannot write the list of {run.redact_ids(head)}"
+    assert failed["input_files"][0] is not None
+    assert snapshot(db, out) == before
+    assert not (out / ".work").exists()
+    text = "\n".join(logs)
+    assert "cannot write the list of" in text  # the failure was logged …
+    assert len(ID_NUMBER.findall(text)) == 0  # … without the ID number
