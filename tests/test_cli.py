@@ -22,12 +22,12 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner, Result
 
-from screening import cli, ids, report, store
+from screening import cli, ids, lock, report, store
 from screening import explain as why
 
 from .conftest import SAMPLE_PERIODS
 
-LAST = SAMPLE_PERIODS[-1]
+FIRST, LAST = SAMPLE_PERIODS[0], SAMPLE_PERIODS[-1]
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 COMMANDS = ["run", "ingest", "sample", "summary", "explain", "quarantine", "report", "serve"]
@@ -130,6 +130,32 @@ def test_the_app_lists_every_command() -> None:
     listed = invoke("--help").stdout
     for command in COMMANDS:
         assert command in listed
+
+
+# ---------------------------------------------------------------- ingest
+
+
+def test_ingest_loads_a_period_and_shows_every_source(
+    screened: dict[str, Path], tmp_path: Path
+) -> None:
+    db = tmp_path / "ingest.duckdb"
+    result = invoke("ingest", "--period", FIRST, "--inbox", screened["inbox"], "--db", db)
+    assert result.exit_code == 0, result.output
+    for source in ("roster", "medical", "education", "traffic", "civil", "disability"):
+        assert source in result.stdout
+    assert query(db, "SELECT count(*) AS n FROM stg_roster")["n"][0] > 0
+    assert not lock.lock_path(db).exists()
+
+
+def test_ingest_is_refused_while_another_run_holds_the_database(
+    screened: dict[str, Path], tmp_path: Path
+) -> None:
+    db = tmp_path / "ingest.duckdb"
+    with lock.hold(db):
+        line = one_error_line(
+            invoke("ingest", "--period", FIRST, "--inbox", screened["inbox"], "--db", db)
+        )
+    assert "lock" in line or "in use" in line
 
 
 # ---------------------------------------------------------------- serve

@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from . import config, contract, ids, params, risks, store
+from . import config, contract, ids, lock, params, risks, store
 from . import explain as why
 from .inbox import PeriodError, check_period
 from .ingest import STATUS_LABELS, SourceResult, ingest_period, unrecognised_files
