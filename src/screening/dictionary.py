@@ -80,7 +80,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "row_number": "row in the file (header is row 1)",
             "column": "column key that failed (natural key columns joined with '+')",
             "check": "check that failed: invalid_id, invalid_date, invalid_money, "
-            "invalid_value, required, min, duplicate_key, or a cross-field check name",
+            "invalid_value, required, min, duplicate_key, a cross-field check name, or for "
+            "damaged text invalid_encoding, invalid_character (NUL), too_long (over 32767)",
             "raw_value": "the value as delivered",
         },
     ),
