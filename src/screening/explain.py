@@ -21,7 +21,7 @@ from typing import Any, cast
 import duckdb
 import polars as pl
 
-from . import contract, facts, ids, params, publish, report, risks, screen, store
+from . import contract, facts, ids, params, report, risks, screen, store
 from .inbox import check_period
 
 
@@ -805,7 +805,7 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
         warnings=[
             *resolved.warnings,
             *([] if origin.startswith("run ") else [f"参数 parameters: {origin}"]),
-            *_file_warnings(_files(con, period)),
+            *report.file_warnings(_files(con, period)),
             *_headless_warning(con, period),
             *_rerun_warnings(later),
         ],
@@ -860,20 +860,6 @@ def _townships(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _file_warnings(files: pl.DataFrame) -> list[str]:
-    """The run's warnings about sources missing or rejected this period."""
-    warnings = []
-    for row in files.iter_rows(named=True):
-        label = publish.SOURCE_LABELS.get(row["source"], row["source"])
-        if row["status"] == "missing":
-            warnings.append(f"本期缺少{label}数据 ({row['source']} missing): 名单未使用该来源")
-        elif row["status"] == "rejected":
-            warnings.append(
-                f"{label}文件整表拒收 ({row['source']} rejected): {row['file']}: {row['message']}"
-            )
-    return warnings
-
-
 def _headless_warning(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
     n = scalar(
         con,
@@ -882,11 +868,7 @@ def _headless_warning(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
         "HAVING NOT bool_or(coalesce(relation = ?, false)))",
         [period, facts.HEAD_RELATION],
     )
-    if not n:
-        return []
-    return [
-        f"{n} 户没有户主, 以第一位成员代替 (households without a 户主; the first member stands in)"
-    ]
+    return report.headless_warning(int(n or 0))
 
 
 def _rerun_warnings(later: list[RunRecord]) -> list[str]:

@@ -87,6 +87,33 @@ class RunReport:
     finished_at: dt.datetime | None = None
 
 
+# ---------------------------------------------------------------- warnings
+
+
+def file_warnings(files: Iterable[FileRead] | pl.DataFrame) -> list[str]:
+    """Warnings for sources missing or rejected whole this period (from `ingest_log` rows)."""
+    rows = files.iter_rows(named=True) if isinstance(files, pl.DataFrame) else files
+    warnings = []
+    for row in rows:
+        label = SOURCE_LABELS.get(row["source"], row["source"])
+        if row["status"] == "missing":
+            warnings.append(f"本期缺少{label}数据 ({row['source']} missing): 名单未使用该来源")
+        elif row["status"] == "rejected":
+            warnings.append(
+                f"{label}文件整表拒收 ({row['source']} rejected): {row['file']}: {row['message']}"
+            )
+    return warnings
+
+
+def headless_warning(households_without_head: int) -> list[str]:
+    if not households_without_head:
+        return []
+    return [
+        f"{households_without_head} 户没有户主, 以第一位成员代替 "
+        "(households without a 户主; the first member stands in)"
+    ]
+
+
 # ---------------------------------------------------------------- counts
 
 

@@ -41,14 +41,6 @@ from .inbox import check_period
 from .ingest import SourceResult, ingest_period, unrecognised_files
 from .screen import ScreenInputs, ScreenResult, screen
 
-SOURCE_LABELS = {
-    "roster": "人口",
-    "medical": "医保",
-    "education": "教育",
-    "traffic": "交警",
-    "civil": "民政",
-    "disability": "残联",
-}
 WORK_FOLDER = ".work"
 _WORK_FRAMES = ("households", "suspects", "evidence", "members", "match_rates")
 _WORK_META = "meta.json"
@@ -297,20 +289,11 @@ def build_report(
         "FROM quarantine WHERE period = $p GROUP BY ALL ORDER BY ALL",
         params={"p": period},
     ).pl()
-    warnings = list(resolved.warnings)
-    for row in files.iter_rows(named=True):
-        label = SOURCE_LABELS.get(row["source"], row["source"])
-        if row["status"] == "missing":
-            warnings.append(f"本期缺少{label}数据 ({row['source']} missing): 名单未使用该来源")
-        elif row["status"] == "rejected":
-            warnings.append(
-                f"{label}文件整表拒收 ({row['source']} rejected): {row['file']}: {row['message']}"
-            )
-    if result.households_without_head:
-        warnings.append(
-            f"{result.households_without_head} 户没有户主, 以第一位成员代替 "
-            "(households without a 户主; the first member stands in)"
-        )
+    warnings = [
+        *resolved.warnings,
+        *report.file_warnings(files),
+        *report.headless_warning(result.households_without_head),
+    ]
     if stray_files:
         warnings.append(f"未识别的文件 unrecognised files in the inbox: {', '.join(stray_files)}")
     return report.RunReport(
