@@ -394,16 +394,7 @@ def _member_facts(
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """Each member's facts (facts.person_facts, as the rules saw them) and the records in
     the window by source, certificates issued up to end(P) included."""
-    people = facts.persons(inputs.population, w, resolved)
-    rec = facts.records(
-        medical=inputs.medical,
-        education=inputs.education,
-        traffic=inputs.traffic,
-        civil=inputs.civil,
-        disability=inputs.disability,
-        w=w,
-        params=resolved,
-    )
+    people, rec = screen.people_and_records(inputs, w, resolved)
     per_person = facts.person_facts(people, rec, resolved).sort("head_rank", "row_number")
     frames = pl.collect_all(
         [

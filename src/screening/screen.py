@@ -142,6 +142,24 @@ def empty_source(source: str) -> pl.LazyFrame:
     return pl.LazyFrame(schema=source_schema(source))
 
 
+def people_and_records(
+    inputs: ScreenInputs, w: facts.Window, params: ResolvedParams
+) -> tuple[pl.LazyFrame, facts.Records]:
+    """The population with ages and household attributes, and each source's records as the
+    rules read them (window flags, net amounts)."""
+    people = facts.persons(inputs.population, w, params)
+    rec = facts.records(
+        medical=inputs.medical,
+        education=inputs.education,
+        traffic=inputs.traffic,
+        civil=inputs.civil,
+        disability=inputs.disability,
+        w=w,
+        params=params,
+    )
+    return people, rec
+
+
 def screen(
     inputs: ScreenInputs,
     period: str,
@@ -153,16 +171,7 @@ def screen(
     if params.period != period:
         raise ValueError(f"parameters were resolved for {params.period}, not for {period}")
     w = facts.window(period, params.window_months)
-    people = facts.persons(inputs.population, w, params)
-    rec = facts.records(
-        medical=inputs.medical,
-        education=inputs.education,
-        traffic=inputs.traffic,
-        civil=inputs.civil,
-        disability=inputs.disability,
-        w=w,
-        params=params,
-    )
+    people, rec = people_and_records(inputs, w, params)
     person = facts.person_facts(people, rec, params)
     # Two collects, not one: collect_all does not share subplans between its queries, so
     # every output built on the households would recompute every person's facts. The
