@@ -515,6 +515,20 @@ def test_invalid_bytes_with_ascii_headers_still_read_as_utf8(tmp_path: Path) -> 
     assert outcome.quarantine.rows() == [(9, "name", "invalid_encoding", "\\xff")]
 
 
+def test_a_row_with_more_fields_than_the_header_is_quarantined_whole(tmp_path: Path) -> None:
+    # An unquoted thousands separator splits an amount in two: cutting the row at the
+    # header's width would store 1.00 and lose 234.50 without a word.
+    table = good_table("medical", 3)
+    content = csv_bytes(table).decode("utf-8").splitlines(keepends=True)
+    content[2] = content[2].rstrip("\r\n") + ",234.50\n"
+    outcome = ingest_beside_good(tmp_path, "medical", ".csv", "".join(content).encode("utf-8"))
+    assert (outcome.result.rows_read, outcome.result.rows_accepted) == (3, 2)
+    assert outcome.quarantine.rows() == [
+        (3, "(多余字段 extra fields)", "too_many_fields", "234.50")
+    ]
+    assert 3 not in outcome.stored["row_number"].to_list()
+
+
 def test_a_gbk_file_with_one_damaged_byte_keeps_its_other_rows(tmp_path: Path) -> None:
     table = good_table("roster", 4)
     table.rows[2][table.column("name", "roster")] = "BAD"

@@ -27,6 +27,21 @@ PROVENANCE = {
     "extra": "columns the contract does not know, as delivered (JSON object), or null",
 }
 
+# A decision as imported: `verifications` and its view `current_verifications`.
+VERIFICATION_COLUMNS = {
+    "period": "期次 the listed month YYYY-MM the decision is about",
+    "township": "乡镇 of the household on that period's list",
+    "household_id": "户编号 as on the list (suspects.household_id)",
+    "result": "核实结果 确认纳入 / 不予纳入 / 待核实",
+    "verification_date": "核实日期: in the period's month or the two months after it",
+    "note": "备注 as written by the township (trimmed), or null",
+    "file": "name of the feedback file the decision came from",
+    "file_sha256": "SHA-256 of that file's bytes",
+    "row_number": "row in that file as a spreadsheet shows it (the header is row 1)",
+    "imported_at": "when the decision was imported (local time)",
+    "imported_by": "OS user who ran `screening feedback import`",
+}
+
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "suspects": (
         "疑似监测对象: one row per listed household per period (every period kept; the "
@@ -81,7 +96,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "column": "column key that failed (natural key columns joined with '+')",
             "check": "check that failed: invalid_id, invalid_date, invalid_money, "
             "invalid_value, required, min, duplicate_key, a cross-field check name, or for "
-            "damaged text invalid_encoding, invalid_character (NUL), too_long (over 32767)",
+            "damaged text invalid_encoding, invalid_character (NUL), too_long (over 32767); "
+            "too_many_fields for a CSV row with more fields than the header",
             "raw_value": "the value as delivered",
         },
     ),
@@ -124,6 +140,43 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "records_in_window": "records whose rule date lies in the 12-month window",
             "matched": "of those, records whose ID number is on the roster in force",
             "unmatched": "records of people not on the roster (kept, counted, not screened)",
+        },
+    ),
+    "verifications": (
+        "核实结果: one row per imported township decision, every import kept as history; a "
+        "row already imported from the same file, or the same as the current decision, is "
+        "not stored again",
+        {
+            **VERIFICATION_COLUMNS,
+            "is_current": "true for the household's latest imported decision of the period",
+        },
+    ),
+    "current_verifications": (
+        "当前核实结果: the current decision per (period, household_id): verifications where "
+        "is_current",
+        VERIFICATION_COLUMNS,
+    ),
+    "verification_rejects": (
+        "核实反馈拒收: rejected rows of each feedback file's latest import, one row per "
+        "failed check (a row can fail several)",
+        {
+            "period": "期次 the import was for",
+            "township": "乡镇 of the file (from --township, its 乡镇 column or its name)",
+            "file": "feedback file name",
+            "file_sha256": "SHA-256 of the file's bytes",
+            "row_number": "row in the file (header is row 1)",
+            "household_id": "户编号 as written (trimmed), or null",
+            "column": "column that failed: household_id, verification_result, "
+            "verification_date, or the header of a damaged cell",
+            "check": "missing_household, unknown_household (not on the period's list), "
+            "other_township, duplicate_household (several rows in the file), missing_result, "
+            "invalid_result, missing_date, invalid_date, date_out_of_range (outside the "
+            "period's month and the next two), or for damaged cells invalid_encoding, "
+            "invalid_character, too_long",
+            "raw_value": "the value as written (trimmed)",
+            "message": "the reason in Chinese and English",
+            "imported_at": "when this reject was first recorded (local time)",
+            "imported_by": "OS user who ran that import",
         },
     ),
 }

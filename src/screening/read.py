@@ -14,6 +14,7 @@ why, for the quarantine. See docs/reliability.md for every bad input and what it
 from __future__ import annotations
 
 import codecs
+import csv
 import re
 import shutil
 import tempfile
@@ -56,7 +57,10 @@ UTF8_EVIDENCE = 10
 DAMAGE_MARK = "\ufffe"
 _ESCAPED = re.compile("[\udc80-\udcff]")
 
-QUARANTINE_CHECKS = ("too_long", "invalid_encoding", "invalid_character")
+QUARANTINE_CHECKS = ("too_long", "invalid_encoding", "invalid_character", "too_many_fields")
+# The CSV column that catches fields beyond the header's (see _read_csv_cells).
+OVERFLOW = "__overflow"
+OVERFLOW_LABEL = "(多余字段 extra fields)"
 BAD_CELLS_SCHEMA = {
     "row_number": pl.Int64,
     "column": pl.String,
@@ -227,15 +231,31 @@ def _library_failure(exc: BaseException) -> bool:
     return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
+def _header_width(utf8: Path) -> int:
+    with open(utf8, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        try:
+            return len(next(csv.reader(fh)))
+        except StopIteration:
+            raise FileRejected("empty file (no header row)") from None
+        except csv.Error:
+            return 0  # polars will say what is wrong with the file
+
+
 def _read_csv_cells(path: Path) -> tuple[pl.DataFrame, TextEncoding]:
     encoding = sniff_encoding(path)
     with utf8_copy(path, encoding) as utf8:
+        width = _header_width(utf8)
+        # One column more than the header: a row with more fields than the header (an
+        # unquoted "1,234.50" is the usual cause) shows up there instead of being cut off.
+        schema = {f"column_{i + 1}": pl.String for i in range(width)} | {OVERFLOW: pl.String}
         try:
             cells = pl.read_csv(
                 utf8,
                 has_header=False,
+                schema=schema if width else None,
                 infer_schema=False,
                 truncate_ragged_lines=True,
+                missing_columns="insert",
                 quote_char='"',
             )
         except pl.exceptions.NoDataError:
@@ -342,7 +362,8 @@ def _read_cells(path: Path) -> tuple[pl.DataFrame, TextEncoding | None]:
         raise FileRejected("empty file (no header row)")
     # Positional names: a header may say anything, `row_number` included.
     cells = cells.select(
-        pl.col(name).cast(pl.String).alias(f"c{i}") for i, name in enumerate(cells.columns)
+        pl.col(name).cast(pl.String).alias(OVERFLOW if name == OVERFLOW else f"c{i}")
+        for i, name in enumerate(cells.columns)
     )
     return cells, encoding
 
@@ -495,11 +516,29 @@ def split_damaged(
     return body.filter(~flags), bad.sort("row_number", "column")
 
 
+def _split_ragged(body: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows with more fields than the header are set aside whole: which field belongs to
+    which column can no longer be told."""
+    if OVERFLOW not in body.columns:
+        return body, _no_bad_cells()
+    ragged = (pl.col(OVERFLOW).str.strip_chars().str.len_chars() > 0).fill_null(False)
+    bad = body.filter(ragged).select(
+        pl.col("row_number").cast(pl.Int64),
+        pl.lit(OVERFLOW_LABEL).alias("column"),
+        pl.lit("too_many_fields").alias("check"),
+        _shown(pl.col(OVERFLOW)).alias("raw_value"),
+    )
+    return body.filter(~ragged).drop(OVERFLOW), bad
+
+
 # ---------------------------------------------------------------- entry point
 
 
 def read_source(path: Path, spec: SourceSpec) -> RawFile:
     cells, encoding = _read_cells(path)
+    overflow = cells.get_column(OVERFLOW) if OVERFLOW in cells.columns else None
+    if overflow is not None:
+        cells = cells.drop(OVERFLOW)
     headers = _header_row(cells)
     try:
         mapping = map_headers(headers, spec)
@@ -514,10 +553,15 @@ def read_source(path: Path, spec: SourceSpec) -> RawFile:
     filled = pl.any_horizontal(
         [pl.col(c).str.strip_chars().str.len_chars() > 0 for c in columns]
     ).fill_null(False)
+    if overflow is not None:
+        body = body.with_columns(overflow.slice(1).alias(OVERFLOW))
+        filled = filled | (pl.col(OVERFLOW).str.strip_chars().str.len_chars() > 0).fill_null(False)
     kept = body.filter(filled)
     blank_rows = body.height - kept.height
     names = {c: mapping.get(i, labels[i]) for i, c in enumerate(columns)}
+    kept, ragged = _split_ragged(kept)
     kept, bad_cells = split_damaged(kept, columns, names)
+    bad_cells = pl.concat([ragged, bad_cells]).sort("row_number", "column")
 
     # Null rather than a JSON object of nulls when the row has nothing in its extras.
     extra = (
