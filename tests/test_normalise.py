@@ -99,8 +99,8 @@ OCT_3 = dt.date(2026, 10, 3)
         ("46298", OCT_3),
         ("46298.0", OCT_3),
         ("46298.75", OCT_3),  # 18:00 that day
-        ("61", dt.date(1900, 3, 1)),
-        ("2958465", dt.date(9999, 12, 31)),
+        ("18264", dt.date(1950, 1, 1)),
+        ("73050", dt.date(2099, 12, 31)),
         ("2024-02-29", dt.date(2024, 2, 29)),
         ("2000-02-29", dt.date(2000, 2, 29)),
         ("2026-02-30", None),
@@ -116,9 +116,12 @@ OCT_3 = dt.date(2026, 10, 3)
         ("2026-10/03", None),  # mixed separators
         ("03/10/2026", None),  # day or month first: no single reading
         ("26-10-03", None),
-        ("60", None),  # Excel's fictitious 1900-02-29
+        ("18263", None),  # before 1950: no department record, more likely a mistyped number
+        ("73051", None),
         ("0", None),
-        ("2958466", None),
+        ("2026", None),  # a year is not a date
+        ("202610", None),  # nor is a month
+        ("1234567", None),
         ("-46298", None),
         ("2026-10-03 abc", None),
         ("", None),
@@ -129,11 +132,6 @@ OCT_3 = dt.date(2026, 10, 3)
 )
 def test_date(raw: str | None, expected: dt.date | None) -> None:
     assert one(nz.date, raw) == expected
-
-
-def test_date_reads_short_numbers_as_excel_serials() -> None:
-    # Any number in the serial range is a serial; a bare year is not a date anyway.
-    assert one(nz.date, "2026") == nz.EXCEL_EPOCH + dt.timedelta(days=2026)
 
 
 def written_dates(d: dt.date) -> list[str]:
@@ -155,8 +153,8 @@ def written_dates(d: dt.date) -> list[str]:
         f"{iso} 00:00:00.000000",
         f"\u3000{iso} ",
     ]
-    if d >= dt.date(1900, 3, 1):
-        serial = (d - nz.EXCEL_EPOCH).days
+    serial = (d - nz.EXCEL_EPOCH).days
+    if nz.EXCEL_SERIAL_MIN <= serial <= nz.EXCEL_SERIAL_MAX:
         forms += [str(serial), f"{serial}.0"]
     return forms
 

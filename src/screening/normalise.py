@@ -29,12 +29,13 @@ from screening.contract import ColumnSpec, SourceSpec
 MONEY = pl.Decimal(18, 2)
 RAW_PREFIX = "__raw_"
 
-# Excel's 1900 date system counts days from 1899-12-30 (serial 0). It also counts a
-# fictitious 1900-02-29 (serial 60), so serials below 61 mean a day earlier than that
-# count says; they are refused rather than guessed. 2958465 is 9999-12-31.
+# Excel's 1900 date system counts days from 1899-12-30 (serial 0). A bare number is read
+# as a serial only when it lands between 1950-01-01 and 2099-12-31, the dates department
+# records carry: wider, and a year ("2026" → 1905) or a month ("202610" → 2454) would pass
+# as a date and silently fall out of every window instead of being quarantined.
 EXCEL_EPOCH = dt.date(1899, 12, 30)
-EXCEL_SERIAL_MIN = 61
-EXCEL_SERIAL_MAX = 2_958_465
+EXCEL_SERIAL_MIN = 18_264  # 1950-01-01
+EXCEL_SERIAL_MAX = 73_050  # 2099-12-31
 _EPOCH_OFFSET = (dt.date(1970, 1, 1) - EXCEL_EPOCH).days  # polars Date counts from 1970
 
 # A time of day after a date, as Excel date cells and parquet timestamps arrive as text.
