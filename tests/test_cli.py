@@ -158,6 +158,23 @@ def test_ingest_is_refused_while_another_run_holds_the_database(
     assert "lock" in line or "in use" in line
 
 
+def test_an_unexpected_failure_is_still_one_masked_line(
+    screened: dict[str, Path], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    result = invoke(
+        "run", "--period", LAST, "--inbox", screened["inbox"],
+        "--db", tmp_path / "s.duckdb", "--out", blocker / "out",
+    )  # fmt: skip
+    assert result.exit_code == 1 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("内部错误 internal error: NotADirectoryError")
+    kept = Path(re.search(r"details: (\S+)\)", line).group(1))  # type: ignore[union-attr]
+    assert "Traceback" in kept.read_text(encoding="utf-8")
+    assert oct(kept.stat().st_mode & 0o777) == "0o600"
+
+
 # ---------------------------------------------------------------- serve
 
 

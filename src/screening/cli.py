@@ -6,20 +6,25 @@ read-only, so an analyst's session does not block them, and never write a file.
 
 from __future__ import annotations
 
+import os
+import tempfile
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import duckdb
+import polars as pl
 import typer
 from rich.console import Console, Group
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from . import config, contract, ids, lock, params, risks, store
+from . import config, contract, feedback, ids, lock, params, risks, store
 from . import explain as why
 from .inbox import PeriodError, check_period
 from .ingest import STATUS_LABELS, SourceResult, ingest_period, unrecognised_files
@@ -65,11 +70,35 @@ def one_line_errors(func: F) -> F:
             return func(*args, **kwargs)
         except EXPECTED_ERRORS as exc:
             # Messages may quote data: never read as markup, never an ID number in full.
-            line = why.mask_text(" ".join(str(exc).split()))
+            line = ids.mask_text(" ".join(str(exc).split()))
             err.print(Text.assemble(("错误 error: ", "bold red"), line), soft_wrap=True)
             raise typer.Exit(2) from None
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            # A bug or an environment failure (disk full, permissions): still one line for
+            # the officer and for cron's log, the masked traceback kept in a file for us.
+            first = " ".join(str(exc).split())[:300]
+            line = ids.mask_text(f"{type(exc).__name__}: {first}")
+            kept = _keep_traceback(exc)
+            err.print(
+                Text.assemble(
+                    ("内部错误 internal error: ", "bold red"), line, f" (details: {kept})"
+                ),
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _keep_traceback(exc: BaseException) -> Path:
+    """The traceback, ID numbers masked, in a private file under the temp folder."""
+    text = ids.mask_text("".join(traceback.format_exception(exc)))
+    fd, name = tempfile.mkstemp(prefix="screening-error-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:  # mkstemp creates it 0600
+        fh.write(text)
+    return Path(name)
 
 
 PeriodOpt = Annotated[str, typer.Option("--period", "-p", help="期次 the month, YYYY-MM")]
@@ -170,7 +199,7 @@ def ingest_table(period: str, results: list[SourceResult]) -> Table:
         table.add_row(
             *_cells(r.source, r.file, r.rows_read, r.rows_accepted, r.rows_rejected),
             Text(f"{STATUS_LABELS[r.status]} {r.status}", style=style),
-            Text(why.mask_text(r.message)),
+            Text(ids.mask_text(r.message)),
         )
     return table
 
@@ -445,7 +474,7 @@ POSITION_LABELS = {
 def render_explanation(exp: why.Explanation, out: Console, *, show_ids: bool = False) -> None:
     """The answer, top down: the verdict first, then each rule, the evidence, every record
     of the members, the members and the parameters."""
-    shown: Callable[[str | None], str] = (lambda s: s or "") if show_ids else why.mask_text
+    shown: Callable[[str | None], str] = (lambda s: s or "") if show_ids else ids.mask_text
     an_id: Callable[[str | None], str] = (lambda s: s or "") if show_ids else ids.mask
     for part in (
         _household_part(exp, an_id),
@@ -667,6 +696,86 @@ def serve(
         typer.echo(schedule.crontab_line(**options))  # plain echo: rich would wrap the line
         return
     schedule.serve(**options)
+
+
+# ---------------------------------------------------------------- feedback
+
+feedback_app = typer.Typer(
+    help="核实反馈: the townships' verification results for a period's list.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("import")
+@one_line_errors
+def feedback_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="反馈文件 the township's list (xlsx or csv), 核实结果/核实日期/备注 filled in"
+        ),
+    ],
+    period: PeriodOpt,
+    db: DbOpt = None,
+    township: Annotated[
+        str | None,
+        typer.Option(help="乡镇 the file's township, when its 乡镇 column or name does not say"),
+    ] = None,
+) -> None:
+    """导入核实结果: store each row's decision (确认纳入 / 不予纳入 / 待核实) for the period's
+    listed household; rows that cannot be used are listed with the reason, the others are
+    kept. Importing the same file again changes nothing."""
+    try:
+        result = feedback.import_feedback(db or config.default_db(), file, period, township)
+    except feedback.FeedbackError as exc:
+        raise UserError(str(exc)) from None
+    console.print(feedback_counts_table(result))
+    if result.rejected:
+        console.print(feedback_rejects_table(feedback.reject_messages(result.rejects)))
+
+
+FEEDBACK_COUNTS = (
+    "读入 rows",
+    "未填写 no decision",
+    "接收 accepted",
+    "未变化 unchanged",
+    "拒收 rejected",
+)
+
+
+def feedback_counts_table(result: feedback.ImportResult) -> Table:
+    township = f"{result.township.name} (from {result.township.origin})"
+    table = _table(
+        f"核实反馈 feedback {result.period} · {township}",
+        ["文件 file", *FEEDBACK_COUNTS],
+        right=FEEDBACK_COUNTS,
+    )
+    table.add_row(
+        *_cells(
+            ids.mask_text(result.file),
+            result.rows_read,
+            result.empty_rows,
+            result.accepted,
+            result.unchanged,
+        ),
+        Text(str(result.rejected), style="red" if result.rejected else ""),
+    )
+    return table
+
+
+def feedback_rejects_table(messages: pl.DataFrame) -> Table:
+    table = _table(
+        "拒收的行 rejected rows", ["行 row", "户编号 household", "原因 reason"], right=["行 row"]
+    )
+    for row in messages.iter_rows(named=True):
+        table.add_row(
+            *_cells(
+                row["row_number"], ids.mask_text(row["household_id"]), ids.mask_text(row["message"])
+            )
+        )
+    return table
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -105,6 +105,30 @@ def _expand_scientific(text: str, lead: str, frac: str, exp: int) -> str:
     return text
 
 
+# An ID number inside other text: 18 characters with a plausible birth date, or 15 digits
+# standing alone. Household IDs (16 digits) and dates do not match. A certificate number
+# (ID + 2 digits) matches on its first 18 characters, so no trailing guard on that form.
+_EMBEDDED_ID = re.compile(
+    r"(?<![0-9])[0-9]{6}(?:"
+    r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
+    r"|[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}(?![0-9]))"
+)
+
+
+def mask_text(text: str | None) -> str:
+    """`text` with every ID number in it masked (full-width digits included)."""
+    if not text:
+        return text or ""
+    # fold_width maps character for character, so spans found in the folded text are
+    # the spans of the original.
+    folded = fold_width(text)
+    parts, last = [], 0
+    for m in _EMBEDDED_ID.finditer(folded):
+        parts += [text[last : m.start()], mask(m.group(0).upper())]
+        last = m.end()
+    return "".join([*parts, text[last:]])
+
+
 def mask(id_number: str | None) -> str:
     """430624********1234: region kept for orientation, birth date and sequence hidden."""
     if not id_number:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 # Anything that may be an ID number (15 or 18 characters) in a message or a traceback.
-_ID_LIKE = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])|(?<![0-9])[0-9]{15}(?![0-9])")
 
 STATUS_LABELS = {
     "loaded": "已入库",
@@ -162,8 +160,8 @@ def _sha_or_none(path: Path) -> str | None:
 
 
 def redact(text: str) -> str:
-    """The text with every ID-like number masked (430624********1234)."""
-    return _ID_LIKE.sub(lambda m: ids.mask(m.group()), text)
+    """The text with every ID number in it masked (430624********1234)."""
+    return ids.mask_text(text)
 
 
 def read_guarded(path: Path, spec: SourceSpec, period: str) -> SourceResult:
