@@ -19,7 +19,13 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+
+# prefect.main sets up Prefect's log handlers on import: done here, not first inside a
+# CliRunner call (`serve`), where they would bind to the runner's short-lived stderr and
+# break the logging of every later test.
+import prefect.main  # noqa: F401
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner, Result
 
 from screening import cli, ids, lock, report, store
@@ -190,8 +196,6 @@ def test_serve_prints_a_crontab_line_for_last_month(tmp_path: Path) -> None:
 def test_serve_without_a_prefect_server_fails_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     # The flow tests' harness sets an API URL for the session; this test needs none.
     with temporary_settings(restore_defaults={PREFECT_API_URL}):

@@ -56,6 +56,17 @@ OUTPUT_DDL = {
     "match_rates": """
         period VARCHAR NOT NULL, source VARCHAR NOT NULL, records_in_window BIGINT,
         matched BIGINT, unmatched BIGINT""",
+    "verifications": """
+        period VARCHAR NOT NULL, township VARCHAR, household_id VARCHAR NOT NULL,
+        result VARCHAR NOT NULL, verification_date DATE, note VARCHAR, file VARCHAR NOT NULL,
+        file_sha256 VARCHAR NOT NULL, row_number BIGINT NOT NULL, imported_at TIMESTAMP NOT NULL,
+        imported_by VARCHAR, is_current BOOLEAN NOT NULL,
+        PRIMARY KEY (period, file_sha256, row_number)""",
+    "verification_rejects": """
+        period VARCHAR NOT NULL, township VARCHAR, file VARCHAR NOT NULL,
+        file_sha256 VARCHAR NOT NULL, row_number BIGINT, household_id VARCHAR, "column" VARCHAR,
+        "check" VARCHAR NOT NULL, raw_value VARCHAR, message VARCHAR NOT NULL,
+        imported_at TIMESTAMP NOT NULL, imported_by VARCHAR""",
 }
 
 

@@ -1,0 +1,566 @@
+"""Import the townships' verification results (核实结果) for a period's list.
+
+A township sends back its published list — the xlsx (first sheet, 疑似监测户) or the csv —
+with three columns filled in: 核实结果 (确认纳入 / 不予纳入 / 待核实), 核实日期 and 备注.
+Rows are matched by 户编号 to the period's `suspects`. Each decision row is either stored
+in `verifications` or rejected with a per-row reason in `verification_rejects`; rows with
+all three cells empty are not decisions and are only counted.
+
+Importing is idempotent. A row already imported from the same file (same sha256 and row)
+is not stored again, and neither is a decision identical to the household's current one
+(same result, date and note), so a township re-sending its whole list with one decision
+changed adds one row. A new decision becomes the current one (`is_current`, and the view
+`current_verifications`); the earlier ones stay as history. The rejects of a file are
+those of its latest import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from . import contract, dictionary, ids, lock, normalise, publish, store
+from .contract import ColumnSpec, SourceSpec
+from .inbox import check_period
+from .ingest import file_sha256, redact
+from .read import FileRejected, RawFile, read_source
+
+RESULTS = ("确认纳入", "不予纳入", "待核实")
+# A verification is dated in the listed month or within the two months after it: the
+# county's deadline for 入户核实, 评议, 公示 and 审核 (about 20 working days) with room.
+WINDOW_MONTHS = 3
+CURRENT_VIEW = "current_verifications"
+
+FEEDBACK_SPEC = SourceSpec(
+    source="feedback",
+    title="核实结果反馈",
+    file_prefixes=(),
+    kind="feedback",
+    natural_key=("household_id",),
+    rule_date=None,
+    columns={
+        "household_id": ColumnSpec("household_id", "text", ("户编号", "户码"), required=True),
+        "verification_result": ColumnSpec(
+            "verification_result", "enum", ("核实结果",), required=True, values=RESULTS
+        ),
+        "verification_date": ColumnSpec("verification_date", "date", ("核实日期",)),
+        "note": ColumnSpec("note", "text", ("备注",)),
+        "township": ColumnSpec("township", "text", ("乡镇",)),
+        "period": ColumnSpec("period", "text", ("期次",)),
+    },
+)
+
+REJECTS_SCHEMA = pl.Schema(
+    {
+        "row_number": pl.Int64,
+        "household_id": pl.String,
+        "column": pl.String,
+        "check": pl.String,
+        "raw_value": pl.String,
+        "message": pl.String,
+    }
+)
+DECISIONS_SCHEMA = pl.Schema(
+    {
+        "row_number": pl.Int64,
+        "household_id": pl.String,
+        "township": pl.String,
+        "result": pl.String,
+        "verification_date": pl.Date,
+        "note": pl.String,
+    }
+)
+# What makes two decisions the same decision.
+DECISION_CONTENT = ["household_id", "result", "verification_date", "note"]
+# What makes two rejects the same reject, whenever they were recorded.
+REJECT_CONTENT = ["township", "file", "row_number", "household_id", "column", "check"]
+REJECT_CONTENT += ["raw_value", "message"]
+
+_READ_CHECKS = {
+    "too_long": "单元格超过 32767 个字符 cell too long",
+    "invalid_encoding": "单元格含无法识别的字符（编码损坏）cell has undecodable bytes",
+    "invalid_character": "单元格含空字符 NUL cell holds a NUL character",
+}
+
+
+class FeedbackError(Exception):
+    """The import cannot go ahead; str(exc) is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class FileTownship:
+    name: str
+    origin: str  # --township | 乡镇 column | file name
+
+
+@dataclass
+class ImportResult:
+    period: str
+    file: str
+    sha256: str
+    township: FileTownship
+    rows_read: int  # data rows (blank rows not counted)
+    empty_rows: int  # rows with no verification cell filled: not decisions
+    accepted: int  # new decisions stored
+    unchanged: int  # valid decisions already stored (same file row, or same as current)
+    rejects: pl.DataFrame = field(repr=False)  # REJECTS_SCHEMA, one row per failed check
+
+    @property
+    def rejected(self) -> int:
+        return self.rejects["row_number"].n_unique()
+
+
+# ---------------------------------------------------------------- read and parse
+
+
+def read_feedback(path: Path) -> RawFile:
+    """The feedback file as text with FEEDBACK_SPEC's keys; one-line errors name the file."""
+    if not path.is_file():
+        raise FeedbackError(f"文件不存在 file not found: {path}")
+    try:
+        return read_source(path, FEEDBACK_SPEC)
+    except FileRejected as exc:
+        raise FileRejected(f"无法读取 cannot read {path.name}: {redact(str(exc))}") from None
+    except OSError as exc:
+        raise FeedbackError(f"无法读取 cannot read {path}: {exc.strerror or exc}") from None
+
+
+def parse_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """Typed values beside the trimmed raw text that messages quote; `empty` marks rows
+    whose three verification cells are all empty."""
+
+    def raw(key: str) -> pl.Expr:
+        return pl.col(key) if key in frame.columns else pl.lit(None, dtype=pl.String)
+
+    cells = [raw(k) for k in ("verification_result", "verification_date", "note")]
+    return frame.select(
+        pl.col("row_number").cast(pl.Int64),
+        normalise.text(raw("household_id")).alias("household_id"),
+        normalise.text(raw("verification_result")).alias("result_raw"),
+        normalise.enum(raw("verification_result"), RESULTS).alias("result"),
+        normalise.text(raw("verification_date")).alias("date_raw"),
+        normalise.date(raw("verification_date")).alias("verification_date"),
+        normalise.text(raw("note")).alias("note"),
+        normalise.text(raw("township")).alias("township"),
+        normalise.text(raw("period")).str.normalize("NFKC").alias("period"),
+        pl.all_horizontal([normalise.is_empty(c) for c in cells]).alias("empty"),
+    )
+
+
+def household_key(expr: pl.Expr) -> pl.Expr:
+    """户编号 as a township may have retyped it: full-width digits, Excel's leading
+    apostrophe or a number cell's '.0' are the same household."""
+    folded = expr.str.normalize("NFKC").str.strip_chars(ids.BLANKS).str.strip_prefix("'")
+    return folded.str.replace(r"^([0-9]+)\.0+$", "${1}")
+
+
+# ---------------------------------------------------------------- the file's township
+
+
+def file_township(
+    rows: pl.DataFrame, path: Path, townships: list[str], given: str | None
+) -> FileTownship:
+    """--township, else the 乡镇 most rows carry (csv), else a township named in the file
+    name; it must have households on the period's list."""
+    found = _given(given) or _from_column(rows) or _from_file_name(path, townships)
+    if found is None:
+        raise FeedbackError(
+            f"无法确定 {path.name} 属于哪个乡镇 cannot tell the file's township; use --township"
+        )
+    if found.name not in townships:
+        raise FeedbackError(
+            f"乡镇「{found.name}」（{found.origin}）在本期名单中没有农户 "
+            f"township {found.name!r} has no household on the period's list"
+        )
+    return found
+
+
+def _given(given: str | None) -> FileTownship | None:
+    name = (given or "").strip(ids.BLANKS)
+    return FileTownship(name, "--township") if name else None
+
+
+def _from_column(rows: pl.DataFrame) -> FileTownship | None:
+    counts = rows["township"].drop_nulls().value_counts(sort=True, name="n")
+    if counts.height == 0:
+        return None
+    # A tie leaves no majority to follow (a merged file of two townships).
+    if counts.height > 1 and counts["n"][0] == counts["n"][1]:
+        return None
+    return FileTownship(counts["township"][0], "乡镇 column")
+
+
+def _from_file_name(path: Path, townships: list[str]) -> FileTownship | None:
+    # A published name holds the township's folder name, which is the name itself unless it
+    # had to be made safe; the longest match wins so that a name inside another does not.
+    stem = path.stem
+    named = [t for t in townships if t in stem or publish.safe_name(t) in stem]
+    if not named:
+        return None
+    longest = max(len(t) for t in named)
+    best = [t for t in named if len(t) == longest]
+    return FileTownship(best[0], "file name") if len(best) == 1 else None
+
+
+def check_file_period(rows: pl.DataFrame, period: str, path: Path) -> None:
+    """A csv list names its 期次 on every row: another month's list is the wrong file."""
+    others = sorted(set(rows["period"].drop_nulls().to_list()) - {period})
+    if others:
+        raise FeedbackError(
+            f"{path.name} 是 {others[0]} 期的名单，不是 {period} "
+            f"the file is the list of {others[0]}, not {period}"
+        )
+
+
+# ---------------------------------------------------------------- per-row checks
+
+
+def date_window(period: str) -> tuple[dt.date, dt.date]:
+    """First day of the period and last day of the second month after it."""
+    year, month = (int(x) for x in period.split("-"))
+    first = dt.date(year, month, 1)
+    after = month - 1 + WINDOW_MONTHS
+    end = dt.date(year + after // 12, after % 12 + 1, 1) - dt.timedelta(days=1)
+    return first, end
+
+
+def check_rows(
+    rows: pl.DataFrame, listed: pl.DataFrame, period: str, township: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(accepted decisions: DECISIONS_SCHEMA, rejects: REJECTS_SCHEMA) of the decision rows
+    of `rows` (parse_rows), against the period's `listed` households (household_id,
+    township). Every failed check of a row is reported, not only the first."""
+    decisions = _with_duplicates(_match(rows.filter(~pl.col("empty")), listed))
+    first, last = date_window(period)
+    hid, result, date = pl.col("household_id"), pl.col("result_raw"), pl.col("date_raw")
+    listed_id, listed_township = pl.col("listed_id"), pl.col("listed_township")
+    checks: list[tuple[pl.Expr, str, str, pl.Expr, pl.Expr]] = [
+        (
+            hid.is_null(),
+            "household_id",
+            "missing_household",
+            hid,
+            _msg("户编号为空 household id is empty"),
+        ),
+        (
+            hid.is_not_null() & listed_id.is_null(),
+            "household_id",
+            "unknown_household",
+            hid,
+            _msg(f"不在 {period} 期名单中 household is not on the list of {period}"),
+        ),
+        (
+            listed_id.is_not_null() & (listed_township != township),
+            "household_id",
+            "other_township",
+            hid,
+            pl.format(
+                "该户在「{}」的名单中，不属于「{}」 household is on the list of {}, not {}",
+                listed_township,
+                pl.lit(township),
+                listed_township,
+                pl.lit(township),
+            ),
+        ),
+        (
+            pl.col("duplicate_rows").is_not_null(),
+            "household_id",
+            "duplicate_household",
+            hid,
+            pl.format(
+                "同一户在本文件第 {} 行重复出现 household appears on rows {}",
+                pl.col("duplicate_rows"),
+                pl.col("duplicate_rows"),
+            ),
+        ),
+        (
+            result.is_null(),
+            "verification_result",
+            "missing_result",
+            result,
+            _msg("核实结果为空 verification result is empty"),
+        ),
+        (
+            result.is_not_null() & pl.col("result").is_null(),
+            "verification_result",
+            "invalid_result",
+            result,
+            pl.format(
+                "核实结果「{}」应为 {} unknown verification result",
+                result,
+                pl.lit(" / ".join(RESULTS)),
+            ),
+        ),
+        (
+            date.is_null(),
+            "verification_date",
+            "missing_date",
+            date,
+            _msg("核实日期为空 verification date is empty"),
+        ),
+        (
+            date.is_not_null() & pl.col("verification_date").is_null(),
+            "verification_date",
+            "invalid_date",
+            date,
+            pl.format("核实日期「{}」无法识别 date not readable", date),
+        ),
+        (
+            ~pl.col("verification_date").is_between(first, last),
+            "verification_date",
+            "date_out_of_range",
+            date,
+            pl.format(
+                "核实日期 {} 不在 {} 至 {} 之间 date outside the period's month and the next two",
+                pl.col("verification_date"),
+                pl.lit(str(first)),
+                pl.lit(str(last)),
+            ),
+        ),
+    ]
+    rejects = pl.concat(
+        [
+            decisions.filter(failed).select(
+                pl.col("row_number"),
+                hid,
+                pl.lit(column).alias("column"),
+                pl.lit(check).alias("check"),
+                raw.alias("raw_value"),
+                message.alias("message"),
+            )
+            for failed, column, check, raw, message in checks
+        ]
+    ).cast(REJECTS_SCHEMA)
+    accepted = decisions.join(rejects, on="row_number", how="anti").select(
+        pl.col("row_number"),
+        listed_id.alias("household_id"),
+        listed_township.alias("township"),
+        pl.col("result"),
+        pl.col("verification_date"),
+        pl.col("note"),
+    )
+    # Stable: a row's reasons stay in the order of `checks`, the order of the columns.
+    return accepted.sort("row_number"), rejects.sort("row_number", maintain_order=True)
+
+
+def _msg(text: str) -> pl.Expr:
+    return pl.lit(text, dtype=pl.String)
+
+
+def _match(rows: pl.DataFrame, listed: pl.DataFrame) -> pl.DataFrame:
+    """`listed_id` and `listed_township` of each row's household: the 户编号 as written,
+    else as folded by `household_key` when that names exactly one listed household."""
+    exact = listed.select(
+        pl.col("household_id").alias("_exact"),
+        pl.col("household_id").alias("_id1"),
+        pl.col("township").alias("_t1"),
+    )
+    folded = listed.select(
+        household_key(pl.col("household_id")).alias("_key"),
+        pl.col("household_id").alias("_id2"),
+        pl.col("township").alias("_t2"),
+    ).unique("_key", keep="none")
+    found = pl.col("_id1").is_not_null()
+    return (
+        rows.with_columns(household_key(pl.col("household_id")).alias("_key"))
+        .join(exact, left_on="household_id", right_on="_exact", how="left")
+        .join(folded, on="_key", how="left")
+        .with_columns(
+            pl.when(found).then(pl.col("_id1")).otherwise(pl.col("_id2")).alias("listed_id"),
+            pl.when(found).then(pl.col("_t1")).otherwise(pl.col("_t2")).alias("listed_township"),
+        )
+        .drop("_id1", "_t1", "_id2", "_t2")
+    )
+
+
+def _with_duplicates(rows: pl.DataFrame) -> pl.DataFrame:
+    """`duplicate_rows`: '5, 9' when the row's household has decisions on several rows of
+    the file (every copy is rejected: we cannot tell which one the township meant)."""
+    key = pl.coalesce(pl.col("listed_id"), pl.col("_key")).alias("_dup")
+    keyed = rows.with_columns(key)
+    repeated = (
+        keyed.drop_nulls("_dup")
+        .group_by("_dup")
+        .agg(pl.col("row_number").sort().cast(pl.String).str.join(", ").alias("duplicate_rows"))
+        .filter(pl.col("duplicate_rows").str.contains(",", literal=True))
+    )
+    return keyed.join(repeated, on="_dup", how="left").drop("_dup", "_key")
+
+
+def damaged_rejects(raw: RawFile) -> pl.DataFrame:
+    """Rows the reader set aside for a damaged cell, as rejects (their 户编号 unread)."""
+    bad = raw.bad_cells
+    message = pl.col("check").replace_strict(_READ_CHECKS, default=pl.col("check"))
+    return bad.select(
+        pl.col("row_number").cast(pl.Int64),
+        pl.lit(None, dtype=pl.String).alias("household_id"),
+        pl.col("column"),
+        pl.col("check"),
+        pl.col("raw_value"),
+        pl.format("第 {} 列：{}", pl.col("column"), message).alias("message"),
+    )
+
+
+def reject_messages(rejects: pl.DataFrame) -> pl.DataFrame:
+    """One line per rejected row: row_number, household_id, every reason joined by '；'."""
+    return (
+        rejects.group_by("row_number", maintain_order=True)
+        .agg(pl.col("household_id").first(), pl.col("message").str.join("；"))
+        .sort("row_number")
+    )
+
+
+# ---------------------------------------------------------------- database
+
+
+def ensure_feedback_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """The verification tables (store.OUTPUT_DDL), the current-decision view and the
+    data dictionary's comments on them."""
+    specs = contract.load()
+    store.ensure_schema(con, specs)
+    with store.transaction(con):
+        con.execute(
+            f"CREATE VIEW IF NOT EXISTS {CURRENT_VIEW} AS "
+            "SELECT * EXCLUDE (is_current) FROM verifications WHERE is_current"
+        )
+        dictionary.apply_comments(con, specs)
+
+
+def was_screened(con: duckdb.DuckDBPyConnection, period: str) -> bool:
+    """A run of the period finished: only then is there a list to verify."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if not {"runs", "suspects"} <= tables:
+        return False
+    found = con.sql(
+        "SELECT count(*) FROM runs WHERE period = $period AND status = 'success'",
+        params={"period": period},
+    ).fetchall()
+    return bool(found[0][0])
+
+
+def listed_households(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    return con.sql(
+        "SELECT household_id, township FROM suspects WHERE period = $period",
+        params={"period": period},
+    ).pl()
+
+
+def new_decisions(
+    con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, period: str, sha256: str
+) -> pl.DataFrame:
+    """The accepted decisions not stored yet: not a row of this file already imported, and
+    not the same as the household's current decision."""
+    done = con.sql(
+        "SELECT row_number FROM verifications WHERE period = $period AND file_sha256 = $sha",
+        params={"period": period, "sha": sha256},
+    ).pl()
+    current = con.sql(
+        f"SELECT {', '.join(DECISION_CONTENT)} FROM verifications "
+        "WHERE period = $period AND is_current",
+        params={"period": period},
+    ).pl()
+    fresh = accepted.join(done, on="row_number", how="anti")
+    return fresh.join(current, on=DECISION_CONTENT, how="anti", nulls_equal=True)
+
+
+def store_import(
+    con: duckdb.DuckDBPyConnection,
+    decisions: pl.DataFrame,
+    rejects: pl.DataFrame,
+    township: str,
+    stamp: dict[str, object],
+) -> None:
+    """Store new decisions as current and make the file's rejects those of this import,
+    in one transaction. `stamp`: period, file, file_sha256, imported_at, imported_by."""
+    period, sha = stamp["period"], stamp["file_sha256"]
+    stamped = [pl.lit(v).alias(k) for k, v in stamp.items()]
+    rows = decisions.with_columns(*stamped, pl.lit(True).alias("is_current"))
+    new_rejects = rejects.with_columns(*stamped, pl.lit(township).alias("township"))
+    old_rejects = con.sql(
+        "SELECT * FROM verification_rejects WHERE period = $period AND file_sha256 = $sha",
+        params={"period": period, "sha": sha},
+    ).pl()
+    # Rejects seen before keep their first import time, so a repeated import changes nothing.
+    kept = old_rejects.join(new_rejects, on=REJECT_CONTENT, how="semi", nulls_equal=True)
+    added = new_rejects.join(old_rejects, on=REJECT_CONTENT, how="anti", nulls_equal=True)
+    with store.transaction(con):
+        if rows.height:
+            con.register("__decided", rows.select("period", "household_id").to_arrow())
+            try:
+                con.execute(
+                    "UPDATE verifications v SET is_current = false FROM __decided d "
+                    "WHERE v.period = d.period AND v.household_id = d.household_id "
+                    "AND v.is_current"
+                )
+            finally:
+                con.unregister("__decided")
+        store.insert_frame(con, "verifications", rows)
+        con.execute(
+            "DELETE FROM verification_rejects WHERE period = ? AND file_sha256 = ?", [period, sha]
+        )
+        store.insert_frame(con, "verification_rejects", pl.concat([kept, added], how="diagonal"))
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment nor the password file
+        return "unknown"
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def import_feedback(db: Path, path: Path, period: str, township: str | None = None) -> ImportResult:
+    """Import one township's verification results for `period` into the database `db`."""
+    check_period(period)
+    raw = read_feedback(path)
+    rows = parse_rows(raw.frame)
+    check_file_period(rows, period, path)
+    sha = file_sha256(path)
+    if not db.is_file():
+        raise FeedbackError(f"数据库不存在 database not found: {db} (run `screening run` first)")
+    with lock.hold(db):
+        con = store.connect(db)
+        try:
+            if not was_screened(con, period):
+                raise FeedbackError(
+                    f"期次 {period} 尚未筛查 period {period} was never screened "
+                    f"(run `screening run --period {period}` first)"
+                )
+            listed = listed_households(con, period)
+            found = file_township(
+                rows, path, sorted(set(listed["township"].drop_nulls())), township
+            )
+            accepted, rejects = check_rows(rows, listed, period, found.name)
+            rejects = pl.concat([damaged_rejects(raw), rejects]).sort(
+                "row_number", maintain_order=True
+            )
+            ensure_feedback_schema(con)
+            decisions = new_decisions(con, accepted, period, sha)
+            stamp: dict[str, object] = {
+                "period": period,
+                "file": path.name,
+                "file_sha256": sha,
+                "imported_at": dt.datetime.now(),
+                "imported_by": os_user(),
+            }
+            store_import(con, decisions, rejects, found.name, stamp)
+        finally:
+            con.close()
+    return ImportResult(
+        period=period,
+        file=path.name,
+        sha256=sha,
+        township=found,
+        rows_read=raw.rows_read,
+        empty_rows=int(rows["empty"].sum()),
+        accepted=decisions.height,
+        unchanged=accepted.height - decisions.height,
+        rejects=rejects,
+    )

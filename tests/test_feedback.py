@@ -1,0 +1,499 @@
+"""Township verification results (核实结果) imported back into the database.
+
+Feedback files are made the way a township makes them: the published list of the
+screened sample county, opened and filled in (openpyxl for the xlsx), or its csv.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+from typer.testing import CliRunner, Result
+
+from screening import cli, feedback, ids, lock, normalise, publish, store
+from screening.feedback import FeedbackError
+from screening.read import FileRejected
+
+from .conftest import SAMPLE_PERIODS
+
+PERIOD = SAMPLE_PERIODS[-1]  # 2026-09: decisions dated 2026-09-01 … 2026-11-30
+HEADERS = ["核实结果", "核实日期", "备注"]
+ID18 = re.compile(r"[0-9]{17}[0-9Xx]")
+# Excel serial 46300 is 2026-10-04.
+SERIAL_DAY = normalise.EXCEL_EPOCH + dt.timedelta(days=46300)
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def workspace(screened: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
+    """A copy of the screened database and its published lists, free to change."""
+    db, out = tmp_path / "screening.duckdb", tmp_path / "out"
+    shutil.copy2(screened["db"], db)
+    shutil.copytree(screened["out"], out)
+    return {"db": db, "out": out, "root": tmp_path}
+
+
+@pytest.fixture
+def townships(workspace: dict[str, Path]) -> tuple[str, str]:
+    """The township with most listed households (the file's) and another one."""
+    counts = query(
+        workspace["db"],
+        f"SELECT township, count(*) AS n FROM suspects WHERE period = '{PERIOD}' "
+        "GROUP BY township ORDER BY n DESC, township",
+    )
+    return counts["township"][0], counts["township"][1]
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(cli.console, "width", 240)
+    monkeypatch.setattr(cli.err, "width", 240)
+    yield
+
+
+def query(db: Path, sql: str) -> pl.DataFrame:
+    con = store.connect(db, read_only=True)
+    try:
+        return con.sql(sql).pl()
+    finally:
+        con.close()
+
+
+def tables(db: Path) -> dict[str, pl.DataFrame]:
+    """The feedback tables, in a canonical order, for comparing two states."""
+    return {
+        name: query(db, f"SELECT * FROM {name}").sort(pl.all(), nulls_last=True)
+        for name in ("verifications", "verification_rejects", feedback.CURRENT_VIEW)
+    }
+
+
+def nothing_stored(db: Path) -> bool:
+    counts = query(
+        db,
+        "SELECT (SELECT count(*) FROM verifications) + "
+        "(SELECT count(*) FROM verification_rejects) AS n",
+    )
+    return counts["n"].item() == 0
+
+
+def published(workspace: dict[str, Path], township: str) -> tuple[Path, Path]:
+    return publish.township_paths(workspace["out"] / PERIOD, township, PERIOD)
+
+
+def fill_xlsx(
+    source: Path,
+    target: Path,
+    decisions: dict[int, tuple[object, object, object]],
+    extra_rows: list[list[object]] = (),  # type: ignore[assignment]
+) -> Path:
+    """The published workbook with 核实结果/核实日期/备注 added after the last column and
+    filled on the given sheet rows (1-based, header = 1); extra rows appended first."""
+    book = openpyxl.load_workbook(source)
+    sheet = book.worksheets[0]
+    width = sheet.max_column
+    for values in extra_rows:
+        sheet.append(values)
+    for i, header in enumerate(HEADERS, start=1):
+        sheet.cell(1, width + i, header)
+    for row, cells in decisions.items():
+        for i, value in enumerate(cells, start=1):
+            sheet.cell(row, width + i, value)
+    book.save(target)
+    return target
+
+
+def sheet_rows(path: Path) -> list[list[object]]:
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    return [[c.value for c in row] for row in sheet.iter_rows()]
+
+
+def household_at(path: Path, row: int) -> str:
+    rows = sheet_rows(path)
+    return str(rows[row - 1][rows[0].index("户编号")])
+
+
+def run_import(db: Path, path: Path, township: str | None = None) -> feedback.ImportResult:
+    return feedback.import_feedback(db, path, PERIOD, township)
+
+
+def invoke(*args: object) -> Result:
+    result = runner.invoke(cli.app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    printed = ids.fold_width(result.stdout + result.stderr)
+    assert not ID18.search(printed), f"full ID number printed by {args}"
+    return result
+
+
+# ---------------------------------------------------------------- a township's workbook
+
+
+@pytest.fixture
+def township_file(workspace: dict[str, Path], townships: tuple[str, str]) -> dict[str, object]:
+    """The biggest township's workbook sent back with three good decisions, four bad rows
+    (an unknown result, a date after the window, another township's household, a
+    household on no list) and the rest left empty."""
+    own, other = townships
+    xlsx, _ = published(workspace, own)
+    other_xlsx, _ = published(workspace, other)
+    copied = sheet_rows(other_xlsx)[1]
+    unknown = list(copied)
+    unknown[sheet_rows(xlsx)[0].index("户编号")] = "9999999999999999"
+    listed = len(sheet_rows(xlsx)) - 1
+    foreign, stranger = listed + 2, listed + 3
+    target = workspace["root"] / xlsx.name  # the published name says the township
+    decisions: dict[int, tuple[object, object, object]] = {
+        2: ("\u3000确认纳入 ", dt.date(2026, 10, 5), "  已入户，因病支出大\u3000"),
+        3: ("不予纳入", "2026年10月3日", "收入核实高于监测线"),
+        4: ("待核实", 46300, None),
+        5: ("同意", "2026/10/3", None),
+        6: ("确认纳入", dt.datetime(2027, 1, 3, 9, 30), None),
+        foreign: ("确认纳入", "2026-10-06", None),
+        stranger: ("不予纳入", "2026-10-06", None),
+    }
+    fill_xlsx(xlsx, target, decisions, [copied, unknown])
+    return {
+        "path": target,
+        "own": own,
+        "other": other,
+        "rows": listed + 2,
+        "foreign": foreign,
+        "stranger": stranger,
+        "households": {row: household_at(target, row) for row in range(2, 7)},
+        "foreign_household": household_at(target, foreign),
+    }
+
+
+def test_good_rows_are_stored_and_bad_rows_rejected_with_their_reason(
+    workspace: dict[str, Path], township_file: dict[str, object]
+) -> None:
+    tf = township_file
+    path = tf["path"]
+    assert isinstance(path, Path)
+    result = run_import(workspace["db"], path)
+
+    assert result.township == feedback.FileTownship(str(tf["own"]), "file name")
+    assert (result.accepted, result.unchanged, result.rejected) == (3, 0, 4)
+    assert result.rows_read == tf["rows"]
+    assert result.empty_rows == result.rows_read - 7
+
+    stored = query(workspace["db"], "SELECT * FROM verifications ORDER BY row_number")
+    hh = tf["households"]
+    assert isinstance(hh, dict)
+    assert stored.select("row_number", "household_id", "result", "verification_date").rows() == [
+        (2, hh[2], "确认纳入", dt.date(2026, 10, 5)),
+        (3, hh[3], "不予纳入", dt.date(2026, 10, 3)),
+        (4, hh[4], "待核实", SERIAL_DAY),
+    ]
+    assert stored["note"].to_list() == ["已入户，因病支出大", "收入核实高于监测线", None]
+    assert set(stored["township"]) == {tf["own"]}
+    assert set(stored["period"]) == {PERIOD}
+    assert set(stored["file"]) == {path.name}
+    assert set(stored["file_sha256"]) == {result.sha256}
+    assert stored["is_current"].all()
+    assert stored["imported_by"].str.len_chars().min() > 0  # type: ignore[operator]
+
+    rejects = query(
+        workspace["db"], 'SELECT row_number, household_id, "check" FROM verification_rejects'
+    )
+    assert sorted(rejects.rows()) == sorted(
+        [
+            (5, hh[5], "invalid_result"),
+            (6, hh[6], "date_out_of_range"),
+            (tf["foreign"], tf["foreign_household"], "other_township"),
+            (tf["stranger"], "9999999999999999", "unknown_household"),
+        ]
+    )
+    messages = dict(feedback.reject_messages(result.rejects).select("row_number", "message").rows())
+    assert "同意" in messages[5] and "确认纳入 / 不予纳入 / 待核实" in messages[5]
+    assert "2027-01-03" in messages[6] and "2026-11-30" in messages[6]
+    assert str(tf["other"]) in messages[tf["foreign"]]
+    assert f"{PERIOD} 期名单" in messages[tf["stranger"]]
+
+
+def test_the_same_file_imported_twice_changes_nothing(
+    workspace: dict[str, Path], township_file: dict[str, object]
+) -> None:
+    path = township_file["path"]
+    assert isinstance(path, Path)
+    run_import(workspace["db"], path)
+    before = tables(workspace["db"])
+    again = run_import(workspace["db"], path)
+    assert (again.accepted, again.unchanged, again.rejected) == (0, 3, 4)
+    after = tables(workspace["db"])
+    for name, frame in before.items():
+        assert frame.equals(after[name]), name
+
+
+def test_a_later_decision_becomes_current_and_the_earlier_stays_in_history(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    own, _ = townships
+    xlsx, _ = published(workspace, own)
+    first = {
+        2: ("确认纳入", "2026-10-05", None),
+        3: ("待核实", "2026-10-05", "家中无人"),
+        4: ("不予纳入", "2026-10-05", None),
+    }
+    later = {**first, 3: ("确认纳入", "2026-10-20", "已入户核实")}
+    (workspace["root"] / "first").mkdir()
+    (workspace["root"] / "later").mkdir()
+    file1 = fill_xlsx(xlsx, workspace["root"] / "first" / xlsx.name, first)
+    file2 = fill_xlsx(xlsx, workspace["root"] / "later" / xlsx.name, later)
+    changed = household_at(file1, 3)
+
+    run_import(workspace["db"], file1)
+    result = run_import(workspace["db"], file2)
+    assert (result.accepted, result.unchanged) == (1, 2)
+
+    history = query(
+        workspace["db"],
+        f"SELECT result, note, is_current FROM verifications WHERE household_id = '{changed}' "
+        "ORDER BY imported_at",
+    )
+    assert history.rows() == [("待核实", "家中无人", False), ("确认纳入", "已入户核实", True)]
+    current = query(workspace["db"], f"SELECT * FROM {feedback.CURRENT_VIEW}")
+    assert current.height == 3
+    assert current["household_id"].n_unique() == 3
+    assert current.filter(pl.col("household_id") == changed)["result"].item() == "确认纳入"
+    assert query(workspace["db"], "SELECT count(*) AS n FROM verifications")["n"].item() == 4
+
+    # The first file again: an old decision does not come back as the current one.
+    before = tables(workspace["db"])
+    assert run_import(workspace["db"], file1).accepted == 0
+    assert tables(workspace["db"])[feedback.CURRENT_VIEW].equals(before[feedback.CURRENT_VIEW])
+
+
+# ---------------------------------------------------------------- csv, English headers, dates
+
+
+def test_csv_with_english_headers_and_dates_in_text_forms(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    own, _ = townships
+    _, csv = published(workspace, own)
+    listed = pl.read_csv(csv, infer_schema=False)
+    english = {chinese: key for key, chinese in publish.SUSPECT_HEADERS.items()}
+    serial = str((dt.date(2026, 10, 3) - normalise.EXCEL_EPOCH).days)
+    forms = ["2026/10/3", "20261003", "２０２６年１０月３日", " 2026-10-03 ", serial, "2026.10.3"]
+    n, pad = len(forms), [None] * (listed.height - len(forms))
+    filled = listed.rename(english, strict=False).with_columns(
+        pl.Series("verification_result", ["确认纳入", "不予纳入", "待核实"] * 2 + pad),
+        pl.Series("verification_date", forms + pad),
+        pl.Series("note", ["ok"] * n + pad, dtype=pl.String),
+    )
+    target = workspace["root"] / "feedback.csv"  # the township comes from its column
+    filled.write_csv(target, include_bom=True)
+
+    result = run_import(workspace["db"], target)
+    assert result.township == feedback.FileTownship(own, "乡镇 column")
+    assert (result.accepted, result.rejected) == (n, 0)
+    stored = query(workspace["db"], "SELECT verification_date, note FROM verifications")
+    assert set(stored["verification_date"]) == {dt.date(2026, 10, 3)}
+    assert set(stored["note"]) == {"ok"}
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        (dt.date(2026, 10, 3), dt.date(2026, 10, 3)),
+        (dt.datetime(2026, 10, 3, 14, 5), dt.date(2026, 10, 3)),
+        (46300, SERIAL_DAY),
+        (46300.75, SERIAL_DAY),
+        ("2026-10-03", dt.date(2026, 10, 3)),
+        ("2026/10/3", dt.date(2026, 10, 3)),
+        ("2026年10月3日", dt.date(2026, 10, 3)),
+        ("20261003", dt.date(2026, 10, 3)),
+        ("２０２６－１０－０３", dt.date(2026, 10, 3)),
+        ("03/10/2026", None),
+        ("下周", None),
+    ],
+)
+def test_dates_as_excel_cells_and_text(tmp_path: Path, cell: object, expected: object) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = publish.SHEET_HOUSEHOLDS
+    sheet.append(["户编号", "核实结果", "核实日期"])
+    sheet.append(["H1", "待核实", cell])
+    book.save(tmp_path / "f.xlsx")
+    rows = feedback.parse_rows(feedback.read_feedback(tmp_path / "f.xlsx").frame)
+    assert rows["verification_date"].item() == expected
+
+
+# ---------------------------------------------------------------- the row checks
+
+
+LISTED = pl.DataFrame(
+    {
+        "household_id": ["4306241010010001", "4306241010010002", "4306241020010001"],
+        "township": ["城关镇", "城关镇", "白马乡"],
+    }
+)
+
+
+def decision_rows(*rows: tuple[str | None, str | None, str | None]) -> pl.DataFrame:
+    raw = pl.DataFrame(
+        {
+            "row_number": list(range(2, len(rows) + 2)),
+            "household_id": [r[0] for r in rows],
+            "verification_result": [r[1] for r in rows],
+            "verification_date": [r[2] for r in rows],
+        },
+        schema={c: pl.String for c in ("household_id", "verification_result")}
+        | {"row_number": pl.Int64, "verification_date": pl.String},
+    )
+    return feedback.parse_rows(raw)
+
+
+def checks_of(rejects: pl.DataFrame) -> dict[int, list[str]]:
+    grouped = rejects.group_by("row_number", maintain_order=True).agg("check")
+    return dict(grouped.rows())
+
+
+def test_each_failed_check_is_reported_and_a_repeated_household_rejected_everywhere() -> None:
+    rows = decision_rows(
+        ("４３０６２４１０１００１０００１", "确认纳入", "2026-10-01"),  # full-width digits
+        ("'4306241010010002", "不予纳入", "2026-10-01"),  # Excel's text apostrophe
+        ("4306241020010001", "确认纳入", "2026-10-01"),  # 白马乡
+        (None, None, "2026-10-01"),
+        ("4306241010010002.0", "待核实", None),  # a number cell, again row 3's household
+        ("123", "可能", "2026-08-31"),
+        ("4306241010010001", None, None),  # no decision: not checked at all
+    )
+    accepted, rejects = feedback.check_rows(rows, LISTED, PERIOD, "城关镇")
+    assert accepted.select("row_number", "household_id", "township").rows() == [
+        (2, "4306241010010001", "城关镇")
+    ]
+    assert checks_of(rejects) == {
+        3: ["duplicate_household"],
+        4: ["other_township"],
+        5: ["missing_household", "missing_result"],
+        6: ["duplicate_household", "missing_date"],
+        7: ["unknown_household", "invalid_result", "date_out_of_range"],
+    }
+    assert rows.filter(pl.col("empty"))["row_number"].to_list() == [8]
+    duplicate = rejects.filter(pl.col("row_number") == 3)["message"].item()
+    assert "3, 6" in duplicate
+
+
+def test_date_window_is_the_month_and_the_next_two() -> None:
+    assert feedback.date_window("2026-09") == (dt.date(2026, 9, 1), dt.date(2026, 11, 30))
+    assert feedback.date_window("2026-11") == (dt.date(2026, 11, 1), dt.date(2027, 1, 31))
+    assert feedback.date_window("2026-12") == (dt.date(2026, 12, 1), dt.date(2027, 2, 28))
+
+
+def test_the_files_township_comes_from_the_option_then_the_column_then_the_name() -> None:
+    townships = ["城关镇", "白马乡", "鹤龙湖镇"]
+    rows = decision_rows(("1", None, None)).with_columns(pl.lit("白马乡").alias("township"))
+    plain = decision_rows(("1", None, None))
+    named = Path("疑似监测对象_城关镇_202609(已核实).xlsx")
+    assert feedback.file_township(rows, named, townships, "鹤龙湖镇").origin == "--township"
+    assert feedback.file_township(rows, named, townships, None).name == "白马乡"
+    assert feedback.file_township(plain, named, townships, None).name == "城关镇"
+    with pytest.raises(FeedbackError, match="--township"):
+        feedback.file_township(plain, Path("核实结果.xlsx"), townships, None)
+    with pytest.raises(FeedbackError, match="no household"):
+        feedback.file_township(plain, named, townships, "不存在乡")
+
+
+def test_option_township_rejects_the_rows_of_another_township(
+    workspace: dict[str, Path], township_file: dict[str, object]
+) -> None:
+    path = township_file["path"]
+    assert isinstance(path, Path)
+    result = run_import(workspace["db"], path, township=str(township_file["other"]))
+    assert result.accepted == 1  # the copied row is the other township's own
+    assert "other_township" in set(result.rejects["check"])
+
+
+# ---------------------------------------------------------------- whole-file refusals
+
+
+def test_a_csv_of_another_period_is_refused(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    _, csv = published(workspace, townships[0])
+    frame = pl.read_csv(csv, infer_schema=False).with_columns(
+        pl.lit("2026-08").alias("期次"), pl.lit("确认纳入").alias("核实结果")
+    )
+    target = workspace["root"] / "old.csv"
+    frame.write_csv(target)
+    with pytest.raises(FeedbackError, match="2026-08"):
+        run_import(workspace["db"], target)
+
+
+def test_import_is_refused_while_another_process_holds_the_database(
+    workspace: dict[str, Path], township_file: dict[str, object]
+) -> None:
+    path = township_file["path"]
+    assert isinstance(path, Path)
+    with lock.hold(workspace["db"]), pytest.raises(lock.Busy):
+        run_import(workspace["db"], path)
+    assert nothing_stored(workspace["db"])
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_prints_counts_and_each_rejected_row(
+    workspace: dict[str, Path], township_file: dict[str, object]
+) -> None:
+    result = invoke(
+        "feedback", "import", township_file["path"], "--period", PERIOD, "--db", workspace["db"]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "接收 accepted" in out and "拒收 rejected" in out
+    assert "unknown verification result" in out
+    assert "outside the period's month" in out
+    assert "is on the list of" in out
+    assert "9999999999999999" in out
+    assert str(township_file["stranger"]) in out
+
+
+@pytest.mark.parametrize(
+    ("make", "period", "message"),
+    [
+        ("garbage", PERIOD, "cannot read"),
+        ("published", PERIOD, "核实结果"),
+        ("filled", "2026-10", "never screened"),
+        ("missing", PERIOD, "file not found"),
+    ],
+)
+def test_cli_refuses_in_one_line(
+    workspace: dict[str, Path],
+    township_file: dict[str, object],
+    townships: tuple[str, str],
+    make: str,
+    period: str,
+    message: str,
+) -> None:
+    root = workspace["root"]
+    files = {
+        "garbage": root / "broken.xlsx",
+        "published": published(workspace, townships[0])[0],
+        "filled": township_file["path"],
+        "missing": root / "nowhere.xlsx",
+    }
+    (root / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    result = invoke("feedback", "import", files[make], "--period", period, "--db", workspace["db"])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert nothing_stored(workspace["db"])
+
+
+def test_a_file_without_the_household_column_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.csv"
+    path.write_text("户主姓名,核实结果,核实日期\n张三,确认纳入,2026-10-03\n", encoding="utf-8")
+    with pytest.raises(FileRejected, match="户编号"):
+        feedback.read_feedback(path)
