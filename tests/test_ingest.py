@@ -93,6 +93,18 @@ def test_two_files_for_one_source_is_an_error_naming_both(
     assert results["roster"].status == "loaded"
 
 
+def test_an_old_excel_file_named_like_a_source_is_rejected_not_missing(
+    inbox: Path, db_path: Path, specs
+) -> None:
+    (inbox / P1 / "医保住院结算_202608.csv").unlink()
+    write(inbox, P1, "医保住院结算_202608.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
+    write(inbox, P1, "scan.pdf", b"%PDF-1.4")
+    results, _ = run(inbox, db_path, P1, specs)
+    assert results["medical"].status == "rejected"
+    assert results["medical"].file == "医保住院结算_202608.xls"
+    assert ".xlsx" in results["medical"].message
+
+
 def test_good_files_load_and_gbk_is_detected(inbox: Path, db_path: Path, specs) -> None:
     results, log = run(inbox, db_path, P1, specs)
     assert results["roster"].status == "loaded" and results["roster"].encoding == "gb18030"

@@ -14,6 +14,10 @@ from pathlib import Path
 from .contract import SourceSpec
 
 FORMATS = (".csv", ".xlsx", ".parquet")
+# Files a department may send by mistake in another office format: named like a source,
+# they are that source's delivery, rejected with a reason, rather than "missing".
+OTHER_OFFICE_FORMATS = (".xls", ".xlsm", ".xlsb", ".et", ".ods", ".txt", ".tsv", ".dbf")
+CANDIDATES = FORMATS + OTHER_OFFICE_FORMATS
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -61,15 +65,15 @@ def source_of(filename: str, specs: dict[str, SourceSpec]) -> str | None:
 
 
 def discover(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> dict[str, Found]:
-    """One `Found` per source. Files of other formats, hidden files and temp files
-    (Excel's `~$…` lock files) are not candidates."""
+    """One `Found` per source. Hidden files, Excel's `~$…` lock files and files of
+    non-office formats (a .pdf scan, a .md5) are not candidates."""
     folder = Path(inbox) / check_period(period)
     by_source: dict[str, list[Path]] = {s: [] for s in specs}
     if folder.is_dir():
         for path in sorted(folder.iterdir()):
             if not path.is_file() or path.name.startswith((".", "~$")):
                 continue
-            if path.suffix.lower() not in FORMATS:
+            if path.suffix.lower() not in CANDIDATES:
                 continue
             source = source_of(path.name, specs)
             if source is not None:
@@ -95,5 +99,5 @@ def unrecognised(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> list
         for p in sorted(folder.iterdir())
         if p.is_file()
         and not p.name.startswith((".", "~$"))
-        and (p.suffix.lower() not in FORMATS or source_of(p.name, specs) is None)
+        and (p.suffix.lower() not in CANDIDATES or source_of(p.name, specs) is None)
     ]

@@ -357,7 +357,9 @@ def _read_cells(path: Path) -> tuple[pl.DataFrame, TextEncoding | None]:
         header_row = pl.DataFrame([table.columns], schema=table.columns, orient="row")
         cells = pl.concat([header_row, table]) if table.height else header_row
     else:
-        raise FileRejected(f"unsupported file type {suffix!r} (use .csv, .xlsx or .parquet)")
+        raise FileRejected(
+            f"unsupported file type {suffix!r}: save it as .xlsx, CSV (UTF-8 or GBK) or parquet"
+        )
     if cells.height == 0 or cells.width == 0:
         raise FileRejected("empty file (no header row)")
     # Positional names: a header may say anything, `row_number` included.
