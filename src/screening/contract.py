@@ -8,7 +8,7 @@ county that meets a new header spelling adds an alias in a file, not in code.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,6 @@ class SourceSpec:
     columns: dict[str, ColumnSpec]
     checks: tuple[CrossCheck, ...] = ()
     id_from_certificate: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def required_columns(self) -> list[str]:

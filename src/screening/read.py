@@ -81,7 +81,6 @@ def _no_bad_cells() -> pl.DataFrame:
 class RawFile:
     frame: pl.DataFrame  # column keys (String) + row_number (Int64) + extra (String)
     encoding: str | None  # for CSV: utf-8, utf-8-sig or gb18030
-    mapping: dict[str, str]  # original header → column key
     extras: list[str]  # headers the contract does not know, kept in `extra`
     blank_rows: int  # rows with no value at all, not counted as rows
     # One row per damaged cell (BAD_CELLS_SCHEMA); its rows are not in `frame`.
@@ -581,7 +580,6 @@ def read_source(path: Path, spec: SourceSpec) -> RawFile:
     return RawFile(
         frame=frame,
         encoding=encoding.name if encoding else None,
-        mapping={headers[i]: key for i, key in mapping.items()},
         extras=[labels[i] for i in extras],
         blank_rows=blank_rows,
         bad_cells=bad_cells,
