@@ -305,7 +305,7 @@ def test_about_sheet_tells_the_officer_what_the_list_is(tmp_path: Path) -> None:
     assert "监测标准（元/人·年）：6,000" in text and "劳动年龄（周岁）：16–59" in text
     assert "沿用" in text  # the stale-line warning
     assert "交警（交通事故伤亡）：本期未收到" in text
-    assert "缺少这些数据" in text and "因意外" in text
+    assert "名单只用到此前各期报送的记录" in text and "因意外" in text
     assert "入户核实" in text and "已确认待录入" in text
 
 

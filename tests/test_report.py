@@ -168,3 +168,23 @@ def test_console_report_shows_tables_and_never_reads_data_as_markup() -> None:
     assert "城关镇" in text and "白兔潭镇" in text and "75.0%" in text
     total = next(line for line in text.splitlines() if re.search(r"合计\W+\d", line))
     assert re.findall(r"\d+", total) == ["2", "1", "1", "4"]
+
+
+def test_a_header_only_delivery_is_not_reported_as_missing() -> None:
+    base = report()
+    empty: FileRead = {
+        "source": "disability",
+        "file": "残联_202610.csv",
+        "status": "empty",
+        "rows_read": 0,
+        "rows_accepted": 0,
+        "rows_rejected": 0,
+        "message": "header only, no rows",
+    }
+    text = render_markdown(
+        RunReport(**{**base.__dict__, "files": [*base.files, empty]})  # type: ignore[arg-type]
+    )
+    warnings = text.split("## 提示 Warnings")[1].split("##")[0]
+    assert "交警数据未收到" in warnings  # the missing source is still said, once
+    assert warnings.count("交警") == 1
+    assert "残联" not in warnings

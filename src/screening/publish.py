@@ -102,6 +102,8 @@ SOURCE_RISKS: dict[str, tuple[str, ...]] = {
     "civil": ("ASSISTANCE",),
     "disability": ("DISABILITY",),
 }
+# A header-only file is a delivery (nothing new this month); these are not.
+ABSENT = ("missing", "rejected")
 SOURCE_STATUS_LABELS: dict[str, str] = {
     "loaded": "已读入",
     "missing": "本期未收到",
@@ -928,7 +930,7 @@ def _source_lines(sources: Mapping[str, str]) -> list[tuple[str, str]]:
         ("数据来源" if i == 0 else "", f"{source_name(s)}：{source_status(st)}")
         for i, (s, st) in enumerate(ordered)
     ]
-    absent = [s for s, st in ordered if st != "loaded"]
+    absent = [s for s, st in ordered if st in ABSENT]
     if absent:
         lines.append(("缺少数据", missing_sources_sentence(absent, sources)))
     return lines
@@ -958,7 +960,9 @@ def missing_sources_sentence(absent: Iterable[str], sources: Mapping[str, str]) 
     risks = [c for c in RISK_LABELS if any(c in SOURCE_RISKS.get(s, ()) for s in absent)]
     missed = "、".join(RISK_LABELS[c] for c in risks)
     tail = f"，“{missed}”等风险可能未能筛出，请入户时一并了解。" if missed else "。"
-    return f"本期{what}，本名单是在缺少这些数据的情况下生成的{tail}"
+    # Earlier months' deliveries still count (the window is 12 months): what is missing is
+    # this month's news, not the source.
+    return f"本期{what}，名单只用到此前各期报送的记录，本月新发生的情况未能反映{tail}"
 
 
 def _short_status(status: str) -> str:

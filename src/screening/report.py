@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from screening.publish import (
+    ABSENT,
     COLOURS,
     RISK_LABELS,
     SOURCE_LABELS,
@@ -91,14 +92,13 @@ class RunReport:
 
 
 def file_warnings(files: Iterable[FileRead] | pl.DataFrame) -> list[str]:
-    """Warnings for sources missing or rejected whole this period (from `ingest_log` rows)."""
+    """Why a source's file was rejected whole (from `ingest_log` rows). Missing sources are
+    said once, by the report's leading sentence."""
     rows = files.iter_rows(named=True) if isinstance(files, pl.DataFrame) else files
     warnings = []
     for row in rows:
         label = SOURCE_LABELS.get(row["source"], row["source"])
-        if row["status"] == "missing":
-            warnings.append(f"本期缺少{label}数据 ({row['source']} missing): 名单未使用该来源")
-        elif row["status"] == "rejected":
+        if row["status"] == "rejected":
             warnings.append(
                 f"{label}文件整表拒收 ({row['source']} rejected): {row['file']}: {row['message']}"
             )
@@ -232,8 +232,8 @@ def _md_warnings(report: RunReport) -> str:
 def _all_warnings(report: RunReport) -> list[str]:
     """The caller's warnings, led by the one about sources the lists were made without."""
     statuses = source_statuses(report.files)
-    absent = [s for s in SOURCE_LABELS if statuses.get(s, "missing") != "loaded"]
-    absent += sorted(s for s, st in statuses.items() if s not in SOURCE_LABELS and st != "loaded")
+    absent = [s for s in SOURCE_LABELS if statuses.get(s, "missing") in ABSENT]
+    absent += sorted(s for s, st in statuses.items() if s not in SOURCE_LABELS and st in ABSENT)
     lead = [missing_sources_sentence(absent, statuses)] if report.files and absent else []
     return lead + report.warnings
 
