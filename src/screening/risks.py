@@ -308,7 +308,7 @@ def evidence(hh: pl.LazyFrame, people: pl.LazyFrame, rec: Records, w: Window) ->
             keep=(c("accident_by_loss") & (c("net_loss") > money(0))) | injured_worker,
             amount=c("net_loss"),
             detail=pl.concat_str(
-                pl.when(injured_worker).then(pl.lit("劳动年龄成员")).otherwise(pl.lit("")),
+                pl.when(injured_worker).then(pl.lit("劳动年龄成员, ")).otherwise(pl.lit("")),
                 pl.lit("伤情 "), _text(c("injury")),
                 pl.lit("; 直接损失 "), _text(c("direct_loss")),
                 pl.lit(" − 已获赔偿 "), _text(c("compensation")),
