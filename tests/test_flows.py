@@ -159,6 +159,7 @@ def test_a_failing_publish_records_the_failure_and_leaves_the_lists(
 ) -> None:
     db, out = county
     before = snapshot(db, out)
+    earlier = query(db, "SELECT run_id FROM runs")["run_id"].to_list()
 
     def disk_full(*args: object, **kwargs: object) -> list[Path]:
         raise OSError("No space left on device")
@@ -167,7 +168,11 @@ def test_a_failing_publish_records_the_failure_and_leaves_the_lists(
     monkeypatch.setattr(publish, "publish", disk_full)
     with pytest.raises(OSError, match="No space"):
         run.run_period(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
-    last = query(db, "SELECT status, message, finished_at FROM runs ORDER BY started_at DESC")
+    # started_at has whole seconds: pick the new run by id, not by time.
+    last = query(db, "SELECT status, message, finished_at, run_id FROM runs").filter(
+        ~pl.col("run_id").is_in(earlier)
+    )
+    assert last.height == 1
     assert last.row(0)[:2] == ("failed", "OSError: No space left on device")
     assert last["finished_at"][0] is not None
     assert snapshot(db, out) == before

@@ -15,6 +15,11 @@ screen stage hands its frames to the publish stage through a private work folder
 recorded as failed with its reason, and leaves the published lists and the stored lists as
 they were: the publish stage writes the outputs, the files and the run's success in one
 transaction, the files staged and renamed only when all of them are complete.
+
+A run that dies without recording its end (killed, power cut) stays 'running' until the
+next run takes the lock: `start_run` then records it as interrupted and removes what it
+left behind (its work folder, files staged under temporary names). `after_stage` is a
+test hook for crashing a run between stages (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import contextlib
 import datetime as dt
 import difflib
 import json
+import os
 import re
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -46,6 +53,16 @@ _WORK_FRAMES = ("households", "suspects", "evidence", "members", "match_rates")
 _WORK_META = "meta.json"
 # An 18-digit resident ID (last character may be X) or an old 15-digit one, standing alone.
 _ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+# publish.StagedFiles writes ".<final name>.<8 random characters>.tmp" (tempfile.mkstemp)
+# beside each final file; a process killed while staging leaves them behind.
+_STAGED_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+# The points at which `after_stage` is called, in order. "store" lies inside the publish
+# stage: the lists are written to the database but not committed, and no file is written.
+STAGES = ("prepare", "start", "ingest", "screen", "store", "publish", "finish")
+PAUSE_AFTER_ENV = "SCREENING_TEST_PAUSE_AFTER"
+PAUSE_MARKER_ENV = "SCREENING_TEST_PAUSE_MARKER"
+PAUSE_SECONDS = 600.0
 
 
 class RunError(Exception):
@@ -228,12 +245,27 @@ def _record_end(con: duckdb.DuckDBPyConnection, run_id: str, status: str, messag
 
 def _close_interrupted(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Runs still 'running' while we hold the one-writer lock died without recording an
-    end."""
+    end. Returns their periods."""
     rows = con.execute(
         "UPDATE runs SET finished_at = ?, status = 'failed', "
         "message = 'interrupted: the run ended before it could record its outcome' "
-        "WHERE status = 'running' RETURNING run_id",
+        "WHERE status = 'running' RETURNING period",
         [dt.datetime.now().replace(microsecond=0)],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _ended_work(con: duckdb.DuckDBPyConnection, out: Path) -> list[str]:
+    """Run ids of the work folders left by runs that have ended: a run killed before it
+    could remove its folder, even one killed just after its success was committed."""
+    folder = Path(out) / WORK_FOLDER
+    names = [p.name for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+    if not names:
+        return []
+    # Only this database's runs: a folder of a run unknown here is not ours to judge.
+    rows = con.execute(
+        "SELECT run_id FROM runs WHERE status <> 'running' AND list_contains(?, run_id)",
+        [names],
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -357,10 +389,49 @@ def read_work(folder: Path) -> tuple[ScreenResult, list[str]]:
     return result, list(meta["all_townships"])
 
 
+def remove_staged_temps(out: Path, period: str) -> list[Path]:
+    """The temporary files a run killed while publishing left in `<out>/<period>/` and
+    its township folders (never under a published file's own name), and a township folder
+    that only they were in. Returns the files removed. Only while holding the lock: they
+    could be another live run's."""
+    top = Path(out) / period
+    if not top.is_dir():
+        return []
+    removed: list[Path] = []
+    for folder in [top, *sorted(p for p in top.iterdir() if p.is_dir() and not p.is_symlink())]:
+        temps = [f for f in folder.iterdir() if _STAGED_TEMP.match(f.name) and f.is_file()]
+        for temp in temps:
+            temp.unlink()
+        removed += temps
+        if temps and folder != top:
+            with contextlib.suppress(OSError):  # only when nothing else is in it
+                folder.rmdir()
+    return removed
+
+
 def remove_work(out: Path, run_id: str) -> None:
     shutil.rmtree(work_dir(out, run_id), ignore_errors=True)
     with contextlib.suppress(OSError):  # only when no other run's folder is left
         (Path(out) / WORK_FOLDER).rmdir()
+
+
+# ---------------------------------------------------------------- test hook
+
+
+def after_stage(name: str) -> None:
+    """Test hook, called with a name from `STAGES` after each stage of `run_period` (and
+    at "store" inside `publish_run`); it does nothing in production.
+
+    Crash tests replace it with a function that raises. To kill a real process at a known
+    point, a test sets $SCREENING_TEST_PAUSE_AFTER to a stage name and
+    $SCREENING_TEST_PAUSE_MARKER to a path: after that stage the process writes the path
+    and sleeps until it is killed."""
+    if os.environ.get(PAUSE_AFTER_ENV) != name:
+        return
+    marker = os.environ.get(PAUSE_MARKER_ENV)
+    if marker:
+        Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    time.sleep(PAUSE_SECONDS)
 
 
 # ---------------------------------------------------------------- the stages
@@ -389,10 +460,13 @@ def start_run(req: RunRequest) -> str:
             started = dt.datetime.now().replace(microsecond=0)
             run_id = new_run_id(req.period, started)
             _record_start(con, run_id, req.period, req.township, started, resolved)
+        leftovers = _ended_work(con, req.out)
     finally:
         con.close()
-    for old in interrupted:
+    for old in leftovers:
         remove_work(req.out, old)
+    for period in sorted(set(interrupted)):
+        remove_staged_temps(req.out, period)
     return run_id
 
 
@@ -465,6 +539,7 @@ def publish_run(req: RunRequest, run_id: str, work: Path) -> Published:
         with store.transaction(con):
             _store_outputs(con, req.period, req.township, suspects, evidence, result.match_rates)
             _record_end(con, run_id, "success", "")
+            after_stage("store")
             # The files come last: once they are renamed into place only the commit is left.
             written = publish.publish(
                 req.out,
@@ -529,19 +604,25 @@ def run_period(
     )
     stage = on_stage or (lambda _name: None)
     prepare(req)
+    after_stage("prepare")
     with lock.hold(req.db):
         run_id = start_run(req)
         try:
+            after_stage("start")
             stage("ingest")
             ingested = ingest_inputs(req, run_id)
+            after_stage("ingest")
             stage("screen")
             work = screen_period(req, run_id)
+            after_stage("screen")
             stage("publish")
             done = publish_run(req, run_id, work)
+            after_stage("publish")
         except BaseException as exc:
             fail_run(req, run_id, one_line(exc))
             raise
         finish_run(req, run_id)
+        after_stage("finish")
     return RunOutcome(
         run_id, period, township, done.result, done.suspects, ingested, done.report, done.written
     )
