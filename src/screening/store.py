@@ -83,7 +83,12 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         con = duckdb.connect(
             str(path),
             read_only=read_only,
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+            # No extension downloads (offline machines); no progress bar in cron's logs.
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "enable_progress_bar": False,
+            },
         )
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
