@@ -83,12 +83,8 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         con = duckdb.connect(
             str(path),
             read_only=read_only,
-            # No extension downloads (offline machines); no progress bar in cron's logs.
-            config={
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                "enable_progress_bar": False,
-            },
+            # No extension downloads: these machines are offline.
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
         )
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
@@ -97,6 +93,8 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
                 "wait for it to finish or close it"
             ) from None
         raise
+    # No progress bar in cron's logs (a session setting, not a global one).
+    con.execute("SET enable_progress_bar = false")
     if creating and not read_only:
         # Personal data: the database is readable by its owner only.
         os.chmod(path, 0o600)
