@@ -399,15 +399,7 @@ def _records(
     """Every record of the members delivered by P, whatever its date, prepared by facts
     with an unbounded window, with where it lies relative to W and what it supports."""
     everything = facts.Window(w.period, dt.date(1, 1, 1), dt.date(9999, 12, 31))
-    rec = facts.records(
-        medical=inputs.medical,
-        education=inputs.education,
-        traffic=inputs.traffic,
-        civil=inputs.civil,
-        disability=inputs.disability,
-        w=everything,
-        params=resolved,
-    )
+    rec = screen.records_of(inputs, everything, resolved)
     c = pl.col
 
     def text(expr: pl.Expr) -> pl.Expr:

@@ -147,8 +147,12 @@ def people_and_records(
 ) -> tuple[pl.LazyFrame, facts.Records]:
     """The population with ages and household attributes, and each source's records as the
     rules read them (window flags, net amounts)."""
-    people = facts.persons(inputs.population, w, params)
-    rec = facts.records(
+    return facts.persons(inputs.population, w, params), records_of(inputs, w, params)
+
+
+def records_of(inputs: ScreenInputs, w: facts.Window, params: ResolvedParams) -> facts.Records:
+    """Each department source's records as the rules read them, for window `w`."""
+    return facts.records(
         medical=inputs.medical,
         education=inputs.education,
         traffic=inputs.traffic,
@@ -157,7 +161,6 @@ def people_and_records(
         w=w,
         params=params,
     )
-    return people, rec
 
 
 def screen(
