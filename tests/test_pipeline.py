@@ -142,3 +142,12 @@ def test_unknown_township_fails_with_nearest_names_and_changes_nothing(
     assert {p: p.read_bytes() for p in (out / period).rglob("*") if p.is_file()} == files_before
     failed = query(db, "SELECT status, message FROM runs WHERE status = 'failed'")
     assert failed.height == 1 and "unknown township" in failed["message"][0]
+
+
+def test_the_database_and_published_lists_are_private(screened: dict[str, Path]) -> None:
+    # Personal data: readable by the owner only, whatever the umask.
+    assert screened["db"].stat().st_mode & 0o777 == 0o600
+    period_dir = screened["out"] / SAMPLE_PERIODS[-1]
+    assert period_dir.stat().st_mode & 0o777 == 0o700
+    for path in period_dir.rglob("*"):
+        assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
