@@ -20,6 +20,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import json
 
+import polars as pl
 import pytest
 
 from screening import contract
@@ -73,3 +74,24 @@ def screened(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     for period in SAMPLE_PERIODS:
         run_period(db=db, inbox=sample_inbox, out=out, period=period)
     return {"db": db, "out": out, "inbox": sample_inbox}
+
+
+def query(db: Path, sql: str) -> pl.DataFrame:
+    """A read-only query against a test database, the connection closed after."""
+    from screening import store
+
+    con = store.connect(db, read_only=True)
+    try:
+        return con.sql(sql).pl()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wide console keeps table cells on one line, so what a test looks for is not
+    folded."""
+    from screening import cli
+
+    monkeypatch.setattr(cli.console, "width", 240)
+    monkeypatch.setattr(cli.err, "width", 240)

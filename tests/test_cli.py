@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -31,7 +30,7 @@ from typer.testing import CliRunner, Result
 from screening import cli, ids, lock, report, store
 from screening import explain as why
 
-from .conftest import SAMPLE_PERIODS
+from .conftest import SAMPLE_PERIODS, query
 
 FIRST, LAST = SAMPLE_PERIODS[0], SAMPLE_PERIODS[-1]
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")
@@ -50,20 +49,7 @@ def workspace(screened: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
     return {"db": db, "out": out, "inbox": screened["inbox"], "root": tmp_path}
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # A wide console keeps table cells on one line, so what a test looks for is not folded.
-    monkeypatch.setattr(cli.console, "width", 240)
-    monkeypatch.setattr(cli.err, "width", 240)
-    yield
-
-
-def query(db: Path, sql: str) -> pl.DataFrame:
-    con = store.connect(db, read_only=True)
-    try:
-        return con.sql(sql).pl()
-    finally:
-        con.close()
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def invoke(*args: object, ids_allowed: bool = False) -> Result:

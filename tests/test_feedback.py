@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -17,11 +16,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner, Result
 
-from screening import cli, feedback, ids, lock, normalise, publish, store
+from screening import cli, feedback, ids, lock, normalise, publish
 from screening.feedback import FeedbackError
 from screening.read import FileRejected
 
-from .conftest import SAMPLE_PERIODS
+from .conftest import SAMPLE_PERIODS, query
 
 PERIOD = SAMPLE_PERIODS[-1]  # 2026-09: decisions dated 2026-09-01 … 2026-11-30
 HEADERS = ["核实结果", "核实日期", "备注"]
@@ -52,19 +51,7 @@ def townships(workspace: dict[str, Path]) -> tuple[str, str]:
     return counts["township"][0], counts["township"][1]
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(cli.console, "width", 240)
-    monkeypatch.setattr(cli.err, "width", 240)
-    yield
-
-
-def query(db: Path, sql: str) -> pl.DataFrame:
-    con = store.connect(db, read_only=True)
-    try:
-        return con.sql(sql).pl()
-    finally:
-        con.close()
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def tables(db: Path) -> dict[str, pl.DataFrame]:

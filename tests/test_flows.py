@@ -26,18 +26,10 @@ import pytest
 from screening import lock, publish, run, schedule, store
 from screening.schedule import ScheduleError
 
-from .conftest import SAMPLE_PERIODS
+from .conftest import SAMPLE_PERIODS, query
 
 FLOW_PERIODS = SAMPLE_PERIODS[:2]
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-
-
-def query(db: Path, sql: str) -> pl.DataFrame:
-    con = store.connect(db, read_only=True)
-    try:
-        return con.sql(sql).pl()
-    finally:
-        con.close()
 
 
 def snapshot(db: Path, out: Path) -> dict[str, Any]:

@@ -9,18 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from screening import store
 from screening.run import RunError, run_period
 
-from .conftest import SAMPLE_PERIODS
-
-
-def query(db: Path, sql: str) -> pl.DataFrame:
-    con = store.connect(db, read_only=True)
-    try:
-        return con.sql(sql).pl()
-    finally:
-        con.close()
+from .conftest import SAMPLE_PERIODS, query
 
 
 def test_every_planted_invalid_row_is_quarantined_and_no_valid_row_is(

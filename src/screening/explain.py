@@ -757,17 +757,18 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
     run = full[0] if full else runs[0]
     resolved, origin = run_parameters(period, run)
     later = [r for r in runs if r.township is not None and _after(r, run)]
+    files = store.files_read(con, period)
     return report.RunReport(
         period=period,
         run_id=run.run_id,
-        files=cast(list[report.FileRead], _files(con, period).to_dicts()),
-        rejected=cast(list[report.RejectedCount], _rejected_counts(con, period).to_dicts()),
+        files=cast(list[report.FileRead], files.to_dicts()),
+        rejected=cast(list[report.RejectedCount], store.rejected_counts(con, period).to_dicts()),
         match_rates=cast(list[report.MatchRate], _match_rates(con, period).to_dicts()),
         suspects=_suspects(con, period),
         warnings=[
             *resolved.warnings,
             *([] if origin.startswith("run ") else [f"参数 parameters: {origin}"]),
-            *report.file_warnings(_files(con, period)),
+            *report.file_warnings(files),
             *_headless_warning(con, period),
             *_rerun_warnings(later),
         ],
@@ -783,22 +784,6 @@ def _after(a: RunRecord, b: RunRecord) -> bool:
     if a.finished_at is None or b.finished_at is None:
         return False
     return a.finished_at > b.finished_at or (a.finished_at == b.finished_at and a.run_id > b.run_id)
-
-
-def _files(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
-    return con.sql(
-        "SELECT source, file, status, rows_read, rows_accepted, rows_rejected, message "
-        "FROM ingest_log WHERE period = $p ORDER BY source",
-        params={"p": period},
-    ).pl()
-
-
-def _rejected_counts(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
-    return con.sql(
-        'SELECT source, "column", "check", count(DISTINCT row_number)::BIGINT AS rows '
-        "FROM quarantine WHERE period = $p GROUP BY ALL ORDER BY ALL",
-        params={"p": period},
-    ).pl()
 
 
 def _match_rates(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:

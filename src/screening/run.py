@@ -311,16 +311,8 @@ def build_report(
     stray_files: list[str],
     started: dt.datetime,
 ) -> report.RunReport:
-    files = con.sql(
-        "SELECT source, file, status, rows_read, rows_accepted, rows_rejected, message "
-        "FROM ingest_log WHERE period = $p ORDER BY source",
-        params={"p": period},
-    ).pl()
-    rejected = con.sql(
-        'SELECT source, "column", "check", count(DISTINCT row_number)::BIGINT AS rows '
-        "FROM quarantine WHERE period = $p GROUP BY ALL ORDER BY ALL",
-        params={"p": period},
-    ).pl()
+    files = store.files_read(con, period)
+    rejected = store.rejected_counts(con, period)
     warnings = [
         *resolved.warnings,
         *report.file_warnings(files),

@@ -186,6 +186,27 @@ def log_entry(con: duckdb.DuckDBPyConnection, period: str, source: str) -> dict 
     return dict(zip(rel.columns, rows[0], strict=True)) if rows else None
 
 
+# ---------------------------------------------------------------- the run report's reads
+
+
+def files_read(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    """The period's `ingest_log` rows, as the run report lists them."""
+    return con.sql(
+        "SELECT source, file, status, rows_read, rows_accepted, rows_rejected, message "
+        "FROM ingest_log WHERE period = $p ORDER BY source",
+        params={"p": period},
+    ).pl()
+
+
+def rejected_counts(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    """Quarantined rows per (source, column, check) for the period."""
+    return con.sql(
+        'SELECT source, "column", "check", count(DISTINCT row_number)::BIGINT AS rows '
+        "FROM quarantine WHERE period = $p GROUP BY ALL ORDER BY ALL",
+        params={"p": period},
+    ).pl()
+
+
 # ---------------------------------------------------------------- as-of reads for the rules
 
 
