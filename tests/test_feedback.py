@@ -81,18 +81,18 @@ def fill_xlsx(
     decisions: dict[int, tuple[object, object, object]],
     extra_rows: list[list[object]] = (),  # type: ignore[assignment]
 ) -> Path:
-    """The published workbook with 核实结果/核实日期/备注 added after the last column and
+    """The published workbook with its 核实结果/核实日期/备注 columns (the last three)
     filled on the given sheet rows (1-based, header = 1); extra rows appended first."""
     book = openpyxl.load_workbook(source)
     sheet = book.worksheets[0]
-    width = sheet.max_column
+    headers = [c.value for c in sheet[1]]
+    first = headers.index(HEADERS[0])  # 0-based
+    assert headers[first : first + 3] == HEADERS
     for values in extra_rows:
         sheet.append(values)
-    for i, header in enumerate(HEADERS, start=1):
-        sheet.cell(1, width + i, header)
     for row, cells in decisions.items():
         for i, value in enumerate(cells, start=1):
-            sheet.cell(row, width + i, value)
+            sheet.cell(row, first + i, value)
     book.save(target)
     return target
 
@@ -267,7 +267,7 @@ def test_csv_with_english_headers_and_dates_in_text_forms(
 ) -> None:
     own, _ = townships
     _, csv = published(workspace, own)
-    listed = pl.read_csv(csv, infer_schema=False)
+    listed = pl.read_csv(csv, infer_schema=False).drop(HEADERS)
     english = {chinese: key for key, chinese in publish.SUSPECT_HEADERS.items()}
     serial = str((dt.date(2026, 10, 3) - normalise.EXCEL_EPOCH).days)
     forms = ["2026/10/3", "20261003", "２０２６年１０月３日", " 2026-10-03 ", serial, "2026.10.3"]

@@ -230,7 +230,10 @@ def test_csv_has_a_bom_chinese_headers_and_round_trips(tmp_path: Path) -> None:
     assert raw.startswith(b"\xef\xbb\xbf")
     table = pl.read_csv(csv, infer_schema=False)
     # Every contract column but the run id, which would make reruns differ byte for byte.
-    assert table.columns == [h for k, h in SUSPECT_HEADERS.items() if k != "run_id"]
+    assert table.columns == [
+        *(h for k, h in SUSPECT_HEADERS.items() if k != "run_id"),
+        *publish.FEEDBACK_HEADERS,
+    ]
     expected = county().filter(pl.col("township") == "石羊塘镇").row(0, named=True)
     row = table.row(0, named=True)
     assert row["户主身份证号"] == expected["head_id_number"]
@@ -379,7 +382,7 @@ def test_township_names_from_data_stay_inside_the_output_folder(tmp_path: Path, 
     out = tmp_path / "out"
     run_publish(out, suspects_frame([household(name, "H001")]))
     written = files_under(tmp_path)
-    assert len(written) == 4
+    assert len(written) == 5  # suspects, evidence and candidates parquet, xlsx, csv
     for path in written:
         assert path.resolve().is_relative_to((out / PERIOD).resolve())
         part = path.relative_to(out / PERIOD).parts[0]

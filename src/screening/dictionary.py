@@ -69,6 +69,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "labour_capacity": "劳动力状况 有劳动力 / 弱劳动力 / 无劳动力",
             "listing_status": "纳入状态 新增 / 持续 / 已在监测 / 已确认待录入",
             "run_id": "批次号: the run that produced the row (see runs)",
+            "last_decision": "上次核实结果: the township's latest decision on an earlier list "
+            "(确认纳入 / 不予纳入 / 待核实), or null; a 不予纳入 household listed again as 新增 "
+            "had a department record dated after it",
+            "last_decision_date": "上次核实日期 of that decision",
         },
     ),
     "evidence": (
@@ -140,6 +144,86 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "records_in_window": "records whose rule date lies in the 12-month window",
             "matched": "of those, records whose ID number is on the roster in force",
             "unmatched": "records of people not on the roster (kept, counted, not screened)",
+        },
+    ),
+    "screened_households": (
+        "已筛查户: one row per household on the roster per screened period, listed or not "
+        "(the basis of household_history and of the risk-removal check; a township re-run "
+        "replaces that township's rows)",
+        {
+            "period": "期次 screened month",
+            "township": "乡镇",
+            "village": "村",
+            "household_id": "户编号",
+            "household_type": "户类型",
+            "monitoring_status": "监测状态 on the roster in force",
+            "per_capita_income": "家庭年人均纯收入",
+            "monitoring_line": "监测标准 in force",
+            "labour_capacity": "劳动力状况",
+            "colour": "预警等级, null without a risk",
+            "risk_codes": "风险代码 list, empty without a risk",
+            "risk_labels": "风险点, null without a risk",
+            "listed": "on the period's list (false for a risk hidden by a 不予纳入 decision)",
+            "listing_status": "纳入状态 when listed",
+            "last_decision": "the latest township decision on an earlier list, or null",
+            "last_decision_date": "its 核实日期",
+            "run_id": "批次号",
+        },
+    ),
+    "household_history": (
+        "户历史: each household's timeline, one row per screened period: colour, risks, "
+        "listing status and the township's current decision on that period's list "
+        "(`screening explain` shows it)",
+        {
+            "period": "期次",
+            "township": "乡镇",
+            "village": "村",
+            "household_id": "户编号",
+            "monitoring_status": "监测状态",
+            "colour": "预警等级 or null",
+            "risk_codes": "风险代码 list",
+            "risk_labels": "风险点",
+            "listed": "on that period's list",
+            "listing_status": "纳入状态",
+            "verification_result": "核实结果 on that period's list, or null (no answer)",
+            "verification_date": "核实日期",
+            "verification_note": "备注",
+            "run_id": "批次号",
+        },
+    ),
+    "removal_candidates": (
+        "风险消除候选: per period, monitored households (监测中) without any risk in the last "
+        "risk_removal_clear_periods screened periods, income at or above the line and with "
+        "labour; a township re-run replaces that township's rows",
+        {
+            "period": "期次",
+            "township": "乡镇",
+            "village": "村",
+            "household_id": "户编号",
+            "head_name": "户主姓名",
+            "head_id_number": "户主身份证号",
+            "household_type": "户类型",
+            "household_size": "家庭人口",
+            "per_capita_income": "家庭年人均纯收入 (at or above the line)",
+            "monitoring_line": "监测标准",
+            "labour_capacity": "劳动力状况 (有劳动力 or 弱劳动力)",
+            "periods_checked": "the screened periods found clear, joined with '、'",
+            "last_risk_period": "the latest earlier period with a risk, or null (none seen)",
+            "last_risk_labels": "风险点 of that period",
+            "run_id": "批次号",
+        },
+    ),
+    "scale_checks": (
+        "规模校验: per period, listed households per township (township null = the county) as "
+        "a share of roster households and of 脱贫户 + 监测户",
+        {
+            "period": "期次",
+            "township": "乡镇, null for the whole county",
+            "roster_households": "households on the roster in force",
+            "base_households": "of those, 脱贫户 + 监测户",
+            "listed": "households on the period's list",
+            "share_of_roster": "listed / roster_households",
+            "share_of_base": "listed / base_households (checked against scale_check)",
         },
     ),
     "verifications": (

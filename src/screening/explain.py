@@ -21,7 +21,7 @@ from typing import Any, cast
 import duckdb
 import polars as pl
 
-from . import contract, facts, ids, params, report, risks, screen, store
+from . import contract, facts, followup, ids, params, report, risks, screen, store
 from .inbox import check_period
 
 
@@ -758,6 +758,12 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
     resolved, origin = run_parameters(period, run)
     later = [r for r in runs if r.township is not None and _after(r, run)]
     files = store.files_read(con, period)
+    scale = _table_rows(con, "scale_checks", period, followup.SCALE_SCHEMA, "township NULLS LAST")
+    overdue = (
+        followup.load_overdue(con, period, run.started_at.date(), resolved)
+        if run.started_at is not None
+        else pl.DataFrame(schema=report.OVERDUE_SCHEMA)
+    )
     return report.RunReport(
         period=period,
         run_id=run.run_id,
@@ -770,6 +776,8 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
             *([] if origin.startswith("run ") else [f"参数 parameters: {origin}"]),
             *report.file_warnings(files),
             *_headless_warning(con, period),
+            *followup.scale_warnings(scale, resolved),
+            *report.overdue_warning(overdue),
             *_rerun_warnings(later),
         ],
         parameters=dict(resolved.as_dict()),
@@ -777,7 +785,29 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
         township=run.township,
         started_at=run.started_at,
         finished_at=run.finished_at,
+        scale=scale,
+        overdue=overdue,
+        candidates=_table_rows(
+            con,
+            "removal_candidates",
+            period,
+            followup.CANDIDATES_SCHEMA,
+            "township, village, household_id",
+        ),
     )
+
+
+def _table_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    period: str,
+    schema: Mapping[str, pl.DataType],
+    order: str,
+) -> pl.DataFrame:
+    frame = con.sql(
+        f"SELECT * FROM {table} WHERE period = $p ORDER BY {order}", params={"p": period}
+    ).pl()
+    return frame.select(pl.col(n).cast(t) for n, t in schema.items())
 
 
 def _after(a: RunRecord, b: RunRecord) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import contract, dictionary, ids, lock, normalise, publish, store
+from . import contract, ids, lock, normalise, publish, store
 from .contract import ColumnSpec, SourceSpec
 from .inbox import check_period
 from .ingest import file_sha256, redact
@@ -421,14 +421,7 @@ def reject_messages(rejects: pl.DataFrame) -> pl.DataFrame:
 def ensure_feedback_schema(con: duckdb.DuckDBPyConnection) -> None:
     """The verification tables (store.OUTPUT_DDL), the current-decision view and the
     data dictionary's comments on them."""
-    specs = contract.load()
-    store.ensure_schema(con, specs)
-    with store.transaction(con):
-        con.execute(
-            f"CREATE VIEW IF NOT EXISTS {CURRENT_VIEW} AS "
-            "SELECT * EXCLUDE (is_current) FROM verifications WHERE is_current"
-        )
-        dictionary.apply_comments(con, specs)
+    store.ensure_schema(con, contract.load())
 
 
 def was_screened(con: duckdb.DuckDBPyConnection, period: str) -> bool:
@@ -522,6 +515,11 @@ def import_feedback(db: Path, path: Path, period: str, township: str | None = No
     raw = read_feedback(path)
     rows = parse_rows(raw.frame)
     check_file_period(rows, period, path)
+    if rows.height and rows["empty"].all():
+        # The list as published, sent back before anyone filled it in.
+        raise FeedbackError(
+            f"{path.name}: 核实结果、核实日期、备注三列都未填写 no verification result filled in"
+        )
     sha = file_sha256(path)
     if not db.is_file():
         raise FeedbackError(f"数据库不存在 database not found: {db} (run `screening run` first)")

@@ -22,7 +22,7 @@ import yaml
 
 from screening.contract import resource_dir
 
-ParamValue = int | float | list[int]
+ParamValue = int | float | list[int] | list[str]
 
 # The code reads exactly these parameters; the unit says how a value is checked.
 UNITS: dict[str, str] = {
@@ -38,6 +38,11 @@ UNITS: dict[str, str] = {
     "working_age.max": "year",
     "severe_disability_grades": "grade",
     "window_months": "month",
+    "verification_time_limit": "working-days",
+    "public_holidays": "dates",
+    "scale_check.expected_share": "share",
+    "scale_check.ceiling": "share",
+    "risk_removal_clear_periods": "periods",
 }
 AGE_RANGES = ("compulsory_school_age", "working_age")
 MEDICAL_PREFIX = "medical_oop_threshold."
@@ -155,6 +160,34 @@ class ResolvedParams:
         return tuple(sorted(grades))
 
     @property
+    def verification_time_limit(self) -> int:
+        return self.whole("verification_time_limit")
+
+    @property
+    def public_holidays(self) -> tuple[dt.date, ...]:
+        value = self.values["public_holidays"]
+        assert isinstance(value, list)
+        return tuple(dt.date.fromisoformat(str(d)) for d in value)
+
+    @property
+    def scale_expected_share(self) -> float:
+        return float(self._number("scale_check.expected_share"))
+
+    @property
+    def scale_ceiling(self) -> float:
+        return float(self._number("scale_check.ceiling"))
+
+    @property
+    def risk_removal_clear_periods(self) -> int:
+        return self.whole("risk_removal_clear_periods")
+
+    def _number(self, name: str) -> int | float:
+        value = self.values[name]
+        if isinstance(value, list):
+            raise TypeError(f"parameter {name} is a list, not a number")
+        return value
+
+    @property
     def window_months(self) -> int:
         return self.whole("window_months")
 
@@ -188,6 +221,12 @@ class ParameterSet:
                     f"{self.parameters[f'{group}.min'].origin}: parameter {group}: "
                     f"min {low} is above max {high} on {end.isoformat()}"
                 )
+        if resolved.scale_expected_share > resolved.scale_ceiling:
+            raise ParameterError(
+                f"{self.parameters['scale_check.ceiling'].origin}: parameter scale_check: "
+                f"expected_share {resolved.scale_expected_share} is above ceiling "
+                f"{resolved.scale_ceiling} on {end.isoformat()}"
+            )
         if resolved.monitoring_line_stale:
             since = effective["monitoring_line"].isoformat()
             line = values["monitoring_line"]
@@ -342,6 +381,19 @@ def _check_value(unit: str, value: Any, where: str) -> ParamValue:
         if not _is_int(value) or value < 1:
             raise ParameterError(f"{where}: expected a whole number of months ≥ 1, got {value!r}")
         return int(value)
+    if unit in ("working-days", "periods"):
+        if not _is_int(value) or value < 1:
+            raise ParameterError(f"{where}: expected a whole number ≥ 1, got {value!r}")
+        return int(value)
+    if unit == "share":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise ParameterError(f"{where}: expected a share above 0 and at most 1, got {value!r}")
+        return value
+    if unit == "dates":
+        # Kept as ISO text so the value recorded with every run stays JSON.
+        if not isinstance(value, list):
+            raise ParameterError(f"{where}: expected a list of ISO dates, got {value!r}")
+        return sorted({_parse_date(d, where).isoformat() for d in value})
     # grade: a list of disability grades
     if (
         not isinstance(value, list)

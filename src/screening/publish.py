@@ -29,7 +29,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from screening import ids, risks, screen
+from screening import followup, ids, risks, screen
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -42,6 +42,7 @@ LIST_PREFIX = "疑似监测对象"
 SUSPECTS_SCHEMA = pl.Schema(screen.SUSPECTS_SCHEMA)
 EVIDENCE_SCHEMA = pl.Schema(screen.EVIDENCE_SCHEMA)
 MEMBERS_SCHEMA = pl.Schema(screen.MEMBERS_SCHEMA)
+CANDIDATES_SCHEMA = pl.Schema(followup.CANDIDATES_SCHEMA)
 SUSPECT_HEADERS: dict[str, str] = {
     "period": "期次",
     "township": "乡镇",
@@ -62,6 +63,30 @@ SUSPECT_HEADERS: dict[str, str] = {
     "rigid_expenditure": "刚性支出合计",
     "labour_capacity": "劳动力状况",
     "listing_status": "纳入状态",
+    "run_id": "批次号",
+    "last_decision": "上次核实结果",
+    "last_decision_date": "上次核实日期",
+}
+# The three columns a township fills in and sends back (feedback.py reads them).
+FEEDBACK_HEADERS = ("核实结果", "核实日期", "备注")
+FEEDBACK_RESULTS = ("确认纳入", "不予纳入", "待核实")
+CANDIDATES_FILE = "removal_candidates.parquet"
+CANDIDATES_PREFIX = "风险消除候选"
+CANDIDATE_HEADERS: dict[str, str] = {
+    "period": "期次",
+    "township": "乡镇",
+    "village": "村",
+    "household_id": "户编号",
+    "head_name": "户主姓名",
+    "head_id_number": "户主身份证号",
+    "household_type": "户类型",
+    "household_size": "家庭人口",
+    "per_capita_income": "家庭年人均纯收入",
+    "monitoring_line": "监测标准",
+    "labour_capacity": "劳动力状况",
+    "periods_checked": "已核查无风险期次",
+    "last_risk_period": "最近有风险期次",
+    "last_risk_labels": "最近风险点",
     "run_id": "批次号",
 }
 # In the rule table's order, which is also the order evidence is listed in.
@@ -129,6 +154,7 @@ GRADE_LABELS: dict[int, str] = {1: "一级", 2: "二级", 3: "三级", 4: "四�
 SHEET_HOUSEHOLDS = "疑似监测户"
 SHEET_DETAILS = "家庭成员及风险依据"
 SHEET_ABOUT = "说明"
+SHEET_CANDIDATES = "风险消除候选"
 
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 # Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
@@ -276,6 +302,13 @@ def township_paths(period_path: Path, township: str, period: str) -> tuple[Path,
     return folder / f"{stem}.xlsx", folder / f"{stem}.csv"
 
 
+def candidate_paths(period_path: Path, township: str, period: str) -> tuple[Path, Path]:
+    """The xlsx and csv of one township's 风险消除候选 list, beside its 疑似监测对象 list."""
+    xlsx, _ = township_paths(period_path, township, period)
+    stem = f"{CANDIDATES_PREFIX}_{xlsx.parent.name}_{period.replace('-', '')}"
+    return xlsx.parent / f"{stem}.xlsx", xlsx.parent / f"{stem}.csv"
+
+
 # ---------------------------------------------------------------- publish
 
 
@@ -286,8 +319,12 @@ def publish(
     members: pl.DataFrame,
     meta: PublishMeta,
     townships: list[str] | None = None,
+    candidates: pl.DataFrame | None = None,
 ) -> list[Path]:
     """Write a run's files; with `townships`, re-publish only those townships.
+
+    `candidates` (followup.CANDIDATES_SCHEMA) is the second list, 风险消除候选: written per
+    township only where the township has any (its 疑似监测对象 list says how many).
 
     `suspects` must be in list order (townships ascending). A re-publish replaces those
     townships' rows in the existing parquet files and keeps the others, giving the same
@@ -298,23 +335,44 @@ def publish(
     evidence = _conform(evidence, EVIDENCE_SCHEMA, "evidence")
     members = _conform(members, MEMBERS_SCHEMA, "members")
     _check_suspects(suspects, meta.period)
+    candidates = _conform(
+        candidates if candidates is not None else pl.DataFrame(schema=CANDIDATES_SCHEMA),
+        CANDIDATES_SCHEMA,
+        "candidates",
+    )
     if townships is None:
         names = sorted(set(meta.all_townships or []) | set(suspects["township"].to_list()))
         all_suspects, all_evidence = suspects, _order_evidence(suspects, evidence)
+        all_candidates = candidates
     else:
         names = sorted(set(townships))
         _check_known(names, suspects, meta.all_townships)
         all_suspects, all_evidence = _merge_townships(target, suspects, evidence, names)
         _check_suspects(all_suspects, meta.period)
+        old = _read_published(target / CANDIDATES_FILE, CANDIDATES_SCHEMA)
+        all_candidates = pl.concat([old.filter(~pl.col("township").is_in(names)), candidates]).sort(
+            "township", "village", "household_id"
+        )
     _check_unique_folders(names)
     with StagedFiles() as staged:
         staged.add(target / SUSPECTS_FILE, all_suspects.write_parquet)
         staged.add(target / EVIDENCE_FILE, all_evidence.write_parquet)
+        staged.add(target / CANDIDATES_FILE, all_candidates.write_parquet)
         for name in names:
-            _stage_township(staged, target, name, all_suspects, all_evidence, members, meta)
+            own = all_candidates.filter(pl.col("township") == name)
+            _stage_township(
+                staged, target, name, all_suspects, all_evidence, members, meta, own.height
+            )
+            if own.height:
+                _stage_candidates(staged, target, name, own, meta)
         written = staged.commit()
     if townships is None:
         _remove_stale(target, meta.period, keep=set(written))
+    else:  # a township whose candidates are gone keeps no old candidates list
+        for name in names:
+            for path in candidate_paths(target, name, meta.period):
+                if path not in written and path.is_file():
+                    path.unlink()
     return written
 
 
@@ -403,7 +461,8 @@ def _remove_stale(target: Path, period: str, keep: set[Path]) -> None:
 
     Only files this module names are touched; a folder they leave empty is removed.
     """
-    ours = re.compile(rf"^\.?{LIST_PREFIX}_.*_{period.replace('-', '')}\.(xlsx|csv)(\..*\.tmp)?$")
+    prefixes = f"(?:{LIST_PREFIX}|{CANDIDATES_PREFIX})"
+    ours = re.compile(rf"^\.?{prefixes}_.*_{period.replace('-', '')}\.(xlsx|csv)(\..*\.tmp)?$")
     for folder in sorted(p for p in target.iterdir() if p.is_dir() and not p.is_symlink()):
         stale = [
             f for f in folder.iterdir() if f not in keep and ours.match(f.name) and f.is_file()
@@ -422,6 +481,7 @@ def _stage_township(
     evidence: pl.DataFrame,
     members: pl.DataFrame,
     meta: PublishMeta,
+    candidates: int = 0,
 ) -> None:
     households = suspects.filter(pl.col("township") == township)
     listed = households.select("household_id")
@@ -430,8 +490,18 @@ def _stage_township(
     details = _detail_rows(households, own_evidence, own_members)
     xlsx, csv = township_paths(target, township, meta.period)
     ensure_dir(xlsx.parent)
-    staged.add(xlsx, lambda tmp: _write_workbook(tmp, township, households, details, meta))
+    staged.add(
+        xlsx, lambda tmp: _write_workbook(tmp, township, households, details, meta, candidates)
+    )
     staged.add(csv, lambda tmp: _write_csv(tmp, households, meta.mask_ids))
+
+
+def _stage_candidates(
+    staged: StagedFiles, target: Path, township: str, candidates: pl.DataFrame, meta: PublishMeta
+) -> None:
+    xlsx, csv = candidate_paths(target, township, meta.period)
+    staged.add(xlsx, lambda tmp: _write_candidates_workbook(tmp, township, candidates, meta))
+    staged.add(csv, lambda tmp: _write_candidates_csv(tmp, candidates, meta.mask_ids))
 
 
 # ---------------------------------------------------------------- csv
@@ -448,8 +518,21 @@ def _write_csv(path: Path, households: pl.DataFrame, mask_ids: bool) -> None:
         frame = _mask_ids(frame, "head_id_number")
     text = [c for c, t in frame.schema.items() if t == pl.String()]
     frame = frame.with_columns([_defuse_expr(c) for c in text])
-    frame = frame.rename(SUSPECT_HEADERS, strict=False)
+    frame = frame.rename(SUSPECT_HEADERS, strict=False).with_columns(
+        pl.lit(None, pl.String).alias(h) for h in FEEDBACK_HEADERS
+    )
     frame.write_csv(path, include_bom=True, line_terminator="\r\n")
+
+
+def _write_candidates_csv(path: Path, candidates: pl.DataFrame, mask_ids: bool) -> None:
+    frame = candidates.drop("run_id")
+    if mask_ids:
+        frame = _mask_ids(frame, "head_id_number")
+    text = [c for c, t in frame.schema.items() if t == pl.String()]
+    frame = frame.with_columns([_defuse_expr(c) for c in text])
+    frame.rename(CANDIDATE_HEADERS, strict=False).write_csv(
+        path, include_bom=True, line_terminator="\r\n"
+    )
 
 
 def _defuse_expr(name: str) -> pl.Expr:
@@ -517,7 +600,14 @@ class _Col:
     wrap_at: int = 30  # widest a column gets; longer text wraps onto more lines
 
 
-_ENUM_KEYS = ("household_type", "labour_capacity", "listing_status", "relation", "source")
+_ENUM_KEYS = (
+    "household_type",
+    "labour_capacity",
+    "listing_status",
+    "relation",
+    "source",
+    "last_decision",
+)
 
 
 def _kind_of(key: str, dtype: pl.DataType) -> str:
@@ -527,6 +617,8 @@ def _kind_of(key: str, dtype: pl.DataType) -> str:
         return "enum"  # short category words, centred so they stand apart from the numbers
     if dtype == MONEY:
         return "money"
+    if dtype == pl.Date():
+        return "date"
     if dtype.is_integer():
         return "int"
     return "text"
@@ -535,12 +627,24 @@ def _kind_of(key: str, dtype: pl.DataType) -> str:
 # The sheet people print: the columns that are the same on every row (period, township,
 # run) are in the page header and the 说明 sheet instead, and 风险点 says what 风险代码 says.
 _SAME_ON_EVERY_ROW = ("period", "township", "run_id", "risk_codes")
-_HOUSEHOLD_COLS = [_Col("序号", "_seq", "seq")] + [
-    _Col(
-        SUSPECT_HEADERS[key], key, _kind_of(key, dtype), wrap_at=40 if key == "risk_labels" else 30
-    )
-    for key, dtype in SUSPECTS_SCHEMA.items()
-    if key not in _SAME_ON_EVERY_ROW
+_HOUSEHOLD_COLS = (
+    [_Col("序号", "_seq", "seq")]
+    + [
+        _Col(
+            SUSPECT_HEADERS[key],
+            key,
+            _kind_of(key, dtype),
+            wrap_at=40 if key == "risk_labels" else 30,
+        )
+        for key, dtype in SUSPECTS_SCHEMA.items()
+        if key not in _SAME_ON_EVERY_ROW
+    ]
+    + [_Col(header, f"_feedback_{i}", "text") for i, header in enumerate(FEEDBACK_HEADERS)]
+)
+_CANDIDATE_COLS = [_Col("序号", "_seq", "seq")] + [
+    _Col(header, key, _kind_of(key, CANDIDATES_SCHEMA[key]))
+    for key, header in CANDIDATE_HEADERS.items()
+    if key not in ("period", "township", "run_id")
 ]
 _DETAIL_COLS = [
     _Col("户编号", "household_id", "text"),
@@ -563,7 +667,12 @@ _ABOUT_WIDTH = 110
 
 
 def _write_workbook(
-    path: Path, township: str, households: pl.DataFrame, details: pl.DataFrame, meta: PublishMeta
+    path: Path,
+    township: str,
+    households: pl.DataFrame,
+    details: pl.DataFrame,
+    meta: PublishMeta,
+    candidates: int = 0,
 ) -> None:
     # Never let xlsxwriter guess: data text that looks like a formula, URL or number stays text.
     options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -576,12 +685,44 @@ def _write_workbook(
         rows = _household_cells(households, meta.mask_ids)
         sheet = workbook.add_worksheet(SHEET_HOUSEHOLDS)
         _write_table(sheet, _HOUSEHOLD_COLS, rows, formats, header)
+        result_col = len(_HOUSEHOLD_COLS) - len(FEEDBACK_HEADERS)
+        if rows:  # a drop-down, so a typed result is one the import knows
+            sheet.data_validation(
+                1,
+                result_col,
+                len(rows),
+                result_col,
+                {"validate": "list", "source": list(FEEDBACK_RESULTS)},
+            )
         detail = workbook.add_worksheet(SHEET_DETAILS)
         _write_table(detail, _DETAIL_COLS, _detail_cells(details, meta.mask_ids), formats, header)
         about = workbook.add_worksheet(SHEET_ABOUT)
-        _write_about(about, about_lines(township, households, meta), formats, header)
+        lines = about_lines(township, households, meta, candidates)
+        _write_about(about, lines, formats, header)
         if not households.height:
             about.activate()  # an empty list opens on the sheet that says "none this month"
+    finally:
+        workbook.close()
+
+
+def _write_candidates_workbook(
+    path: Path, township: str, candidates: pl.DataFrame, meta: PublishMeta
+) -> None:
+    options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+    workbook = Workbook(str(path), options)
+    try:
+        props = _properties(township, meta)
+        workbook.set_properties(
+            {**props, "title": props["title"].replace(LIST_PREFIX, CANDIDATES_PREFIX)}
+        )
+        formats = _Formats(workbook)
+        header = f"{CANDIDATES_PREFIX}名单 {township[:60]} {_period_words(meta.period)}"
+        frame = candidates.with_row_index("_seq", offset=1)
+        rows = (_mask_ids(frame, "head_id_number") if meta.mask_ids else frame).rows(named=True)
+        sheet = workbook.add_worksheet(SHEET_CANDIDATES)
+        _write_table(sheet, _CANDIDATE_COLS, rows, formats, header)
+        about = workbook.add_worksheet(SHEET_ABOUT)
+        _write_about(about, candidate_about_lines(township, candidates, meta), formats, header)
     finally:
         workbook.close()
 
@@ -788,8 +929,37 @@ def colour_counts(households: pl.DataFrame) -> dict[str, int]:
     return counts
 
 
+def candidate_about_lines(
+    township: str, candidates: pl.DataFrame, meta: PublishMeta
+) -> list[tuple[str, str]]:
+    """The 说明 sheet of the 风险消除候选 list."""
+    periods = meta.parameters.get("risk_removal_clear_periods", "")
+    return [
+        ("乡镇", township),
+        ("期次", f"{_period_words(meta.period)}（{meta.period}）"),
+        ("批次号", meta.run_id),
+        ("候选户数", f"共 {candidates.height} 户。"),
+        (
+            "入选条件",
+            f"人口库中监测状态为「监测中」，最近 {periods} 个筛查期次（含本期）部门数据比对均未"
+            "发现风险点，家庭年人均纯收入不低于监测标准，且有劳动年龄内、无重度残疾的成员"
+            "（无劳动力的户不列入）。",
+        ),
+        (
+            "使用说明",
+            "本名单只是风险消除的候选，不是认定结果。请入户核实收入是否稳定、风险是否已消除、"
+            "帮扶措施是否落实，按程序经村级评议公示、乡镇审核、县级审定后，方可标注风险消除。",
+        ),
+        (
+            "个人信息",
+            "名单含个人身份信息，仅限防返贫监测工作使用，请妥善保管，不得外传。"
+            + ("身份证号已脱敏显示（中间8位以*代替）。" if meta.mask_ids else ""),
+        ),
+    ]
+
+
 def about_lines(
-    township: str, households: pl.DataFrame, meta: PublishMeta
+    township: str, households: pl.DataFrame, meta: PublishMeta, candidates: int = 0
 ) -> list[tuple[str, str]]:
     """(label, text) rows of the 说明 sheet, in the words a township officer uses."""
     lines = [
@@ -812,8 +982,16 @@ def about_lines(
             "入户核实",
             "本名单是根据部门数据比对筛查出的疑似监测对象，不是认定结果。请村、乡镇在规定"
             "时限内组织入户核实，并由农户签署数据查询授权书；经村级评议公示（5个工作日）、"
-            "乡镇审核、县级审定后，方可确定为监测对象，全流程约20个工作日。核实结果请及时"
-            "反馈县级。",
+            "乡镇审核、县级审定后，方可确定为监测对象，全流程约20个工作日。请在「疑似监测户」"
+            "表最后三列填写核实结果（确认纳入／不予纳入／待核实）、核实日期和备注，"
+            "将本文件反馈县级。",
+        ),
+        (
+            "风险消除候选",
+            f"本期本乡镇有 {candidates} 户监测户符合风险消除候选条件，名单见同一文件夹中的"
+            f"「{CANDIDATES_PREFIX}」文件。"
+            if candidates
+            else "本期本乡镇没有符合风险消除候选条件的监测户。",
         ),
         (
             "个人信息",
@@ -859,6 +1037,11 @@ def _status_lines() -> list[tuple[str, str]]:
             "已在监测：人口库中已是监测对象（监测中），请核对风险是否有新变化、帮扶措施是否到位。",
         ),
         ("", "已确认待录入：乡镇已核实确认纳入，但尚未录入监测系统，请尽快录入。"),
+        (
+            "",
+            "乡镇核实为「不予纳入」的户，此后不再列入；若核实日期之后又出现新的部门风险记录，"
+            "则重新列为「新增」，并在「上次核实结果」「上次核实日期」列显示此前的决定。",
+        ),
     ]
 
 

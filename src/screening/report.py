@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from screening import followup
 from screening.publish import (
     ABSENT,
     COLOURS,
@@ -35,6 +36,7 @@ from screening.publish import (
 )
 
 REPORT_FILE = "run-report.md"
+OVERDUE_SCHEMA = {"township": pl.String(), "overdue": pl.Int64(), "due": pl.Date()}
 STATUSES = ("新增", "持续", "已在监测", "已确认待录入")
 TOTAL = "合计"
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*_`<>[]#"})
@@ -72,6 +74,18 @@ def _no_suspects() -> pl.DataFrame:
     return pl.DataFrame(schema=SUSPECTS_SCHEMA)
 
 
+def _no_scale() -> pl.DataFrame:
+    return pl.DataFrame(schema=followup.SCALE_SCHEMA)
+
+
+def _no_overdue() -> pl.DataFrame:
+    return pl.DataFrame(schema=OVERDUE_SCHEMA)
+
+
+def _no_candidates() -> pl.DataFrame:
+    return pl.DataFrame(schema=followup.CANDIDATES_SCHEMA)
+
+
 @dataclass
 class RunReport:
     period: str
@@ -86,6 +100,9 @@ class RunReport:
     township: str | None = None  # set for a one-township re-run
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    scale: pl.DataFrame = field(default_factory=_no_scale)  # followup.SCALE_SCHEMA
+    overdue: pl.DataFrame = field(default_factory=_no_overdue)  # OVERDUE_SCHEMA
+    candidates: pl.DataFrame = field(default_factory=_no_candidates)
 
 
 # ---------------------------------------------------------------- warnings
@@ -103,6 +120,17 @@ def file_warnings(files: Iterable[FileRead] | pl.DataFrame) -> list[str]:
                 f"{label}文件整表拒收 ({row['source']} rejected): {row['file']}: {row['message']}"
             )
     return warnings
+
+
+def overdue_warning(overdue: pl.DataFrame) -> list[str]:
+    if not overdue.height:
+        return []
+    total = int(overdue["overdue"].sum())
+    due = overdue["due"][0]
+    return [
+        f"{total} 户上期名单超过核实时限（{due.isoformat()}）仍无核实结果 "
+        f"(overdue verifications of the previous list: no answer by {due.isoformat()})"
+    ]
 
 
 def headless_warning(households_without_head: int) -> list[str]:
@@ -182,6 +210,7 @@ def render_markdown(report: RunReport) -> str:
         _md_rejected(report),
         _md_matches(report),
         _md_listed(report),
+        _md_followup(report),
         _md_parameters(report),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
@@ -321,6 +350,62 @@ def _md_listed(report: RunReport) -> str:
     )
 
 
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _md_followup(report: RunReport) -> str:
+    scale_rows = [
+        [
+            _md(r["township"] or f"{TOTAL}（全县）"),
+            _num(r["roster_households"]),
+            _num(r["base_households"]),
+            _num(r["listed"]),
+            _share(r["share_of_roster"]),
+            _share(r["share_of_base"]),
+        ]
+        for r in report.scale.iter_rows(named=True)
+    ]
+    headers = [
+        "乡镇 township",
+        "人口库户数 households",
+        "脱贫户+监测户 base",
+        "疑似监测户 listed",
+        "占全部户 of households",
+        "占脱贫户和监测户 of base",
+    ]
+    expected = report.parameters.get("scale_check.expected_share")
+    ceiling = report.parameters.get("scale_check.ceiling")
+    limits = (
+        f"预期 expected {float(expected):.0%}，上限 ceiling {float(ceiling):.0%}。"  # type: ignore[arg-type]
+        if expected is not None and ceiling is not None
+        else ""
+    )
+    scale = (
+        f"### 规模校验 Scale check\n\n{limits}\n\n" + _md_table(headers, scale_rows, right=5)
+        if scale_rows
+        else "### 规模校验 Scale check\n\n无 none."
+    )
+    overdue_rows = [
+        [_md(r["township"]), _num(r["overdue"]), r["due"].isoformat()]
+        for r in report.overdue.iter_rows(named=True)
+    ]
+    overdue = "### 核实逾期 Overdue verifications（上期名单 previous list）\n\n" + (
+        _md_table(["乡镇 township", "逾期户数 households", "时限 due"], overdue_rows, right=1)
+        if overdue_rows
+        else "无 none."
+    )
+    counts = report.candidates.group_by("township").len().sort("township")
+    candidate_rows = [[_md(t), _num(n)] for t, n in counts.iter_rows()]
+    candidates = (
+        f"### 风险消除候选 Risk-removal candidates\n\n共 {report.candidates.height:,} 户 "
+        "households."
+    )
+    if candidate_rows:
+        candidates += "\n\n" + _md_table(["乡镇 township", "户数 households"], candidate_rows, 1)
+    return "\n\n".join(["## 动态管理 Follow-up", scale, overdue, candidates])
+
+
 def _md_parameters(report: RunReport) -> str:
     rows = [
         [f"{_md(parameter_label(k))} ({_md(k)})", _md(format_value(k, v))]
@@ -344,6 +429,8 @@ def render_console(report: RunReport, console: Console) -> None:
         console.print(_matches_table(report.match_rates))
     console.print(_towns_table(report))
     console.print(_risks_table(report.suspects))
+    if report.candidates.height:
+        console.print(Text(f"风险消除候选 risk-removal candidates: {report.candidates.height} 户"))
 
 
 def _table(title: str, headers: Sequence[str], right_from: int) -> Table:

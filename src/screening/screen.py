@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from screening import contract, facts, risks
+from screening import contract, facts, followup, risks
 from screening.facts import MONEY
 from screening.params import ResolvedParams
 
@@ -52,6 +52,10 @@ SUSPECTS_SCHEMA: dict[str, pl.DataType] = {
     "labour_capacity": pl.String(),
     "listing_status": pl.String(),
     "run_id": pl.String(),
+    # Not in the output contract's table: the township's latest decision on an earlier
+    # list, which the rules spec says is shown when a declined household is listed again.
+    "last_decision": pl.String(),
+    "last_decision_date": pl.Date(),
 }
 EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
     "period": pl.String(),
@@ -88,6 +92,9 @@ HOUSEHOLDS_SCHEMA: dict[str, pl.DataType] = {
     "colour": pl.String(),
     "listing_status": pl.String(),
     "listed": pl.Boolean(),
+    "last_decision": pl.String(),
+    "last_decision_date": pl.Date(),
+    "last_decision_period": pl.String(),
 }
 MEMBERS_SCHEMA: dict[str, pl.DataType] = {
     "period": pl.String(),
@@ -127,6 +134,8 @@ class ScreenResult:
     evidence: pl.DataFrame  # (listed household, risk, source record) (EVIDENCE_SCHEMA)
     members: pl.DataFrame  # members of listed households (MEMBERS_SCHEMA)
     match_rates: pl.DataFrame  # per events source (MATCH_RATES_SCHEMA)
+    candidates: pl.DataFrame  # proposed for risk removal (followup.CANDIDATES_SCHEMA)
+    scale: pl.DataFrame  # listed shares per township and county (followup.SCALE_SCHEMA)
     households_without_head: int  # households with no 户主, whose first member stood in
 
 
@@ -169,8 +178,11 @@ def screen(
     params: ResolvedParams,
     previous_listed: Set[str] = frozenset(),
     run_id: str = "",
+    earlier: followup.Followup | None = None,
 ) -> ScreenResult:
-    """Screen period P. `previous_listed`: household IDs listed by the previous period's run."""
+    """Screen period P. `previous_listed`: household IDs listed by the previous period's run;
+    `earlier`: the townships' decisions and the earlier screened periods."""
+    earlier = earlier or followup.Followup.none()
     if params.period != period:
         raise ValueError(f"parameters were resolved for {params.period}, not for {period}")
     w = facts.window(period, params.window_months)
@@ -186,20 +198,21 @@ def screen(
             facts.match_rates(rec, people, period),
         ]
     )
+    # The decisions need the evidence (a record dated after a 不予纳入 lists it again), so
+    # evidence is gathered for every household the rules list, then kept for the listed.
+    evidence = risks.evidence(households.lazy().filter(pl.col("listed")), people, rec, w).collect()
+    households = followup.apply_decisions(households, evidence, earlier.decisions)
     listed = households.lazy().filter(pl.col("listed"))
-    suspects, evidence, members = pl.collect_all(
-        [
-            _suspects(listed, run_id),
-            risks.evidence(listed, people, rec, w),
-            _members(listed, people, rec),
-        ]
-    )
+    evidence = evidence.join(listed.select("household_id").collect(), on="household_id", how="semi")
+    suspects, members = pl.collect_all([_suspects(listed, run_id), _members(listed, people, rec)])
     return ScreenResult(
         households=_conform(households, HOUSEHOLDS_SCHEMA),
         suspects=_conform(suspects, SUSPECTS_SCHEMA),
         evidence=_conform(evidence, EVIDENCE_SCHEMA),
         members=_conform(members, MEMBERS_SCHEMA),
         match_rates=_conform(match_rates, MATCH_RATES_SCHEMA),
+        candidates=followup.removal_candidates(households, earlier, params, run_id),
+        scale=followup.scale(households),
         households_without_head=households.filter(~pl.col("has_head")).height,
     )
 

@@ -48,7 +48,7 @@ OUTPUT_DDL = {
         colour VARCHAR, risk_codes VARCHAR[], risk_labels VARCHAR, medical_oop DECIMAL(18,2),
         education_cost DECIMAL(18,2), accident_loss DECIMAL(18,2),
         rigid_expenditure DECIMAL(18,2), labour_capacity VARCHAR, listing_status VARCHAR,
-        run_id VARCHAR""",
+        run_id VARCHAR, last_decision VARCHAR, last_decision_date DATE""",
     "evidence": """
         period VARCHAR NOT NULL, household_id VARCHAR NOT NULL, id_number VARCHAR,
         name VARCHAR, risk_code VARCHAR, source VARCHAR, source_key VARCHAR, rule_date DATE,
@@ -56,6 +56,22 @@ OUTPUT_DDL = {
     "match_rates": """
         period VARCHAR NOT NULL, source VARCHAR NOT NULL, records_in_window BIGINT,
         matched BIGINT, unmatched BIGINT""",
+    "screened_households": """
+        period VARCHAR NOT NULL, township VARCHAR, village VARCHAR,
+        household_id VARCHAR NOT NULL, household_type VARCHAR, monitoring_status VARCHAR,
+        per_capita_income DECIMAL(18,2), monitoring_line DECIMAL(18,2),
+        labour_capacity VARCHAR, colour VARCHAR, risk_codes VARCHAR[], risk_labels VARCHAR,
+        listed BOOLEAN, listing_status VARCHAR, last_decision VARCHAR,
+        last_decision_date DATE, run_id VARCHAR""",
+    "removal_candidates": """
+        period VARCHAR NOT NULL, township VARCHAR, village VARCHAR,
+        household_id VARCHAR NOT NULL, head_name VARCHAR, head_id_number VARCHAR,
+        household_type VARCHAR, household_size BIGINT, per_capita_income DECIMAL(18,2),
+        monitoring_line DECIMAL(18,2), labour_capacity VARCHAR, periods_checked VARCHAR,
+        last_risk_period VARCHAR, last_risk_labels VARCHAR, run_id VARCHAR""",
+    "scale_checks": """
+        period VARCHAR NOT NULL, township VARCHAR, roster_households BIGINT,
+        base_households BIGINT, listed BIGINT, share_of_roster DOUBLE, share_of_base DOUBLE""",
     "verifications": """
         period VARCHAR NOT NULL, township VARCHAR, household_id VARCHAR NOT NULL,
         result VARCHAR NOT NULL, verification_date DATE, note VARCHAR, file VARCHAR NOT NULL,
@@ -67,6 +83,27 @@ OUTPUT_DDL = {
         file_sha256 VARCHAR NOT NULL, row_number BIGINT, household_id VARCHAR, "column" VARCHAR,
         "check" VARCHAR NOT NULL, raw_value VARCHAR, message VARCHAR NOT NULL,
         imported_at TIMESTAMP NOT NULL, imported_by VARCHAR""",
+}
+
+ADDED_COLUMNS = (
+    ("suspects", "last_decision", "VARCHAR"),
+    ("suspects", "last_decision_date", "DATE"),
+)
+VIEWS_DDL = {
+    "current_verifications": (
+        "CREATE OR REPLACE VIEW current_verifications AS "
+        "SELECT * EXCLUDE (is_current) FROM verifications WHERE is_current"
+    ),
+    # One row per household per screened period, listed or not, with the decision the
+    # township made on that period's list.
+    "household_history": (
+        "CREATE OR REPLACE VIEW household_history AS "
+        "SELECT h.period, h.township, h.village, h.household_id, h.monitoring_status, "
+        "h.colour, h.risk_codes, h.risk_labels, h.listed, h.listing_status, "
+        "v.result AS verification_result, v.verification_date, v.note AS verification_note, "
+        "h.run_id FROM screened_households h LEFT JOIN current_verifications v "
+        "ON v.period = h.period AND v.household_id = h.household_id"
+    ),
 }
 
 
@@ -136,6 +173,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec]) 
             con.execute(current_view_sql(spec))
         for name, cols in OUTPUT_DDL.items():
             con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+        # Databases made before the columns existed gain them (empty for earlier runs).
+        for table, column, sql_type in ADDED_COLUMNS:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+        for view in VIEWS_DDL.values():
+            con.execute(view)
         dictionary.apply_comments(con, specs)
 
 

@@ -1,0 +1,335 @@
+"""Dynamic management (动态管理): what the townships' decisions and the earlier periods change.
+
+Spec: shared/spec/screening-rules.md "Listing status" (the refinement by verification
+results) and issue #8. The list is the start of a loop: townships verify the listed
+households and send back 确认纳入 / 不予纳入 / 待核实 (feedback.py stores them); the next
+period's list builds on those decisions; monitored households whose risk is gone are
+proposed for risk removal (风险消除); and the run report checks the list's scale.
+
+The functions over frames are pure (tests call them with small frames); the `load_*`
+functions read what they need from the database for one period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from screening.facts import MONEY
+from screening.params import ResolvedParams
+from screening.risks import MONITORED, NO_LABOUR, STATUS_MONITORED, STATUS_NEW
+
+CONFIRMED, DECLINED, PENDING = "确认纳入", "不予纳入", "待核实"
+STATUS_CONFIRMED = "已确认待录入"
+# The household types the scale check counts as its base (Hubei: the registered poor).
+SCALE_BASE_TYPES = ("脱贫户", "监测户")
+
+DECISIONS_SCHEMA = pl.Schema(
+    {
+        "household_id": pl.String(),
+        "decision": pl.String(),
+        "decision_date": pl.Date(),
+        "decision_period": pl.String(),  # the list the decision was made on
+    }
+)
+PRIOR_SCHEMA = pl.Schema(
+    {
+        "household_id": pl.String(),
+        "clear_periods": pl.UInt32(),  # of `prior_periods`, screened without any risk
+        "last_risk_period": pl.String(),  # the latest earlier period with a risk
+        "last_risk_codes": pl.List(pl.String()),
+        "last_risk_labels": pl.String(),
+    }
+)
+CANDIDATES_SCHEMA: dict[str, pl.DataType] = {
+    "period": pl.String(),
+    "township": pl.String(),
+    "village": pl.String(),
+    "household_id": pl.String(),
+    "head_name": pl.String(),
+    "head_id_number": pl.String(),
+    "household_type": pl.String(),
+    "household_size": pl.Int64(),
+    "per_capita_income": MONEY,
+    "monitoring_line": MONEY,
+    "labour_capacity": pl.String(),
+    "periods_checked": pl.String(),
+    "last_risk_period": pl.String(),
+    "last_risk_labels": pl.String(),
+    "run_id": pl.String(),
+}
+SCALE_SCHEMA: dict[str, pl.DataType] = {
+    "period": pl.String(),
+    "township": pl.String(),
+    "roster_households": pl.Int64(),
+    "base_households": pl.Int64(),  # 脱贫户 + 监测户
+    "listed": pl.Int64(),
+    "share_of_roster": pl.Float64(),
+    "share_of_base": pl.Float64(),
+}
+
+
+@dataclass(frozen=True)
+class Followup:
+    """What earlier periods leave for the screening of P."""
+
+    decisions: pl.DataFrame  # DECISIONS_SCHEMA: each household's latest decision
+    prior: pl.DataFrame  # PRIOR_SCHEMA: per household, its earlier screened periods
+    prior_periods: tuple[str, ...]  # the screened periods before P that the removal check uses
+
+    @staticmethod
+    def none() -> Followup:
+        return Followup(
+            pl.DataFrame(schema=DECISIONS_SCHEMA), pl.DataFrame(schema=PRIOR_SCHEMA), ()
+        )
+
+
+# ---------------------------------------------------------------- listing status
+
+
+def apply_decisions(
+    households: pl.DataFrame, evidence: pl.DataFrame, decisions: pl.DataFrame
+) -> pl.DataFrame:
+    """The households with their listing refined by the latest decisions (first match wins):
+    已在监测; 已确认待录入 for 确认纳入; not listed for 不予纳入 unless a department record
+    supporting a risk is dated after the decision, then 新增. 待核实 changes nothing.
+
+    Adds `last_decision`, `last_decision_date`, `last_decision_period`. A roster-based risk
+    (LOW_INCOME, SPENDING) is a state, not an event, so it never brings a household back.
+    """
+    latest_event = (
+        evidence.filter(pl.col("source") != "roster")
+        .group_by("household_id")
+        .agg(latest_event=pl.col("rule_date").max())
+    )
+    joined = households.join(
+        decisions.rename(
+            {
+                "decision": "last_decision",
+                "decision_date": "last_decision_date",
+                "decision_period": "last_decision_period",
+            }
+        ),
+        on="household_id",
+        how="left",
+    ).join(latest_event, on="household_id", how="left")
+    monitored = pl.col("monitoring_status") == MONITORED
+    declined = pl.col("last_decision") == DECLINED
+    newer = (pl.col("latest_event") > pl.col("last_decision_date")).fill_null(False)
+    hidden = pl.col("listed") & ~monitored.fill_null(False) & declined.fill_null(False) & ~newer
+    return (
+        joined.with_columns(hidden=hidden)
+        .with_columns(
+            listing_status=pl.when(~pl.col("listed") | pl.col("hidden"))
+            .then(None)
+            .when(monitored)
+            .then(pl.lit(STATUS_MONITORED))
+            .when(pl.col("last_decision") == CONFIRMED)
+            .then(pl.lit(STATUS_CONFIRMED))
+            .when(declined)
+            .then(pl.lit(STATUS_NEW))
+            .otherwise(pl.col("listing_status")),
+            listed=pl.col("listed") & ~pl.col("hidden"),
+        )
+        .drop("hidden", "latest_event")
+    )
+
+
+# ---------------------------------------------------------------- risk removal
+
+
+def removal_candidates(
+    households: pl.DataFrame, followup: Followup, params: ResolvedParams, run_id: str = ""
+) -> pl.DataFrame:
+    """Monitored households proposed for risk removal (风险消除候选): no risk in this period
+    nor in each of the earlier screened periods the check needs, per-capita income at or
+    above the line, and labour (a household without labour is never proposed)."""
+    needed = params.risk_removal_clear_periods - 1
+    if len(followup.prior_periods) < needed:
+        return pl.DataFrame(schema=CANDIDATES_SCHEMA)
+    earlier = sorted(followup.prior_periods)[len(followup.prior_periods) - needed :]
+    checked = [*earlier, params.period]
+    frame = households.join(followup.prior, on="household_id", how="left").filter(
+        (pl.col("monitoring_status") == MONITORED)
+        & (pl.col("risk_codes").list.len() == 0)
+        & (pl.col("per_capita_income") >= pl.col("monitoring_line"))
+        & (pl.col("labour_capacity") != NO_LABOUR)
+        & (pl.col("clear_periods").fill_null(0) >= needed)
+    )
+    return (
+        frame.with_columns(
+            periods_checked=pl.lit("、".join(checked)),
+            run_id=pl.lit(run_id),
+        )
+        .sort("township", "village", "household_id")
+        .select(pl.col(k).cast(t) for k, t in CANDIDATES_SCHEMA.items())
+    )
+
+
+# ---------------------------------------------------------------- scale check
+
+
+def scale(households: pl.DataFrame) -> pl.DataFrame:
+    """Per township, then the county (township null): listed households as a share of the
+    roster's households and of its 脱贫户 + 监测户."""
+
+    def counts(frame: pl.LazyFrame, by: list[str]) -> pl.LazyFrame:
+        aggs = [
+            pl.len().cast(pl.Int64).alias("roster_households"),
+            pl.col("household_type")
+            .is_in(SCALE_BASE_TYPES)
+            .sum()
+            .cast(pl.Int64)
+            .alias("base_households"),
+            pl.col("listed").sum().cast(pl.Int64).alias("listed"),
+        ]
+        return frame.group_by(by).agg(aggs) if by else frame.select(aggs)
+
+    lazy = households.lazy()
+    period = households["period"][0] if households.height else None
+    per_township = counts(lazy, ["township"]).sort("township")
+    county = counts(lazy, []).with_columns(township=pl.lit(None, pl.String))
+    frame = pl.concat([per_township, county.select(per_township.collect_schema().names())])
+    return (
+        frame.with_columns(
+            period=pl.lit(period, pl.String),
+            share_of_roster=_share("listed", "roster_households"),
+            share_of_base=_share("listed", "base_households"),
+        )
+        .select(pl.col(k).cast(t) for k, t in SCALE_SCHEMA.items())
+        .collect()
+    )
+
+
+def _share(part: str, whole: str) -> pl.Expr:
+    return pl.when(pl.col(whole) > 0).then(pl.col(part) / pl.col(whole))
+
+
+def scale_warnings(scale_rows: pl.DataFrame, params: ResolvedParams) -> list[str]:
+    """Townships (and the county) whose list is far from the expected scale: above the
+    ceiling, or below half the expected share, of 脱贫户 + 监测户."""
+    low, high = params.scale_expected_share / 2, params.scale_ceiling
+    warnings = []
+    for row in scale_rows.iter_rows(named=True):
+        share = row["share_of_base"]
+        if share is None:
+            continue
+        where = row["township"] or "全县 county"
+        if share > high:
+            warnings.append(
+                f"规模偏大 list too large: {where} 疑似监测户 {row['listed']} 户，占脱贫户和监测户 "
+                f"{share:.1%}，高于上限 {high:.0%}（请检查数据或标准设置）"
+            )
+        elif share < low:
+            warnings.append(
+                f"规模偏小 list unusually small: {where} 疑似监测户 {row['listed']} 户，占脱贫户和"
+                f"监测户 {share:.1%}，低于预期 {params.scale_expected_share:.0%} 的一半"
+                "（请检查部门数据是否缺失）"
+            )
+    return warnings
+
+
+# ---------------------------------------------------------------- overdue verifications
+
+
+def due_date(published: dt.date, params: ResolvedParams) -> dt.date:
+    """The last day a township's answer is on time: the time limit in working days after
+    publication (weekends and the listed holidays are not working days)."""
+    return (
+        pl.select(
+            pl.lit(published).dt.add_business_days(
+                params.verification_time_limit,
+                holidays=list(params.public_holidays),
+                roll="forward",
+            )
+        )
+        .to_series()
+        .item()
+    )
+
+
+def load_overdue(
+    con: duckdb.DuckDBPyConnection, period: str, as_of: dt.date, params: ResolvedParams
+) -> pl.DataFrame:
+    """Per township, the households of the previous period's list (新增 / 持续 / re-listed:
+    those waiting for a verification) that have no answer although the time limit after
+    that list's publication has passed on `as_of`."""
+    empty = pl.DataFrame(schema={"township": pl.String, "overdue": pl.Int64, "due": pl.Date})
+    previous = _previous_period(period)
+    published = con.execute(
+        "SELECT max(finished_at)::DATE FROM runs WHERE period = ? AND status = 'success' "
+        "AND township IS NULL",
+        [previous],
+    ).fetchall()[0][0]
+    if published is None:
+        return empty
+    due = due_date(published, params)
+    if as_of <= due:
+        return empty
+    return con.sql(
+        "SELECT s.township, count(*)::BIGINT AS overdue, $due::DATE AS due FROM suspects s "
+        "WHERE s.period = $previous AND s.listing_status IN ('新增', '持续') "
+        "AND NOT EXISTS (SELECT 1 FROM verifications v WHERE v.period = s.period "
+        "  AND v.household_id = s.household_id) "
+        "GROUP BY s.township ORDER BY s.township",
+        params={"previous": previous, "due": due},
+    ).pl()
+
+
+def _previous_period(period: str) -> str:
+    year, month = (int(x) for x in period.split("-"))
+    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load(con: duckdb.DuckDBPyConnection, period: str, params: ResolvedParams) -> Followup:
+    """The decisions made on earlier periods' lists and the earlier screened periods."""
+    return Followup(
+        decisions=load_decisions(con, period),
+        prior=load_prior(con, period, params.risk_removal_clear_periods - 1),
+        prior_periods=tuple(_prior_periods(con, period, params.risk_removal_clear_periods - 1)),
+    )
+
+
+def load_decisions(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    """Each household's latest current decision on a list before `period`: the latest
+    verification date, then the latest list, then the latest import."""
+    frame = con.sql(
+        "SELECT household_id, result AS decision, verification_date AS decision_date, "
+        "period AS decision_period FROM current_verifications WHERE period < $period "
+        "QUALIFY row_number() OVER (PARTITION BY household_id ORDER BY verification_date "
+        "DESC NULLS LAST, period DESC, imported_at DESC, row_number DESC) = 1",
+        params={"period": period},
+    ).pl()
+    return frame.select(pl.col(k).cast(t) for k, t in DECISIONS_SCHEMA.items())
+
+
+def _prior_periods(con: duckdb.DuckDBPyConnection, period: str, count: int) -> list[str]:
+    if count <= 0:
+        return []
+    rows = con.execute(
+        "SELECT DISTINCT period FROM screened_households WHERE period < ? "
+        "ORDER BY period DESC LIMIT ?",
+        [period, count],
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def load_prior(con: duckdb.DuckDBPyConnection, period: str, count: int) -> pl.DataFrame:
+    periods = _prior_periods(con, period, count)
+    frame = con.sql(
+        "SELECT household_id, "
+        "count(*) FILTER (WHERE list_contains($periods, period) AND len(risk_codes) = 0) "
+        "  AS clear_periods, "
+        "max(period) FILTER (WHERE len(risk_codes) > 0) AS last_risk_period, "
+        "arg_max(risk_codes, period) FILTER (WHERE len(risk_codes) > 0) AS last_risk_codes, "
+        "arg_max(risk_labels, period) FILTER (WHERE len(risk_codes) > 0) AS last_risk_labels "
+        "FROM screened_households WHERE period < $period GROUP BY household_id",
+        params={"period": period, "periods": periods},
+    ).pl()
+    return frame.select(pl.col(k).cast(t) for k, t in PRIOR_SCHEMA.items())
