@@ -13,11 +13,18 @@ outcome. The runner fills in the rest the way the loader would deliver it:
 - `parameters` overrides parameters by name: a bare value is in force since 1900-01-01,
   a mapping gives effective dates (as in a parameters file).
 
+- `decisions` are the townships' latest decisions on earlier lists: `result` (确认纳入 /
+  不予纳入 / 待核实), `date`, and `list` (the period of the list decided on; household_id defaults to the
+  case's household);
+- `earlier` gives earlier screened periods for the risk-removal check: period → the
+  household's risk codes then ([] = no risk) (household_id defaults to the case's household).
 Expected: `colour` (红 / 黄 / 蓝, or 不列入 / null when not listed) and `risk_codes` always;
+`listed: false` for a household with risks that a 不予纳入 decision keeps off the list;
 `listing_status` whenever listed; optionally `labour_capacity`, any money or count column
 of the households table (medical_oop, rigid_expenditure, household_size, …), `stale_line`,
 `evidence` (risk → number of evidence rows), `match_rates` (source → counts) and
-`members` (name → age / is_head / disability_grade).
+`members` (name → age / is_head / disability_grade), `removal_candidate` (true / false),
+`last_decision` and `last_decision_date`.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import polars as pl
 import pytest
 import yaml
 
-from screening import contract, ids
+from screening import contract, followup, ids
 from screening.facts import EVENT_SOURCES
 from screening.params import ParameterSet, ResolvedParams, load
 from screening.screen import ScreenInputs, ScreenResult, screen, source_schema
@@ -47,7 +54,8 @@ GENERATED_KEYS = {
     "disability": "certificate_no",
 }
 CASE_KEYS = {"name", "period", "parameters", "previous_listed", "household", "households"}
-CASE_KEYS |= {"others", "expected", "note"}
+CASE_KEYS |= {"others", "expected", "note", "decisions", "earlier"}
+DECISION_KEYS = {"household_id", "result", "date", "list"}
 HOUSEHOLD_KEYS = {"household_id", "township", "village", "household_type"}
 HOUSEHOLD_KEYS |= {"monitoring_status", "per_capita_income", "members"}
 MEMBER_KEYS = {"name", "relation", "birth", "per_capita_income", *EVENT_SOURCES}
@@ -174,7 +182,46 @@ def run_case(case: Mapping[str, Any], run_id: str = "test") -> tuple[ScreenResul
     params = params_set.at(period)
     inputs, _ = build(case)
     previous = frozenset(str(h) for h in case.get("previous_listed") or [])
-    return screen(inputs, period, params, previous, run_id), params
+    return screen(inputs, period, params, previous, run_id, earlier_of(case, params)), params
+
+
+def earlier_of(case: Mapping[str, Any], params: ResolvedParams) -> followup.Followup:
+    """The decisions and earlier periods a case gives, as the database would deliver them."""
+    own = str((case.get("household") or {}).get("household_id", ""))
+    decisions = []
+    for d in case.get("decisions") or []:
+        _check_keys(d, DECISION_KEYS, f"decision of case {case.get('name')}")
+        decisions.append(
+            {
+                "household_id": str(d.get("household_id", own)),
+                "decision": d["result"],
+                "decision_date": _typed("date", d["date"]),
+                "decision_period": str(d["list"]),
+            }
+        )
+    earlier = case.get("earlier") or {}
+    by_period = {str(p): codes for p, codes in earlier.items()}
+    periods = sorted(by_period)[-(params.risk_removal_clear_periods - 1) :]
+    risky = [p for p in sorted(by_period) if by_period[p]]
+    prior = pl.DataFrame(
+        [
+            {
+                "household_id": own,
+                "clear_periods": sum(1 for p in periods if not by_period[p]),
+                "last_risk_period": risky[-1] if risky else None,
+                "last_risk_codes": list(by_period[risky[-1]]) if risky else None,
+                "last_risk_labels": None,
+            }
+        ]
+        if by_period
+        else [],
+        schema=followup.PRIOR_SCHEMA,
+    )
+    return followup.Followup(
+        decisions=pl.DataFrame(decisions, schema=followup.DECISIONS_SCHEMA),
+        prior=prior,
+        prior_periods=tuple(periods),
+    )
 
 
 def _cases() -> list[Any]:
@@ -202,7 +249,11 @@ def test_rule_case(case: dict[str, Any]) -> None:
 
     colour = expected.pop("colour")
     _expect_equal(row["risk_codes"], list(expected.pop("risk_codes")), "risk_codes")
-    if colour in NOT_LISTED:
+    if expected.pop("listed", True) is False:  # risks, but kept off the list by a decision
+        _expect_equal(row["colour"], colour, "colour")
+        assert not row["listed"] and row["listing_status"] is None
+        assert household_id not in result.suspects["household_id"].to_list()
+    elif colour in NOT_LISTED:
         assert not row["listed"] and row["colour"] is None and row["listing_status"] is None
         assert household_id not in result.suspects["household_id"].to_list()
     else:
@@ -210,6 +261,9 @@ def test_rule_case(case: dict[str, Any]) -> None:
         _expect_equal(row["listing_status"], expected.pop("listing_status"), "listing_status")
         assert result.suspects["household_id"].to_list().count(household_id) == 1
 
+    if "removal_candidate" in expected:
+        proposed = household_id in result.candidates["household_id"].to_list()
+        _expect_equal(proposed, expected.pop("removal_candidate"), "removal candidate")
     if "stale_line" in expected:
         stale = any("stale monitoring line" in w for w in params.warnings)
         _expect_equal(stale, expected.pop("stale_line"), "stale monitoring line warning")

@@ -236,14 +236,15 @@ def scale_warnings(scale_rows: pl.DataFrame, params: ResolvedParams) -> list[str
 
 
 def due_date(published: dt.date, params: ResolvedParams) -> dt.date:
-    """The last day a township's answer is on time: the time limit in working days after
-    publication (weekends and the listed holidays are not working days)."""
+    """The last day a township's answer is on time: the time limit's working days counted
+    from the day after publication (weekends and the listed holidays are not working days)."""
     return (
         pl.select(
             pl.lit(published).dt.add_business_days(
                 params.verification_time_limit,
                 holidays=list(params.public_holidays),
-                roll="forward",
+                # Published on a weekend or holiday: the first working day after it is day 1.
+                roll="backward",
             )
         )
         .to_series()
