@@ -483,9 +483,33 @@ def render_explanation(exp: why.Explanation, out: Console, *, show_ids: bool = F
         _evidence_table(exp, shown, an_id),
         _records_part(exp, shown, an_id),
         _members_table(exp, an_id),
+        _history_table(exp),
         _parameters_table(exp),
     ):
         out.print(part)
+
+
+def _history_table(exp: why.Explanation) -> Table:
+    table = _table(
+        "历史 history (household_history)",
+        ["期次", "预警等级", "风险点", "纳入状态", "核实结果", "核实日期", "备注"],
+    )
+    for row in exp.history.iter_rows(named=True):
+        status = row["listing_status"] or (
+            "未列入（已核实不予纳入）" if row["colour"] else "未列入"
+        )
+        table.add_row(
+            *_cells(
+                row["period"],
+                row["colour"],
+                row["risk_labels"] or "无",
+                status,
+                row["verification_result"] or ("未反馈" if row["listed"] else None),
+                row["verification_date"],
+                ids.mask_text(row["verification_note"] or ""),
+            )
+        )
+    return table
 
 
 def _household_part(exp: why.Explanation, an_id: Callable[[str | None], str]) -> Group:
@@ -523,8 +547,10 @@ def _verdict_part(exp: why.Explanation) -> Text:
     else:
         lines.append("结论 result: 未列入 not listed\n", style="bold green")
     lines.append(f"  预警等级 colour: {exp.colour_reason}\n")
-    if exp.listed:
+    if exp.listed or exp.household["risk_codes"]:
         lines.append(f"  纳入状态 status: {exp.status_reason}\n")
+    if exp.removal_candidate:
+        lines.append("  风险消除候选 proposed for risk removal this period\n", style="bold")
     stored = exp.stored
     if stored:
         lines.append(

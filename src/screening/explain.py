@@ -287,6 +287,8 @@ class Explanation:
     colour_reason: str
     status_reason: str
     notes: list[str]
+    history: pl.DataFrame  # household_history rows of the household, every screened period
+    removal_candidate: bool  # proposed for risk removal in the period
 
     @property
     def listed(self) -> bool:
@@ -321,7 +323,12 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
     )
     was_listed = _listed_in(con, previous_period(period), found.household_id)
     previous = frozenset({found.household_id}) if was_listed else frozenset()
-    result = screen.screen(inputs, period, resolved, previous)
+    earlier = followup.load(con, period, resolved)
+    mine = pl.col("household_id") == found.household_id
+    earlier = followup.Followup(
+        earlier.decisions.filter(mine), earlier.prior.filter(mine), earlier.prior_periods
+    )
+    result = screen.screen(inputs, period, resolved, previous, earlier=earlier)
     household = result.households.row(0, named=True)
     w = facts.window(period, resolved.window_months)
     members, in_window = _member_facts(inputs, w, resolved)
@@ -345,7 +352,19 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
         colour_reason=_colour_reason(household),
         status_reason=_status_reason(household, previous_period(period), was_listed),
         notes=_notes(household, stored, run),
+        history=history(con, found.household_id),
+        removal_candidate=result.candidates.height > 0,
     )
+
+
+def history(con: duckdb.DuckDBPyConnection, household_id: str) -> pl.DataFrame:
+    """The household's timeline (the `household_history` view), oldest period first."""
+    return con.sql(
+        "SELECT period, colour, risk_labels, listed, listing_status, verification_result, "
+        "verification_date, verification_note FROM household_history "
+        "WHERE household_id = $h ORDER BY period",
+        params={"h": household_id},
+    ).pl()
 
 
 def _listed_in(con: duckdb.DuckDBPyConnection, period: str, household_id: str) -> bool:
@@ -610,10 +629,18 @@ def _colour_reason(hh: Mapping[str, Any]) -> str:
 
 def _status_reason(hh: Mapping[str, Any], previous: str, was_listed: bool) -> str:
     status = hh["listing_status"]
+    decision, day = hh.get("last_decision"), hh.get("last_decision_date")
+    decided = f"乡镇 {day} 核实为「{decision}」（{hh.get('last_decision_period')} 期名单）"
     if status is None:
+        if hh["risk_codes"] and decision == followup.DECLINED:
+            return f"{decided}，此后没有新的部门风险记录 → 不再列入 kept off the list"
         return "未列入 not listed"
     if status == risks.STATUS_MONITORED:
         return f"户籍表监测状态为 {risks.MONITORED} → {status}"
+    if status == followup.STATUS_CONFIRMED:
+        return f"{decided}，户籍表尚未显示 {risks.MONITORED} → {status}"
+    if decision == followup.DECLINED:
+        return f"{decided}，但此后又有部门风险记录 → {status}"
     if was_listed:
         return f"{previous} 已列入名单 → {status}"
     return f"{previous} 未列入名单 → {status}"
