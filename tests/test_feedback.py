@@ -352,7 +352,7 @@ def test_each_failed_check_is_reported_and_a_repeated_household_rejected_everywh
         ("'4306241010010002", "不予纳入", "2026-10-01"),  # Excel's text apostrophe
         ("4306241020010001", "确认纳入", "2026-10-01"),  # 白马乡
         (None, None, "2026-10-01"),
-        ("4306241010010002.0", "待核实", None),  # a number cell, again row 3's household
+        ("4306241010010002.0", "确认纳入", None),  # a number cell, again row 3's household
         ("123", "可能", "2026-08-31"),
         ("4306241010010001", None, None),  # no decision: not checked at all
     )
@@ -370,6 +370,18 @@ def test_each_failed_check_is_reported_and_a_repeated_household_rejected_everywh
     assert rows.filter(pl.col("empty"))["row_number"].to_list() == [8]
     duplicate = rejects.filter(pl.col("row_number") == 3)["message"].item()
     assert "3, 6" in duplicate
+
+
+def test_a_pending_result_may_leave_its_date_blank() -> None:
+    rows = decision_rows(
+        ("4306241010010001", "待核实", None),
+        ("4306241010010002", "不予纳入", None),
+    )
+    accepted, rejects = feedback.check_rows(rows, LISTED, PERIOD, "城关镇")
+    assert accepted.select("household_id", "result", "verification_date").rows() == [
+        ("4306241010010001", "待核实", None)
+    ]
+    assert checks_of(rejects) == {3: ["missing_date"]}
 
 
 def test_date_window_is_the_month_and_the_next_two() -> None:

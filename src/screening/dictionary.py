@@ -33,7 +33,8 @@ VERIFICATION_COLUMNS = {
     "township": "乡镇 of the household on that period's list",
     "household_id": "户编号 as on the list (suspects.household_id)",
     "result": "核实结果 确认纳入 / 不予纳入 / 待核实",
-    "verification_date": "核实日期: in the period's month or the two months after it",
+    "verification_date": "核实日期: in the period's month or the two months after it; may be "
+    "empty for 待核实",
     "note": "备注 as written by the township (trimmed), or null",
     "file": "name of the feedback file the decision came from",
     "file_sha256": "SHA-256 of that file's bytes",

@@ -31,6 +31,7 @@ from .ingest import file_sha256, redact
 from .read import FileRejected, RawFile, read_source
 
 RESULTS = ("确认纳入", "不予纳入", "待核实")
+PENDING = RESULTS[2]
 # A verification is dated in the listed month or within the two months after it: the
 # county's deadline for 入户核实, 评议, 公示 and 审核 (about 20 working days) with room.
 WINDOW_MONTHS = 3
@@ -297,11 +298,12 @@ def check_rows(
             ),
         ),
         (
-            date.is_null(),
+            # 待核实 is "not decided yet": a township often leaves its date blank.
+            date.is_null() & (pl.col("result") != PENDING).fill_null(True),
             "verification_date",
             "missing_date",
             date,
-            _msg("核实日期为空 verification date is empty"),
+            _msg("核实日期为空 verification date is empty (needed for 确认纳入 and 不予纳入)"),
         ),
         (
             date.is_not_null() & pl.col("verification_date").is_null(),

@@ -299,12 +299,15 @@ def load(con: duckdb.DuckDBPyConnection, period: str, params: ResolvedParams) ->
 
 def load_decisions(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
     """Each household's latest current decision on a list before `period`: the latest
-    verification date, then the latest list, then the latest import."""
+    verification date (an undated one: its import date), then the latest list, then the
+    latest import."""
     frame = con.sql(
         "SELECT household_id, result AS decision, verification_date AS decision_date, "
         "period AS decision_period FROM current_verifications WHERE period < $period "
-        "QUALIFY row_number() OVER (PARTITION BY household_id ORDER BY verification_date "
-        "DESC NULLS LAST, period DESC, imported_at DESC, row_number DESC) = 1",
+        # An undated 待核实 counts as made when it was imported.
+        "QUALIFY row_number() OVER (PARTITION BY household_id ORDER BY "
+        "coalesce(verification_date, imported_at::DATE) DESC, period DESC, imported_at DESC, "
+        "row_number DESC) = 1",
         params={"period": period},
     ).pl()
     return frame.select(pl.col(k).cast(t) for k, t in DECISIONS_SCHEMA.items())
