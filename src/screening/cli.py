@@ -328,7 +328,8 @@ def run(
 @app.command()
 @one_line_errors
 def summary(db: DbOpt = None, out: OutOpt = None) -> None:
-    """汇总: listed households per period by colour and status, and where the lists are."""
+    """汇总: listed households per period by colour and status, the townships' answers on
+    each list, the risk-removal candidates, and where the lists are."""
     dbpath = db or config.default_db()
     outdir = out or config.default_out(dbpath)
     with _read_db(dbpath) as con:
@@ -340,11 +341,27 @@ def summary(db: DbOpt = None, out: OutOpt = None) -> None:
             "count(*) FILTER (listing_status = '新增') AS new, "
             "count(*) FILTER (listing_status = '持续') AS continuing, "
             "count(*) FILTER (listing_status = '已在监测') AS monitored, "
-            "count(DISTINCT township) AS townships FROM suspects GROUP BY period ORDER BY period"
+            "count(*) FILTER (listing_status = '已确认待录入') AS confirmed, "
+            "(SELECT count(*) FROM current_verifications v WHERE v.period = s.period) AS answers, "
+            "(SELECT count(*) FROM removal_candidates c WHERE c.period = s.period) AS removal "
+            "FROM suspects s GROUP BY period ORDER BY period"
         ).fetchall()
     table = Table(title="疑似监测对象 suspected households", title_justify="left")
-    for col in ("期次", "户数", "红", "黄", "蓝", "新增", "持续", "已在监测", "乡镇数"):
-        table.add_column(col, justify="right")
+    # Two-line headers keep the columns within an 80-column terminal.
+    table.add_column("期次", no_wrap=True)
+    for col in (
+        "户数",
+        "红",
+        "黄",
+        "蓝",
+        "新增",
+        "持续",
+        "已在\n监测",
+        "确认\n待录入",
+        "乡镇\n已核实",
+        "消除\n候选",
+    ):
+        table.add_column(col, justify="right", no_wrap=True)
     for row in rows:
         table.add_row(*(str(v) for v in row))
     console.print(table)
