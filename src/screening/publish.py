@@ -144,7 +144,14 @@ PARAMETER_LABELS: dict[str, str] = {
     "working_age": "劳动年龄（周岁）",
     "severe_disability_grades": "重度残疾等级",
     "window_months": "筛查时间窗口（月）",
+    "verification_time_limit": "核实反馈时限（工作日）",
+    "public_holidays": "法定节假日（不计工作日）",
+    "scale_check": "规模校验（占脱贫户和监测户的比例）",
+    "risk_removal_clear_periods": "风险消除候选：连续无风险的筛查期数",
 }
+_SUBKEY_LABELS = {"expected_share": "预期", "ceiling": "上限"}
+# Not a screening rule, and a long list: the township's 说明 sheet leaves it out.
+_NOT_ON_LISTS = ("public_holidays",)
 COLOURS = ("红", "黄", "蓝")
 # Soft fills that stay readable in black-and-white print (the cell text names the colour too).
 COLOUR_FILLS: dict[str, str] = {"红": "#FFC7CE", "黄": "#FFEB9C", "蓝": "#BDD7EE"}
@@ -1055,7 +1062,9 @@ def _risk_lines() -> list[tuple[str, str]]:
 def _parameter_lines(meta: PublishMeta) -> list[tuple[str, str]]:
     lines = [
         ("筛查参数" if i == 0 else "", f"{parameter_label(k)}：{format_value(k, v)}")
-        for i, (k, v) in enumerate(ordered_parameters(meta.parameters))
+        for i, (k, v) in enumerate(
+            (k, v) for k, v in ordered_parameters(meta.parameters) if k not in _NOT_ON_LISTS
+        )
     ]
     lines += [("参数提示" if i == 0 else "", w) for i, w in enumerate(meta.parameter_warnings)]
     return lines
@@ -1095,7 +1104,11 @@ def parameter_label(key: str) -> str:
 def format_value(key: str, value: object) -> str:
     """A parameter value as people read it: 6,000; 脱贫户 5,000；一般农户 20,000; 16–59."""
     if isinstance(value, Mapping):
-        return "；".join(f"{k} {format_value(key, v)}" for k, v in value.items())
+        return "；".join(
+            f"{_SUBKEY_LABELS.get(str(k), k)} {format_value(key, v)}" for k, v in value.items()
+        )
+    if key == "scale_check" and isinstance(value, int | float):
+        return f"{value:.0%}"
     if isinstance(value, list | tuple):
         if isinstance(value, tuple) and len(value) == 2:  # a (min, max) range
             return f"{value[0]}–{value[1]}"
