@@ -108,11 +108,24 @@ def test_one_township_rerun_equals_its_rows_in_the_full_run(
     shutil.copytree(screened["out"].parent, work)
     db, out = work / "screening.duckdb", work / "out"
     period = SAMPLE_PERIODS[-1]
-    before = query(db, f"SELECT * EXCLUDE (run_id) FROM suspects WHERE period = '{period}'")
-    township = before["township"][0]
+    tables = ("suspects", "screened_households", "removal_candidates", "scale_checks")
+
+    def rows() -> dict[str, pl.DataFrame]:
+        return {
+            t: query(
+                db, f"SELECT * EXCLUDE (run_id) FROM {t} WHERE period = '{period}' ORDER BY ALL"
+            )
+            if t != "scale_checks"
+            else query(db, f"SELECT * FROM {t} WHERE period = '{period}' ORDER BY ALL")
+            for t in tables
+        }
+
+    before = rows()
+    township = before["suspects"]["township"][0]
     run_period(db=db, inbox=sample_inbox, out=out, period=period, township=township)
-    after = query(db, f"SELECT * EXCLUDE (run_id) FROM suspects WHERE period = '{period}'")
-    assert after.sort("household_id").equals(before.sort("household_id"))
+    after = rows()
+    for table in tables:
+        assert after[table].equals(before[table]), table
     runs = query(db, f"SELECT township FROM runs WHERE period = '{period}' ORDER BY started_at")
     assert runs["township"].to_list()[-1] == township
 

@@ -42,14 +42,22 @@ from typing import cast
 import duckdb
 import polars as pl
 
-from . import __version__, contract, lock, params, publish, report, store
+from . import __version__, contract, followup, lock, params, publish, report, store
 from .ids import mask
 from .inbox import check_period
 from .ingest import SourceResult, ingest_period, unrecognised_files
 from .screen import ScreenInputs, ScreenResult, screen
 
 WORK_FOLDER = ".work"
-_WORK_FRAMES = ("households", "suspects", "evidence", "members", "match_rates")
+_WORK_FRAMES = (
+    "households",
+    "suspects",
+    "evidence",
+    "members",
+    "match_rates",
+    "candidates",
+    "scale",
+)
 _WORK_META = "meta.json"
 # An 18-digit resident ID (last character may be X) or an old 15-digit one, standing alone.
 _ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
@@ -296,6 +304,40 @@ def _store_outputs(
     store.insert_frame(con, "evidence", evidence)
 
 
+def screened_households(result: ScreenResult, run_id: str) -> pl.DataFrame:
+    return result.households.select(
+        "period", "township", "village", "household_id", "household_type",
+        "monitoring_status", "per_capita_income", "monitoring_line", "labour_capacity",
+        "colour", "risk_codes", "risk_labels", "listed", "listing_status", "last_decision",
+        "last_decision_date", run_id=pl.lit(run_id),
+    )  # fmt: skip
+
+
+def _township_rows(township: str | None) -> pl.Expr:
+    return pl.lit(True) if township is None else pl.col("township") == township
+
+
+def _store_followup(
+    con: duckdb.DuckDBPyConnection,
+    period: str,
+    township: str | None,
+    result: ScreenResult,
+    run_id: str,
+) -> None:
+    """Every household's outcome (the history), the risk-removal candidates and the scale
+    check of the period become this run's; a township run replaces that township's rows
+    (the county's scale row is a full run's). Call inside a transaction."""
+    mine = _township_rows(township)
+    where, args = ("period = ?", [period])
+    if township is not None:
+        where, args = ("period = ? AND township = ?", [period, township])
+    for table in ("screened_households", "removal_candidates", "scale_checks"):
+        con.execute(f"DELETE FROM {table} WHERE {where}", args)
+    store.insert_frame(con, "screened_households", screened_households(result, run_id).filter(mine))
+    store.insert_frame(con, "removal_candidates", result.candidates.filter(mine))
+    store.insert_frame(con, "scale_checks", result.scale.filter(mine))
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -313,10 +355,13 @@ def build_report(
 ) -> report.RunReport:
     files = store.files_read(con, period)
     rejected = store.rejected_counts(con, period)
+    overdue = followup.load_overdue(con, period, started.date(), resolved)
     warnings = [
         *resolved.warnings,
         *report.file_warnings(files),
         *report.headless_warning(result.households_without_head),
+        *followup.scale_warnings(result.scale, resolved),
+        *report.overdue_warning(overdue),
     ]
     if stray_files:
         warnings.append(f"未识别的文件 unrecognised files in the inbox: {', '.join(stray_files)}")
@@ -338,6 +383,9 @@ def build_report(
         township=township,
         started_at=started,
         finished_at=dt.datetime.now().replace(microsecond=0),
+        scale=result.scale,
+        overdue=overdue,
+        candidates=result.candidates,
     )
 
 
@@ -484,6 +532,7 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
     try:
         inputs = load_inputs(con, specs, req.period)
         previous = previously_listed(con, req.period)
+        earlier = followup.load(con, req.period, resolved)
     finally:
         con.close()
     all_townships = sorted(
@@ -493,7 +542,7 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
         raise RunError(
             f"unknown township {req.township!r}; nearest: {nearest(req.township, all_townships)}"
         )
-    result = screen(inputs, req.period, resolved, previous, run_id)
+    result = screen(inputs, req.period, resolved, previous, run_id, earlier)
     return write_work(work_dir(req.out, run_id), result, all_townships)
 
 
@@ -505,6 +554,7 @@ def publish_run(req: RunRequest, run_id: str, work: Path) -> Published:
     resolved = params.load(req.params_file).at(req.period)
     result, all_townships = read_work(work)
     suspects, evidence, members = _for_township(result, req.township)
+    mine = _township_rows(req.township)
     con = store.connect(req.db)
     try:
         rep = build_report(
@@ -530,6 +580,7 @@ def publish_run(req: RunRequest, run_id: str, work: Path) -> Published:
         )
         with store.transaction(con):
             _store_outputs(con, req.period, req.township, suspects, evidence, result.match_rates)
+            _store_followup(con, req.period, req.township, result, run_id)
             _record_end(con, run_id, "success", "")
             after_stage("store")
             # The files come last: once they are renamed into place only the commit is left.
@@ -540,6 +591,7 @@ def publish_run(req: RunRequest, run_id: str, work: Path) -> Published:
                 members,
                 meta,
                 townships=[req.township] if req.township else None,
+                candidates=result.candidates.filter(mine),
             )
             if req.township is None:
                 written.append(report.write_report(req.out, rep))
