@@ -14,8 +14,8 @@ outcome. The runner fills in the rest the way the loader would deliver it:
   a mapping gives effective dates (as in a parameters file).
 
 - `decisions` are the townships' latest decisions on earlier lists: `result` (确认纳入 /
-  不予纳入 / 待核实), `date`, and `list` (the period of the list decided on; household_id defaults to the
-  case's household);
+  不予纳入 / 待核实), `date`, and `list` (the period of the list decided on;
+  household_id defaults to the case's household);
 - `earlier` gives earlier screened periods for the risk-removal check: period → the
   household's risk codes then ([] = no risk) (household_id defaults to the case's household).
 Expected: `colour` (红 / 黄 / 蓝, or 不列入 / null when not listed) and `risk_codes` always;

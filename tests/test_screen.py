@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
+from screening import contract, facts, store
+from screening import run as monthly
 from screening.params import ResolvedParams, load
 from screening.screen import (
     ScreenInputs,
@@ -18,7 +22,7 @@ from screening.screen import (
     source_schema,
 )
 
-from .test_rule_cases import build
+from .test_rule_cases import _cases, build, default_parameters, earlier_of
 
 PERIOD = "2026-09"
 MONEY = pl.Decimal(18, 2)
@@ -493,3 +497,58 @@ def test_previous_listed_marks_continuing_households(params: ResolvedParams) -> 
         zip(result.suspects["household_id"], result.suspects["listing_status"], strict=True)
     )
     assert status == {"H1": "新增", "H2": "持续"}
+
+
+# ------------------------------------------------------------------ what run.load_inputs keeps
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_rule_columns_within_reach_screen_alike(case: dict[str, Any]) -> None:
+    """run.load_inputs loads only facts.RULE_COLUMNS of the records within facts.reach:
+    every rule case screens the same on those alone as on whole records."""
+    period = str(case["period"])
+    params_set = default_parameters()
+    if case.get("parameters"):
+        params_set = params_set.override(case["parameters"], origin=f"case {case['name']}")
+    resolved = params_set.at(period)
+    w = facts.window(period, resolved.window_months)
+    inputs, _ = build(case)
+
+    def narrowed(source: str) -> pl.LazyFrame:
+        first, last = facts.reach(source, w)
+        rule_date = pl.col(contract.load()[source].rule_date or "")
+        kept = rule_date <= last if first is None else rule_date.is_between(first, last)
+        return getattr(inputs, source).filter(kept).select(facts.RULE_COLUMNS[source])
+
+    loaded = ScreenInputs(
+        population=inputs.population, **{s: narrowed(s) for s in facts.EVENT_SOURCES}
+    )
+    previous = frozenset(str(h) for h in case.get("previous_listed") or [])
+    whole, lean = (
+        screen(i, period, resolved, previous, "test", earlier_of(case, resolved))
+        for i in (inputs, loaded)
+    )
+    for f in dataclasses.fields(whole):
+        a, b = getattr(whole, f.name), getattr(lean, f.name)
+        assert a.equals(b) if isinstance(a, pl.DataFrame) else a == b, f.name
+
+
+def test_load_inputs_keeps_what_the_rules_read(screened: dict[str, Path]) -> None:
+    """The monthly run's lean inputs (rule columns, records within reach) screen the
+    sample county as its whole records as of P do, and hold fewer records."""
+    resolved = load().at(PERIOD)
+    specs = contract.load()
+    con = store.connect(screened["db"], read_only=True)
+    try:
+        lean = monthly.load_inputs(con, specs, PERIOD, resolved.window_months)
+        events = {s: store.events_as_of(con, specs[s], PERIOD) for s in facts.EVENT_SOURCES}
+        whole = ScreenInputs(population=lean.population, **{s: f.lazy() for s, f in events.items()})
+    finally:
+        con.close()
+    kept = {s: getattr(lean, s).collect() for s in facts.EVENT_SOURCES}
+    for s in facts.EVENT_SOURCES:
+        assert kept[s].columns == list(facts.RULE_COLUMNS[s])
+    assert sum(f.height for f in kept.values()) < sum(f.height for f in events.values())
+    a, b = (screen(i, PERIOD, resolved, frozenset(), "R") for i in (whole, lean))
+    for name in ("households", "suspects", "evidence", "members", "match_rates"):
+        assert getattr(a, name).equals(getattr(b, name)), name

@@ -544,7 +544,8 @@ def _rule_texts(
     studies = rec["education"].filter(pl.col("net_cost") > 0).height
 
     pupils = members.filter(pl.col("compulsory_age"))
-    latest = rec["education"].filter(pl.col("is_latest"))
+    # Every pupil's latest record in W (the rules' `is_latest` marks only 辍学 students').
+    latest = facts.latest_education(rec["education"].lazy()).collect()
     status_of = dict(zip(latest["id_number"], latest["status"], strict=True))
     pupil_lines = [
         f"{who(i)} 最新学籍 {status_of.get(i) or '窗口内无学籍记录'}" for i in pupils["id_number"]

@@ -9,7 +9,7 @@ certificate issued up to end(P), so they are kept whole and flagged `in_window`.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 import polars as pl
@@ -126,6 +126,49 @@ class Records:
             "disability": self.certificates.filter(pl.col("in_window")),
         }
 
+    def collected(self) -> Records:
+        """The same records computed once, in one `pl.collect_all`, as lazy frames over the
+        results: the queries built on them (collect_all shares no subplans) then start from
+        the prepared records instead of each preparing them again."""
+        frames = pl.collect_all([getattr(self, f.name) for f in fields(self)])
+        return Records(*(frame.lazy() for frame in frames))
+
+
+# The columns of each events source that the rules read: the natural key (source_key),
+# the ID number, the rule date and what the functions below select, evidence details
+# included. A loader wanting no more than the rules need loads these (run.load_inputs).
+RULE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "medical": ("settlement_id", "id_number", "settlement_date", "hospital", "out_of_pocket"),
+    "education": (
+        "record_id",
+        "id_number",
+        "record_date",
+        "school",
+        "stage",
+        "status",
+        "tuition",
+        "accommodation",
+        "textbook",
+        "aid",
+    ),
+    "traffic": (
+        "accident_id",
+        "id_number",
+        "accident_date",
+        "injury",
+        "direct_loss",
+        "compensation",
+    ),
+    "civil": ("id_number", "assistance_type", "event", "event_date", "amount"),
+    "disability": ("certificate_no", "id_number", "disability_type", "grade", "issue_date"),
+}
+
+
+def reach(source: str, w: Window) -> tuple[dt.date | None, dt.date]:
+    """The rule dates (first, last; None: no first) of the records of events `source` that
+    the rules can read: W, except certificates, which count whenever issued up to end(P)."""
+    return (None if source == "disability" else w.start), w.end
+
 
 def _prepared(frame: pl.LazyFrame, source: str, keep: pl.Expr) -> pl.LazyFrame:
     """The records whose rule date satisfies `keep` (an expression over `rule_date`), with
@@ -151,12 +194,12 @@ def medical_records(medical: pl.LazyFrame, w: Window) -> pl.LazyFrame:
 
 
 def education_records(education: pl.LazyFrame, w: Window) -> pl.LazyFrame:
+    """The education records in W with their net cost. `is_latest` marks the latest record
+    (`latest_education`) of each student having a 辍学 record in W, and only of those: no
+    one else's latest record can be a 辍学 one, which is all DROPOUT asks. Finding it for
+    those few students spares a window over every record (docs/benchmarks.md)."""
     fees = money_or_zero("tuition") + money_or_zero("accommodation") + money_or_zero("textbook")
-    in_w = _prepared(education, "education", w.contains(pl.col("rule_date")))
-    # Latest record per student: greatest record_date, ties broken by the greatest record_id.
-    on_latest_day = pl.col("record_date") == pl.col("record_date").max().over("id_number")
-    latest_id_that_day = pl.col("record_id").max().over("id_number", "record_date")
-    return in_w.select(
+    in_w = _prepared(education, "education", w.contains(pl.col("rule_date"))).select(
         "id_number",
         "source_key",
         "rule_date",
@@ -168,8 +211,21 @@ def education_records(education: pl.LazyFrame, w: Window) -> pl.LazyFrame:
         "textbook",
         "aid",
         net_cost=non_negative(fees - money_or_zero("aid")),
-        is_latest=on_latest_day & (pl.col("record_id") == latest_id_that_day),
     )
+    dropped_out = in_w.filter(pl.col("status") == DROPOUT_STATUS).select("id_number")
+    latest = latest_education(in_w.join(dropped_out, on="id_number", how="semi")).select(
+        "id_number", "rule_date", "source_key", is_latest=pl.lit(True)
+    )
+    return in_w.join(latest, on=["id_number", "rule_date", "source_key"], how="left").with_columns(
+        pl.col("is_latest").fill_null(False)
+    )
+
+
+def latest_education(education: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per student: the latest of the prepared education records given (greatest
+    record date, ties broken by the greatest record ID, which is the source key). The
+    rules take it for students with a 辍学 record only; explain shows every pupil's."""
+    return education.sort("rule_date", "source_key").group_by("id_number").last()
 
 
 def traffic_records(traffic: pl.LazyFrame, w: Window) -> pl.LazyFrame:

@@ -157,7 +157,7 @@ class ResolvedParams:
         grades = self.values["severe_disability_grades"]
         if not isinstance(grades, list):
             raise TypeError("parameter severe_disability_grades is not a list")
-        return tuple(sorted(grades))
+        return tuple(sorted(int(g) for g in grades))
 
     @property
     def verification_time_limit(self) -> int:
@@ -193,7 +193,7 @@ class ResolvedParams:
 
 
 def _plain(value: ParamValue) -> ParamValue:
-    return list(value) if isinstance(value, list) else value
+    return value.copy() if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from typing import cast
 import duckdb
 import polars as pl
 
-from . import __version__, contract, followup, lock, params, publish, report, store
+from . import __version__, contract, facts, followup, lock, params, publish, report, store
 from .ids import mask
 from .inbox import check_period
 from .ingest import SourceResult, ingest_period, unrecognised_files
@@ -185,16 +185,33 @@ def one_line(exc: BaseException) -> str:
 
 
 def load_inputs(
-    con: duckdb.DuckDBPyConnection, specs: dict[str, contract.SourceSpec], period: str
+    con: duckdb.DuckDBPyConnection,
+    specs: dict[str, contract.SourceSpec],
+    period: str,
+    window_months: int | None = None,
 ) -> ScreenInputs:
+    """The roster snapshot in force at `period` and, per events source, the newest version
+    of each record as of it, holding only what the rules read (`facts.RULE_COLUMNS`) and
+    within their reach (`facts.reach`): rule dates up to end(P), and with `window_months`
+    none before the window's first day, but for certificates. (explain loads whole records
+    with their provenance, `store.events_as_of`.)"""
     population = store.population(con, period)
     if population.height == 0:
         raise RunError(f"no roster (人口/roster file) received at or before {period}")
-    events = {
-        source: store.events_as_of(con, spec, period).lazy()
-        for source, spec in specs.items()
-        if source != "roster"
-    }
+    w = facts.window(period, window_months or 1)  # without window_months, only its end counts
+    events: dict[str, pl.LazyFrame] = {}
+    for source, spec in specs.items():
+        if source == "roster":
+            continue
+        since, until = facts.reach(source, w)
+        events[source] = store.events_as_of(
+            con,
+            spec,
+            period,
+            columns=facts.RULE_COLUMNS[source],
+            since=since if window_months is not None else None,
+            until=until,
+        ).lazy()
     return ScreenInputs(population=population.lazy(), **events)
 
 
@@ -530,7 +547,7 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
     resolved = params.load(req.params_file).at(req.period)
     con = store.connect(req.db, read_only=True)
     try:
-        inputs = load_inputs(con, specs, req.period)
+        inputs = load_inputs(con, specs, req.period, resolved.window_months)
         previous = previously_listed(con, req.period)
         earlier = followup.load(con, req.period, resolved)
     finally:

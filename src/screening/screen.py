@@ -117,7 +117,8 @@ MATCH_RATES_SCHEMA: dict[str, pl.DataType] = {
 
 @dataclass(frozen=True)
 class ScreenInputs:
-    """Typed columns of each source plus period, file, row_number (docs/design.md)."""
+    """The roster's typed columns plus period, file, row_number; of the events, at least
+    the columns the rules read (facts.RULE_COLUMNS), more are ignored (docs/design.md)."""
 
     population: pl.LazyFrame  # the roster snapshot in force at P
     medical: pl.LazyFrame  # events: de-duplicated by natural key as of P, any date
@@ -187,6 +188,9 @@ def screen(
         raise ValueError(f"parameters were resolved for {params.period}, not for {period}")
     w = facts.window(period, params.window_months)
     people, rec = people_and_records(inputs, w, params)
+    # Prepared once: every query below reads the records (the households, the match
+    # rates, the evidence, the members), and would otherwise prepare them again.
+    rec = rec.collected()
     person = facts.person_facts(people, rec, params)
     # Two collects, not one: collect_all does not share subplans between its queries, so
     # every output built on the households would recompute every person's facts. The

@@ -8,8 +8,9 @@ sources show the current state.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -266,18 +267,31 @@ def events_as_of(
     spec: SourceSpec,
     period: str,
     id_numbers: list[str] | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
 ) -> pl.DataFrame:
-    """Per natural key, the newest version delivered at or before the period; with
-    `id_numbers`, only those people's records (filtered after choosing the newest version,
-    since a re-sent record may correct the ID it carries)."""
+    """Per natural key, the newest version delivered at or before the period: every column
+    with period, file and row_number, or only `columns`. With `id_numbers`, only those
+    people's records; with `since` / `until`, only the records whose rule date lies on or
+    after / on or before them. Both filter after choosing the newest version, since a
+    re-sent record may correct the ID or the date it carries."""
     key = ", ".join(f'"{k}"' for k in spec.natural_key)
     newest = (
         f"SELECT * EXCLUDE (extra) FROM stg_{spec.source} WHERE period <= $period "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY period DESC) = 1"
     )
-    if id_numbers is None:
-        return con.sql(newest, params={"period": period}).pl()
-    return con.sql(
-        f"SELECT * FROM ({newest}) WHERE list_contains($ids, id_number)",
-        params={"period": period, "ids": id_numbers},
-    ).pl()
+    values: dict[str, object] = {"period": period}
+    where = []
+    if id_numbers is not None:
+        where.append("list_contains($ids, id_number)")
+        values["ids"] = id_numbers
+    for name, bound, op in (("since", since, ">="), ("until", until, "<=")):
+        if bound is not None:
+            assert spec.rule_date is not None, f"{spec.source} has no rule date"
+            where.append(f'"{spec.rule_date}" {op} ${name}')
+            values[name] = bound
+    selected = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    return con.sql(f"SELECT {selected} FROM ({newest}){condition}", params=values).pl()
