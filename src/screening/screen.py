@@ -1,8 +1,9 @@
 """One screening of period P: population and department records in, lists and evidence out.
 
 Pure polars, no DuckDB: the caller loads the inputs as of P (roster snapshot in force,
-events de-duplicated by natural key) and publishes the result. Everything stays lazy
-until a single `pl.collect_all`.
+events de-duplicated by natural key) and publishes the result. The prepared records are
+collected once; the households, then the evidence (which the townships' decisions need),
+then the lists are each one collect over them.
 """
 
 from __future__ import annotations
