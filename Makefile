@@ -33,6 +33,11 @@ demo: venv
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
 	@for p in $(SAMPLE_PERIODS); do \
 	  $(BIN)/screening run --period $$p --inbox sample_data --db $(DEMO)/screening.duckdb --out $(DEMO)/out || exit 1; \
+	  for f in sample_data/feedback/$$p/*; do \
+	    [ -f "$$f" ] || continue; \
+	    echo "乡镇核实反馈 township feedback: $$f"; \
+	    $(BIN)/screening feedback import "$$f" --period $$p --db $(DEMO)/screening.duckdb || exit 1; \
+	  done; \
 	done
 	@$(BIN)/screening summary --db $(DEMO)/screening.duckdb --out $(DEMO)/out
 
@@ -61,7 +66,7 @@ bench: venv
 
 # Regenerates the committed sample inbox (deterministic for the seed).
 sample-data: venv
-	rm -rf sample_data/20*-* sample_data/manifest.*
+	rm -rf sample_data/20*-* sample_data/feedback sample_data/manifest.*
 	$(BIN)/screening sample --out sample_data --households 500 --periods 2026-07,2026-08,2026-09 --seed 20260701
 
 clean:

@@ -78,3 +78,9 @@ def test_peak_rss_sees_an_allocation_inside_the_stage() -> None:
             block[::4096] = b"\x01" * len(block[::4096])  # touch every page
             del block
     assert during.peak_rss - before.peak_rss > size * 0.9
+
+
+def test_generation_guard_counts_one_chunk_of_a_province() -> None:
+    county, province = bench.SIZES["county"], bench.SIZES["province"]
+    assert bench.generator_peak_estimate(county) > 6 << 30  # built whole: 6.6 GB measured
+    assert bench.generator_peak_estimate(province) < 4 << 30  # one chunk: 3.0 GB measured

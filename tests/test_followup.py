@@ -211,3 +211,61 @@ def test_every_household_of_every_screened_period_is_in_the_history(
     assert counts["n"].to_list() == roster["n"].to_list()
     scale = query(db, "SELECT * FROM scale_checks WHERE township IS NULL ORDER BY period")
     assert scale["listed"].to_list() == listed["n"].to_list()
+
+
+# ---------------------------------------------------------------- the loop, end to end
+
+
+def test_the_sample_feedback_round_changes_the_next_lists_as_the_manifest_says(
+    sample_inbox: Path, sample_manifest: dict, tmp_path: Path
+) -> None:
+    """Period 1 screened, the township's filled-in list imported, periods 2 and 3 screened:
+    every list is the manifest's, except the answered households, which follow the answers
+    (a 不予纳入 household drops off and comes back as 新增 after a newer settlement; a
+    确认纳入 household is 已确认待录入 until the roster says 监测中)."""
+    from screening import feedback
+    from screening.run import run_period
+
+    entry = sample_manifest["feedback"]
+    answers = entry["answers"]
+    assert {a["result"] for a in answers.values()} == {"确认纳入", "不予纳入", "待核实"}
+    db, out = tmp_path / "s.duckdb", tmp_path / "out"
+    for period in sample_manifest["periods"]:
+        run_period(db=db, inbox=sample_inbox, out=out, period=period)
+        if period == entry["period"]:
+            result = feedback.import_feedback(db, sample_inbox / entry["file"], period)
+            assert (result.accepted, result.rejected) == (len(answers), 0)
+            assert result.township.name == entry["township"]
+        listed = dict(
+            query(
+                db, f"SELECT household_id, listing_status FROM suspects WHERE period = '{period}'"
+            ).rows()
+        )
+        expected = {
+            r["household_id"]: r["listing_status"] for r in sample_manifest["expected"][period]
+        }
+        for household, answer in answers.items():
+            expected.pop(household, None)
+            if answer["statuses"][period] is not None:
+                expected[household] = answer["statuses"][period]
+        assert listed == expected, period
+    last = sample_manifest["periods"][-1]
+    shown = query(
+        db,
+        f"SELECT household_id, last_decision FROM suspects WHERE period = '{last}' "
+        "AND last_decision = '不予纳入'",
+    )
+    back = [
+        h for h, a in answers.items() if a["statuses"][last] == "新增" and a["result"] == "不予纳入"
+    ]
+    assert shown["household_id"].to_list() == back
+    history = query(
+        db,
+        f"SELECT period, listed, verification_result FROM household_history "
+        f"WHERE household_id = '{back[0]}' ORDER BY period",
+    )
+    assert history.rows() == [
+        (entry["period"], True, "不予纳入"),
+        (sample_manifest["periods"][1], False, None),
+        (last, True, None),
+    ]

@@ -54,6 +54,7 @@ import psutil
 import pyarrow as pa
 
 from screening import (
+    batches,
     contract,
     facts,
     ingest,
@@ -122,15 +123,17 @@ SIZES = {
     "province": BenchSize("province", 2_900_000, months=12, naive=False),
 }
 
-# The generator holds the whole county in memory: measured peaks of 2.7 GB for 290,000
-# households × 3 months and 6.6 GB × 12 months give about 4.9 KB per household plus
-# 1.5 KB per household-month. A generation that cannot fit is refused up front.
+# The generator holds the whole county in memory up to sample.CHUNKED_ABOVE households, and
+# one chunk of households at a time above (sample.chunk_size): measured peaks of 2.7 GB for
+# 290,000 households × 3 months and 6.6 GB × 12 months give about 4.9 KB per household plus
+# 1.5 KB per household-month held. A generation that cannot fit is refused up front.
 GENERATOR_BYTES_PER_HOUSEHOLD = 4_900
 GENERATOR_BYTES_PER_HOUSEHOLD_MONTH = 1_500
 
 
 def generator_peak_estimate(size: BenchSize) -> int:
-    return size.households * (
+    held = sample.chunk_size(size.households) or size.households
+    return held * (
         GENERATOR_BYTES_PER_HOUSEHOLD + GENERATOR_BYTES_PER_HOUSEHOLD_MONTH * size.months
     )
 
@@ -440,7 +443,11 @@ def _monthly_stages(
     started = dt.datetime.now().replace(microsecond=0)
     run_id = run.new_run_id(period, started)
     with meter.measure("load as of P", "rows loaded") as m:
-        inputs = run.load_inputs(con, specs, period)
+        if batches.needs_batches(con, period):  # as run.screen_period: exported to parquet
+            folder = out.with_name(out.name + "-inputs")
+            inputs = batches.export_inputs(con, specs, period, folder)
+        else:
+            inputs = run.load_inputs(con, specs, period, resolved.window_months)
         m.rows = sum(
             frame.select(pl.len()).collect().item()
             for frame in (
@@ -455,7 +462,13 @@ def _monthly_stages(
     stages.append(m)
 
     with meter.measure("screen", "persons") as m:
-        result = screen.screen(inputs, period, resolved, run.previously_listed(con, period), run_id)
+        previous = run.previously_listed(con, period)
+        result = batches.screen_in_batches(  # in batches of townships above the budget
+            inputs,
+            period,
+            resolved,
+            lambda part: screen.screen(part, period, resolved, previous, run_id),
+        )
         m.rows = inputs.population.select(pl.len()).collect().item()
     stages.append(m)
 
@@ -535,7 +548,7 @@ def _baselines(
             keep(m, "naive")
         if i > 0:
             with meter.measure(step.name, "households") as m:
-                inputs = run.load_inputs(con, specs, period)
+                inputs = run.load_inputs(con, specs, period, resolved.window_months)
                 screen.screen(inputs, period, resolved, run.previously_listed(con, period))
             keep(m, "step")
     return best["floor"], floor_codes, best.get("naive"), naive_codes, best["step"]
@@ -920,8 +933,8 @@ def run_bench(
         if need > free:
             raise BenchError(
                 f"generating {size.name} ({size.households:,} households × {size.months} "
-                f"months) needs about {need / (1 << 30):.0f} GiB, since sample.generate holds "
-                f"the whole county in memory; {free / (1 << 30):.0f} GiB is available"
+                f"months) needs about {need / (1 << 30):.0f} GiB; "
+                f"{free / (1 << 30):.0f} GiB is available"
             )
         say(f"generating {size.households:,} households × {size.months} months in {inbox} …")
         folder.mkdir(parents=True, exist_ok=True)

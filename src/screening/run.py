@@ -42,7 +42,7 @@ from typing import cast
 import duckdb
 import polars as pl
 
-from . import __version__, contract, facts, followup, lock, params, publish, report, store
+from . import __version__, batches, contract, facts, followup, lock, params, publish, report, store
 from .ids import mask
 from .inbox import check_period
 from .ingest import SourceResult, ingest_period, unrecognised_files
@@ -547,7 +547,11 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
     resolved = params.load(req.params_file).at(req.period)
     con = store.connect(req.db, read_only=True)
     try:
-        inputs = load_inputs(con, specs, req.period, resolved.window_months)
+        if batches.needs_batches(con, req.period):  # exported, then screened by townships
+            folder = work_dir(req.out, run_id) / batches.INPUTS_FOLDER
+            inputs = batches.export_inputs(con, specs, req.period, folder)
+        else:
+            inputs = load_inputs(con, specs, req.period, resolved.window_months)
         previous = previously_listed(con, req.period)
         earlier = followup.load(con, req.period, resolved)
     finally:
@@ -559,7 +563,12 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
         raise RunError(
             f"unknown township {req.township!r}; nearest: {nearest(req.township, all_townships)}"
         )
-    result = screen(inputs, req.period, resolved, previous, run_id, earlier)
+    result = batches.screen_in_batches(
+        inputs,
+        req.period,
+        resolved,
+        lambda part: screen(part, req.period, resolved, previous, run_id, earlier),
+    )
     return write_work(work_dir(req.out, run_id), result, all_townships)
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 import xlsxwriter
 
 from screening import contract, ids
@@ -375,6 +376,12 @@ class Case:
     status_intent: Mapping[int, str] = field(default_factory=dict)
     changes: tuple[tuple[int, str, str], ...] = ()  # (from period, roster column, value)
     min_periods: int = 1
+    town: int | None = None  # the township (by index) when it matters; else spread
+    # The township's answer on period 1's list, in the sample feedback file: (核实结果,
+    # 核实日期 or None), and the listing status per period once it is imported (None: not
+    # listed). Cases with an answer all live in the feedback file's township.
+    feedback: tuple[str, dt.date | None] | None = None
+    feedback_status: Mapping[int, str | None] = field(default_factory=dict)
 
 
 def _medical_fields(when: dt.date, oop: int, hospital: str = HOSPITALS[0]) -> dict[str, Any]:
@@ -500,6 +507,7 @@ def planted_cases(cal: Calendar, rng: random.Random) -> list[Case]:
         *_assistance_cases(b),
         *_household_cases(b),
         *_timeline_cases(b),
+        *_feedback_cases(b),
     ]
     return [c for c in cases if c.min_periods <= cal.n]
 
@@ -786,6 +794,46 @@ def _timeline_cases(b: _CaseBook) -> list[Case]:
     # fmt: on
 
 
+FEEDBACK_TOWN = 0  # the sample feedback file is from the first (largest) township
+
+
+def _feedback_cases(b: _CaseBook) -> list[Case]:
+    """Households the sample feedback file answers (on period 1's list, dated in period 2),
+    with their statuses once it is imported; without it they follow `status_intent`."""
+    h, d = b.cal.hist, b.cal.day
+
+    def fam() -> tuple[Member, ...]:
+        return b.family(45, ("配偶", 43), ("长子", 19))
+
+    med = "MEDICAL"
+    # fmt: off
+    return [
+        Case("declined_then_new_settlement", "不予纳入 on period 1's list: off the list in"
+             " period 2, back as 新增 in period 3 with a settlement dated after the decision",
+             "脱贫户", "未监测", _cents("12000"), fam(),
+             (b.med(0, h(2, 5), "5500.00"), b.med(1, d(2, 6), "900.00")), b.every(med),
+             b.statuses("新增", "持续", "持续"), town=FEEDBACK_TOWN, min_periods=3,
+             feedback=("不予纳入", d(1, 10)), feedback_status={0: "新增", 1: None, 2: "新增"}),
+        Case("declined_stays_off", "不予纳入 on period 1's list and no newer record: stays off",
+             "脱贫户", "未监测", _cents("12000"), fam(), (b.med(0, h(3, 5), "6000.00"),),
+             b.every(med), b.statuses("新增", "持续", "持续"), town=FEEDBACK_TOWN,
+             min_periods=3, feedback=("不予纳入", d(1, 12)),
+             feedback_status={0: "新增", 1: None, 2: None}),
+        Case("confirmed_until_monitored", "确认纳入 on period 1's list: 已确认待录入 until the"
+             " roster shows 监测中 in period 3", "脱贫户", "未监测", _cents("12000"), fam(),
+             (b.med(0, h(2, 8), "5600.00"),), b.every(med),
+             b.statuses("新增", "持续", "已在监测"),
+             changes=((2, "household_type", "监测户"), (2, "monitoring_status", "监测中")),
+             town=FEEDBACK_TOWN, min_periods=3, feedback=("确认纳入", d(1, 9)),
+             feedback_status={0: "新增", 1: "已确认待录入", 2: "已在监测"}),
+        Case("pending_stays", "待核实 (no date) on period 1's list: stays 持续", "脱贫户",
+             "未监测", _cents("12000"), fam(), (b.med(1, h(1, 3), "5100.00"),), b.every(med),
+             b.statuses("新增", "持续", "持续"), town=FEEDBACK_TOWN, min_periods=3,
+             feedback=("待核实", None), feedback_status={0: "新增", 1: "持续", 2: "持续"}),
+    ]
+    # fmt: on
+
+
 # ------------------------------------------------------------------ the county model
 
 
@@ -902,7 +950,7 @@ def _household_frame(
     frame = pl.DataFrame(
         {
             "_town": rng.choices(range(len(towns)), [t.weight for t in towns], k=background)
-            + [k % len(towns) for k in range(len(cases))],
+            + [k % len(towns) if c.town is None else c.town for k, c in enumerate(cases)],
             "household_type": kinds + [c.household_type for c in cases],
             "monitoring_status": statuses + [c.monitoring_status for c in cases],
             "per_capita_income": [_household_income(rng, kind) for kind in kinds]
@@ -1147,22 +1195,28 @@ def _add_outsiders(people: _People, count: int) -> None:
         people.add(None, "", 0, people.surname(), sex, people.birth(age), region=region)
 
 
-def _with_ids(persons: pl.DataFrame) -> pl.DataFrame:
+def _with_ids(persons: pl.DataFrame, chunks: _Chunks | None = None) -> pl.DataFrame:
     """GB 11643 numbers: region, birth date, a sequence unique per (region, birth, sex)
-    whose last digit is odd for men, and the check character."""
+    whose last digit is odd for men, and the check character. A chunk of a large county
+    goes on numbering from the chunks before it."""
     k = pl.int_range(pl.len()).over(["_region", "_birth", "_sex"])
+    region = pl.col("_region")
+    if chunks is not None:
+        persons = chunks.number_from(persons)
+        k = k + pl.col("_seen")
+        # Only 450 people of one sex can be born on one day in one region: past that, a
+        # region code no one else uses (100 above) takes over.
+        region = (pl.col("_region").cast(pl.Int64) + 100 * (k // 450)).cast(pl.String)
     start = (pl.col("_birth").cast(pl.Int64) * 7 + pl.col("_region").cast(pl.Int64)) % 450
     base = (start + k * 37) % 450  # 37 is prime to 450: distinct for the first 450 people
     seq = 100 + 2 * base + pl.col("_sex")
-    first17 = pl.concat_str(
-        [pl.col("_region"), pl.col("_birth").dt.strftime("%Y%m%d"), seq.cast(pl.String)]
-    )
+    first17 = pl.concat_str([region, pl.col("_birth").dt.strftime("%Y%m%d"), seq.cast(pl.String)])
     return (
         persons.with_columns(_first17=first17)
         .with_columns(
             id_number=pl.concat_str([pl.col("_first17"), _check_char(pl.col("_first17"))])
         )
-        .drop("_first17")
+        .drop("_first17", *(["_seen"] if chunks is not None else []))
     )
 
 
@@ -1176,7 +1230,11 @@ def _check_char(first17: pl.Expr) -> pl.Expr:
 
 
 def _people(
-    cal: Calendar, households: pl.DataFrame, cases: list[Case], rng: random.Random
+    cal: Calendar,
+    households: pl.DataFrame,
+    cases: list[Case],
+    rng: random.Random,
+    chunks: _Chunks | None = None,
 ) -> pl.DataFrame:
     people = _People(cal, rng)
     for hid, template in (
@@ -1188,7 +1246,7 @@ def _people(
     roster_people = len(people.cols["name"])
     _add_outsiders(people, max(12, roster_people // 40))
     frame = people.frame().with_row_index("_pid").with_columns(pl.col("_pid").cast(pl.Int64))
-    return _with_ids(frame)
+    return _with_ids(frame, chunks)
 
 
 # ------------------------------------------------------------------ rosters
@@ -2019,7 +2077,9 @@ def _invalid_row(
 # ------------------------------------------------------------------ identities on records
 
 
-def _identify(events: dict[str, pl.DataFrame], persons: pl.DataFrame) -> None:
+def _identify(
+    events: dict[str, pl.DataFrame], persons: pl.DataFrame, chunks: _Chunks | None = None
+) -> None:
     """Put each person's ID and name on their records, corrupt the IDs meant to be invalid,
     and number the natural keys (shared by re-sent rows and co-casualties)."""
     who = persons.select("_pid", "id_number", "name", "_birth")
@@ -2038,7 +2098,7 @@ def _identify(events: dict[str, pl.DataFrame], persons: pl.DataFrame) -> None:
             .then(pl.lit("plain"))
             .otherwise(how),
         )
-        events[source] = _with_keys(source, frame).drop("_birth")
+        events[source] = _with_keys(source, frame, chunks).drop("_birth")
 
 
 def _impossible_birth(id18: pl.Expr) -> pl.Expr:
@@ -2055,7 +2115,7 @@ _KEY_PREFIX = {
 _GRADE_DIGIT = {t: str(i + 1) for i, t in enumerate(DISABILITY_TYPES)}
 
 
-def _with_keys(source: str, frame: pl.DataFrame) -> pl.DataFrame:
+def _with_keys(source: str, frame: pl.DataFrame, chunks: _Chunks | None = None) -> pl.DataFrame:
     if source == "disability":
         category = pl.col("disability_type").replace_strict(
             list(_GRADE_DIGIT), list(_GRADE_DIGIT.values()), default="4", return_dtype=pl.String
@@ -2069,16 +2129,17 @@ def _with_keys(source: str, frame: pl.DataFrame) -> pl.DataFrame:
         return frame
     column, prefix, fmt, width = _KEY_PREFIX[source]
     date = _rule_date(source)
+    groups = frame.group_by("_grp").agg(pl.col(date).min().alias("_kd"))
+    # A chunk of a large county numbers on from the chunks before it.
+    first = 1 if chunks is None else chunks.keys_from(source, groups.height)
     keys = (
-        frame.group_by("_grp")
-        .agg(pl.col(date).min().alias("_kd"))
-        .sort(["_kd", "_grp"], nulls_last=True)
+        groups.sort(["_kd", "_grp"], nulls_last=True)
         .with_columns(
             pl.concat_str(
                 [
                     pl.lit(prefix),
                     pl.col("_kd").dt.strftime(fmt),
-                    (pl.int_range(pl.len()) + 1).cast(pl.String).str.zfill(width),
+                    (pl.int_range(pl.len()) + first).cast(pl.String).str.zfill(width),
                 ]
             ).alias(column)
         )
@@ -2330,8 +2391,23 @@ def build(households: int, periods: Sequence[str], seed: int) -> County:
     if households < len(cases) + 20:
         raise ValueError(f"need at least {len(cases) + 20} households for the planted cases")
     towns = _geography(households, _rng(seed, "geography"))
+    return _assemble(cal, households, cases, towns, seed)
+
+
+def _assemble(
+    cal: Calendar,
+    households: int,
+    cases: list[Case],
+    towns: list[Township],
+    seed: int,
+    chunks: _Chunks | None = None,
+) -> County:
+    """The county, or with `chunks` one chunk of a large county's households (the planted
+    cases and the invalid rows go into the first chunk only)."""
     frame = _household_frame(households, cases, towns, _rng(seed, "households"))
-    persons = _people(cal, frame, cases, _rng(seed, "people"))
+    if chunks is not None:
+        frame = chunks.renumber(frame)
+    persons = _people(cal, frame, cases, _rng(seed, "people"), chunks)
     size0 = (
         persons.filter(pl.col("household_id").is_not_null() & (pl.col("_from") == 0))
         .group_by("household_id")
@@ -2343,8 +2419,9 @@ def build(households: int, periods: Sequence[str], seed: int) -> County:
         pl.col("_case").is_null() & pl.col("household_id").is_not_null() & (pl.col("_from") == 0)
     )
     events = _events(ctx, cases, frame, seed)
-    _invalid_rows(ctx, events, seed)
-    _identify(events, persons)
+    if chunks is None or chunks.first:
+        _invalid_rows(ctx, events, seed)
+    _identify(events, persons, chunks)
     rosters = [
         _roster(cal, persons, frame, cases, i, _rng(seed, f"roster/{i}")) for i in range(cal.n)
     ]
@@ -2719,20 +2796,37 @@ def _quirks(table: _Table, source: str, style: FileStyle, rng: random.Random) ->
 
 
 def _write_csv(path: Path, table: _Table, style: FileStyle) -> None:
+    path.write_bytes((_csv_header(table, style) + _csv_body(table, style)).encode(style.encoding))
+
+
+def _csv_header(table: _Table, style: FileStyle) -> str:
+    return ",".join(_csv_field(h) for h in table.headers) + ("\r\n" if style.crlf else "\n")
+
+
+def _csv_body(table: _Table, style: FileStyle) -> str:
     frame = pl.DataFrame(
         {f"c{j}": s for j, s in enumerate(table.text)},
         schema={f"c{j}": pl.String for j in range(len(table.text))},
     )
-    body = frame.write_csv(include_header=False, line_terminator="\r\n" if style.crlf else "\n")
-    header = ",".join(_csv_field(h) for h in table.headers) + ("\r\n" if style.crlf else "\n")
-    path.write_bytes((header + body).encode(style.encoding))
+    return frame.write_csv(include_header=False, line_terminator="\r\n" if style.crlf else "\n")
 
 
 def _csv_field(text: str) -> str:
     return f'"{text}"' if any(ch in text for ch in ',"\n') else text
 
 
-def _write_xlsx(path: Path, table: _Table, title: str) -> None:
+@dataclass
+class _Sheet:
+    """An open workbook written row by row (constant memory), and its next row."""
+
+    workbook: xlsxwriter.Workbook
+    sheet: Any
+    date_format: Any
+    money_format: Any
+    next_row: int = 1  # row 0 holds the headers
+
+
+def _open_xlsx(path: Path, title: str, headers: Sequence[str]) -> _Sheet:
     workbook = xlsxwriter.Workbook(
         str(path),
         {
@@ -2747,8 +2841,13 @@ def _write_xlsx(path: Path, table: _Table, title: str) -> None:
     sheet = workbook.add_worksheet("Sheet1")
     date_format = workbook.add_format({"num_format": "yyyy/m/d"})
     money_format = workbook.add_format({"num_format": "#,##0.00"})
-    for c, header in enumerate(table.headers):
+    for c, header in enumerate(headers):
         sheet.write_string(0, c, header)
+    return _Sheet(workbook, sheet, date_format, money_format)
+
+
+def _xlsx_rows(out: _Sheet, table: _Table) -> None:
+    sheet, date_format = out.sheet, out.date_format
     columns = [
         [
             d if d is not None else (x if x is not None else t)
@@ -2756,8 +2855,8 @@ def _write_xlsx(path: Path, table: _Table, title: str) -> None:
         ]
         for text, number, date in zip(table.text, table.number, table.date, strict=True)
     ]
-    formats = [money_format if kind == "money" else None for kind in table.kinds]
-    for r, row in enumerate(zip(*columns, strict=True), start=1):
+    formats = [out.money_format if kind == "money" else None for kind in table.kinds]
+    for r, row in enumerate(zip(*columns, strict=True), start=out.next_row):
         for c, value in enumerate(row):
             if value is None:
                 continue
@@ -2769,16 +2868,26 @@ def _write_xlsx(path: Path, table: _Table, title: str) -> None:
                 sheet.write_number(r, c, value, formats[c])
             else:
                 sheet.write_string(r, c, value)
-    workbook.close()
+    out.next_row += len(columns[0]) if columns else 0
 
 
-def _write_parquet(path: Path, table: _Table) -> None:
+def _write_xlsx(path: Path, table: _Table, title: str) -> None:
+    out = _open_xlsx(path, title, table.headers)
+    _xlsx_rows(out, table)
+    out.workbook.close()
+
+
+def _parquet_frame(table: _Table) -> pl.DataFrame:
     columns = {}
     for header, kind, text, number, date in zip(
         table.headers, table.kinds, table.text, table.number, table.date, strict=True
     ):
         columns[header] = date if kind == "date" else number if kind == "money" else text
-    pl.DataFrame(columns).write_parquet(path, statistics=True)
+    return pl.DataFrame(columns)
+
+
+def _write_parquet(path: Path, table: _Table) -> None:
+    _parquet_frame(table).write_parquet(path, statistics=True)
 
 
 def write_inbox(county: County, out: Path) -> None:
@@ -2848,7 +2957,84 @@ def manifest(county: County) -> dict[str, Any]:
         "invalid_rows": invalid,
         "expected": county.expected,
         "planted": county.planted,
+        "feedback": feedback_manifest(county),
     }
+
+
+# ------------------------------------------------------------------ township feedback
+
+FEEDBACK_FOLDER = "feedback"
+FEEDBACK_HEADERS = ["户编号", "乡镇", "村", "户主姓名", "期次", "核实结果", "核实日期", "备注"]
+FEEDBACK_NOTES = {
+    "确认纳入": "入户核实属实，已评议公示",
+    "不予纳入": "已获商业保险赔付，收入稳定",
+    "待核实": "户主外出务工，待返乡核实",
+}
+
+
+def feedback_manifest(county: County) -> dict[str, Any] | None:
+    """The sample feedback file: one township's answers on period 1's list (the planted
+    cases with `feedback`; its other listed households left unanswered), and the listing
+    status each answered household has once the file is imported."""
+    answered = [c for c in county.cases if c.feedback is not None]
+    if not answered or not county.expected:
+        return None
+    period = county.cal.periods[0]
+    planted = {p["case"]: p["household_id"] for p in county.planted}
+    first = {r["household_id"]: r for r in county.expected[period]}
+    township = first[planted[answered[0].case]]["township"]
+    name = f"疑似监测对象_{township}_{period.replace('-', '')}.xlsx"
+    return {
+        "period": period,
+        "township": township,
+        "file": f"{FEEDBACK_FOLDER}/{period}/{name}",
+        "answers": {
+            planted[c.case]: {
+                "result": c.feedback[0],
+                "date": c.feedback[1].isoformat() if c.feedback[1] else None,
+                "statuses": {
+                    county.cal.periods[i]: status for i, status in sorted(c.feedback_status.items())
+                },
+            }
+            for c in answered
+            if c.feedback is not None
+        },
+    }
+
+
+def write_feedback(county: County, out: Path, entry: dict[str, Any]) -> Path:
+    """The filled-in list the township sends back (xlsx, as published, answers added)."""
+    listed = [r for r in county.expected[entry["period"]] if r["township"] == entry["township"]]
+    heads = {
+        r["household_id"]: r["name"]
+        for r in county.rosters[0]
+        .filter(pl.col("relation") == "户主")
+        .select("household_id", "name")
+        .iter_rows(named=True)
+    }
+    path = out / entry["file"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    try:
+        # A fixed creation time: the same seed gives the same bytes.
+        workbook.set_properties({"created": FIXED_CREATED})
+        sheet = workbook.add_worksheet("疑似监测户")
+        dates = workbook.add_format({"num_format": "yyyy-mm-dd"})
+        sheet.write_row(0, 0, FEEDBACK_HEADERS)
+        for r, row in enumerate(listed, start=1):
+            hid = row["household_id"]
+            cells = [hid, row["township"], row["village"], heads.get(hid), entry["period"]]
+            sheet.write_row(r, 0, cells)
+            answer = entry["answers"].get(hid)
+            if answer is None:
+                continue  # not answered yet: the import counts it, the report may call it overdue
+            sheet.write_string(r, 5, answer["result"])
+            if answer["date"]:
+                sheet.write_datetime(r, 6, dt.datetime.fromisoformat(answer["date"]), dates)
+            sheet.write_string(r, 7, FEEDBACK_NOTES[answer["result"]])
+    finally:
+        workbook.close()
+    return path
 
 
 def _invalid_entries(
@@ -2868,9 +3054,23 @@ def _invalid_entries(
     ]
 
 
-def generate(out: Path, households: int, periods: list[str], seed: int) -> dict[str, Any]:
+def generate(
+    out: Path,
+    households: int,
+    periods: list[str],
+    seed: int,
+    *,
+    chunk_households: int | None = None,
+) -> dict[str, Any]:
     """Write the sample inbox under `out` (one folder per period) and `out/manifest.json`;
-    return the manifest. Refuses to write into a period folder that already has files."""
+    return the manifest. Refuses to write into a period folder that already has files.
+
+    A county of more than CHUNKED_ABOVE households (or any, given `chunk_households`) is
+    generated in chunks of households, so that memory stays bounded; see
+    `_generate_chunked` for how its manifest differs."""
+    chunk = chunk_size(households) if chunk_households is None else chunk_households
+    if chunk is not None:
+        return _generate_chunked(Path(out), households, list(periods), seed, chunk)
     county = build(households, periods, seed)
     out = Path(out)
     for period in county.cal.periods:
@@ -2878,7 +3078,274 @@ def generate(out: Path, households: int, periods: list[str], seed: int) -> dict[
         if folder.is_dir() and any(folder.iterdir()):
             raise FileExistsError(f"{folder} is not empty; remove it or choose another --out")
     write_inbox(county, out)
-    text = json.dumps(manifest(county), ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+    content = manifest(county)
+    if content["feedback"] is not None:
+        write_feedback(county, out, content["feedback"])
+    text = json.dumps(content, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
     (out / "manifest.json").write_text(text, encoding="utf-8")
     result: dict[str, Any] = json.loads(text)
     return result
+
+
+# ------------------------------------------------------------------ large counties, in chunks
+
+# `build` holds the whole county in memory: about 23 KB per household over 12 months (6.6 GB
+# for 290,000 households). A larger county is built and written a chunk of households at a
+# time, each appended to every period's files before the next is built, so memory is that
+# of one chunk (about 2.3 GB for 100,000 households over 12 months) however large the county.
+CHUNKED_ABOVE = 300_000
+CHUNK_HOUSEHOLDS = 100_000
+EXPECTED_FILE = "expected.parquet"
+XLSX_MAX_ROWS = 1_048_576
+
+
+def chunk_size(households: int) -> int | None:
+    """Households per chunk for a county of this size; None: it is built whole."""
+    return CHUNK_HOUSEHOLDS if households > CHUNKED_ABOVE else None
+
+
+class _Chunks:
+    """What the chunks of one county share: household numbers within a village, person
+    ID sequences and natural-key numbers go on from one chunk to the next, so that no two
+    chunks issue the same identifier."""
+
+    def __init__(self) -> None:
+        self.first = True
+        self._villages = pl.DataFrame(
+            schema={"_tcode": pl.Int64, "_vcode": pl.Int64, "_taken": pl.Int64}
+        )
+        self._seen = pl.DataFrame(
+            schema={"_region": pl.String, "_birth": pl.Date, "_sex": pl.Int32, "_seen": pl.Int64}
+        )
+        self._keys: dict[str, int] = {}
+
+    def renumber(self, households: pl.DataFrame) -> pl.DataFrame:
+        village = ["_tcode", "_vcode"]
+        prefix = len(COUNTY) + 6  # county, township and village codes
+        number = pl.col("household_id").str.slice(prefix).cast(pl.Int64) + pl.col("_taken")
+        frame = (
+            households.join(self._villages, on=village, how="left", maintain_order="left")
+            .with_columns(pl.col("_taken").fill_null(0))
+            .with_columns(
+                household_id=pl.concat_str(
+                    [
+                        pl.col("household_id").str.slice(0, prefix),
+                        number.cast(pl.String).str.zfill(4),
+                    ]
+                )
+            )
+            .drop("_taken")
+        )
+        taken = households.group_by(village).agg(pl.len().cast(pl.Int64).alias("_taken"))
+        self._villages = (
+            pl.concat([self._villages, taken]).group_by(village).agg(pl.col("_taken").sum())
+        )
+        return frame
+
+    def number_from(self, persons: pl.DataFrame) -> pl.DataFrame:
+        """Persons with `_seen`: how many earlier chunks' people share their (region, birth,
+        sex), where this chunk's sequence numbers start."""
+        key = ["_region", "_birth", "_sex"]
+        frame = persons.join(self._seen, on=key, how="left", maintain_order="left").with_columns(
+            pl.col("_seen").fill_null(0)
+        )
+        counts = persons.group_by(key).agg(pl.len().cast(pl.Int64).alias("_seen"))
+        self._seen = pl.concat([self._seen, counts]).group_by(key).agg(pl.col("_seen").sum())
+        return frame
+
+    def keys_from(self, source: str, count: int) -> int:
+        """The first natural-key number of this chunk's `count` keys of `source`."""
+        first = self._keys.get(source, 0) + 1
+        self._keys[source] = first - 1 + count
+        return first
+
+
+class _Appender:
+    """Every period's files kept open while the chunks are appended to them: CSV bodies
+    after one header, parquet row groups, rows of a constant-memory xlsx worksheet."""
+
+    def __init__(self, out: Path, cal: Calendar) -> None:
+        self.out, self.cal = out, cal
+        self.rows: dict[tuple[str, str], int] = {}  # rows written per (period, source)
+        self._headers: dict[tuple[str, str], list[str]] = {}
+        self._csv: dict[tuple[str, str], Any] = {}
+        self._parquet: dict[tuple[str, str], pq.ParquetWriter] = {}
+        self._xlsx: dict[tuple[str, str], _Sheet] = {}
+
+    def append(self, county: County) -> None:
+        for i, period in enumerate(self.cal.periods):
+            folder = self.out / period
+            folder.mkdir(parents=True, exist_ok=True)
+            for source in contract.SOURCES:
+                style = style_for(source, i)
+                if style is None:
+                    continue
+                rows = county.delivery(source, i)
+                rng = _rng(county.seed, f"forms/{period}/{source}")
+                key = (period, source)
+                table = self._align(key, _render(rows, source, style, i, rng))
+                path = folder / style.file_name(period)
+                if style.fmt == "csv":
+                    self._append_csv(key, path, table, style)
+                elif style.fmt == "xlsx":
+                    self._append_xlsx(key, path, table, contract.load()[source].title)
+                else:
+                    self._append_parquet(key, path, table)
+                self.rows[key] = self.rows.get(key, 0) + rows.height
+
+    def _align(self, key: tuple[str, str], table: _Table) -> _Table:
+        """Columns in the first chunk's order (a shuffled file draws its order per chunk)."""
+        first = self._headers.setdefault(key, list(table.headers))
+        if table.headers == first:
+            return table
+        if len(set(first)) != len(first) or sorted(first) != sorted(table.headers):
+            raise SampleError(f"{key}: the chunks' headers cannot be aligned")
+        order = [table.headers.index(h) for h in first]
+        return _Table(
+            headers=first,
+            kinds=[table.kinds[k] for k in order],
+            text=[table.text[k] for k in order],
+            number=[table.number[k] for k in order],
+            date=[table.date[k] for k in order],
+        )
+
+    def _append_csv(
+        self, key: tuple[str, str], path: Path, table: _Table, style: FileStyle
+    ) -> None:
+        handle = self._csv.get(key)
+        if handle is None:
+            handle = self._csv[key] = path.open("wb")
+            handle.write(_csv_header(table, style).encode(style.encoding))
+        # The byte-order mark opens the file once, not every chunk.
+        encoding = "utf-8" if style.encoding == "utf-8-sig" else style.encoding
+        handle.write(_csv_body(table, style).encode(encoding))
+
+    def _append_parquet(self, key: tuple[str, str], path: Path, table: _Table) -> None:
+        arrow = _parquet_frame(table).to_arrow()
+        writer = self._parquet.get(key)
+        if writer is None:
+            writer = self._parquet[key] = pq.ParquetWriter(path, arrow.schema)
+        else:
+            arrow = arrow.cast(writer.schema)
+        writer.write_table(arrow)
+
+    def _append_xlsx(self, key: tuple[str, str], path: Path, table: _Table, title: str) -> None:
+        sheet = self._xlsx.get(key)
+        if sheet is None:
+            sheet = self._xlsx[key] = _open_xlsx(path, title, table.headers)
+        if sheet.next_row + len(table.text[0]) > XLSX_MAX_ROWS:
+            raise SampleError(f"{path.name}: more rows than a worksheet holds")
+        _xlsx_rows(sheet, table)
+
+    def close(self) -> None:
+        for handle in self._csv.values():
+            handle.close()
+        for writer in self._parquet.values():
+            writer.close()
+        for sheet in self._xlsx.values():
+            sheet.workbook.close()
+        self._csv, self._parquet, self._xlsx = {}, {}, {}
+
+
+_EXPECTED_SCHEMA: dict[str, pl.DataType] = {
+    "period": pl.String(),
+    "household_id": pl.String(),
+    "township": pl.String(),
+    "village": pl.String(),
+    "household_type": pl.String(),
+    "household_size": pl.Int64(),
+    "per_capita_income": pl.String(),
+    "colour": pl.String(),
+    "risk_codes": pl.List(pl.String()),
+    "listing_status": pl.String(),
+    "medical_oop": pl.String(),
+    "education_cost": pl.String(),
+    "accident_loss": pl.String(),
+    "rigid_expenditure": pl.String(),
+}
+
+
+def _generate_chunked(
+    out: Path, households: int, periods: list[str], seed: int, chunk: int
+) -> dict[str, Any]:
+    """`generate` for a large county, a chunk of households at a time.
+
+    Each chunk is a county of its own (its own seed derived from `seed`, its own outsiders
+    and background records) sharing the townships and villages; the planted cases and the
+    invalid rows go into the first chunk only. Identifiers never repeat across chunks. Files
+    hold the chunks one after another (each chunk in file order). The manifest has the same
+    keys as a whole county's, except that the expected lists, too long for JSON at this
+    size, are in `expected.parquet` (one row per listed household and period) and
+    `expected` holds their counts per period; `chunks` gives the chunk sizes; and there
+    is no feedback file."""
+    cal = Calendar.of(periods)
+    cases = planted_cases(cal, _rng(seed, "cases"))
+    if chunk < len(cases) + 20 or households < chunk:
+        raise ValueError(
+            f"chunks need at least {len(cases) + 20} households, and the county one chunk"
+        )
+    for period in cal.periods:
+        folder = out / period
+        if folder.is_dir() and any(folder.iterdir()):
+            raise FileExistsError(f"{folder} is not empty; remove it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    towns = _geography(households, _rng(seed, "geography"))
+    count = math.ceil(households / chunk)
+    sizes = [households // count + (c < households % count) for c in range(count)]
+    chunks, appender = _Chunks(), _Appender(out, cal)
+    totals: dict[str, Any] = {}
+    expected_writer: pq.ParquetWriter | None = None
+    try:
+        for c, size in enumerate(sizes):
+            part_seed = _rng(seed, f"chunk/{c}").getrandbits(48)
+            county = _assemble(cal, size, cases if c == 0 else [], towns, part_seed, chunks)
+            chunks.first = False
+            written = dict(appender.rows)
+            part = manifest(county)
+            appender.append(county)
+            del county
+            _merge_chunk(totals, part, written)
+            rows = [{"period": p, **r} for p, listed in part["expected"].items() for r in listed]
+            table = pl.DataFrame(rows, schema=_EXPECTED_SCHEMA).to_arrow()
+            if expected_writer is None:
+                expected_writer = pq.ParquetWriter(out / EXPECTED_FILE, table.schema)
+            expected_writer.write_table(table.cast(expected_writer.schema))
+    finally:
+        appender.close()
+        if expected_writer is not None:
+            expected_writer.close()
+    result = {
+        **totals,
+        "seed": seed,
+        "households": households,
+        "chunks": sizes,
+        "expected_file": EXPECTED_FILE,
+        # A township's feedback file would answer one chunk's households only: none here.
+        "feedback": None,
+    }
+    text = json.dumps(result, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+    (out / "manifest.json").write_text(text, encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _merge_chunk(
+    totals: dict[str, Any], part: dict[str, Any], written: dict[tuple[str, str], int]
+) -> None:
+    """Add one chunk's manifest to the county's: counts summed, invalid rows renumbered
+    after the rows of earlier chunks, planted cases from the first chunk."""
+    invalid = [
+        {**r, "row_number": r["row_number"] + written.get((r["period"], r["source"]), 0)}
+        for r in part["invalid_rows"]
+    ]
+    counts = {p: len(listed) for p, listed in part["expected"].items()}
+    if not totals:
+        totals.update(part, invalid_rows=invalid, expected=counts)
+        return
+    for name in ("rows", "unmatched", "population"):
+        for period, by_key in part[name].items():
+            for key, n in by_key.items():
+                totals[name][period][key] += n
+    totals["invalid_rows"] += invalid
+    for period, n in counts.items():
+        totals["expected"][period] += n
