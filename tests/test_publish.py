@@ -545,3 +545,75 @@ def test_libreoffice_renders_the_list(tmp_path: Path) -> None:
     )
     (page,) = tmp_path.glob("page*.png")
     assert page.stat().st_size > 1000
+
+
+# ---------------------------------------------------------------- risk-removal candidates
+
+
+def candidates_frame(*rows: tuple[str, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "period": PERIOD,
+                "township": township,
+                "village": "东风村",
+                "household_id": hid,
+                "head_name": "李四",
+                "head_id_number": "430624198001011234",
+                "household_type": "监测户",
+                "household_size": 3,
+                "per_capita_income": Decimal("9000.00"),
+                "monitoring_line": Decimal("6000.00"),
+                "labour_capacity": "有劳动力",
+                "periods_checked": "2026-05、2026-06、2026-07、2026-08、2026-09、2026-10",
+                "last_risk_period": "2026-03",
+                "last_risk_labels": "=因病",
+                "run_id": "R-1",
+            }
+            for township, hid in rows
+        ],
+        schema=publish.CANDIDATES_SCHEMA,
+    )
+
+
+def test_candidates_are_a_second_list_only_where_a_township_has_some(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    suspects = suspects_frame([household("城关镇", "H001"), household("白马乡", "H002")])
+    candidates = candidates_frame(("城关镇", "H101"), ("城关镇", "H102"))
+    publish.publish(
+        out,
+        suspects,
+        evidence_for(suspects),
+        members_for(suspects),
+        meta(mask_ids=True),
+        candidates=candidates,
+    )
+    xlsx, csv = publish.candidate_paths(out / PERIOD, "城关镇", PERIOD)
+    assert xlsx.is_file() and csv.is_file()
+    assert not any((out / PERIOD / "白马乡").glob(f"{publish.CANDIDATES_PREFIX}_*"))
+    table = pl.read_csv(csv, infer_schema=False)
+    assert table.columns == [h for k, h in publish.CANDIDATE_HEADERS.items() if k != "run_id"]
+    assert table["户编号"].to_list() == ["H101", "H102"]
+    assert table["户主身份证号"].to_list() == ["430624********1234"] * 2
+    assert table["最近风险点"].to_list() == ["'=因病"] * 2  # never a formula
+    sheet = openpyxl.load_workbook(xlsx)[publish.SHEET_CANDIDATES]
+    assert [c.value for c in sheet[1]][:3] == ["序号", "村", "户编号"]
+    assert sheet.max_row == 3
+    about = openpyxl.load_workbook(publish.township_paths(out / PERIOD, "城关镇", PERIOD)[0])
+    said = [r[1] for r in about["说明"].iter_rows(values_only=True) if r[0] == "风险消除候选"]
+    assert said and "2 户" in said[0]
+    stored = pl.read_parquet(out / PERIOD / publish.CANDIDATES_FILE)
+    assert stored["household_id"].to_list() == ["H101", "H102"]
+
+    # A township re-run without candidates leaves no old candidates list behind.
+    publish.publish(
+        out,
+        suspects.filter(pl.col("township") == "城关镇"),
+        evidence_for(suspects),
+        members_for(suspects),
+        meta(mask_ids=True),
+        townships=["城关镇"],
+        candidates=candidates.clear(),
+    )
+    assert not xlsx.exists() and not csv.exists()
+    assert pl.read_parquet(out / PERIOD / publish.CANDIDATES_FILE).height == 0

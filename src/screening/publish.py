@@ -72,22 +72,14 @@ FEEDBACK_HEADERS = ("核实结果", "核实日期", "备注")
 FEEDBACK_RESULTS = ("确认纳入", "不予纳入", "待核实")
 CANDIDATES_FILE = "removal_candidates.parquet"
 CANDIDATES_PREFIX = "风险消除候选"
-CANDIDATE_HEADERS: dict[str, str] = {
-    "period": "期次",
-    "township": "乡镇",
-    "village": "村",
-    "household_id": "户编号",
-    "head_name": "户主姓名",
-    "head_id_number": "户主身份证号",
-    "household_type": "户类型",
-    "household_size": "家庭人口",
-    "per_capita_income": "家庭年人均纯收入",
-    "monitoring_line": "监测标准",
-    "labour_capacity": "劳动力状况",
+_CANDIDATE_OWN_HEADERS = {
     "periods_checked": "已核查无风险期次",
     "last_risk_period": "最近有风险期次",
     "last_risk_labels": "最近风险点",
-    "run_id": "批次号",
+}
+CANDIDATE_HEADERS: dict[str, str] = {
+    key: SUSPECT_HEADERS.get(key) or _CANDIDATE_OWN_HEADERS[key]
+    for key in followup.CANDIDATES_SCHEMA
 }
 # In the rule table's order, which is also the order evidence is listed in.
 RISK_LABELS: dict[str, str] = {r.code: r.label for r in risks.RISKS}
@@ -520,26 +512,31 @@ def _write_csv(path: Path, households: pl.DataFrame, mask_ids: bool) -> None:
     The run id is left out: re-running a period on the same inputs must give the same
     bytes, so a township can tell at a glance that nothing changed (the run id is on the
     xlsx 说明 sheet and in suspects.parquet)."""
-    frame = households.drop("run_id").with_columns(pl.col("risk_codes").list.join(";"))
-    if mask_ids:
-        frame = _mask_ids(frame, "head_id_number")
-    text = [c for c, t in frame.schema.items() if t == pl.String()]
-    frame = frame.with_columns([_defuse_expr(c) for c in text])
-    frame = frame.rename(SUSPECT_HEADERS, strict=False).with_columns(
-        pl.lit(None, pl.String).alias(h) for h in FEEDBACK_HEADERS
-    )
-    frame.write_csv(path, include_bom=True, line_terminator="\r\n")
+    frame = households.with_columns(pl.col("risk_codes").list.join(";"))
+    blanks = [pl.lit(None, pl.String).alias(h) for h in FEEDBACK_HEADERS]
+    _write_people_csv(path, frame, SUSPECT_HEADERS, mask_ids, blanks)
 
 
 def _write_candidates_csv(path: Path, candidates: pl.DataFrame, mask_ids: bool) -> None:
-    frame = candidates.drop("run_id")
+    _write_people_csv(path, candidates, CANDIDATE_HEADERS, mask_ids)
+
+
+def _write_people_csv(
+    path: Path,
+    frame: pl.DataFrame,
+    headers: Mapping[str, str],
+    mask_ids: bool,
+    extra: Sequence[pl.Expr] = (),
+) -> None:
+    """A list for people: without the run id, IDs masked if asked, formula-looking text
+    defused, Chinese headers, `extra` columns after, UTF-8 with BOM."""
+    frame = frame.drop("run_id")
     if mask_ids:
         frame = _mask_ids(frame, "head_id_number")
     text = [c for c, t in frame.schema.items() if t == pl.String()]
     frame = frame.with_columns([_defuse_expr(c) for c in text])
-    frame.rename(CANDIDATE_HEADERS, strict=False).write_csv(
-        path, include_bom=True, line_terminator="\r\n"
-    )
+    frame = frame.rename(dict(headers), strict=False).with_columns(extra)
+    frame.write_csv(path, include_bom=True, line_terminator="\r\n")
 
 
 def _defuse_expr(name: str) -> pl.Expr:
