@@ -22,7 +22,11 @@ def whole_and_batched(
     try:
         inputs = run.load_inputs(con, specs, PERIOD)
         exported = batches.export_inputs(
-            con, specs, PERIOD, tmp_path_factory.mktemp("batches") / batches.INPUTS_FOLDER
+            con,
+            specs,
+            PERIOD,
+            tmp_path_factory.mktemp("batches") / batches.INPUTS_FOLDER,
+            resolved.window_months,
         )
         previous = run.previously_listed(con, PERIOD)
         earlier = followup.load(con, PERIOD, resolved)

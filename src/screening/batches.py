@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from screening import contract, facts, followup, screen
+from screening import contract, facts, followup, screen, store
 from screening.params import ResolvedParams
 from screening.screen import ScreenInputs, ScreenResult
 
@@ -37,26 +37,10 @@ EXPORT_MEMORY = "4GB"
 EVENT_SOURCES = ("medical", "education", "traffic", "civil", "disability")
 
 
-def snapshot_sql() -> str:
-    """The roster snapshot in force at $period (as `store.population`)."""
-    return (
-        "SELECT * EXCLUDE (extra) FROM stg_roster WHERE period = "
-        "(SELECT max(period) FROM stg_roster WHERE period <= $period)"
-    )
-
-
-def newest_sql(spec: contract.SourceSpec) -> str:
-    """Per natural key, the newest version delivered at or before $period (as
-    `store.events_as_of`)."""
-    key = ", ".join(f'"{k}"' for k in spec.natural_key)
-    return (
-        f"SELECT * EXCLUDE (extra) FROM stg_{spec.source} WHERE period <= $period "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY period DESC) = 1"
-    )
-
-
 def persons_as_of(con: duckdb.DuckDBPyConnection, period: str) -> int:
-    rows = con.execute(f"SELECT count(*) FROM ({snapshot_sql()})", {"period": period}).fetchall()
+    rows = con.execute(
+        f"SELECT count(*) FROM ({store.POPULATION_SQL})", {"period": period}
+    ).fetchall()
     return int(rows[0][0])
 
 
@@ -71,23 +55,32 @@ def export_inputs(
     specs: dict[str, contract.SourceSpec],
     period: str,
     folder: Path,
+    window_months: int | None = None,
 ) -> ScreenInputs:
     """The inputs as of `period` written to parquet files under `folder` (created private:
     they hold personal data) and returned as scans of them. DuckDB writes them within
     EXPORT_MEMORY, spilling to disk if it must, so nothing holds the whole roster."""
     for missing in [f for f in (*reversed(folder.parents), folder) if not f.exists()]:
         missing.mkdir(mode=0o700)
-    queries = {"roster": snapshot_sql() + " ORDER BY row_number"}
-    queries.update({s: newest_sql(specs[s]) for s in EVENT_SOURCES})
+    # The same reads as `run.load_inputs`, written to parquet instead of held in memory.
+    queries: dict[str, tuple[str, dict[str, object]]] = {
+        "roster": (store.POPULATION_SQL, {"period": period})
+    }
+    queries.update(
+        {
+            s: store.events_as_of_sql(
+                specs[s], period, **facts.rule_reads(s, period, window_months)
+            )
+            for s in EVENT_SOURCES
+        }
+    )
     scans = {}
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     con.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")
     try:
-        for source, sql in queries.items():
+        for source, (sql, values) in queries.items():
             path = folder / f"{source}.parquet"
-            con.execute(
-                f"COPY ({sql}) TO '{_quoted(path)}' (FORMAT parquet)", {"period": period}
-            ).fetchall()
+            con.execute(f"COPY ({sql}) TO '{_quoted(path)}' (FORMAT parquet)", values).fetchall()
             scans[source] = pl.scan_parquet(path)
     finally:
         con.execute(f"SET memory_limit = '{limit}'")

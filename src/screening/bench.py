@@ -445,7 +445,7 @@ def _monthly_stages(
     with meter.measure("load as of P", "rows loaded") as m:
         if batches.needs_batches(con, period):  # as run.screen_period: exported to parquet
             folder = out.with_name(out.name + "-inputs")
-            inputs = batches.export_inputs(con, specs, period, folder)
+            inputs = batches.export_inputs(con, specs, period, folder, resolved.window_months)
         else:
             inputs = run.load_inputs(con, specs, period, resolved.window_months)
         m.rows = sum(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, fields
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
@@ -168,6 +169,19 @@ def reach(source: str, w: Window) -> tuple[dt.date | None, dt.date]:
     """The rule dates (first, last; None: no first) of the records of events `source` that
     the rules can read: W, except certificates, which count whenever issued up to end(P)."""
     return (None if source == "disability" else w.start), w.end
+
+
+def rule_reads(source: str, period: str, window_months: int | None) -> dict[str, Any]:
+    """The `store.events_as_of` filters that keep what the rules of `source` read: its
+    RULE_COLUMNS, rule dates up to end(P) and, with `window_months`, none before the
+    window's first day but for certificates."""
+    w = window(period, window_months or 1)  # without window_months, only its end counts
+    since, until = reach(source, w)
+    return {
+        "columns": RULE_COLUMNS[source],
+        "since": since if window_months is not None else None,
+        "until": until,
+    }
 
 
 def _prepared(frame: pl.LazyFrame, source: str, keep: pl.Expr) -> pl.LazyFrame:

@@ -198,20 +198,13 @@ def load_inputs(
     population = store.population(con, period)
     if population.height == 0:
         raise RunError(f"no roster (人口/roster file) received at or before {period}")
-    w = facts.window(period, window_months or 1)  # without window_months, only its end counts
-    events: dict[str, pl.LazyFrame] = {}
-    for source, spec in specs.items():
-        if source == "roster":
-            continue
-        since, until = facts.reach(source, w)
-        events[source] = store.events_as_of(
-            con,
-            spec,
-            period,
-            columns=facts.RULE_COLUMNS[source],
-            since=since if window_months is not None else None,
-            until=until,
+    events = {
+        source: store.events_as_of(
+            con, spec, period, **facts.rule_reads(source, period, window_months)
         ).lazy()
+        for source, spec in specs.items()
+        if source != "roster"
+    }
     return ScreenInputs(population=population.lazy(), **events)
 
 
@@ -549,7 +542,7 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
     try:
         if batches.needs_batches(con, req.period):  # exported, then screened by townships
             folder = work_dir(req.out, run_id) / batches.INPUTS_FOLDER
-            inputs = batches.export_inputs(con, specs, req.period, folder)
+            inputs = batches.export_inputs(con, specs, req.period, folder, resolved.window_months)
         else:
             inputs = load_inputs(con, specs, req.period, resolved.window_months)
         previous = previously_listed(con, req.period)

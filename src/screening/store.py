@@ -253,13 +253,16 @@ def rejected_counts(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame
 # ---------------------------------------------------------------- as-of reads for the rules
 
 
+POPULATION_SQL = (
+    "SELECT * EXCLUDE (extra) FROM stg_roster WHERE period = "
+    "(SELECT max(period) FROM stg_roster WHERE period <= $period) ORDER BY row_number"
+)
+
+
 def population(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
-    """The latest roster snapshot received at or before the period."""
-    return con.sql(
-        "SELECT * EXCLUDE (extra) FROM stg_roster WHERE period = "
-        "(SELECT max(period) FROM stg_roster WHERE period <= $period) ORDER BY row_number",
-        params={"period": period},
-    ).pl()
+    """The latest roster snapshot received at or before the period ($period in
+    POPULATION_SQL)."""
+    return con.sql(POPULATION_SQL, params={"period": period}).pl()
 
 
 def events_as_of(
@@ -277,6 +280,19 @@ def events_as_of(
     people's records; with `since` / `until`, only the records whose rule date lies on or
     after / on or before them. Both filter after choosing the newest version, since a
     re-sent record may correct the ID or the date it carries."""
+    sql, values = events_as_of_sql(spec, period, id_numbers, columns, since, until)
+    return con.sql(sql, params=values).pl()
+
+
+def events_as_of_sql(
+    spec: SourceSpec,
+    period: str,
+    id_numbers: list[str] | None = None,
+    columns: Sequence[str] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> tuple[str, dict[str, object]]:
+    """The query of `events_as_of` and its parameters (batches.py exports it to parquet)."""
     key = ", ".join(f'"{k}"' for k in spec.natural_key)
     newest = (
         f"SELECT * EXCLUDE (extra) FROM stg_{spec.source} WHERE period <= $period "
@@ -294,4 +310,4 @@ def events_as_of(
             values[name] = bound
     selected = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
     condition = f" WHERE {' AND '.join(where)}" if where else ""
-    return con.sql(f"SELECT {selected} FROM ({newest}){condition}", params=values).pl()
+    return f"SELECT {selected} FROM ({newest}){condition}", values
