@@ -7,7 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from screening import batches, contract, followup, params, run, screen, store
+from screening import contract, followup, params, run, store
+from screening.rules import batches, screen
 
 PERIOD = "2026-09"
 

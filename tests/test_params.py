@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from screening.params import ParameterError, load, period_end
-from screening.screen import screen
+from screening.rules.screen import screen
 
 from .test_rule_cases import build
 

@@ -16,7 +16,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from screening import ids, publish, screen
+from screening import ids, params, publish
 from screening.publish import (
     COLOUR_FILLS,
     EVIDENCE_SCHEMA,
@@ -27,6 +27,7 @@ from screening.publish import (
     safe_name,
     township_paths,
 )
+from screening.rules import RISK_LABELS, screen
 
 PERIOD = "2026-10"
 RUN = "run-20261105-1"
@@ -48,7 +49,7 @@ def household(
     rigid: str = "0",
     status: str = "新增",
 ) -> dict[str, Any]:
-    labels = ";".join(publish.RISK_LABELS[c] for c in codes)
+    labels = ";".join(RISK_LABELS[c] for c in codes)
     n = int("".join(ch for ch in hid if ch.isdigit()) or 0)
     return {
         "period": PERIOD,
@@ -127,8 +128,7 @@ def meta(**changes: Any) -> PublishMeta:
     base = PublishMeta(
         period=PERIOD,
         run_id=RUN,
-        parameters={"monitoring_line": 6000, "working_age.min": 16, "working_age.max": 59},
-        parameter_warnings=["监测标准沿用 2021-01-01 的 6000 元"],
+        params=params.load().at(PERIOD),
         sources={"roster": "loaded", "medical": "loaded", "traffic": "missing"},
     )
     for key, value in changes.items():

@@ -41,9 +41,9 @@ import pytest
 import yaml
 
 from screening import contract, followup, ids
-from screening.facts import EVENT_SOURCES
 from screening.params import ParameterSet, ResolvedParams, load
-from screening.screen import ScreenInputs, ScreenResult, screen, source_schema
+from screening.rules import EVENT_SOURCES
+from screening.rules.screen import ScreenInputs, ScreenResult, screen, source_schema
 
 RULES_DIR = Path(__file__).parent / "rules"
 REGION = "430624"
@@ -152,7 +152,7 @@ class _Builder:
 
         return ScreenInputs(
             population=frame("roster", self.roster),
-            **{s: frame(s, self.events[s]) for s in EVENT_SOURCES},
+            events={s: frame(s, self.events[s]) for s in EVENT_SOURCES},
         )
 
 

@@ -11,10 +11,12 @@ from typing import Any
 import polars as pl
 import pytest
 
-from screening import contract, facts, store
+from screening import contract, store
 from screening import run as monthly
 from screening.params import ResolvedParams, load
-from screening.screen import (
+from screening.rules import DEPARTMENT_BY_SOURCE, EVENT_SOURCES, facts, rule_columns
+from screening.rules.base import window
+from screening.rules.screen import (
     ScreenInputs,
     ScreenResult,
     empty_source,
@@ -198,7 +200,8 @@ def test_outputs_do_not_depend_on_input_row_order(params: ResolvedParams) -> Non
         return frame.collect().sample(fraction=1.0, shuffle=True, seed=3).lazy()
 
     reordered = ScreenInputs(
-        **{f: shuffled(getattr(inputs, f)) for f in ScreenInputs.__dataclass_fields__}
+        population=shuffled(inputs.population),
+        events={s: shuffled(f) for s, f in inputs.events.items()},
     )
     first = screen(inputs, PERIOD, params, run_id="r")
     second = screen(reordered, PERIOD, params, run_id="r")
@@ -418,22 +421,14 @@ def test_sources_never_delivered(params: ResolvedParams) -> None:
         }
     )
     only_roster = ScreenInputs(
-        population=inputs.population,
-        medical=empty_source("medical"),
-        education=empty_source("education"),
-        traffic=empty_source("traffic"),
-        civil=empty_source("civil"),
-        disability=empty_source("disability"),
+        population=inputs.population, events={s: empty_source(s) for s in EVENT_SOURCES}
     )
     result = screen(only_roster, PERIOD, params)
     assert result.suspects["risk_codes"].to_list() == [["LOW_INCOME"]]
     assert result.evidence["risk_code"].to_list() == ["LOW_INCOME"]
     assert result.match_rates["records_in_window"].to_list() == [0] * 5
 
-    nothing = ScreenInputs(
-        population=empty_source("roster"),
-        **{s: empty_source(s) for s in ("medical", "education", "traffic", "civil", "disability")},
-    )
+    nothing = ScreenInputs(population=empty_source("roster"))
     empty = screen(nothing, PERIOD, params)
     assert empty.households.height == empty.suspects.height == empty.evidence.height == 0
     assert empty.suspects.schema == result.suspects.schema
@@ -511,17 +506,17 @@ def test_rule_columns_within_reach_screen_alike(case: dict[str, Any]) -> None:
     if case.get("parameters"):
         params_set = params_set.override(case["parameters"], origin=f"case {case['name']}")
     resolved = params_set.at(period)
-    w = facts.window(period, resolved.window_months)
+    w = window(period, resolved.window_months)
     inputs, _ = build(case)
 
     def narrowed(source: str) -> pl.LazyFrame:
-        first, last = facts.reach(source, w)
+        first, last = facts.reach(DEPARTMENT_BY_SOURCE[source], w)
         rule_date = pl.col(contract.load()[source].rule_date or "")
         kept = rule_date <= last if first is None else rule_date.is_between(first, last)
-        return getattr(inputs, source).filter(kept).select(facts.RULE_COLUMNS[source])
+        return inputs.source(source).filter(kept).select(rule_columns(source))
 
     loaded = ScreenInputs(
-        population=inputs.population, **{s: narrowed(s) for s in facts.EVENT_SOURCES}
+        population=inputs.population, events={s: narrowed(s) for s in EVENT_SOURCES}
     )
     previous = frozenset(str(h) for h in case.get("previous_listed") or [])
     whole, lean = (
@@ -541,13 +536,15 @@ def test_load_inputs_keeps_what_the_rules_read(screened: dict[str, Path]) -> Non
     con = store.connect(screened["db"], read_only=True)
     try:
         lean = monthly.load_inputs(con, specs, PERIOD, resolved.window_months)
-        events = {s: store.events_as_of(con, specs[s], PERIOD) for s in facts.EVENT_SOURCES}
-        whole = ScreenInputs(population=lean.population, **{s: f.lazy() for s, f in events.items()})
+        events = {s: store.events_as_of(con, specs[s], PERIOD) for s in EVENT_SOURCES}
+        whole = ScreenInputs(
+            population=lean.population, events={s: f.lazy() for s, f in events.items()}
+        )
     finally:
         con.close()
-    kept = {s: getattr(lean, s).collect() for s in facts.EVENT_SOURCES}
-    for s in facts.EVENT_SOURCES:
-        assert kept[s].columns == list(facts.RULE_COLUMNS[s])
+    kept = {s: lean.source(s).collect() for s in EVENT_SOURCES}
+    for s in EVENT_SOURCES:
+        assert kept[s].columns == list(rule_columns(s))
     assert sum(f.height for f in kept.values()) < sum(f.height for f in events.values())
     a, b = (screen(i, PERIOD, resolved, frozenset(), "R") for i in (whole, lean))
     for name in ("households", "suspects", "evidence", "members", "match_rates"):

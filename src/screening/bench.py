@@ -54,9 +54,7 @@ import psutil
 import pyarrow as pa
 
 from screening import (
-    batches,
     contract,
-    facts,
     ingest,
     normalise,
     params,
@@ -65,12 +63,13 @@ from screening import (
     report,
     run,
     sample,
-    screen,
     store,
     validate,
 )
 from screening.inbox import discover
-from screening.risks import DEFAULT_HOUSEHOLD_TYPE
+from screening.rules import batches, screen
+from screening.rules.base import window
+from screening.vocab import DEFAULT_HOUSEHOLD_TYPE
 
 MIB = 1 << 20
 SEED = 20260901
@@ -450,14 +449,7 @@ def _monthly_stages(
             inputs = run.load_inputs(con, specs, period, resolved.window_months)
         m.rows = sum(
             frame.select(pl.len()).collect().item()
-            for frame in (
-                inputs.population,
-                inputs.medical,
-                inputs.education,
-                inputs.traffic,
-                inputs.civil,
-                inputs.disability,
-            )
+            for frame in (inputs.population, *inputs.all_events().values())
         )
     stages.append(m)
 
@@ -491,8 +483,7 @@ def _monthly_stages(
         meta = publish.PublishMeta(
             period=period,
             run_id=run_id,
-            parameters=dict(resolved.as_dict()),
-            parameter_warnings=list(resolved.warnings),
+            params=resolved,
             sources={r.source: r.status for r in results},
             all_townships=all_townships,
         )
@@ -589,7 +580,7 @@ def _floor_sql(resolved: params.ResolvedParams) -> tuple[str, dict[str, Any]]:
     events' newest version per natural key with QUALIFY, every per-person fact stacked by
     name into one table so that the roster is joined once.
     """
-    w = facts.window(resolved.period, resolved.window_months)
+    w = window(resolved.period, resolved.window_months)
     thresholds = resolved.medical_oop_threshold
     medical_cases = " ".join(f"WHEN $type_{i} THEN $threshold_{i}" for i in range(len(thresholds)))
     values: dict[str, Any] = {
@@ -733,7 +724,7 @@ def naive_risk_codes(
     comparing, as a careful analyst does with float money."""
     import pandas as pd  # a dev dependency: only the bench's naive baseline uses pandas
 
-    w = facts.window(period, resolved.window_months)
+    w = window(period, resolved.window_months)
     start, end = pd.Timestamp(w.start), pd.Timestamp(w.end)
     school, work = resolved.compulsory_school_age, resolved.working_age
     severe = set(resolved.severe_disability_grades)

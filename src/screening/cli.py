@@ -24,12 +24,14 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from . import config, contract, feedback, ids, lock, params, risks, store
+from . import config, contract, feedback, ids, lock, params, store, vocab
 from . import explain as why
 from .inbox import PeriodError, check_period
 from .ingest import STATUS_LABELS, SourceResult, ingest_period, unrecognised_files
-from .publish import RISK_LABELS, SOURCE_LABELS, format_value, ordered_parameters, parameter_label
+from .publish import format_value, ordered_parameters, parameter_label
 from .read import FileRejected
+from .rules import RISK_LABELS
+from .rules.base import yuan
 from .run import RunError, run_period
 
 app = typer.Typer(
@@ -177,7 +179,7 @@ def _cells(*values: object) -> list[Text]:
 
 
 def _source(source: str | None) -> str:
-    return f"{SOURCE_LABELS.get(source, source)} {source}" if source else "—"
+    return f"{contract.label(source)} {source}" if source else "—"
 
 
 def _risk(code: str) -> str:
@@ -541,10 +543,10 @@ def _household_part(exp: why.Explanation, an_id: Callable[[str | None], str]) ->
     for label, value in (
         ("乡镇 / 村 township / village", f"{hh['township'] or '—'} / {hh['village'] or '—'}"),
         ("户主 head", f"{hh['head_name'] or '—'}  {an_id(hh['head_id_number'])}"),
-        ("户类型 type", hh["household_type"] or f"— (按{risks.DEFAULT_HOUSEHOLD_TYPE})"),
+        ("户类型 type", hh["household_type"] or f"— (按{vocab.DEFAULT_HOUSEHOLD_TYPE})"),
         ("家庭人口 size", f"{hh['household_size']} 人"),
-        ("人均纯收入 income", f"{why.yuan(hh['per_capita_income'])} 元/人·年"),
-        ("家庭年收入 household income", f"{why.yuan(hh['household_income'])} 元"),
+        ("人均纯收入 income", f"{yuan(hh['per_capita_income'])} 元/人·年"),
+        ("家庭年收入 household income", f"{yuan(hh['household_income'])} 元"),
         ("监测状态 monitoring", hh["monitoring_status"] or "—"),
         ("劳动力状况 labour", hh["labour_capacity"] or "—"),
         ("时间窗口 window W", f"{w.start} – {w.end}（{exp.params.window_months} 个月）"),
@@ -613,7 +615,7 @@ def _evidence_table(
                 _source(row["source"]),
                 shown(row["source_key"]),
                 row["rule_date"],
-                why.yuan(row["amount"]) if row["amount"] is not None else None,
+                yuan(row["amount"]) if row["amount"] is not None else None,
                 shown(row["detail"]),
             )
         )
@@ -652,7 +654,7 @@ def _records_part(
                 an_id(row["id_number"]),
                 shown(row["source_key"]),
                 row["rule_date"],
-                why.yuan(row["amount"]) if row["amount"] is not None else None,
+                yuan(row["amount"]) if row["amount"] is not None else None,
                 shown(row["detail"]),
                 POSITION_LABELS.get(row["position"], row["position"]),
                 used,
@@ -683,9 +685,9 @@ def _members_table(exp: why.Explanation, an_id: Callable[[str | None], str]) -> 
                 m["age"],
                 "、".join(classes),
                 f"{grade} 级" if grade is not None else None,
-                why.yuan(m["medical_oop"]),
-                why.yuan(m["education_cost"]),
-                why.yuan(m["accident_loss"]),
+                yuan(m["medical_oop"]),
+                yuan(m["education_cost"]),
+                yuan(m["accident_loss"]),
             )
         )
     return table

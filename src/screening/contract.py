@@ -58,6 +58,8 @@ class SourceSpec:
     columns: dict[str, ColumnSpec]
     checks: tuple[CrossCheck, ...] = ()
     id_from_certificate: str | None = None
+    department: str = ""  # short name: 医保, 人口 …
+    delivers: str = ""  # what it sends: 住院结算 …
 
     @property
     def required_columns(self) -> list[str]:
@@ -110,6 +112,8 @@ def _parse_source(raw: dict[str, Any], origin: Path) -> SourceSpec:
         return SourceSpec(
             source=raw["source"],
             title=raw.get("title", raw["source"]),
+            department=raw["department"],
+            delivers=raw["delivers"],
             file_prefixes=tuple(raw["file_prefixes"]),
             kind=raw["kind"],
             natural_key=tuple(raw["natural_key"]),
@@ -130,6 +134,30 @@ def _load_default() -> dict[str, SourceSpec]:
         path = folder / f"{source}.yaml"
         specs[source] = _parse_source(yaml.safe_load(path.read_text(encoding="utf-8")), path)
     return specs
+
+
+@cache
+def feedback() -> SourceSpec:
+    """The returned list's columns (schemas/feedback.yaml), read back by feedback import."""
+    path = resource_dir("schemas") / "feedback.yaml"
+    return _parse_source(yaml.safe_load(path.read_text(encoding="utf-8")), path)
+
+
+def label(source: str) -> str:
+    """The department's short name (医保), or the key itself for an unknown source."""
+    spec = _load_default().get(source)
+    return spec.department if spec and spec.department else source
+
+
+def long_name(source: str) -> str:
+    """医保（住院结算）: the department and what it delivers, as the lists say it."""
+    spec = _load_default().get(source)
+    return f"{spec.department}（{spec.delivers}）" if spec else source
+
+
+def source_order(source: str) -> tuple[int, str]:
+    """Sort key: the contract's order of sources, unknown ones after, by name."""
+    return (SOURCES.index(source) if source in SOURCES else len(SOURCES), source)
 
 
 def load(aliases_file: Path | None = None) -> dict[str, SourceSpec]:

@@ -15,14 +15,15 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, cast
 
 import duckdb
 import polars as pl
 
-from . import contract, facts, followup, ids, params, report, risks, screen, store
+from . import contract, followup, ids, params, report, store, vocab
 from .inbox import check_period
+from .rules import EVENT_DEPARTMENTS, RISK_BY_CODE, RISKS, facts, screen
+from .rules.base import ExplainContext, Window, window
 
 
 class ExplainError(Exception):
@@ -248,7 +249,7 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "name": pl.String(),
     "source_key": pl.String(),
     "rule_date": pl.Date(),
-    "amount": facts.MONEY,
+    "amount": vocab.MONEY,
     "detail": pl.String(),
     "position": pl.String(),  # before / in / after the window
     "supports": pl.String(),  # risk codes the record is evidence for, ';'-joined
@@ -277,7 +278,7 @@ class Explanation:
     rules: list[RuleCheck]
     evidence: pl.DataFrame  # every evidence row (screen.EVIDENCE_SCHEMA)
     records: pl.DataFrame  # every department record of the members (RECORD_SCHEMA)
-    window: facts.Window
+    window: Window
     params: params.ResolvedParams
     params_origin: str
     roster_period: str
@@ -314,13 +315,10 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
     member_ids = population["id_number"].to_list()
     specs = contract.load()
     events = {
-        source: store.events_as_of(con, spec, period, member_ids)
-        for source, spec in specs.items()
-        if source != "roster"
+        d.source: store.events_as_of(con, specs[d.source], period, member_ids).lazy()
+        for d in EVENT_DEPARTMENTS
     }
-    inputs = screen.ScreenInputs(
-        population=population.lazy(), **{s: f.lazy() for s, f in events.items()}
-    )
+    inputs = screen.ScreenInputs(population=population.lazy(), events=events)
     was_listed = _listed_in(con, previous_period(period), found.household_id)
     previous = frozenset({found.household_id}) if was_listed else frozenset()
     earlier = followup.load(con, period, resolved)
@@ -330,7 +328,7 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
     )
     result = screen.screen(inputs, period, resolved, previous, earlier=earlier)
     household = result.households.row(0, named=True)
-    w = facts.window(period, resolved.window_months)
+    w = window(period, resolved.window_months)
     members, in_window = _member_facts(inputs, w, resolved)
     records = _records(inputs, w, resolved, result.evidence, members)
     stored = _stored_row(con, period, found.household_id)
@@ -388,79 +386,42 @@ def _stored_row(
 
 
 def _member_facts(
-    inputs: screen.ScreenInputs, w: facts.Window, resolved: params.ResolvedParams
+    inputs: screen.ScreenInputs, w: Window, resolved: params.ResolvedParams
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """Each member's facts (facts.person_facts, as the rules saw them) and the records in
-    the window by source, certificates issued up to end(P) included."""
+    reach by source (the window; certificates issued up to end(P))."""
     people, rec = screen.people_and_records(inputs, w, resolved)
     per_person = facts.person_facts(people, rec, resolved).sort("head_rank", "row_number")
-    frames = pl.collect_all(
-        [
-            per_person,
-            rec.medical,
-            rec.education,
-            rec.traffic,
-            rec.civil,
-            rec.certificates,
-        ]
-    )
-    names = ("medical", "education", "traffic", "civil", "certificates")
-    return frames[0], dict(zip(names, frames[1:], strict=True))
+    frames = pl.collect_all([per_person, *rec.values()])
+    return frames[0], dict(zip(rec, frames[1:], strict=True))
 
 
 def _records(
     inputs: screen.ScreenInputs,
-    w: facts.Window,
+    w: Window,
     resolved: params.ResolvedParams,
     evidence: pl.DataFrame,
     members: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Every record of the members delivered by P, whatever its date, prepared by facts
-    with an unbounded window, with where it lies relative to W and what it supports."""
-    everything = facts.Window(w.period, dt.date(1, 1, 1), dt.date(9999, 12, 31))
-    rec = screen.records_of(inputs, everything, resolved)
+    """Every record of the members delivered by P, whatever its date, prepared as the rules
+    prepare them but with an unbounded window, with where it lies relative to W and what
+    it supports."""
+    everything = Window(w.period, dt.date(1, 1, 1), dt.date(9999, 12, 31))
+    rec = facts.records(inputs.all_events(), everything, resolved)
     c = pl.col
-
-    def text(expr: pl.Expr) -> pl.Expr:
-        return expr.cast(pl.String).fill_null("—")
-
     parts = [
-        rec.medical.select(
-            "id_number", "source_key", "rule_date", "amount",
-            source=pl.lit("medical"),
-            detail=pl.concat_str(pl.lit("医院 "), text(c("hospital"))),
-        ),
-        rec.education.select(
-            "id_number", "source_key", "rule_date",
-            source=pl.lit("education"),
-            amount=c("net_cost"),
-            detail=pl.concat_str(
-                text(c("school")), pl.lit(" "), text(c("stage")), pl.lit(" "), text(c("status"))
+        rec[d.source].select(
+            "id_number",
+            "source_key",
+            "rule_date",
+            source=pl.lit(d.source),
+            amount=(d.listing_amount if d.listing_amount is not None else pl.lit(None)).cast(
+                vocab.MONEY
             ),
-        ),
-        rec.traffic.select(
-            "id_number", "source_key", "rule_date",
-            source=pl.lit("traffic"),
-            amount=c("net_loss"),
-            detail=pl.concat_str(
-                pl.lit("伤情 "), text(c("injury")),
-                pl.lit("; 损失 "), text(c("direct_loss")),
-                pl.lit(" − 赔偿 "), text(c("compensation")),
-            ),
-        ),
-        rec.civil.select(
-            "id_number", "source_key", "rule_date", "amount",
-            source=pl.lit("civil"),
-            detail=pl.concat_str(text(c("assistance_type")), pl.lit(" "), text(c("event"))),
-        ),
-        rec.certificates.select(
-            "id_number", "source_key", "rule_date",
-            source=pl.lit("disability"),
-            amount=pl.lit(None, dtype=facts.MONEY),
-            detail=pl.concat_str(text(c("disability_type")), pl.lit(" "), text(c("grade")),
-                                 pl.lit(" 级")),
-        ),
-    ]  # fmt: skip
+            detail=d.listing_detail if d.listing_detail is not None else pl.lit(None),
+        )
+        for d in EVENT_DEPARTMENTS
+    ]
     supports = (
         evidence.group_by("source", "source_key", "id_number")
         .agg(supports=pl.col("risk_code").unique(maintain_order=True).str.join(";"))
@@ -475,7 +436,7 @@ def _records(
     )
     names = members.select("id_number", "name").lazy()
     frame = (
-        pl.concat([p.with_columns(c("amount").cast(facts.MONEY)) for p in parts], how="diagonal")
+        pl.concat(parts, how="diagonal")
         .join(names, on="id_number", how="left")
         .join(supports, on=["source", "source_key", "id_number"], how="left")
         .with_columns(position=position)
@@ -488,18 +449,6 @@ def _records(
 # ---------------------------------------------------------------- explain: the rules
 
 
-def yuan(value: Decimal | float | int | None) -> str:
-    return "—" if value is None else f"{Decimal(str(value)):,.2f}"
-
-
-def _ages(bounds: tuple[int, int]) -> str:
-    return f"{bounds[0]}–{bounds[1]} 周岁"
-
-
-def _listing(items: list[str], none: str) -> str:
-    return "；".join(items) if items else none
-
-
 def rule_checks(
     household: Mapping[str, Any],
     members: pl.DataFrame,
@@ -507,120 +456,32 @@ def rule_checks(
     resolved: params.ResolvedParams,
     evidence: pl.DataFrame,
 ) -> list[RuleCheck]:
-    """Every risk point in the rule table's order, with what it saw and its test. Whether
-    it fired is the screening's answer (the household's risk codes), never re-decided."""
+    """Every risk point in the rule table's order, with what it saw and its test (each
+    risk point's own explain text). Whether it fired is the screening's answer (the
+    household's risk codes), never re-decided."""
     fired = set(household["risk_codes"] or [])
-    texts = _rule_texts(household, members, in_window, resolved)
-    return [
-        RuleCheck(
-            code=r.code,
-            label=r.label,
-            fired=r.code in fired,
-            saw=texts[r.code][0],
-            test=texts[r.code][1],
-            evidence=evidence.filter(pl.col("risk_code") == r.code),
+    context = ExplainContext(household, members, in_window, resolved)
+    checks = []
+    for r in RISKS:
+        saw, test = r.explain(context)
+        checks.append(
+            RuleCheck(
+                code=r.code,
+                label=r.label,
+                fired=r.code in fired,
+                saw=saw,
+                test=test,
+                evidence=evidence.filter(pl.col("risk_code") == r.code),
+            )
         )
-        for r in risks.RISKS
-    ]
-
-
-def _rule_texts(
-    hh: Mapping[str, Any],
-    members: pl.DataFrame,
-    rec: Mapping[str, pl.DataFrame],
-    p: params.ResolvedParams,
-) -> dict[str, tuple[str, str]]:
-    months = p.window_months
-    name_of = dict(zip(members["id_number"], members["name"], strict=True))
-    age_of = dict(zip(members["id_number"], members["age"], strict=True))
-
-    def who(id_number: str) -> str:
-        return f"{name_of.get(id_number) or '—'}（{age_of.get(id_number)} 岁）"
-
-    kind = hh["household_type"] or risks.DEFAULT_HOUSEHOLD_TYPE
-    by_type = p.medical_oop_threshold
-    medical_line = by_type.get(kind, by_type[risks.DEFAULT_HOUSEHOLD_TYPE])
-    paid = rec["medical"].filter(pl.col("amount") > 0).height
-    studies = rec["education"].filter(pl.col("net_cost") > 0).height
-
-    pupils = members.filter(pl.col("compulsory_age"))
-    # Every pupil's latest record in W (the rules' `is_latest` marks only 辍学 students').
-    latest = facts.latest_education(rec["education"].lazy()).collect()
-    status_of = dict(zip(latest["id_number"], latest["status"], strict=True))
-    pupil_lines = [
-        f"{who(i)} 最新学籍 {status_of.get(i) or '窗口内无学籍记录'}" for i in pupils["id_number"]
-    ]
-
-    serious = rec["traffic"].filter(pl.col("serious"))
-    working = set(members.filter(pl.col("working_age"))["id_number"])
-    injury_lines = [
-        f"{who(i)} {inj} {day}" + ("" if i in working else "（非劳动年龄）")
-        for i, inj, day in serious.select("id_number", "injury", "rule_date").iter_rows()
-    ]
-
-    certs = rec["certificates"].filter(pl.col("in_window"))
-    cert_lines = [
-        f"{who(i)} {g if g is not None else '—'} 级 {t or ''} 发证 {day}"
-        for i, g, t, day in certs.select(
-            "id_number", "grade", "disability_type", "rule_date"
-        ).iter_rows()
-    ]
-
-    civil = rec["civil"]
-    civil_lines = [
-        f"{who(i)} {kind_} {event} {day}" + ("" if ok else "（不计 does not count）")
-        for i, kind_, event, day, ok in civil.select(
-            "id_number", "assistance_type", "event", "rule_date", "qualifies"
-        ).iter_rows()
-    ]
-
-    income = hh["per_capita_income"]
-    grades = "、".join(str(g) for g in p.severe_disability_grades)
-    return {
-        "MEDICAL": (
-            f"近 {months} 个月住院个人自付合计 {yuan(hh['medical_oop'])} 元（{paid} 笔结算）",
-            f"≥ {yuan(medical_line)} 元（{kind}标准）",
-        ),
-        "EDUCATION": (
-            f"近 {months} 个月教育净支出合计 {yuan(hh['education_cost'])} 元（{studies} 条记录）",
-            f"> {yuan(p.education_cost_threshold)} 元",
-        ),
-        "DROPOUT": (
-            _listing(pupil_lines, f"无义务教育年龄（{_ages(p.compulsory_school_age)}）成员"),
-            f"义务教育年龄 {_ages(p.compulsory_school_age)} 成员窗口内最新学籍状态为 辍学",
-        ),
-        "ACCIDENT": (
-            f"近 {months} 个月事故净损失合计 {yuan(hh['accident_loss'])} 元；重伤/死亡："
-            + _listing(injury_lines, "无"),
-            f"净损失 > {yuan(p.accident_loss_threshold)} 元，"
-            f"或劳动年龄 {_ages(p.working_age)} 成员重伤、死亡",
-        ),
-        "DISABILITY": (
-            "窗口内发证：" + _listing(cert_lines, "无"),
-            f"窗口内新发 {grades} 级残疾人证",
-        ),
-        "ASSISTANCE": (
-            "窗口内民政记录：" + _listing(civil_lines, "无"),
-            "临时救助（任何变动），或 低保、特困供养 新增",
-        ),
-        "LOW_INCOME": (
-            f"人均纯收入 {yuan(income)} 元" if income is not None else "户籍表无人均纯收入，不判定",
-            f"< 监测标准 {yuan(p.monitoring_line)} 元",
-        ),
-        "SPENDING": (
-            f"刚性支出 {yuan(hh['rigid_expenditure'])} 元（医疗 + 教育 + 意外）；"
-            f"家庭年收入 {yuan(hh['household_income'])} 元"
-            f"（人均 {yuan(income)} × {hh['household_size']} 人）",
-            "刚性支出 > 家庭年收入",
-        ),
-    }
+    return checks
 
 
 def _colour_reason(hh: Mapping[str, Any]) -> str:
     codes = list(hh["risk_codes"] or [])
     if not codes:
         return "没有任何风险点成立，不列入 (no risk point applies: not listed)"
-    labels = "、".join(risks.RISK_BY_CODE[c].label for c in codes if c in risks.RISK_BY_CODE)
+    labels = "、".join(RISK_BY_CODE[c].label for c in codes if c in RISK_BY_CODE)
     if len(codes) >= 2:
         return f"{len(codes)} 项风险（{labels}）→ 红"
     if codes == ["LOW_INCOME"]:
@@ -633,14 +494,14 @@ def _status_reason(hh: Mapping[str, Any], previous: str, was_listed: bool) -> st
     decision, day = hh.get("last_decision"), hh.get("last_decision_date")
     decided = f"乡镇 {day} 核实为「{decision}」（{hh.get('last_decision_period')} 期名单）"
     if status is None:
-        if hh["risk_codes"] and decision == followup.DECLINED:
+        if hh["risk_codes"] and decision == vocab.DECLINED:
             return f"{decided}，此后没有新的部门风险记录 → 不再列入 kept off the list"
         return "未列入 not listed"
-    if status == risks.STATUS_MONITORED:
-        return f"户籍表监测状态为 {risks.MONITORED} → {status}"
-    if status == followup.STATUS_CONFIRMED:
-        return f"{decided}，户籍表尚未显示 {risks.MONITORED} → {status}"
-    if decision == followup.DECLINED:
+    if status == vocab.STATUS_MONITORED:
+        return f"户籍表监测状态为 {vocab.MONITORED} → {status}"
+    if status == vocab.STATUS_CONFIRMED:
+        return f"{decided}，户籍表尚未显示 {vocab.MONITORED} → {status}"
+    if decision == vocab.DECLINED:
         return f"{decided}，但此后又有部门风险记录 → {status}"
     if was_listed:
         return f"{previous} 已列入名单 → {status}"
@@ -871,7 +732,7 @@ def _headless_warning(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
         "SELECT count(*) FROM (SELECT household_id FROM stg_roster WHERE period = "
         "(SELECT max(period) FROM stg_roster WHERE period <= ?) GROUP BY household_id "
         "HAVING NOT bool_or(coalesce(relation = ?, false)))",
-        [period, facts.HEAD_RELATION],
+        [period, vocab.HEAD_RELATION],
     )
     return report.headless_warning(int(n or 0))
 

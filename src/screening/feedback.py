@@ -25,36 +25,17 @@ import duckdb
 import polars as pl
 
 from . import contract, ids, lock, normalise, publish, store
-from .contract import ColumnSpec, SourceSpec
 from .inbox import check_period
 from .ingest import file_sha256, redact
 from .read import FileRejected, RawFile, read_source
+from .vocab import DECISIONS, PENDING
 
-RESULTS = ("确认纳入", "不予纳入", "待核实")
-PENDING = RESULTS[2]
+RESULTS = DECISIONS
 # A verification is dated in the listed month or within the two months after it: the
 # county's deadline for 入户核实, 评议, 公示 and 审核 (about 20 working days) with room.
 WINDOW_MONTHS = 3
 CURRENT_VIEW = "current_verifications"
-
-FEEDBACK_SPEC = SourceSpec(
-    source="feedback",
-    title="核实结果反馈",
-    file_prefixes=(),
-    kind="feedback",
-    natural_key=("household_id",),
-    rule_date=None,
-    columns={
-        "household_id": ColumnSpec("household_id", "text", ("户编号", "户码"), required=True),
-        "verification_result": ColumnSpec(
-            "verification_result", "enum", ("核实结果",), required=True, values=RESULTS
-        ),
-        "verification_date": ColumnSpec("verification_date", "date", ("核实日期",)),
-        "note": ColumnSpec("note", "text", ("备注",)),
-        "township": ColumnSpec("township", "text", ("乡镇",)),
-        "period": ColumnSpec("period", "text", ("期次",)),
-    },
-)
+FEEDBACK_SPEC = contract.feedback()
 
 REJECTS_SCHEMA = pl.Schema(
     {

@@ -18,14 +18,22 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from screening.facts import MONEY
 from screening.params import ResolvedParams
-from screening.risks import MONITORED, NO_LABOUR, STATUS_MONITORED, STATUS_NEW
+from screening.vocab import (
+    CONFIRMED,
+    DECLINED,
+    MONEY,
+    MONITORED,
+    MONITORED_TYPE,
+    NO_LABOUR,
+    POVERTY_EXITED,
+    STATUS_CONFIRMED,
+    STATUS_MONITORED,
+    STATUS_NEW,
+)
 
-CONFIRMED, DECLINED, PENDING = "确认纳入", "不予纳入", "待核实"
-STATUS_CONFIRMED = "已确认待录入"
 # The household types the scale check counts as its base (Hubei: the registered poor).
-SCALE_BASE_TYPES = ("脱贫户", "监测户")
+SCALE_BASE_TYPES = (POVERTY_EXITED, MONITORED_TYPE)
 
 DECISIONS_SCHEMA = pl.Schema(
     {

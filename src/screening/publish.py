@@ -29,11 +29,13 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from screening import followup, ids, risks, screen
+from screening import contract, followup, ids
+from screening.params import ResolvedParams
+from screening.rules import RISK_LABELS, RISKS, risks_fed_by, screen
+from screening.vocab import COLOURS, MONEY
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-MONEY = pl.Decimal(18, 2)
 SUSPECTS_FILE = "suspects.parquet"
 EVIDENCE_FILE = "evidence.parquet"
 LIST_PREFIX = "疑似监测对象"
@@ -81,44 +83,6 @@ CANDIDATE_HEADERS: dict[str, str] = {
     key: SUSPECT_HEADERS.get(key) or _CANDIDATE_OWN_HEADERS[key]
     for key in followup.CANDIDATES_SCHEMA
 }
-# In the rule table's order, which is also the order evidence is listed in.
-RISK_LABELS: dict[str, str] = {r.code: r.label for r in risks.RISKS}
-RISK_MEANINGS: dict[str, str] = {
-    "MEDICAL": "近12个月家庭成员住院个人自付费用合计达到标准",
-    "EDUCATION": "近12个月家庭教育支出（学费、住宿费、教科书费扣除资助）合计超过标准",
-    "DROPOUT": "义务教育年龄的学生最新学籍状态为辍学",
-    "ACCIDENT": "近12个月交通事故损失（扣除赔偿）合计超过标准，或劳动年龄成员重伤、死亡",
-    "DISABILITY": "近12个月新发重度（一级、二级）残疾人证",
-    "ASSISTANCE": "近12个月有临时救助，或新纳入低保、特困供养",
-    "LOW_INCOME": "家庭年人均纯收入低于监测标准",
-    "SPENDING": "医疗、教育、意外三项刚性支出合计超过家庭年收入",
-}
-# Department short names (as in file names) and what each delivers.
-SOURCE_LABELS: dict[str, str] = {
-    "roster": "人口",
-    "medical": "医保",
-    "education": "教育",
-    "traffic": "交警",
-    "civil": "民政",
-    "disability": "残联",
-}
-SOURCE_TITLES: dict[str, str] = {
-    "roster": "农村人口基础信息",
-    "medical": "住院结算",
-    "education": "学生资助与学籍",
-    "traffic": "交通事故伤亡",
-    "civil": "社会救助",
-    "disability": "残疾人证",
-}
-# Which risk points a source feeds: what may be missed when it is absent.
-SOURCE_RISKS: dict[str, tuple[str, ...]] = {
-    "roster": tuple(RISK_LABELS),
-    "medical": ("MEDICAL", "SPENDING"),
-    "education": ("EDUCATION", "DROPOUT", "SPENDING"),
-    "traffic": ("ACCIDENT", "SPENDING"),
-    "civil": ("ASSISTANCE",),
-    "disability": ("DISABILITY",),
-}
 # A header-only file is a delivery (nothing new this month); these are not.
 ABSENT = ("missing", "rejected")
 SOURCE_STATUS_LABELS: dict[str, str] = {
@@ -144,7 +108,6 @@ PARAMETER_LABELS: dict[str, str] = {
 _SUBKEY_LABELS = {"expected_share": "预期", "ceiling": "上限"}
 # Not a screening rule, and a long list: the township's 说明 sheet leaves it out.
 _NOT_ON_LISTS = ("public_holidays",)
-COLOURS = ("红", "黄", "蓝")
 # Soft fills that stay readable in black-and-white print (the cell text names the colour too).
 COLOUR_FILLS: dict[str, str] = {"红": "#FFC7CE", "黄": "#FFEB9C", "蓝": "#BDD7EE"}
 COLOUR_FONTS: dict[str, str] = {"红": "#9C0006", "黄": "#7F4F00", "蓝": "#1F4E79"}
@@ -176,8 +139,7 @@ class PublishMeta:
 
     period: str  # YYYY-MM
     run_id: str
-    parameters: dict[str, object] = field(default_factory=dict)
-    parameter_warnings: list[str] = field(default_factory=list)
+    params: ResolvedParams
     sources: dict[str, str] = field(default_factory=dict)  # source key → loaded/missing/…
     mask_ids: bool = False
     # Every township in the roster: one with no listed household still gets its (empty) list.
@@ -808,7 +770,7 @@ def _household_cells(households: pl.DataFrame, mask_ids: bool) -> list[dict[str,
 def _detail_cells(details: pl.DataFrame, mask_ids: bool) -> list[dict[str, Any]]:
     frame = details.with_columns(
         pl.col("risk_code").replace(RISK_LABELS),
-        pl.col("source").replace(SOURCE_LABELS),
+        pl.col("source").replace({s: contract.label(s) for s in contract.SOURCES}),
         pl.col("disability_grade").replace_strict(
             GRADE_LABELS, default=None, return_dtype=pl.String
         ),
@@ -937,7 +899,7 @@ def candidate_about_lines(
     township: str, candidates: pl.DataFrame, meta: PublishMeta
 ) -> list[tuple[str, str]]:
     """The 说明 sheet of the 风险消除候选 list."""
-    periods = meta.parameters.get("risk_removal_clear_periods", "")
+    periods = meta.params.risk_removal_clear_periods
     return [
         ("乡镇", township),
         ("期次", f"{_period_words(meta.period)}（{meta.period}）"),
@@ -979,7 +941,7 @@ def about_lines(
         ),
         *_colour_lines(),
         *_status_lines(),
-        *_risk_lines(),
+        *_risk_lines(meta.params),
         *_parameter_lines(meta),
         *_source_lines(meta.sources),
         (
@@ -1049,10 +1011,11 @@ def _status_lines() -> list[tuple[str, str]]:
     ]
 
 
-def _risk_lines() -> list[tuple[str, str]]:
+def _risk_lines(params: ResolvedParams) -> list[tuple[str, str]]:
+    """Each risk point's meaning, worded over the parameters in force."""
     return [
-        ("风险点" if i == 0 else "", f"{RISK_LABELS[code]}：{RISK_MEANINGS[code]}。")
-        for i, code in enumerate(RISK_LABELS)
+        ("风险点" if i == 0 else "", f"{r.label}：{r.meaning(params)}。")
+        for i, r in enumerate(RISKS)
     ]
 
 
@@ -1060,10 +1023,10 @@ def _parameter_lines(meta: PublishMeta) -> list[tuple[str, str]]:
     lines = [
         ("筛查参数" if i == 0 else "", f"{parameter_label(k)}：{format_value(k, v)}")
         for i, (k, v) in enumerate(
-            (k, v) for k, v in ordered_parameters(meta.parameters) if k not in _NOT_ON_LISTS
+            (k, v) for k, v in ordered_parameters(meta.params.as_dict()) if k not in _NOT_ON_LISTS
         )
     ]
-    lines += [("参数提示" if i == 0 else "", w) for i, w in enumerate(meta.parameter_warnings)]
+    lines += [("参数提示" if i == 0 else "", w) for i, w in enumerate(meta.params.warnings)]
     return lines
 
 
@@ -1118,26 +1081,15 @@ def format_value(key: str, value: object) -> str:
 
 
 def _source_lines(sources: Mapping[str, str]) -> list[tuple[str, str]]:
-    ordered = sorted(sources.items(), key=lambda kv: _source_order(kv[0]))
+    ordered = sorted(sources.items(), key=lambda kv: contract.source_order(kv[0]))
     lines = [
-        ("数据来源" if i == 0 else "", f"{source_name(s)}：{source_status(st)}")
+        ("数据来源" if i == 0 else "", f"{contract.long_name(s)}：{source_status(st)}")
         for i, (s, st) in enumerate(ordered)
     ]
     absent = [s for s, st in ordered if st in ABSENT]
     if absent:
         lines.append(("缺少数据", missing_sources_sentence(absent, sources)))
     return lines
-
-
-def _source_order(source: str) -> tuple[int, str]:
-    known = list(SOURCE_LABELS)
-    return (known.index(source) if source in known else len(known), source)
-
-
-def source_name(source: str) -> str:
-    if source in SOURCE_LABELS:
-        return f"{SOURCE_LABELS[source]}（{SOURCE_TITLES[source]}）"
-    return source
 
 
 def source_status(status: str) -> str:
@@ -1148,10 +1100,10 @@ def missing_sources_sentence(absent: Iterable[str], sources: Mapping[str, str]) 
     """Says the list was made without some sources, and which risk points may be missed."""
     absent = list(absent)
     what = "、".join(
-        f"{SOURCE_LABELS.get(s, s)}数据{_short_status(sources.get(s, 'missing'))}" for s in absent
+        f"{contract.label(s)}数据{_short_status(sources.get(s, 'missing'))}" for s in absent
     )
-    risks = [c for c in RISK_LABELS if any(c in SOURCE_RISKS.get(s, ()) for s in absent)]
-    missed = "、".join(RISK_LABELS[c] for c in risks)
+    fed = {code for s in absent for code in risks_fed_by(s)}
+    missed = "、".join(label for code, label in RISK_LABELS.items() if code in fed)
     tail = f"，“{missed}”等风险可能未能筛出，请入户时一并了解。" if missed else "。"
     # Earlier months' deliveries still count (the window is 12 months): what is missing is
     # this month's news, not the source.

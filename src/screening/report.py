@@ -18,26 +18,23 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from screening import followup
+from screening import contract, followup
 from screening.publish import (
     ABSENT,
-    COLOURS,
-    RISK_LABELS,
-    SOURCE_LABELS,
     SUSPECTS_SCHEMA,
     format_value,
     missing_sources_sentence,
     ordered_parameters,
     parameter_label,
     period_dir,
-    source_name,
     source_status,
     write_text_atomic,
 )
+from screening.rules import RISK_LABELS
+from screening.vocab import COLOURS, STATUSES
 
 REPORT_FILE = "run-report.md"
 OVERDUE_SCHEMA = {"township": pl.String(), "overdue": pl.Int64(), "due": pl.Date()}
-STATUSES = ("新增", "持续", "已在监测", "已确认待录入")
 TOTAL = "合计"
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*_`<>[]#"})
 
@@ -114,7 +111,7 @@ def file_warnings(files: Iterable[FileRead] | pl.DataFrame) -> list[str]:
     rows = files.iter_rows(named=True) if isinstance(files, pl.DataFrame) else files
     warnings = []
     for row in rows:
-        label = SOURCE_LABELS.get(row["source"], row["source"])
+        label = contract.label(row["source"])
         if row["status"] == "rejected":
             warnings.append(
                 f"{label}文件整表拒收 ({row['source']} rejected): {row['file']}: {row['message']}"
@@ -261,8 +258,9 @@ def _md_warnings(report: RunReport) -> str:
 def _all_warnings(report: RunReport) -> list[str]:
     """The caller's warnings, led by the one about sources the lists were made without."""
     statuses = source_statuses(report.files)
-    absent = [s for s in SOURCE_LABELS if statuses.get(s, "missing") in ABSENT]
-    absent += sorted(s for s, st in statuses.items() if s not in SOURCE_LABELS and st in ABSENT)
+    known = contract.SOURCES
+    absent = [s for s in known if statuses.get(s, "missing") in ABSENT]
+    absent += sorted(s for s, st in statuses.items() if s not in known and st in ABSENT)
     lead = [missing_sources_sentence(absent, statuses)] if report.files and absent else []
     return lead + report.warnings
 
@@ -279,7 +277,7 @@ def _md_files(report: RunReport) -> str:
     ]
     rows = [
         [
-            _md(source_name(f["source"])),
+            _md(contract.long_name(f["source"])),
             _md(f["file"] or "—"),
             f"{_md(source_status(f['status']))} ({_md(f['status'])})",
             _md(f["message"] or ""),
@@ -297,7 +295,7 @@ def _md_rejected(report: RunReport) -> str:
     if not report.rejected:
         return "## 拒收明细 Rejected rows\n\n无 none."
     rows = [
-        [_md(source_name(r["source"])), _md(r["column"]), _md(r["check"]), _num(r["rows"])]
+        [_md(contract.long_name(r["source"])), _md(r["column"]), _md(r["check"]), _num(r["rows"])]
         for r in sorted(report.rejected, key=lambda r: (r["source"], r["column"], r["check"]))
     ]
     headers = ["数据来源 source", "列 column", "检查 check", "行数 rows"]
@@ -314,7 +312,7 @@ def _md_matches(report: RunReport) -> str:
     ]
     rows = [
         [
-            _md(source_name(m["source"])),
+            _md(contract.long_name(m["source"])),
             _num(m["records_in_window"]),
             _num(m["matched"]),
             _num(m["unmatched"]),
@@ -450,7 +448,7 @@ def _files_table(files: Sequence[FileRead]) -> Table:
         table.add_row(
             *_cells(
                 [
-                    SOURCE_LABELS.get(f["source"], f["source"]),
+                    contract.label(f["source"]),
                     f["file"] or "—",
                     source_status(f["status"]),
                     _num(f["rows_read"]),
@@ -470,7 +468,7 @@ def _matches_table(rates: Sequence[MatchRate]) -> Table:
         table.add_row(
             *_cells(
                 [
-                    SOURCE_LABELS.get(m["source"], m["source"]),
+                    contract.label(m["source"]),
                     _num(m["records_in_window"]),
                     _num(m["matched"]),
                     _num(m["unmatched"]),

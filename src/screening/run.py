@@ -42,11 +42,12 @@ from typing import cast
 import duckdb
 import polars as pl
 
-from . import __version__, batches, contract, facts, followup, lock, params, publish, report, store
+from . import __version__, contract, followup, lock, params, publish, report, store
 from .ids import mask
 from .inbox import check_period
 from .ingest import SourceResult, ingest_period, unrecognised_files
-from .screen import ScreenInputs, ScreenResult, screen
+from .rules import EVENT_SOURCES, batches, facts
+from .rules.screen import ScreenInputs, ScreenResult, screen
 
 WORK_FOLDER = ".work"
 _WORK_FRAMES = (
@@ -191,7 +192,7 @@ def load_inputs(
     window_months: int | None = None,
 ) -> ScreenInputs:
     """The roster snapshot in force at `period` and, per events source, the newest version
-    of each record as of it, holding only what the rules read (`facts.RULE_COLUMNS`) and
+    of each record as of it, holding only what the rules read (`rules.rule_columns`) and
     within their reach (`facts.reach`): rule dates up to end(P), and with `window_months`
     none before the window's first day, but for certificates. (explain loads whole records
     with their provenance, `store.events_as_of`.)"""
@@ -200,12 +201,11 @@ def load_inputs(
         raise RunError(f"no roster (人口/roster file) received at or before {period}")
     events = {
         source: store.events_as_of(
-            con, spec, period, **facts.rule_reads(source, period, window_months)
+            con, specs[source], period, **facts.rule_reads(source, period, window_months)
         ).lazy()
-        for source, spec in specs.items()
-        if source != "roster"
+        for source in EVENT_SOURCES
     }
-    return ScreenInputs(population=population.lazy(), **events)
+    return ScreenInputs(population=population.lazy(), events=events)
 
 
 def previously_listed(con: duckdb.DuckDBPyConnection, period: str) -> frozenset[str]:
@@ -591,8 +591,7 @@ def publish_run(req: RunRequest, run_id: str, work: Path) -> Published:
         meta = publish.PublishMeta(
             period=req.period,
             run_id=run_id,
-            parameters=dict(resolved.as_dict()),
-            parameter_warnings=list(resolved.warnings),
+            params=resolved,
             sources=_source_statuses(con, req.period, specs),
             mask_ids=req.mask_ids,
             all_townships=all_townships,

@@ -25,16 +25,17 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from screening import contract, facts, followup, screen, store
+from screening import contract, followup, store
 from screening.params import ResolvedParams
-from screening.screen import ScreenInputs, ScreenResult
+from screening.rules import EVENT_SOURCES, facts
+from screening.rules.base import window
+from screening.rules.screen import ScreenInputs, ScreenResult
 
 # Persons screened at once: about 6 GB of peak memory per batch (docs/benchmarks.md).
 PERSON_BUDGET = 2_000_000
 INPUTS_FOLDER = "inputs"
 # DuckDB's share while exporting (its default is 80 % of the machine's memory).
 EXPORT_MEMORY = "4GB"
-EVENT_SOURCES = ("medical", "education", "traffic", "civil", "disability")
 
 
 def persons_as_of(con: duckdb.DuckDBPyConnection, period: str) -> int:
@@ -84,14 +85,7 @@ def export_inputs(
             scans[source] = pl.scan_parquet(path)
     finally:
         con.execute(f"SET memory_limit = '{limit}'")
-    return ScreenInputs(
-        population=scans["roster"],
-        medical=scans["medical"],
-        education=scans["education"],
-        traffic=scans["traffic"],
-        civil=scans["civil"],
-        disability=scans["disability"],
-    )
+    return ScreenInputs(population=scans["roster"], events={s: scans[s] for s in EVENT_SOURCES})
 
 
 def _quoted(path: Path) -> str:
@@ -126,10 +120,6 @@ def _household_townships(population: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _events(inputs: ScreenInputs) -> dict[str, pl.LazyFrame]:
-    return {s: getattr(inputs, s) for s in EVENT_SOURCES}
-
-
 def batch_inputs(inputs: ScreenInputs, budget: int) -> Iterator[ScreenInputs]:
     """Each batch's inputs, collected: its households' members and their records."""
     households = _household_townships(inputs.population).select("household_id", "township")
@@ -143,9 +133,9 @@ def batch_inputs(inputs: ScreenInputs, budget: int) -> Iterator[ScreenInputs]:
             s: frame.join(ids.lazy(), on="id_number", how="semi", maintain_order="left")
             .collect(engine="streaming")
             .lazy()
-            for s, frame in _events(inputs).items()
+            for s, frame in inputs.all_events().items()
         }
-        yield ScreenInputs(population=population.lazy(), **events)
+        yield ScreenInputs(population=population.lazy(), events=events)
 
 
 def unmatched_match_rates(
@@ -155,12 +145,9 @@ def unmatched_match_rates(
     ids = inputs.population.select("id_number").unique()
     events = {
         s: frame.join(ids, on="id_number", how="anti").collect(engine="streaming").lazy()
-        for s, frame in _events(inputs).items()
+        for s, frame in inputs.all_events().items()
     }
-    w = facts.window(period, params.window_months)
-    records = screen.records_of(
-        ScreenInputs(population=screen.empty_source("roster"), **events), w, params
-    )
+    records = facts.records(events, window(period, params.window_months), params)
     nobody = pl.LazyFrame(schema={"id_number": pl.String()})
     return facts.match_rates(records, nobody, period).collect()
 

@@ -8,14 +8,16 @@ then the lists are each one collect over them.
 
 from __future__ import annotations
 
-from collections.abc import Set
-from dataclasses import dataclass
+from collections.abc import Mapping, Set
+from dataclasses import dataclass, field
 
 import polars as pl
 
-from screening import contract, facts, followup, risks
-from screening.facts import MONEY
+from screening import contract, followup
 from screening.params import ResolvedParams
+from screening.rules import EVENT_SOURCES, facts, households
+from screening.rules.base import window
+from screening.vocab import COLOURS, MONEY
 
 CONTRACT_DTYPES: dict[str, pl.DataType] = {
     "text": pl.String(),
@@ -118,15 +120,20 @@ MATCH_RATES_SCHEMA: dict[str, pl.DataType] = {
 
 @dataclass(frozen=True)
 class ScreenInputs:
-    """The roster's typed columns plus period, file, row_number; of the events, at least
-    the columns the rules read (facts.RULE_COLUMNS), more are ignored (docs/design.md)."""
+    """The roster's typed columns plus period, file, row_number; of each events source, at
+    least the columns its rules read (rules.rule_columns), more are ignored
+    (docs/design.md). A source missing from `events` was never delivered."""
 
     population: pl.LazyFrame  # the roster snapshot in force at P
-    medical: pl.LazyFrame  # events: de-duplicated by natural key as of P, any date
-    education: pl.LazyFrame
-    traffic: pl.LazyFrame
-    civil: pl.LazyFrame
-    disability: pl.LazyFrame
+    # Events, per source: de-duplicated by natural key as of P, any date.
+    events: Mapping[str, pl.LazyFrame] = field(default_factory=dict)
+
+    def source(self, name: str) -> pl.LazyFrame:
+        return self.events[name] if name in self.events else empty_source(name)
+
+    def all_events(self) -> dict[str, pl.LazyFrame]:
+        """Every events source, an empty frame for one never delivered."""
+        return {s: self.source(s) for s in EVENT_SOURCES}
 
 
 @dataclass(frozen=True)
@@ -158,19 +165,8 @@ def people_and_records(
 ) -> tuple[pl.LazyFrame, facts.Records]:
     """The population with ages and household attributes, and each source's records as the
     rules read them (window flags, net amounts)."""
-    return facts.persons(inputs.population, w, params), records_of(inputs, w, params)
-
-
-def records_of(inputs: ScreenInputs, w: facts.Window, params: ResolvedParams) -> facts.Records:
-    """Each department source's records as the rules read them, for window `w`."""
-    return facts.records(
-        medical=inputs.medical,
-        education=inputs.education,
-        traffic=inputs.traffic,
-        civil=inputs.civil,
-        disability=inputs.disability,
-        w=w,
-        params=params,
+    return facts.persons(inputs.population, w, params), facts.records(
+        inputs.all_events(), w, params
     )
 
 
@@ -187,7 +183,7 @@ def screen(
     earlier = earlier or followup.Followup.none()
     if params.period != period:
         raise ValueError(f"parameters were resolved for {params.period}, not for {period}")
-    w = facts.window(period, params.window_months)
+    w = window(period, params.window_months)
     people, rec = people_and_records(inputs, w, params)
     # Prepared once: every query below reads the records (the households, the match
     # rates, the evidence, the members), and would otherwise prepare them again.
@@ -197,28 +193,30 @@ def screen(
     # every output built on the households would recompute every person's facts. The
     # households are an output in full anyway; the lists, evidence and members then need
     # only the roster (for listed households) and the records.
-    households, match_rates = pl.collect_all(
+    screened, match_rates = pl.collect_all(
         [
-            risks.households(person, w, params, previous_listed).sort("household_id"),
+            households.households(person, w, params, previous_listed).sort("household_id"),
             facts.match_rates(rec, people, period),
         ]
     )
     # The decisions need the evidence (a record dated after a 不予纳入 lists it again), so
     # evidence is gathered for every household the rules list, then kept for the listed.
-    evidence = risks.evidence(households.lazy().filter(pl.col("listed")), people, rec, w).collect()
-    households = followup.apply_decisions(households, evidence, earlier.decisions)
-    listed = households.lazy().filter(pl.col("listed"))
+    evidence = households.evidence(
+        screened.lazy().filter(pl.col("listed")), people, rec, w, params
+    ).collect()
+    screened = followup.apply_decisions(screened, evidence, earlier.decisions)
+    listed = screened.lazy().filter(pl.col("listed"))
     evidence = evidence.join(listed.select("household_id").collect(), on="household_id", how="semi")
     suspects, members = pl.collect_all([_suspects(listed, run_id), _members(listed, people, rec)])
     return ScreenResult(
-        households=_conform(households, HOUSEHOLDS_SCHEMA),
+        households=_conform(screened, HOUSEHOLDS_SCHEMA),
         suspects=_conform(suspects, SUSPECTS_SCHEMA),
         evidence=_conform(evidence, EVIDENCE_SCHEMA),
         members=_conform(members, MEMBERS_SCHEMA),
         match_rates=_conform(match_rates, MATCH_RATES_SCHEMA),
-        candidates=followup.removal_candidates(households, earlier, params, run_id),
-        scale=followup.scale(households),
-        households_without_head=households.filter(~pl.col("has_head")).height,
+        candidates=followup.removal_candidates(screened, earlier, params, run_id),
+        scale=followup.scale(screened),
+        households_without_head=screened.filter(~pl.col("has_head")).height,
     )
 
 
@@ -230,7 +228,7 @@ def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFram
 
 def _suspects(listed: pl.LazyFrame, run_id: str) -> pl.LazyFrame:
     colour_rank = pl.col("colour").replace_strict(
-        list(risks.COLOUR_ORDER), list(range(len(risks.COLOUR_ORDER))), return_dtype=pl.Int32
+        list(COLOURS), list(range(len(COLOURS))), return_dtype=pl.Int32
     )
     return (
         listed.with_columns(run_id=pl.lit(run_id))
@@ -252,7 +250,7 @@ def _suspects(listed: pl.LazyFrame, run_id: str) -> pl.LazyFrame:
 
 def _members(listed: pl.LazyFrame, people: pl.LazyFrame, rec: facts.Records) -> pl.LazyFrame:
     """Members of listed households, head first, with the most severe certificate held."""
-    grades = rec.certificates.group_by("id_number").agg(disability_grade=pl.col("grade").min())
+    grades = rec["disability"].group_by("id_number").agg(disability_grade=pl.col("grade").min())
     return (
         people.join(
             listed.select("household_id", "period", "head_id_number"),

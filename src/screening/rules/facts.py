@@ -1,0 +1,190 @@
+"""Facts per person: each department's records prepared and folded per person (lazy).
+
+The events frames arrive de-duplicated by natural key as of P (the loader's job) but not
+filtered by date: the window is applied here. A department reading its whole history
+(certificates: labour capacity counts every one held) keeps the records up to end(P),
+flagged `in_window`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from screening import contract
+from screening.params import ResolvedParams
+from screening.rules import DEPARTMENTS, EVENT_DEPARTMENTS, rule_columns
+from screening.rules.base import Department, Fact, Window, in_range, window
+from screening.vocab import HEAD_RELATION
+
+
+def age_at(id_number: pl.Expr, day: dt.date) -> pl.Expr:
+    """Completed years on `day` from the birth date in the ID (digits 7–14). The digits
+    are read as numbers rather than parsed as a date (ids.birth_date_expr): IDs reaching
+    the rules are valid, and at ten million persons this is several times faster. Someone
+    born on 29 February has the birthday on 1 March in common years."""
+    born_year = id_number.str.slice(6, 4).cast(pl.Int32, strict=False)
+    born_month_day = id_number.str.slice(10, 4).cast(pl.Int32, strict=False)
+    birthday_later = (born_month_day > day.month * 100 + day.day).cast(pl.Int32)
+    return (day.year - born_year - birthday_later).cast(pl.Int32)
+
+
+def source_key(source: str) -> pl.Expr:
+    """The natural key from the contract as text, multi-column keys joined with '|'."""
+    key = contract.load()[source].natural_key
+    return pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="|")
+
+
+def persons(population: pl.LazyFrame, w: Window, params: ResolvedParams) -> pl.LazyFrame:
+    """One row per roster member, with age and the age classes the rules use."""
+    age = age_at(pl.col("id_number"), w.end)
+    return population.select(
+        "household_id",
+        "id_number",
+        "name",
+        "relation",
+        "township",
+        "village",
+        "household_type",
+        "monitoring_status",
+        "per_capita_income",
+        "row_number",
+        # The head sorts first; without a 户主 the first member by row number stands in.
+        head_rank=pl.when(pl.col("relation") == HEAD_RELATION).then(0).otherwise(1),
+        age=age,
+        compulsory_age=in_range(age, params.compulsory_school_age),
+        working_age=in_range(age, params.working_age),
+    )
+
+
+@dataclass(frozen=True)
+class Records(Mapping[str, pl.LazyFrame]):
+    """Each events source's records prepared for the rules (Department.records): those
+    whose rule date is in W, or up to end(P) for a department reading its whole history.
+    Every frame has id_number, source_key and rule_date."""
+
+    frames: Mapping[str, pl.LazyFrame]
+
+    def __getitem__(self, source: str) -> pl.LazyFrame:
+        return self.frames[source]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.frames)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def in_window(self) -> dict[str, pl.LazyFrame]:
+        """Source → its records with a rule date in W, for match rates."""
+        return {
+            d.source: self[d.source].filter(pl.col("in_window"))
+            if d.whole_history
+            else self[d.source]
+            for d in EVENT_DEPARTMENTS
+        }
+
+    def collected(self) -> Records:
+        """The same records computed once, in one `pl.collect_all`, as lazy frames over the
+        results: the queries built on them (collect_all shares no subplans) then start from
+        the prepared records instead of each preparing them again."""
+        frames = pl.collect_all(list(self.frames.values()))
+        return Records({s: f.lazy() for s, f in zip(self.frames, frames, strict=True)})
+
+
+def reach(department: Department, w: Window) -> tuple[dt.date | None, dt.date]:
+    """The rule dates (first, last; None: no first) of the records the rules can read:
+    W, or up to end(P) for a department reading its whole history."""
+    return (None if department.whole_history else w.start), w.end
+
+
+def rule_reads(source: str, period: str, window_months: int | None) -> dict[str, Any]:
+    """The `store.events_as_of` filters that keep what the rules of `source` read: its
+    columns, rule dates up to end(P) and, with `window_months`, none before the window's
+    first day but for a department reading its whole history."""
+    from screening.rules import DEPARTMENT_BY_SOURCE
+
+    w = window(period, window_months or 1)  # without window_months, only its end counts
+    since, until = reach(DEPARTMENT_BY_SOURCE[source], w)
+    return {
+        "columns": rule_columns(source),
+        "since": since if window_months is not None else None,
+        "until": until,
+    }
+
+
+def prepare(
+    frame: pl.LazyFrame, department: Department, w: Window, params: ResolvedParams
+) -> pl.LazyFrame:
+    """The department's records in reach, with the contract's rule date as `rule_date` and
+    the natural key as `source_key`, as its rules read them. The date filter comes first
+    so that nothing is computed for records outside it."""
+    assert department.records is not None, f"{department.source} has no records"
+    rule_date = contract.load()[department.source].rule_date
+    assert rule_date is not None
+    since, until = reach(department, w)
+    day = pl.col("rule_date")
+    keep = day <= pl.lit(until) if since is None else w.contains(day)
+    in_reach = (
+        frame.with_columns(rule_date=pl.col(rule_date))
+        .filter(keep)
+        .with_columns(source_key=source_key(department.source))
+    )
+    return department.records(in_reach, w, params)
+
+
+def records(events: Mapping[str, pl.LazyFrame], w: Window, params: ResolvedParams) -> Records:
+    """Each events source's records as the rules read them, for window `w`."""
+    return Records({d.source: prepare(events[d.source], d, w, params) for d in EVENT_DEPARTMENTS})
+
+
+def person_facts(people: pl.LazyFrame, rec: Records, params: ResolvedParams) -> pl.LazyFrame:
+    """`persons` plus, per person, every department's facts (Department.person) and those
+    derived from them with the person's age classes (Department.person_derived)."""
+    per_source = [
+        rec[d.source].group_by("id_number").agg(*(f.fold() for f in d.person))
+        for d in EVENT_DEPARTMENTS
+        if d.person
+    ]
+    folded: list[Fact] = [f for d in DEPARTMENTS for f in d.person]
+    # One join with the population instead of one per source: the per-source facts are
+    # stacked and folded per person first (a few hundred thousand rows, not millions).
+    stacked = (
+        pl.concat(per_source, how="diagonal")
+        .group_by("id_number")
+        .agg(*(f.refold() for f in folded))
+    )
+    derived = {k: v for d in DEPARTMENTS for k, v in d.person_derived(params).items()}
+    return (
+        people.join(stacked, on="id_number", how="left")
+        .with_columns(*(f.default() for f in folded))
+        .with_columns(**derived)
+    )
+
+
+def match_rates(rec: Records, people: pl.LazyFrame, period: str) -> pl.LazyFrame:
+    """Per source: records in W, and how many of them match a roster member's ID number."""
+    in_window = pl.concat(
+        [frame.select("id_number", source=pl.lit(s)) for s, frame in rec.in_window().items()],
+        how="vertical",
+    )
+    matched = in_window.join(people.select("id_number"), on="id_number", how="semi")
+    sources = pl.LazyFrame({"source": list(rec.in_window())})
+    counts = [
+        frame.group_by("source").agg(pl.len().cast(pl.Int64).alias(name))
+        for name, frame in (("records_in_window", in_window), ("matched", matched))
+    ]
+    return (
+        sources.join(counts[0], on="source", how="left", maintain_order="left")
+        .join(counts[1], on="source", how="left", maintain_order="left")
+        .select(
+            period=pl.lit(period),
+            source="source",
+            records_in_window=pl.col("records_in_window").fill_null(0),
+            matched=pl.col("matched").fill_null(0),
+        )
+        .with_columns(unmatched=pl.col("records_in_window") - pl.col("matched"))
+    )

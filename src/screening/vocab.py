@@ -1,0 +1,41 @@
+"""The words the data and the lists use, written once: colours, statuses, decisions,
+household types, labour classes, and the money type.
+
+Everything here is a value that appears in the data (the roster's enums, the lists'
+columns, the townships' answers) or the one type amounts are kept in; labels of sources
+and risk points live with the contract (schemas/) and the rules (rules/).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# Amounts: yuan with fen, as delivered and as published.
+MONEY = pl.Decimal(18, 2)
+MONEY_SQL = "DECIMAL(18,2)"
+
+# 三色 classification, in the lists' order.
+RED, YELLOW, BLUE = "红", "黄", "蓝"
+COLOURS = (RED, YELLOW, BLUE)
+
+# The roster's words.
+HEAD_RELATION = "户主"
+MONITORED = "监测中"  # monitoring_status of a household already monitored
+POVERTY_EXITED, MONITORED_TYPE, ORDINARY = "脱贫户", "监测户", "一般农户"
+HOUSEHOLD_TYPES = (POVERTY_EXITED, MONITORED_TYPE, ORDINARY)
+# A household whose type the roster leaves empty is screened as an ordinary one (the
+# highest medical threshold), so a missing attribute never lists anyone.
+DEFAULT_HOUSEHOLD_TYPE = ORDINARY
+
+# Listing status (纳入状态), in the order the lists explain them.
+STATUS_NEW, STATUS_CONTINUING = "新增", "持续"
+STATUS_MONITORED, STATUS_CONFIRMED = "已在监测", "已确认待录入"
+STATUSES = (STATUS_NEW, STATUS_CONTINUING, STATUS_MONITORED, STATUS_CONFIRMED)
+
+# The townships' answers (核实结果).
+CONFIRMED, DECLINED, PENDING = "确认纳入", "不予纳入", "待核实"
+DECISIONS = (CONFIRMED, DECLINED, PENDING)
+
+# Labour capacity (劳动力状况).
+NO_LABOUR, WEAK_LABOUR, HAS_LABOUR = "无劳动力", "弱劳动力", "有劳动力"
+LABOUR_CLASSES = (HAS_LABOUR, WEAK_LABOUR, NO_LABOUR)
