@@ -47,7 +47,11 @@ def test_as_dict_is_flat_and_json_serialisable() -> None:
     assert flat["severe_disability_grades"] == [1, 2]
     assert json.loads(json.dumps(flat, ensure_ascii=False)) == flat
     provenance = json.loads(json.dumps(p.provenance(), ensure_ascii=False))
-    assert provenance["monitoring_line"] == {"value": 6000, "effective": "2021-01-01"}
+    assert provenance["monitoring_line"] == {
+        "value": 6000,
+        "effective": "2021-01-01",
+        "reference": "2021 national floor, 1.5 × the poverty-period line (domain.md)",
+    }
 
 
 @pytest.mark.parametrize(
@@ -221,3 +225,43 @@ def test_changing_a_threshold_in_a_file_changes_the_outcome(tmp_path: Path) -> N
     assert county_run.suspects["household_id"].to_list() == ["H-P-1"]
     assert county_run.suspects["risk_codes"].to_list() == [["MEDICAL"]]
     assert county_run.households.filter(pl.col("listed")).height == 1
+
+
+def test_the_tree_is_read_by_name_typed_by_unit() -> None:
+    p = load().at("2026-09")
+    assert p.scale_check.ceiling == 0.10 and p.scale_check["expected_share"] == 0.05
+    assert p.public_holidays[0] == dt.date(2026, 1, 1)
+    assert p.verification_time_limit == 10
+    with pytest.raises(AttributeError, match="poverty_line"):
+        _ = p.poverty_line
+
+
+def test_labels_and_the_words_of_the_values_come_from_the_file() -> None:
+    lines = {name: (label, text) for name, label, text in load().at("2026-09").lines()}
+    assert lines["monitoring_line"] == ("监测标准（元/人·年）", "6,000")
+    assert lines["medical_oop_threshold"][1] == "一般农户 20,000；监测户 5,000；脱贫户 5,000"
+    assert lines["working_age"][1] == "16–59"
+    assert lines["scale_check"][1] == "上限 10%；预期 5%"
+    assert lines["public_holidays"][1] == "33 天"  # a count, not 33 dates
+    assert next(iter(lines)) == "monitoring_line"  # the file's order
+
+
+def test_a_dated_value_carries_its_own_reference(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "monitoring_line:\n  values:\n    2021-01-01: 6000\n"
+        "    2026-01-01: {value: 7200, reference: 某省2026年监测标准通知}\n",
+    )
+    p = load(path)
+    assert p.at("2026-09").provenance()["monitoring_line"]["reference"] == "某省2026年监测标准通知"
+    assert p.at("2026-09").monitoring_line == Decimal("7200.00")
+    # The county's 2021 value has no document of its own, nor one inherited from the defaults.
+    assert "reference" not in p.at("2025-09").provenance()["monitoring_line"]
+    bad = write(tmp_path, "monitoring_line:\n  values:\n    2026-01-01: {amount: 7200}\n", "b.yaml")
+    with pytest.raises(ParameterError, match=r"a dated entry is a value or \{value, reference\}"):
+        load(bad)
+
+
+def test_a_group_reference_is_each_value_s_reference() -> None:
+    provenance = load().at("2026-09").provenance()
+    assert "Handan" in provenance["medical_oop_threshold.脱贫户"]["reference"]

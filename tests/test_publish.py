@@ -24,6 +24,7 @@ from screening.publish import (
     SUSPECT_HEADERS,
     SUSPECTS_SCHEMA,
     PublishMeta,
+    about_lines,
     safe_name,
     township_paths,
 )
@@ -617,3 +618,19 @@ def test_candidates_are_a_second_list_only_where_a_township_has_some(tmp_path: P
     )
     assert not xlsx.exists() and not csv.exists()
     assert pl.read_parquet(out / PERIOD / publish.CANDIDATES_FILE).height == 0
+
+
+def test_the_about_sheet_words_the_rules_over_the_parameters_in_force() -> None:
+    """A county with a 6-month window and grade 1 only as severe reads that on its sheet,
+    as its 筛查参数 lines say (the meanings are the rules' own, not fixed text)."""
+    resolved = (
+        params.load()
+        .override({"window_months": 6, "severe_disability_grades": [1]})
+        .at(PERIOD)
+    )
+    lines = dict(about_lines("城关镇", county(), meta(params=resolved)))
+    text = "\n".join(t for _, t in about_lines("城关镇", county(), meta(params=resolved)))
+    assert "近6个月家庭成员住院个人自付费用" in text and "近12个月" not in text
+    assert "新发重度（1级）残疾人证" in text
+    assert "筛查时间窗口（月）：6" in text
+    assert lines["风险点"].startswith("因病：")

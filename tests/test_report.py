@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 from rich.console import Console
 
+from screening import params
 from screening.publish import SUSPECTS_SCHEMA
 from screening.report import (
     FileRead,
@@ -96,7 +97,7 @@ def report() -> RunReport:
         match_rates=rates,
         suspects=suspects(),
         warnings=["监测标准沿用 2021-01-01 的 6000 元", "2 户没有户主，以第一名成员代替"],
-        parameters={"monitoring_line": 6000, "working_age.min": 16, "working_age.max": 59},
+        params=params.load().at(PERIOD),
         all_townships=["城关镇", "石羊塘镇", "白兔潭镇"],
         started_at=dt.datetime(2026, 11, 5, 9, 0, 0),
     )

@@ -58,6 +58,7 @@ from screening import (
     ingest,
     normalise,
     params,
+    periods,
     publish,
     read,
     report,
@@ -93,7 +94,7 @@ class BenchSize:
 
     @property
     def periods(self) -> tuple[str, ...]:
-        year, month = params.parse_period(LAST_PERIOD)
+        year, month = periods.parse_period(LAST_PERIOD)
         last = year * 12 + month - 1
         return tuple(
             f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(last - self.months + 1, last + 1)

@@ -26,9 +26,8 @@ from rich.text import Text
 
 from . import config, contract, feedback, ids, lock, params, store, vocab
 from . import explain as why
-from .inbox import PeriodError, check_period
 from .ingest import STATUS_LABELS, SourceResult, ingest_period, unrecognised_files
-from .publish import format_value, ordered_parameters, parameter_label
+from .periods import PeriodError, check_period
 from .read import FileRejected
 from .rules import RISK_LABELS
 from .rules.base import yuan
@@ -695,8 +694,8 @@ def _members_table(exp: why.Explanation, an_id: Callable[[str | None], str]) -> 
 
 def _parameters_table(exp: why.Explanation) -> Table:
     table = _table(f"参数 parameters used · {exp.params_origin}", ["参数 parameter", "取值 value"])
-    for key, value in ordered_parameters(exp.params.as_dict()):
-        table.add_row(*_cells(f"{parameter_label(key)} ({key})", format_value(key, value)))
+    for name, label, text in exp.params.lines():
+        table.add_row(*_cells(f"{label} ({name})", text))
     for warning in exp.params.warnings:
         table.add_row(Text("提示 warning", style="yellow"), Text(warning, style="yellow"))
     return table

@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from . import contract, followup, ids, params, report, store, vocab
-from .inbox import check_period
+from .periods import check_period, previous_period
 from .rules import EVENT_DEPARTMENTS, RISK_BY_CODE, RISKS, facts, screen
 from .rules.base import ExplainContext, Window, window
 
@@ -156,16 +156,13 @@ def _recorded_values(text: str | None) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, entry in recorded.items():
         if isinstance(entry, Mapping) and "value" in entry and "effective" in entry:
-            values[name] = {entry["effective"]: entry["value"]}
+            value = entry["value"]
+            if entry.get("reference"):
+                value = {"value": value, "reference": entry["reference"]}
+            values[name] = {entry["effective"]: value}
         else:
             values[name] = entry  # a bare value: in force throughout
     return values
-
-
-def previous_period(period: str) -> str:
-    year, month = params.parse_period(period)
-    year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return f"{year:04d}-{month:02d}"
 
 
 # ---------------------------------------------------------------- explain: finding the household
@@ -669,7 +666,7 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
             *report.overdue_warning(overdue),
             *_rerun_warnings(later),
         ],
-        parameters=dict(resolved.as_dict()),
+        params=resolved,
         all_townships=_townships(con, period),
         township=run.township,
         started_at=run.started_at,

@@ -25,8 +25,8 @@ import duckdb
 import polars as pl
 
 from . import contract, ids, lock, normalise, publish, store
-from .inbox import check_period
 from .ingest import file_sha256, redact
+from .periods import check_period
 from .read import FileRejected, RawFile, read_source
 from .vocab import DECISIONS, PENDING
 

@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from screening.params import ResolvedParams
+from screening.periods import previous_period
 from screening.vocab import (
     CONFIRMED,
     DECLINED,
@@ -219,7 +220,7 @@ def _share(part: str, whole: str) -> pl.Expr:
 def scale_warnings(scale_rows: pl.DataFrame, params: ResolvedParams) -> list[str]:
     """Townships (and the county) whose list is far from the expected scale: above the
     ceiling, or below half the expected share, of 脱贫户 + 监测户."""
-    low, high = params.scale_expected_share / 2, params.scale_ceiling
+    low, high = params.scale_check.expected_share / 2, params.scale_check.ceiling
     warnings = []
     for row in scale_rows.iter_rows(named=True):
         share = row["share_of_base"]
@@ -234,7 +235,7 @@ def scale_warnings(scale_rows: pl.DataFrame, params: ResolvedParams) -> list[str
         elif share < low:
             warnings.append(
                 f"规模偏小 list unusually small: {where} 疑似监测户 {row['listed']} 户，占脱贫户和"
-                f"监测户 {share:.1%}，低于预期 {params.scale_expected_share:.0%} 的一半"
+                f"监测户 {share:.1%}，低于预期 {params.scale_check.expected_share:.0%} 的一半"
                 "（请检查部门数据是否缺失）"
             )
     return warnings
@@ -267,7 +268,7 @@ def load_overdue(
     those waiting for a verification) that have no answer although the time limit after
     that list's publication has passed on `as_of`."""
     empty = pl.DataFrame(schema={"township": pl.String, "overdue": pl.Int64, "due": pl.Date})
-    previous = _previous_period(period)
+    previous = previous_period(period)
     published = con.execute(
         "SELECT max(finished_at)::DATE FROM runs WHERE period = ? AND status = 'success' "
         "AND township IS NULL",
@@ -286,14 +287,6 @@ def load_overdue(
         "GROUP BY s.township ORDER BY s.township",
         params={"previous": previous, "due": due},
     ).pl()
-
-
-def _previous_period(period: str) -> str:
-    year, month = (int(x) for x in period.split("-"))
-    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
-
-
-# ---------------------------------------------------------------- loading
 
 
 def load(con: duckdb.DuckDBPyConnection, period: str, params: ResolvedParams) -> Followup:

@@ -6,29 +6,18 @@ department's Chinese name (data contract, "Where files arrive").
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from .contract import SourceSpec
+from .periods import check_period
 
 FORMATS = (".csv", ".xlsx", ".parquet")
 # Files a department may send by mistake in another office format: named like a source,
 # they are that source's delivery, rejected with a reason, rather than "missing".
 OTHER_OFFICE_FORMATS = (".xls", ".xlsm", ".xlsb", ".et", ".ods", ".txt", ".tsv", ".dbf")
 CANDIDATES = FORMATS + OTHER_OFFICE_FORMATS
-PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
-class PeriodError(ValueError):
-    pass
-
-
-def check_period(period: str) -> str:
-    if not PERIOD_RE.match(period or ""):
-        raise PeriodError(f"period must be YYYY-MM with a month 01–12, got {period!r}")
-    return period
 
 
 @dataclass(frozen=True)

@@ -1,82 +1,59 @@
 """Rule parameters: every number of the screening rules, effective-dated, as data.
 
-`parameters/default.yaml` ships the defaults (OpenFisca layout: description, unit and
-`values:` mapping effective date → value). A county's file names only the parameters it
-changes and is merged over the defaults by parameter name. A period is screened with the
-value in force on its last day, and the monitoring line is flagged as stale when it was
-not set for the period's own year, because provinces publish a new line every year.
+`parameters/default.yaml` ships the defaults, in OpenFisca's layout: a parameter is a
+node with a `unit` and `values:` mapping effective date → value (or → `{value, reference}`
+when that value has its own document, e.g. a provincial notice's 文号); other nodes are
+groups. Every node may carry a `label` (the short Chinese name the lists print), a
+`description` and a `reference`. The file is the one list of parameters: the code reads
+them by name from the resolved tree (`params.monitoring_line`, `params.working_age`
+→ (16, 59), `params.scale_check.ceiling`), typed by their unit.
+
+A county's file names only the parameters it changes and is merged over the defaults by
+parameter name. A period is screened with the value in force on its last day, and the
+monitoring line is flagged as stale when it was not set for the period's own year,
+because provinces publish a new line every year.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from screening.contract import resource_dir
+from screening.periods import period_end
 
 ParamValue = int | float | list[int] | list[str]
 
-# The code reads exactly these parameters; the unit says how a value is checked.
-UNITS: dict[str, str] = {
-    "monitoring_line": "currency-CNY",
-    "medical_oop_threshold.脱贫户": "currency-CNY",
-    "medical_oop_threshold.监测户": "currency-CNY",
-    "medical_oop_threshold.一般农户": "currency-CNY",
-    "education_cost_threshold": "currency-CNY",
-    "accident_loss_threshold": "currency-CNY",
-    "compulsory_school_age.min": "year",
-    "compulsory_school_age.max": "year",
-    "working_age.min": "year",
-    "working_age.max": "year",
-    "severe_disability_grades": "grade",
-    "window_months": "month",
-    "verification_time_limit": "working-days",
-    "public_holidays": "dates",
-    "scale_check.expected_share": "share",
-    "scale_check.ceiling": "share",
-    "risk_removal_clear_periods": "periods",
-}
-AGE_RANGES = ("compulsory_school_age", "working_age")
-MEDICAL_PREFIX = "medical_oop_threshold."
+# How a value of each unit is written and read: checked when a file is loaded, typed when
+# the code reads it.
+UNITS = ("currency-CNY", "year", "month", "working-days", "periods", "share", "dates", "grade")
 # Node keys that document a parameter or a group and are never parameter names.
-_META_KEYS = frozenset({"description", "unit", "reference", "documentation", "metadata"})
+_META_KEYS = frozenset({"description", "unit", "reference", "documentation", "metadata", "label"})
 # A value given without a date (test and override shorthand) is in force from this day.
 ALWAYS = dt.date(1900, 1, 1)
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 class ParameterError(ValueError):
     """A parameters file or override that cannot be used; the message names file and parameter."""
 
 
-def parse_period(period: str) -> tuple[int, int]:
-    m = _PERIOD.match(str(period))
-    if not m:
-        raise ValueError(f"period must be YYYY-MM, got {period!r}")
-    return int(m.group(1)), int(m.group(2))
-
-
-def period_end(period: str) -> dt.date:
-    """end(P): the last day of the month."""
-    year, month = parse_period(period)
-    return dt.date(year, month, calendar.monthrange(year, month)[1])
-
-
 @dataclass(frozen=True)
 class Parameter:
     name: str  # flat, dotted: medical_oop_threshold.脱贫户
     unit: str
+    label: str
     description: str
     values: tuple[tuple[dt.date, ParamValue], ...]  # sorted by effective date
     origin: str  # the file (or override) the values came from
+    reference: str = ""  # the parameter's document
+    references: Mapping[dt.date, str] = field(default_factory=dict)  # a value's own document
 
     def in_force(self, day: dt.date) -> tuple[dt.date, ParamValue] | None:
         found = None
@@ -87,109 +64,153 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class Group:
+    """A node that groups parameters (medical_oop_threshold, working_age …)."""
+
+    name: str
+    label: str = ""
+    description: str = ""
+    reference: str = ""
+
+
+def typed(unit: str, value: ParamValue) -> Any:
+    """A value as the code reads it: Decimal yuan, whole numbers, float shares, dates,
+    grades as a sorted tuple."""
+    if unit == "currency-CNY":
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    if unit in ("year", "month", "working-days", "periods"):
+        assert not isinstance(value, list)
+        return int(value)
+    if unit == "share":
+        assert not isinstance(value, list)
+        return float(value)
+    assert isinstance(value, list)
+    if unit == "dates":
+        return tuple(dt.date.fromisoformat(str(d)) for d in value)
+    return tuple(sorted(int(g) for g in value))
+
+
+class Node(Mapping[str, Any]):
+    """A group of resolved parameters, read by attribute or key: `params.scale_check.ceiling`,
+    `params.medical_oop_threshold["脱贫户"]`."""
+
+    def __init__(self, resolved: ResolvedParams, prefix: str) -> None:
+        self._resolved = resolved
+        self._prefix = prefix
+        self._children = resolved.children(prefix)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._children:
+            raise KeyError(key)
+        return self._resolved.get(f"{self._prefix}.{key}")
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"parameter {self._prefix}.{key} is not defined") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._children)
+
+    def __len__(self) -> int:
+        return len(self._children)
+
+    def __repr__(self) -> str:
+        return f"Node({self._prefix}: {dict(self)})"
+
+
+@dataclass(frozen=True)
 class ResolvedParams:
-    """The parameter values in force on end(P), with their effective dates."""
+    """The parameter values in force on end(P), with their effective dates, read as a tree
+    by attribute: a parameter → its typed value, a group of `min` and `max` → the range
+    as a tuple, another group → a `Node`."""
 
     period: str
     end: dt.date
     values: Mapping[str, ParamValue]
     effective: Mapping[str, dt.date]
+    units: Mapping[str, str]
+    references: Mapping[str, str] = field(default_factory=dict)  # name → the value's document
+    # Every parameter's and group's label, in the defaults' order.
+    labels: Mapping[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def children(self, prefix: str) -> list[str]:
+        """The direct children of a group, in name order."""
+        start = f"{prefix}."
+        return sorted({n[len(start) :].split(".")[0] for n in self.values if n.startswith(start)})
+
+    def get(self, name: str) -> Any:
+        if name in self.values:
+            return typed(self.units[name], self.values[name])
+        kids = self.children(name)
+        if not kids:
+            raise AttributeError(f"parameter {name} is not defined")
+        if set(kids) == {"min", "max"}:
+            return (self.get(f"{name}.min"), self.get(f"{name}.max"))
+        return Node(self, name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.get(name)
 
     def as_dict(self) -> dict[str, ParamValue]:
         """Flat name → value, JSON-serialisable: recorded with every run."""
         return {name: _plain(value) for name, value in sorted(self.values.items())}
 
     def provenance(self) -> dict[str, dict[str, Any]]:
-        """Flat name → {value, effective (ISO date)}: what was used and since when."""
+        """Flat name → {value, effective (ISO date)[, reference]}: what was used, since when
+        and on whose authority."""
         return {
-            name: {"value": _plain(value), "effective": self.effective[name].isoformat()}
+            name: {
+                "value": _plain(value),
+                "effective": self.effective[name].isoformat(),
+                **({"reference": self.references[name]} if self.references.get(name) else {}),
+            }
             for name, value in sorted(self.values.items())
         }
-
-    def money(self, name: str) -> Decimal:
-        return Decimal(str(self.values[name])).quantize(Decimal("0.01"))
-
-    def whole(self, name: str) -> int:
-        value = self.values[name]
-        if isinstance(value, list):
-            raise TypeError(f"parameter {name} is a list, not a number")
-        return int(value)
-
-    def age_range(self, name: str) -> tuple[int, int]:
-        return self.whole(f"{name}.min"), self.whole(f"{name}.max")
-
-    @property
-    def monitoring_line(self) -> Decimal:
-        return self.money("monitoring_line")
 
     @property
     def monitoring_line_stale(self) -> bool:
         return self.effective["monitoring_line"].year < self.end.year
 
-    @property
-    def medical_oop_threshold(self) -> dict[str, Decimal]:
-        """Household type → threshold."""
-        return {
-            name.removeprefix(MEDICAL_PREFIX): self.money(name)
-            for name in sorted(self.values)
-            if name.startswith(MEDICAL_PREFIX)
-        }
+    def label(self, name: str) -> str:
+        return self.labels.get(name) or name
 
-    @property
-    def education_cost_threshold(self) -> Decimal:
-        return self.money("education_cost_threshold")
+    def lines(self, leave_out: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
+        """(name, label, value as people read it) per top-level parameter or group, in the
+        defaults' order: 6,000; 16–59; 脱贫户 5,000；一般农户 20,000; 预期 5%；上限 10%;
+        a list of dates as its count."""
+        tops = [n for n in self.labels if "." not in n and n not in leave_out]
+        return [(n, self.label(n), self.text(n)) for n in tops]
 
-    @property
-    def accident_loss_threshold(self) -> Decimal:
-        return self.money("accident_loss_threshold")
+    def text(self, name: str) -> str:
+        """A parameter's or a group's value as people read it."""
+        if name in self.values:
+            return _text(self.units[name], self.get(name))
+        kids = self.children(name)
+        if set(kids) == {"min", "max"}:
+            low, high = self.get(name)
+            return f"{low}–{high}"
+        return "；".join(
+            f"{self.labels.get(f'{name}.{k}') or k} {self.text(f'{name}.{k}')}" for k in kids
+        )
 
-    @property
-    def compulsory_school_age(self) -> tuple[int, int]:
-        return self.age_range("compulsory_school_age")
 
-    @property
-    def working_age(self) -> tuple[int, int]:
-        return self.age_range("working_age")
-
-    @property
-    def severe_disability_grades(self) -> tuple[int, ...]:
-        grades = self.values["severe_disability_grades"]
-        if not isinstance(grades, list):
-            raise TypeError("parameter severe_disability_grades is not a list")
-        return tuple(sorted(int(g) for g in grades))
-
-    @property
-    def verification_time_limit(self) -> int:
-        return self.whole("verification_time_limit")
-
-    @property
-    def public_holidays(self) -> tuple[dt.date, ...]:
-        value = self.values["public_holidays"]
-        assert isinstance(value, list)
-        return tuple(dt.date.fromisoformat(str(d)) for d in value)
-
-    @property
-    def scale_expected_share(self) -> float:
-        return float(self._number("scale_check.expected_share"))
-
-    @property
-    def scale_ceiling(self) -> float:
-        return float(self._number("scale_check.ceiling"))
-
-    @property
-    def risk_removal_clear_periods(self) -> int:
-        return self.whole("risk_removal_clear_periods")
-
-    def _number(self, name: str) -> int | float:
-        value = self.values[name]
-        if isinstance(value, list):
-            raise TypeError(f"parameter {name} is a list, not a number")
-        return value
-
-    @property
-    def window_months(self) -> int:
-        return self.whole("window_months")
+def _text(unit: str, value: Any) -> str:
+    if unit == "share":
+        return f"{value:.0%}"
+    if unit == "dates":
+        return f"{len(value)} 天"
+    if unit == "grade":
+        return "、".join(str(g) for g in value)
+    if isinstance(value, Decimal) and value != value.to_integral_value():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
 
 
 def _plain(value: ParamValue) -> ParamValue:
@@ -199,12 +220,15 @@ def _plain(value: ParamValue) -> ParamValue:
 @dataclass(frozen=True)
 class ParameterSet:
     parameters: Mapping[str, Parameter]
+    groups: Mapping[str, Group] = field(default_factory=dict)
+    order: tuple[str, ...] = ()  # group and parameter names as the defaults list them
 
     def at(self, period: str) -> ResolvedParams:
         """The value of every parameter in force on end(period)."""
         end = period_end(period)
         values: dict[str, ParamValue] = {}
         effective: dict[str, dt.date] = {}
+        references: dict[str, str] = {}
         for name, param in sorted(self.parameters.items()):
             found = param.in_force(end)
             if found is None:
@@ -213,20 +237,17 @@ class ParameterSet:
                     f"{end.isoformat()} (period {period})"
                 )
             effective[name], values[name] = found
-        resolved = ResolvedParams(period=period, end=end, values=values, effective=effective)
-        for group in AGE_RANGES:
-            low, high = resolved.age_range(group)
-            if low > high:
-                raise ParameterError(
-                    f"{self.parameters[f'{group}.min'].origin}: parameter {group}: "
-                    f"min {low} is above max {high} on {end.isoformat()}"
-                )
-        if resolved.scale_expected_share > resolved.scale_ceiling:
-            raise ParameterError(
-                f"{self.parameters['scale_check.ceiling'].origin}: parameter scale_check: "
-                f"expected_share {resolved.scale_expected_share} is above ceiling "
-                f"{resolved.scale_ceiling} on {end.isoformat()}"
-            )
+            references[name] = param.references.get(found[0]) or param.reference
+        resolved = ResolvedParams(
+            period=period,
+            end=end,
+            values=values,
+            effective=effective,
+            units={n: p.unit for n, p in self.parameters.items()},
+            references=references,
+            labels=self.labels(),
+        )
+        self._check_ranges(resolved)
         if resolved.monitoring_line_stale:
             since = effective["monitoring_line"].isoformat()
             line = values["monitoring_line"]
@@ -237,13 +258,43 @@ class ParameterSet:
             )
         return resolved
 
+    def _check_ranges(self, resolved: ResolvedParams) -> None:
+        """A (min, max) group upside down, or a group's lower figure above its upper one
+        (scale_check's expected share above its ceiling), cannot be screened with."""
+        pairs = [(f"{g}.min", f"{g}.max") for g in self.groups]
+        pairs.append(("scale_check.expected_share", "scale_check.ceiling"))
+        for low_name, high_name in pairs:
+            if low_name not in resolved.values or high_name not in resolved.values:
+                continue
+            low, high = resolved.get(low_name), resolved.get(high_name)
+            if low > high:
+                group, low_key = low_name.rsplit(".", 1)
+                high_key = high_name.rsplit(".", 1)[1]
+                raise ParameterError(
+                    f"{self.parameters[low_name].origin}: parameter {group}: "
+                    f"{low_key} {low} is above {high_key} {high} on {resolved.end.isoformat()}"
+                )
+
+    def labels(self) -> dict[str, str]:
+        """Every group's and parameter's label, in the order the defaults define them."""
+        nodes: dict[str, str] = {}
+        for name in self.order:
+            node = self.parameters.get(name) or self.groups.get(name)
+            nodes[name] = node.label if node else ""
+        return nodes
+
     def merged(self, other: ParameterSet) -> ParameterSet:
-        """`other`'s parameters replace these, name by name; the rest are kept."""
+        """`other`'s parameters replace these, name by name; the rest are kept. A county
+        file documents what it changes or inherits the default's words."""
         params = dict(self.parameters)
         for name, param in other.parameters.items():
             base = params[name]
-            params[name] = replace(param, description=param.description or base.description)
-        return ParameterSet(params)
+            params[name] = replace(
+                param,
+                label=param.label or base.label,
+                description=param.description or base.description,
+            )
+        return ParameterSet(params, self.groups, self.order)
 
     def override(
         self, values: Mapping[str, Any], origin: str = "parameter override"
@@ -252,21 +303,28 @@ class ParameterSet:
         value, as in a file, or a bare value meaning "in force since 1900-01-01"."""
         parsed: dict[str, Parameter] = {}
         for name, given in values.items():
+            if name not in self.parameters:
+                raise ParameterError(f"{origin}: unknown parameter {name}")
             node = {"values": given if isinstance(given, Mapping) else {ALWAYS: given}}
-            parsed[name] = _parse_leaf(name, node, origin)
+            parsed[name] = _parse_leaf(name, node, origin, self.parameters[name].unit)
         return self.merged(ParameterSet(parsed))
 
 
 def load(path: Path | None = None) -> ParameterSet:
     """The shipped defaults, with the parameters of the user's file at `path` merged over them."""
-    default_path = resource_dir("parameters") / "default.yaml"
-    defaults = ParameterSet(_parse_file(default_path))
-    missing = sorted(set(UNITS) - set(defaults.parameters))
-    if missing:
-        raise ParameterError(f"{default_path}: parameter {missing[0]} is not defined")
+    defaults = _defaults()
     if path is None:
         return defaults
-    return defaults.merged(ParameterSet(_parse_file(Path(path))))
+    known = {name: p.unit for name, p in defaults.parameters.items()}
+    parameters, _, _ = _parse_file(Path(path), known)
+    return defaults.merged(ParameterSet(parameters))
+
+
+@cache
+def _defaults() -> ParameterSet:
+    path = resource_dir("parameters") / "default.yaml"
+    parameters, groups, order = _parse_file(path, None)
+    return ParameterSet(parameters, groups, order)
 
 
 # ------------------------------------------------------------------------------ parsing
@@ -282,7 +340,11 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _parse_file(path: Path) -> dict[str, Parameter]:
+def _parse_file(
+    path: Path, known: Mapping[str, str] | None
+) -> tuple[dict[str, Parameter], dict[str, Group], tuple[str, ...]]:
+    """The parameters (and groups) of a file. `known` (name → unit): the parameters a
+    county file may name; None for the defaults, which define them."""
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
     except OSError as exc:
@@ -292,58 +354,101 @@ def _parse_file(path: Path) -> dict[str, Parameter]:
         line = f" at line {where.line + 1}" if where is not None else ""
         raise ParameterError(f"{path}: not valid YAML{line}") from exc
     if raw is None:
-        return {}
+        return {}, {}, ()
     if not isinstance(raw, dict):
         raise ParameterError(f"{path}: expected a mapping of parameter names")
     found: dict[str, Parameter] = {}
-    _walk(raw, "", str(path), found)
-    return found
+    groups: dict[str, Group] = {}
+    order: list[str] = []
+    _walk(raw, "", str(path), known, found, groups, order, "")
+    return found, groups, tuple(order)
 
 
-def _walk(node: dict[Any, Any], prefix: str, origin: str, found: dict[str, Parameter]) -> None:
+def _walk(
+    node: dict[Any, Any],
+    prefix: str,
+    origin: str,
+    known: Mapping[str, str] | None,
+    found: dict[str, Parameter],
+    groups: dict[str, Group],
+    order: list[str],
+    inherited: str,
+) -> None:
+    """Collects the parameters and groups under `node`; a parameter without a reference
+    of its own has its group's (`inherited`)."""
     for key, child in node.items():
-        if not prefix and key in _META_KEYS:
+        if key in _META_KEYS:
             continue
         name = f"{prefix}{key}"
-        if name in UNITS:
-            found[name] = _parse_leaf(name, child, origin)
-        elif any(known.startswith(f"{name}.") for known in UNITS):
-            if not isinstance(child, dict):
-                raise ParameterError(f"{origin}: parameter {name}: expected a group of parameters")
-            _walk(
-                {k: v for k, v in child.items() if k not in _META_KEYS}, f"{name}.", origin, found
-            )
+        order.append(name)
+        if known is not None:
+            is_leaf = name in known
         else:
+            is_leaf = isinstance(child, dict) and "values" in child
+        if is_leaf:
+            leaf = _parse_leaf(name, child, origin, known[name] if known else None)
+            found[name] = leaf if leaf.reference else replace(leaf, reference=inherited)
+            continue
+        is_group = (
+            any(k.startswith(f"{name}.") for k in known)
+            if known is not None
+            else isinstance(child, dict)
+        )
+        if not is_group:
             raise ParameterError(f"{origin}: unknown parameter {name}")
+        if not isinstance(child, dict):
+            raise ParameterError(f"{origin}: parameter {name}: expected a group of parameters")
+        group = Group(
+            name,
+            label=str(child.get("label") or ""),
+            description=str(child.get("description") or ""),
+            reference=str(child.get("reference") or "") or inherited,
+        )
+        groups[name] = group
+        _walk(child, f"{name}.", origin, known, found, groups, order, group.reference)
 
 
-def _parse_leaf(name: str, node: Any, origin: str) -> Parameter:
+def _parse_leaf(name: str, node: Any, origin: str, unit: str | None) -> Parameter:
     where = f"{origin}: parameter {name}"
-    if name not in UNITS:
-        raise ParameterError(f"{where}: unknown parameter")
     if not isinstance(node, dict) or "values" not in node:
         raise ParameterError(f"{where}: needs `values:` (effective date → value)")
     unknown = set(node) - _META_KEYS - {"values"}
     if unknown:
         raise ParameterError(f"{where}: unknown settings {sorted(map(str, unknown))}")
-    unit = node.get("unit", UNITS[name])
-    if unit != UNITS[name]:
-        raise ParameterError(f"{where}: unit must be {UNITS[name]}, got {unit!r}")
+    given = node.get("unit", unit)
+    if unit is not None and given != unit:
+        raise ParameterError(f"{where}: unit must be {unit}, got {given!r}")
+    if given not in UNITS:
+        raise ParameterError(f"{where}: unit must be one of {', '.join(UNITS)}, got {given!r}")
     raw_values = node["values"]
     if not isinstance(raw_values, dict) or not raw_values:
         raise ParameterError(f"{where}: `values:` must map effective dates to values")
     dated: dict[dt.date, ParamValue] = {}
+    references: dict[dt.date, str] = {}
     for raw_date, raw_value in raw_values.items():
         since = _parse_date(raw_date, where)
         if since in dated:
             raise ParameterError(f"{where}: effective date {since} given twice")
-        dated[since] = _check_value(unit, raw_value, f"{where} ({since})")
+        value = raw_value
+        if isinstance(raw_value, dict):  # {value: …, reference: …}
+            extra = set(raw_value) - {"value", "reference"}
+            if "value" not in raw_value or extra:
+                raise ParameterError(
+                    f"{where} ({since}): a dated entry is a value or {{value, reference}}"
+                )
+            value = raw_value["value"]
+            if raw_value.get("reference"):
+                references[since] = str(raw_value["reference"])
+        dated[since] = _check_value(given, value, f"{where} ({since})")
     return Parameter(
         name=name,
-        unit=unit,
+        unit=given,
+        label=str(node.get("label") or ""),
         description=str(node.get("description") or ""),
         values=tuple(sorted(dated.items())),
         origin=origin,
+        reference=str(node.get("reference") or ""),
+        references=references,
     )
 
 

@@ -31,6 +31,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from screening import contract, followup, ids
 from screening.params import ResolvedParams
+from screening.periods import check_period, period_words
 from screening.rules import RISK_LABELS, RISKS, risks_fed_by, screen
 from screening.vocab import COLOURS, MONEY
 
@@ -91,21 +92,6 @@ SOURCE_STATUS_LABELS: dict[str, str] = {
     "rejected": "文件被拒收（无法读取或缺少必需列）",
     "empty": "已收到，但没有记录",
 }
-PARAMETER_LABELS: dict[str, str] = {
-    "monitoring_line": "监测标准（元/人·年）",
-    "medical_oop_threshold": "因病：住院自付费用标准（元，达到即列入）",
-    "education_cost_threshold": "因学：教育支出标准（元，超过即列入）",
-    "accident_loss_threshold": "因意外：事故损失标准（元，超过即列入）",
-    "compulsory_school_age": "义务教育年龄（周岁）",
-    "working_age": "劳动年龄（周岁）",
-    "severe_disability_grades": "重度残疾等级",
-    "window_months": "筛查时间窗口（月）",
-    "verification_time_limit": "核实反馈时限（工作日）",
-    "public_holidays": "法定节假日（不计工作日）",
-    "scale_check": "规模校验（占脱贫户和监测户的比例）",
-    "risk_removal_clear_periods": "风险消除候选：连续无风险的筛查期数",
-}
-_SUBKEY_LABELS = {"expected_share": "预期", "ceiling": "上限"}
 # Not a screening rule, and a long list: the township's 说明 sheet leaves it out.
 _NOT_ON_LISTS = ("public_holidays",)
 # Soft fills that stay readable in black-and-white print (the cell text names the colour too).
@@ -118,7 +104,6 @@ SHEET_DETAILS = "家庭成员及风险依据"
 SHEET_ABOUT = "说明"
 SHEET_CANDIDATES = "风险消除候选"
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 # Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_START_RE = r"^[=+\-@\t\r]"
@@ -158,8 +143,7 @@ def ensure_dir(path: Path) -> Path:
 
 def period_dir(out: Path, period: str) -> Path:
     """`<out>/<YYYY-MM>`, refusing anything that is not a real period (it becomes a path)."""
-    if not _PERIOD.match(period):
-        raise ValueError(f"period must be YYYY-MM, got {period!r}")
+    check_period(period)
     if not out.exists():
         ensure_dir(out)
     return ensure_dir(out / period)
@@ -647,7 +631,7 @@ def _write_workbook(
         workbook.set_properties(_properties(township, meta))
         formats = _Formats(workbook)
         # Excel caps a page header at 255 characters; a name from data could be any length.
-        header = f"{LIST_PREFIX}名单 {township[:60]} {_period_words(meta.period)}"
+        header = f"{LIST_PREFIX}名单 {township[:60]} {period_words(meta.period)}"
         rows = _household_cells(households, meta.mask_ids)
         sheet = workbook.add_worksheet(SHEET_HOUSEHOLDS)
         _write_table(sheet, _HOUSEHOLD_COLS, rows, formats, header)
@@ -682,7 +666,7 @@ def _write_candidates_workbook(
             {**props, "title": props["title"].replace(LIST_PREFIX, CANDIDATES_PREFIX)}
         )
         formats = _Formats(workbook)
-        header = f"{CANDIDATES_PREFIX}名单 {township[:60]} {_period_words(meta.period)}"
+        header = f"{CANDIDATES_PREFIX}名单 {township[:60]} {period_words(meta.period)}"
         frame = candidates.with_row_index("_seq", offset=1)
         rows = (_mask_ids(frame, "head_id_number") if meta.mask_ids else frame).rows(named=True)
         sheet = workbook.add_worksheet(SHEET_CANDIDATES)
@@ -705,11 +689,6 @@ def _properties(township: str, meta: PublishMeta) -> dict[str, Any]:
         "comments": f"批次号 {meta.run_id}",
         "created": made,
     }
-
-
-def _period_words(period: str) -> str:
-    year, month = period.split("-")
-    return f"{year}年{int(month)}月"
 
 
 class _Formats:
@@ -902,7 +881,7 @@ def candidate_about_lines(
     periods = meta.params.risk_removal_clear_periods
     return [
         ("乡镇", township),
-        ("期次", f"{_period_words(meta.period)}（{meta.period}）"),
+        ("期次", f"{period_words(meta.period)}（{meta.period}）"),
         ("批次号", meta.run_id),
         ("候选户数", f"共 {candidates.height} 户。"),
         (
@@ -930,7 +909,7 @@ def about_lines(
     """(label, text) rows of the 说明 sheet, in the words a township officer uses."""
     lines = [
         ("乡镇", township),
-        ("期次", f"{_period_words(meta.period)}（{meta.period}）"),
+        ("期次", f"{period_words(meta.period)}（{meta.period}）"),
         ("批次号", meta.run_id),
         ("名单户数", _count_sentence(households)),
         (
@@ -1021,63 +1000,11 @@ def _risk_lines(params: ResolvedParams) -> list[tuple[str, str]]:
 
 def _parameter_lines(meta: PublishMeta) -> list[tuple[str, str]]:
     lines = [
-        ("筛查参数" if i == 0 else "", f"{parameter_label(k)}：{format_value(k, v)}")
-        for i, (k, v) in enumerate(
-            (k, v) for k, v in ordered_parameters(meta.params.as_dict()) if k not in _NOT_ON_LISTS
-        )
+        ("筛查参数" if i == 0 else "", f"{label}：{text}")
+        for i, (_, label, text) in enumerate(meta.params.lines(leave_out=_NOT_ON_LISTS))
     ]
     lines += [("参数提示" if i == 0 else "", w) for i, w in enumerate(meta.params.warnings)]
     return lines
-
-
-def _parameter_order(item: tuple[str, object]) -> tuple[int, str]:
-    known = list(PARAMETER_LABELS)
-    return (known.index(item[0]) if item[0] in known else len(known), item[0])
-
-
-def ordered_parameters(parameters: Mapping[str, object]) -> list[tuple[str, object]]:
-    """Parameters grouped (see `group_parameters`), the best-known ones first."""
-    return sorted(group_parameters(parameters).items(), key=_parameter_order)
-
-
-def group_parameters(parameters: Mapping[str, object]) -> dict[str, object]:
-    """Flat names as params.py records them (`working_age.min`, `medical_oop_threshold.脱贫户`)
-    gathered per parameter: {'working_age': (16, 59), 'medical_oop_threshold': {...}}."""
-    grouped: dict[str, object] = {}
-    parts: dict[str, dict[str, object]] = {}
-    for name, value in parameters.items():
-        head, dot, tail = name.partition(".")
-        if dot:
-            parts.setdefault(head, {})[tail] = value
-        else:
-            grouped[name] = value
-    for head, values in parts.items():
-        is_range = set(values) == {"min", "max"}
-        grouped[head] = (values["min"], values["max"]) if is_range else dict(sorted(values.items()))
-    return grouped
-
-
-def parameter_label(key: str) -> str:
-    return PARAMETER_LABELS.get(key, key)
-
-
-def format_value(key: str, value: object) -> str:
-    """A parameter value as people read it: 6,000; 脱贫户 5,000；一般农户 20,000; 16–59."""
-    if isinstance(value, Mapping):
-        return "；".join(
-            f"{_SUBKEY_LABELS.get(str(k), k)} {format_value(key, v)}" for k, v in value.items()
-        )
-    if key == "scale_check" and isinstance(value, int | float):
-        return f"{value:.0%}"
-    if isinstance(value, list | tuple):
-        if isinstance(value, tuple) and len(value) == 2:  # a (min, max) range
-            return f"{value[0]}–{value[1]}"
-        return "、".join(format_value(key, v) for v in value)
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return str(value)
-    if value == int(value):
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
 
 
 def _source_lines(sources: Mapping[str, str]) -> list[tuple[str, str]]:

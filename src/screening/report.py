@@ -19,13 +19,11 @@ from rich.table import Table
 from rich.text import Text
 
 from screening import contract, followup
+from screening.params import ResolvedParams
 from screening.publish import (
     ABSENT,
     SUSPECTS_SCHEMA,
-    format_value,
     missing_sources_sentence,
-    ordered_parameters,
-    parameter_label,
     period_dir,
     source_status,
     write_text_atomic,
@@ -92,7 +90,7 @@ class RunReport:
     match_rates: list[MatchRate] = field(default_factory=list)
     suspects: pl.DataFrame = field(default_factory=_no_suspects)  # output-contract columns
     warnings: list[str] = field(default_factory=list)
-    parameters: dict[str, object] = field(default_factory=dict)
+    params: ResolvedParams | None = None  # the parameters in force
     all_townships: list[str] = field(default_factory=list)  # shown with 0 when none listed
     township: str | None = None  # set for a one-township re-run
     started_at: dt.datetime | None = None
@@ -372,11 +370,10 @@ def _md_followup(report: RunReport) -> str:
         "占全部户 of households",
         "占脱贫户和监测户 of base",
     ]
-    expected = report.parameters.get("scale_check.expected_share")
-    ceiling = report.parameters.get("scale_check.ceiling")
+    check = report.params.scale_check if report.params else None
     limits = (
-        f"预期 expected {float(expected):.0%}，上限 ceiling {float(ceiling):.0%}。"  # type: ignore[arg-type]
-        if expected is not None and ceiling is not None
+        f"预期 expected {check.expected_share:.0%}，上限 ceiling {check.ceiling:.0%}。"
+        if check
         else ""
     )
     scale = (
@@ -405,10 +402,8 @@ def _md_followup(report: RunReport) -> str:
 
 
 def _md_parameters(report: RunReport) -> str:
-    rows = [
-        [f"{_md(parameter_label(k))} ({_md(k)})", _md(format_value(k, v))]
-        for k, v in ordered_parameters(report.parameters)
-    ]
+    lines = report.params.lines() if report.params else []
+    rows = [[f"{_md(label)} ({_md(name)})", _md(text)] for name, label, text in lines]
     body = _md_table(["参数 parameter", "取值 value"], rows) if rows else "无 none."
     return f"## 参数 Parameters\n\n{body}"
 

@@ -44,8 +44,8 @@ import polars as pl
 
 from . import __version__, contract, followup, lock, params, publish, report, store
 from .ids import mask
-from .inbox import check_period
 from .ingest import SourceResult, ingest_period, unrecognised_files
+from .periods import check_period, previous_period
 from .rules import EVENT_SOURCES, batches, facts
 from .rules.screen import ScreenInputs, ScreenResult, screen
 
@@ -117,12 +117,6 @@ class RunOutcome:
     ingest: list[SourceResult]
     report: report.RunReport
     written: list[Path] = field(default_factory=list)
-
-
-def previous_period(period: str) -> str:
-    year, month = int(period[:4]), int(period[5:7])
-    year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return f"{year:04d}-{month:02d}"
 
 
 def new_run_id(period: str, now: dt.datetime) -> str:
@@ -388,7 +382,7 @@ def build_report(
         ),
         suspects=suspects,
         warnings=warnings,
-        parameters=dict(resolved.as_dict()),
+        params=resolved,
         all_townships=all_townships,
         township=township,
         started_at=started,

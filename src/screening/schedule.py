@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from . import config
-from .run import RunError, previous_period
+from .periods import previous_period
+from .run import RunError
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment

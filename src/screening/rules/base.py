@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 import polars as pl
 
-from screening.params import ResolvedParams, parse_period, period_end
+from screening.params import ResolvedParams
+from screening.periods import period_end, period_start, shift
 from screening.vocab import MONEY
 
 # ------------------------------------------------------------------ values the rules use
@@ -75,9 +76,7 @@ class Window:
 def window(period: str, months: int) -> Window:
     if months < 1:
         raise ValueError(f"window must span at least one month, got {months}")
-    year, month = parse_period(period)
-    first = year * 12 + (month - 1) - (months - 1)
-    return Window(period, dt.date(first // 12, first % 12 + 1, 1), period_end(period), months)
+    return Window(period, period_start(shift(period, 1 - months)), period_end(period), months)
 
 
 # ------------------------------------------------------------------ facts
