@@ -624,9 +624,7 @@ def test_the_about_sheet_words_the_rules_over_the_parameters_in_force() -> None:
     """A county with a 6-month window and grade 1 only as severe reads that on its sheet,
     as its 筛查参数 lines say (the meanings are the rules' own, not fixed text)."""
     resolved = (
-        params.load()
-        .override({"window_months": 6, "severe_disability_grades": [1]})
-        .at(PERIOD)
+        params.load().override({"window_months": 6, "severe_disability_grades": [1]}).at(PERIOD)
     )
     lines = dict(about_lines("城关镇", county(), meta(params=resolved)))
     text = "\n".join(t for _, t in about_lines("城关镇", county(), meta(params=resolved)))

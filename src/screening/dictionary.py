@@ -1,14 +1,18 @@
 """The data dictionary: one description per analyst-facing table and column.
 
-The same text becomes `COMMENT ON` in the database (so DBeaver and `duckdb_columns()`
+The output tables are described in schemas/tables/ (tables.py), the sources in the input
+contract; the same text becomes `COMMENT ON` in the database (so DBeaver and `duckdb_columns()`
 show it) and docs/data-dictionary.md (rendered by `render_markdown`; a test keeps the
 page equal to it). Source columns are described from the contract's aliases.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 
+from . import tables
 from .contract import SourceSpec
 
 TYPE_WORDS = {
@@ -20,250 +24,14 @@ TYPE_WORDS = {
     "grade": "disability grade 1–4 (1 most severe)",
 }
 
+# The names analysts use most come first; the rest in name order.
+FIRST = ("suspects", "evidence", "quarantine", "ingest_log", "runs", "match_rates")
+
 PROVENANCE = {
     "period": "delivery period YYYY-MM (the month folder the file came in)",
     "file": "file name the row came from",
     "row_number": "row in that file as a spreadsheet shows it (the header is row 1)",
     "extra": "columns the contract does not know, as delivered (JSON object), or null",
-}
-
-# A decision as imported: `verifications` and its view `current_verifications`.
-VERIFICATION_COLUMNS = {
-    "period": "期次 the listed month YYYY-MM the decision is about",
-    "township": "乡镇 of the household on that period's list",
-    "household_id": "户编号 as on the list (suspects.household_id)",
-    "result": "核实结果 确认纳入 / 不予纳入 / 待核实",
-    "verification_date": "核实日期: in the period's month or the two months after it; may be "
-    "empty for 待核实",
-    "note": "备注 as written by the township (trimmed), or null",
-    "file": "name of the feedback file the decision came from",
-    "file_sha256": "SHA-256 of that file's bytes",
-    "row_number": "row in that file as a spreadsheet shows it (the header is row 1)",
-    "imported_at": "when the decision was imported (local time)",
-    "imported_by": "OS user who ran `screening feedback import`",
-}
-
-TABLES: dict[str, tuple[str, dict[str, str]]] = {
-    "suspects": (
-        "疑似监测对象: one row per listed household per period (every period kept; the "
-        "latest run of a period replaces its rows)",
-        {
-            "period": "期次 screened month YYYY-MM",
-            "township": "乡镇",
-            "village": "村 (行政村)",
-            "household_id": "户编号 from the roster",
-            "head_name": "户主姓名",
-            "head_id_number": "户主身份证号",
-            "household_type": "户类型: 脱贫户 / 监测户 / 一般农户",
-            "household_size": "家庭人口: members on the roster snapshot in force",
-            "per_capita_income": "家庭年人均纯收入 (previous year, from the roster)",
-            "monitoring_line": "监测标准 in force at the end of the period",
-            "colour": "预警等级 红 (2+ risks) / 黄 (only income below the line) / "
-            "蓝 (one other risk)",
-            "risk_codes": "风险代码 list: MEDICAL, EDUCATION, DROPOUT, ACCIDENT, DISABILITY, "
-            "ASSISTANCE, LOW_INCOME, SPENDING",
-            "risk_labels": "风险点 Chinese labels joined with ';'",
-            "medical_oop": "医疗自付合计: hospital out-of-pocket in the 12-month window",
-            "education_cost": "教育支出合计: net education cost in the window",
-            "accident_loss": "意外损失合计: accident loss after compensation in the window",
-            "rigid_expenditure": "刚性支出合计 = medical_oop + education_cost + accident_loss",
-            "labour_capacity": "劳动力状况 有劳动力 / 弱劳动力 / 无劳动力",
-            "listing_status": "纳入状态 新增 / 持续 / 已在监测 / 已确认待录入",
-            "run_id": "批次号: the run that produced the row (see runs)",
-            "last_decision": "上次核实结果: the township's latest decision on an earlier list "
-            "(确认纳入 / 不予纳入 / 待核实), or null; a 不予纳入 household listed again as 新增 "
-            "had a department record dated after it",
-            "last_decision_date": "上次核实日期 of that decision",
-        },
-    ),
-    "evidence": (
-        "风险依据: one row per (listed household, risk, source record) per period",
-        {
-            "period": "期次 screened month",
-            "household_id": "户编号",
-            "id_number": "the member's ID number",
-            "name": "the member's name",
-            "risk_code": "the risk this record supports",
-            "source": "source key: roster, medical, education, traffic, civil, disability",
-            "source_key": "the record's natural key ('|' between parts) to find the original",
-            "rule_date": "the date the rule used (settlement, record, accident, event, issue date)",
-            "amount": "the amount the rule counted (yuan), or the value compared",
-            "detail": "说明 in Chinese",
-        },
-    ),
-    "quarantine": (
-        "隔离区: every rejected input row, one row per failed check (a row can fail several)",
-        {
-            "period": "delivery period",
-            "source": "source key",
-            "file": "file name",
-            "row_number": "row in the file (header is row 1)",
-            "column": "column key that failed (natural key columns joined with '+')",
-            "check": "check that failed: invalid_id, invalid_date, invalid_money, "
-            "invalid_value, required, min, duplicate_key, a cross-field check name, or for "
-            "damaged text invalid_encoding, invalid_character (NUL), too_long (over 32767); "
-            "too_many_fields for a CSV row with more fields than the header",
-            "raw_value": "the value as delivered",
-        },
-    ),
-    "ingest_log": (
-        "入库记录: the latest read of each (period, source)",
-        {
-            "period": "delivery period",
-            "source": "source key",
-            "file": "file name (several, comma-separated, when the source was ambiguous)",
-            "sha256": "SHA-256 of the file's bytes",
-            "rows_read": "data rows read (blank rows not counted)",
-            "rows_accepted": "rows stored in stg_<source>",
-            "rows_rejected": "rows sent to quarantine",
-            "status": "loaded / empty (header only) / missing / rejected (whole file)",
-            "message": "one-line reason or notes (encoding, extra columns, blank rows)",
-            "encoding": "CSV text encoding detected: utf-8, utf-8-sig or gb18030",
-            "ingested_at": "when the file was read (local time)",
-        },
-    ),
-    "runs": (
-        "批次: one row per screening run, failed runs included",
-        {
-            "run_id": "批次号",
-            "period": "screened month",
-            "township": "乡镇 for a one-township re-run, null for a full run",
-            "started_at": "start (local time)",
-            "finished_at": "end (local time)",
-            "status": "running / success / failed",
-            "parameters": "JSON: every parameter value used, with its effective date",
-            "code_version": "package version (+ git commit)",
-            "input_files": "JSON: source, file, sha256 and status of each input",
-            "message": "why a failed run failed",
-        },
-    ),
-    "match_rates": (
-        "匹配率: per (period, source), department records in the window matched to the roster",
-        {
-            "period": "screened month",
-            "source": "source key",
-            "records_in_window": "records whose rule date lies in the 12-month window",
-            "matched": "of those, records whose ID number is on the roster in force",
-            "unmatched": "records of people not on the roster (kept, counted, not screened)",
-        },
-    ),
-    "screened_households": (
-        "已筛查户: one row per household on the roster per screened period, listed or not "
-        "(the basis of household_history and of the risk-removal check; a township re-run "
-        "replaces that township's rows)",
-        {
-            "period": "期次 screened month",
-            "township": "乡镇",
-            "village": "村",
-            "household_id": "户编号",
-            "household_type": "户类型",
-            "monitoring_status": "监测状态 on the roster in force",
-            "per_capita_income": "家庭年人均纯收入",
-            "monitoring_line": "监测标准 in force",
-            "labour_capacity": "劳动力状况",
-            "colour": "预警等级, null without a risk",
-            "risk_codes": "风险代码 list, empty without a risk",
-            "risk_labels": "风险点, null without a risk",
-            "listed": "on the period's list (false for a risk hidden by a 不予纳入 decision)",
-            "listing_status": "纳入状态 when listed",
-            "last_decision": "the latest township decision on an earlier list, or null",
-            "last_decision_date": "its 核实日期",
-            "run_id": "批次号",
-        },
-    ),
-    "household_history": (
-        "户历史: each household's timeline, one row per screened period: colour, risks, "
-        "listing status and the township's current decision on that period's list "
-        "(`screening explain` shows it)",
-        {
-            "period": "期次",
-            "township": "乡镇",
-            "village": "村",
-            "household_id": "户编号",
-            "monitoring_status": "监测状态",
-            "colour": "预警等级 or null",
-            "risk_codes": "风险代码 list",
-            "risk_labels": "风险点",
-            "listed": "on that period's list",
-            "listing_status": "纳入状态",
-            "verification_result": "核实结果 on that period's list, or null (no answer)",
-            "verification_date": "核实日期",
-            "verification_note": "备注",
-            "run_id": "批次号",
-        },
-    ),
-    "removal_candidates": (
-        "风险消除候选: per period, monitored households (监测中) without any risk in the last "
-        "risk_removal_clear_periods screened periods, income at or above the line and with "
-        "labour; a township re-run replaces that township's rows",
-        {
-            "period": "期次",
-            "township": "乡镇",
-            "village": "村",
-            "household_id": "户编号",
-            "head_name": "户主姓名",
-            "head_id_number": "户主身份证号",
-            "household_type": "户类型",
-            "household_size": "家庭人口",
-            "per_capita_income": "家庭年人均纯收入 (at or above the line)",
-            "monitoring_line": "监测标准",
-            "labour_capacity": "劳动力状况 (有劳动力 or 弱劳动力)",
-            "periods_checked": "the screened periods found clear, joined with '、'",
-            "last_risk_period": "the latest earlier period with a risk, or null (none seen)",
-            "last_risk_labels": "风险点 of that period",
-            "run_id": "批次号",
-        },
-    ),
-    "scale_checks": (
-        "规模校验: per period, listed households per township (township null = the county) as "
-        "a share of roster households and of 脱贫户 + 监测户",
-        {
-            "period": "期次",
-            "township": "乡镇, null for the whole county",
-            "roster_households": "households on the roster in force",
-            "base_households": "of those, 脱贫户 + 监测户",
-            "listed": "households on the period's list",
-            "share_of_roster": "listed / roster_households",
-            "share_of_base": "listed / base_households (checked against scale_check)",
-        },
-    ),
-    "verifications": (
-        "核实结果: one row per imported township decision, every import kept as history; a "
-        "row already imported from the same file, or the same as the current decision, is "
-        "not stored again",
-        {
-            **VERIFICATION_COLUMNS,
-            "is_current": "true for the household's latest imported decision of the period",
-        },
-    ),
-    "current_verifications": (
-        "当前核实结果: the current decision per (period, household_id): verifications where "
-        "is_current",
-        VERIFICATION_COLUMNS,
-    ),
-    "verification_rejects": (
-        "核实反馈拒收: rejected rows of each feedback file's latest import, one row per "
-        "failed check (a row can fail several)",
-        {
-            "period": "期次 the import was for",
-            "township": "乡镇 of the file (from --township, its 乡镇 column or its name)",
-            "file": "feedback file name",
-            "file_sha256": "SHA-256 of the file's bytes",
-            "row_number": "row in the file (header is row 1)",
-            "household_id": "户编号 as written (trimmed), or null",
-            "column": "column that failed: household_id, verification_result, "
-            "verification_date, or the header of a damaged cell",
-            "check": "missing_household, unknown_household (not on the period's list), "
-            "other_township, duplicate_household (several rows in the file), missing_result, "
-            "invalid_result, missing_date, invalid_date, date_out_of_range (outside the "
-            "period's month and the next two), or for damaged cells invalid_encoding, "
-            "invalid_character, too_long",
-            "raw_value": "the value as written (trimmed)",
-            "message": "the reason in Chinese and English",
-            "imported_at": "when this reject was first recorded (local time)",
-            "imported_by": "OS user who ran that import",
-        },
-    ),
 }
 
 
@@ -291,8 +59,14 @@ def source_description(spec: SourceSpec, staging: bool) -> str:
 
 
 def entries(specs: dict[str, SourceSpec]) -> dict[str, tuple[str, dict[str, str]]]:
-    """Every documented relation: outputs first, then per source its view and staging table."""
-    found = dict(TABLES)
+    """Every documented relation: the outputs (schemas/tables/, frames left out), then per
+    source its view and staging table."""
+    described = [t for t in tables.load().values() if t.kind != "frame"]
+    described.sort(key=lambda t: (FIRST.index(t.name) if t.name in FIRST else len(FIRST), t.name))
+    found = {
+        t.name: (t.description, {c.name: c.description for c in t.columns.values()})
+        for t in described
+    }
     for spec in specs.values():
         cols = {
             "period": PROVENANCE["period"],
@@ -328,7 +102,8 @@ def render_markdown(specs: dict[str, SourceSpec]) -> str:
         "# Data dictionary",
         "",
         "The DuckDB file (`screening.duckdb` by default) for analysts. Generated from",
-        "`src/screening/dictionary.py` (`make docs`); the same text is in the database as",
+        "`schemas/tables/*.yaml` and the input contract `schemas/*.yaml` (`make docs`); the",
+        "same text is in the database as",
         "`COMMENT ON` (see `SELECT * FROM duckdb_columns()`). Names and columns are stable",
         "across releases.",
         "",
@@ -337,4 +112,21 @@ def render_markdown(specs: dict[str, SourceSpec]) -> str:
         lines += [f"## `{name}`", "", description, "", "| column | meaning |", "|---|---|"]
         lines += [f"| `{col}` | {text} |" for col, text in columns.items()]
         lines.append("")
+    lines += risk_codes()
     return "\n".join(lines)
+
+
+def risk_codes() -> list[str]:
+    """The risk points (`risk_codes`, `evidence.risk_code`) as the rules define them, worded
+    over the default parameters."""
+    from screening import params
+    from screening.rules import RISKS
+
+    defaults = params.load().at(f"{dt.date.today():%Y-%m}")
+    lines = ["## Risk codes", "", "| code | 风险点 | meaning (default parameters) | sources |"]
+    lines.append("|---|---|---|---|")
+    lines += [
+        f"| `{r.code}` | {r.label} | {r.meaning(defaults)} | {', '.join(r.sources)} |"
+        for r in RISKS
+    ]
+    return [*lines, ""]

@@ -402,7 +402,7 @@ def reject_messages(rejects: pl.DataFrame) -> pl.DataFrame:
 
 
 def ensure_feedback_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """The verification tables (store.OUTPUT_DDL), the current-decision view and the
+    """The verification tables (schemas/tables/), the current-decision view and the
     data dictionary's comments on them."""
     store.ensure_schema(con, contract.load())
 

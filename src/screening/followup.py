@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from screening import tables
 from screening.params import ResolvedParams
 from screening.periods import previous_period
 from screening.vocab import (
     CONFIRMED,
     DECLINED,
-    MONEY,
     MONITORED,
     MONITORED_TYPE,
     NO_LABOUR,
@@ -53,32 +53,8 @@ PRIOR_SCHEMA = pl.Schema(
         "last_risk_labels": pl.String(),
     }
 )
-CANDIDATES_SCHEMA: dict[str, pl.DataType] = {
-    "period": pl.String(),
-    "township": pl.String(),
-    "village": pl.String(),
-    "household_id": pl.String(),
-    "head_name": pl.String(),
-    "head_id_number": pl.String(),
-    "household_type": pl.String(),
-    "household_size": pl.Int64(),
-    "per_capita_income": MONEY,
-    "monitoring_line": MONEY,
-    "labour_capacity": pl.String(),
-    "periods_checked": pl.String(),
-    "last_risk_period": pl.String(),
-    "last_risk_labels": pl.String(),
-    "run_id": pl.String(),
-}
-SCALE_SCHEMA: dict[str, pl.DataType] = {
-    "period": pl.String(),
-    "township": pl.String(),
-    "roster_households": pl.Int64(),
-    "base_households": pl.Int64(),  # 脱贫户 + 监测户
-    "listed": pl.Int64(),
-    "share_of_roster": pl.Float64(),
-    "share_of_base": pl.Float64(),
-}
+CANDIDATES_SCHEMA = tables.schema("removal_candidates")
+SCALE_SCHEMA = tables.schema("scale_checks")
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from screening import contract, followup, ids
+from screening import contract, ids, tables
 from screening.params import ResolvedParams
 from screening.periods import check_period, period_words
-from screening.rules import RISK_LABELS, RISKS, risks_fed_by, screen
+from screening.rules import RISK_LABELS, RISKS, risks_fed_by
 from screening.vocab import COLOURS, MONEY
 
 FILE_MODE = 0o600
@@ -41,49 +41,18 @@ SUSPECTS_FILE = "suspects.parquet"
 EVIDENCE_FILE = "evidence.parquet"
 LIST_PREFIX = "疑似监测对象"
 
-# The output contract's columns (screen.py holds their types) and their 中文表头.
-SUSPECTS_SCHEMA = pl.Schema(screen.SUSPECTS_SCHEMA)
-EVIDENCE_SCHEMA = pl.Schema(screen.EVIDENCE_SCHEMA)
-MEMBERS_SCHEMA = pl.Schema(screen.MEMBERS_SCHEMA)
-CANDIDATES_SCHEMA = pl.Schema(followup.CANDIDATES_SCHEMA)
-SUSPECT_HEADERS: dict[str, str] = {
-    "period": "期次",
-    "township": "乡镇",
-    "village": "村",
-    "household_id": "户编号",
-    "head_name": "户主姓名",
-    "head_id_number": "户主身份证号",
-    "household_type": "户类型",
-    "household_size": "家庭人口",
-    "per_capita_income": "家庭年人均纯收入",
-    "monitoring_line": "监测标准",
-    "colour": "预警等级",
-    "risk_codes": "风险代码",
-    "risk_labels": "风险点",
-    "medical_oop": "医疗自付合计",
-    "education_cost": "教育支出合计",
-    "accident_loss": "意外损失合计",
-    "rigid_expenditure": "刚性支出合计",
-    "labour_capacity": "劳动力状况",
-    "listing_status": "纳入状态",
-    "run_id": "批次号",
-    "last_decision": "上次核实结果",
-    "last_decision_date": "上次核实日期",
-}
+# The output tables' columns, types and 中文表头 (schemas/tables/).
+SUSPECTS_SCHEMA = tables.schema("suspects")
+EVIDENCE_SCHEMA = tables.schema("evidence")
+MEMBERS_SCHEMA = tables.schema("members")
+CANDIDATES_SCHEMA = tables.schema("removal_candidates")
+SUSPECT_HEADERS: dict[str, str] = tables.table("suspects").headers
 # The three columns a township fills in and sends back (feedback.py reads them).
 FEEDBACK_HEADERS = ("核实结果", "核实日期", "备注")
 FEEDBACK_RESULTS = ("确认纳入", "不予纳入", "待核实")
 CANDIDATES_FILE = "removal_candidates.parquet"
 CANDIDATES_PREFIX = "风险消除候选"
-_CANDIDATE_OWN_HEADERS = {
-    "periods_checked": "已核查无风险期次",
-    "last_risk_period": "最近有风险期次",
-    "last_risk_labels": "最近风险点",
-}
-CANDIDATE_HEADERS: dict[str, str] = {
-    key: SUSPECT_HEADERS.get(key) or _CANDIDATE_OWN_HEADERS[key]
-    for key in followup.CANDIDATES_SCHEMA
-}
+CANDIDATE_HEADERS: dict[str, str] = tables.table("removal_candidates").headers
 # A header-only file is a delivery (nothing new this month); these are not.
 ABSENT = ("missing", "rejected")
 SOURCE_STATUS_LABELS: dict[str, str] = {

@@ -17,79 +17,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import dictionary
+from . import dictionary, tables
 from .contract import SourceSpec
+from .vocab import TYPES
 
-SQL_TYPES = {
-    "text": "VARCHAR",
-    "id": "VARCHAR",
-    "enum": "VARCHAR",
-    "date": "DATE",
-    "money": "DECIMAL(18,2)",
-    "grade": "TINYINT",
-}
-
-OUTPUT_DDL = {
-    "quarantine": """
-        period VARCHAR NOT NULL, source VARCHAR NOT NULL, file VARCHAR, row_number BIGINT,
-        "column" VARCHAR, "check" VARCHAR, raw_value VARCHAR""",
-    "ingest_log": """
-        period VARCHAR NOT NULL, source VARCHAR NOT NULL, file VARCHAR, sha256 VARCHAR,
-        rows_read BIGINT, rows_accepted BIGINT, rows_rejected BIGINT, status VARCHAR NOT NULL,
-        message VARCHAR, encoding VARCHAR, ingested_at TIMESTAMP,
-        PRIMARY KEY (period, source)""",
-    "runs": """
-        run_id VARCHAR PRIMARY KEY, period VARCHAR NOT NULL, township VARCHAR,
-        started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR NOT NULL,
-        parameters JSON, code_version VARCHAR, input_files JSON, message VARCHAR""",
-    "suspects": """
-        period VARCHAR NOT NULL, township VARCHAR, village VARCHAR, household_id VARCHAR NOT NULL,
-        head_name VARCHAR, head_id_number VARCHAR, household_type VARCHAR,
-        household_size BIGINT, per_capita_income DECIMAL(18,2), monitoring_line DECIMAL(18,2),
-        colour VARCHAR, risk_codes VARCHAR[], risk_labels VARCHAR, medical_oop DECIMAL(18,2),
-        education_cost DECIMAL(18,2), accident_loss DECIMAL(18,2),
-        rigid_expenditure DECIMAL(18,2), labour_capacity VARCHAR, listing_status VARCHAR,
-        run_id VARCHAR, last_decision VARCHAR, last_decision_date DATE""",
-    "evidence": """
-        period VARCHAR NOT NULL, household_id VARCHAR NOT NULL, id_number VARCHAR,
-        name VARCHAR, risk_code VARCHAR, source VARCHAR, source_key VARCHAR, rule_date DATE,
-        amount DECIMAL(18,2), detail VARCHAR""",
-    "match_rates": """
-        period VARCHAR NOT NULL, source VARCHAR NOT NULL, records_in_window BIGINT,
-        matched BIGINT, unmatched BIGINT""",
-    "screened_households": """
-        period VARCHAR NOT NULL, township VARCHAR, village VARCHAR,
-        household_id VARCHAR NOT NULL, household_type VARCHAR, monitoring_status VARCHAR,
-        per_capita_income DECIMAL(18,2), monitoring_line DECIMAL(18,2),
-        labour_capacity VARCHAR, colour VARCHAR, risk_codes VARCHAR[], risk_labels VARCHAR,
-        listed BOOLEAN, listing_status VARCHAR, last_decision VARCHAR,
-        last_decision_date DATE, run_id VARCHAR""",
-    "removal_candidates": """
-        period VARCHAR NOT NULL, township VARCHAR, village VARCHAR,
-        household_id VARCHAR NOT NULL, head_name VARCHAR, head_id_number VARCHAR,
-        household_type VARCHAR, household_size BIGINT, per_capita_income DECIMAL(18,2),
-        monitoring_line DECIMAL(18,2), labour_capacity VARCHAR, periods_checked VARCHAR,
-        last_risk_period VARCHAR, last_risk_labels VARCHAR, run_id VARCHAR""",
-    "scale_checks": """
-        period VARCHAR NOT NULL, township VARCHAR, roster_households BIGINT,
-        base_households BIGINT, listed BIGINT, share_of_roster DOUBLE, share_of_base DOUBLE""",
-    "verifications": """
-        period VARCHAR NOT NULL, township VARCHAR, household_id VARCHAR NOT NULL,
-        result VARCHAR NOT NULL, verification_date DATE, note VARCHAR, file VARCHAR NOT NULL,
-        file_sha256 VARCHAR NOT NULL, row_number BIGINT NOT NULL, imported_at TIMESTAMP NOT NULL,
-        imported_by VARCHAR, is_current BOOLEAN NOT NULL,
-        PRIMARY KEY (period, file_sha256, row_number)""",
-    "verification_rejects": """
-        period VARCHAR NOT NULL, township VARCHAR, file VARCHAR NOT NULL,
-        file_sha256 VARCHAR NOT NULL, row_number BIGINT, household_id VARCHAR, "column" VARCHAR,
-        "check" VARCHAR NOT NULL, raw_value VARCHAR, message VARCHAR NOT NULL,
-        imported_at TIMESTAMP NOT NULL, imported_by VARCHAR""",
-}
-
-ADDED_COLUMNS = (
-    ("suspects", "last_decision", "VARCHAR"),
-    ("suspects", "last_decision_date", "DATE"),
-)
 VIEWS_DDL = {
     "current_verifications": (
         "CREATE OR REPLACE VIEW current_verifications AS "
@@ -152,7 +83,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 def staging_ddl(spec: SourceSpec) -> str:
     cols = ["period VARCHAR NOT NULL", "file VARCHAR NOT NULL", "row_number BIGINT"]
-    cols += [f'"{key}" {SQL_TYPES[col.type]}' for key, col in spec.columns.items()]
+    cols += [f'"{key}" {TYPES[col.type][1]}' for key, col in spec.columns.items()]
     cols.append("extra JSON")
     return f"CREATE TABLE IF NOT EXISTS stg_{spec.source} ({', '.join(cols)})"
 
@@ -172,14 +103,23 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec]) 
         for spec in specs.values():
             con.execute(staging_ddl(spec))
             con.execute(current_view_sql(spec))
-        for name, cols in OUTPUT_DDL.items():
-            con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
-        # Databases made before the columns existed gain them (empty for earlier runs).
-        for table, column, sql_type in ADDED_COLUMNS:
-            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+        for table in tables.stored():
+            con.execute(table.ddl())
+        _add_new_columns(con)
         for view in VIEWS_DDL.values():
             con.execute(view)
         dictionary.apply_comments(con, specs)
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """A database made before a column was described gains it (empty for earlier rows)."""
+    present = set(con.execute("SELECT table_name, column_name FROM duckdb_columns()").fetchall())
+    for table in tables.stored():
+        for column in table.columns.values():
+            if (table.name, column.name) not in present:
+                con.execute(
+                    f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column.sql_type}'
+                )
 
 
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:

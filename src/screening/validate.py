@@ -16,17 +16,10 @@ import polars as pl
 from pandera.api.polars.types import PolarsData
 from pandera.errors import SchemaErrors
 
+from . import tables
 from .contract import ColumnSpec, CrossCheck, SourceSpec
 from .normalise import is_empty, raw_name
-
-DTYPES: dict[str, pl.DataType] = {
-    "text": pl.String(),
-    "id": pl.String(),
-    "enum": pl.String(),
-    "date": pl.Date(),
-    "money": pl.Decimal(18, 2),
-    "grade": pl.Int8(),
-}
+from .vocab import TYPES
 
 PARSE_CHECK = {
     "id": "invalid_id",
@@ -36,15 +29,7 @@ PARSE_CHECK = {
     "grade": "invalid_value",
 }
 
-QUARANTINE_SCHEMA = {
-    "period": pl.String,
-    "source": pl.String,
-    "file": pl.String,
-    "row_number": pl.Int64,
-    "column": pl.String,
-    "check": pl.String,
-    "raw_value": pl.String,
-}
+QUARANTINE_SCHEMA = tables.schema("quarantine")
 
 
 def _raw_empty(key: str) -> pl.Expr:
@@ -121,7 +106,7 @@ def build_schema(spec: SourceSpec) -> pa.DataFrameSchema:
         if col.min is not None:
             checks.append(_min_check(col))
         checks.extend(cross_by_column.get(key, []))
-        columns[key] = pa.Column(DTYPES[col.type], nullable=True, checks=checks)
+        columns[key] = pa.Column(TYPES[col.type][0], nullable=True, checks=checks)
     return pa.DataFrameSchema(
         columns,
         name=spec.source,

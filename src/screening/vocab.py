@@ -14,6 +14,23 @@ import polars as pl
 MONEY = pl.Decimal(18, 2)
 MONEY_SQL = "DECIMAL(18,2)"
 
+# Column types (of the input contract, schemas/<source>.yaml, and of the output tables,
+# schemas/tables/) → the polars dtype and the DuckDB type they are kept as.
+TYPES: dict[str, tuple[pl.DataType, str]] = {
+    "text": (pl.String(), "VARCHAR"),
+    "id": (pl.String(), "VARCHAR"),  # 18-character resident ID, normalised
+    "enum": (pl.String(), "VARCHAR"),
+    "date": (pl.Date(), "DATE"),
+    "money": (MONEY, MONEY_SQL),
+    "grade": (pl.Int8(), "TINYINT"),
+    "int": (pl.Int64(), "BIGINT"),
+    "timestamp": (pl.Datetime("us"), "TIMESTAMP"),
+    "bool": (pl.Boolean(), "BOOLEAN"),
+    "float": (pl.Float64(), "DOUBLE"),
+    "json": (pl.String(), "JSON"),
+    "text_list": (pl.List(pl.String()), "VARCHAR[]"),
+}
+
 # 三色 classification, in the lists' order.
 RED, YELLOW, BLUE = "红", "黄", "蓝"
 COLOURS = (RED, YELLOW, BLUE)

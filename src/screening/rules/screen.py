@@ -13,109 +13,23 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from screening import contract, followup
+from screening import contract, followup, tables
 from screening.params import ResolvedParams
 from screening.rules import EVENT_SOURCES, facts, households
 from screening.rules.base import window
-from screening.vocab import COLOURS, MONEY
+from screening.vocab import COLOURS, TYPES
 
-CONTRACT_DTYPES: dict[str, pl.DataType] = {
-    "text": pl.String(),
-    "id": pl.String(),
-    "date": pl.Date(),
-    "money": MONEY,
-    "enum": pl.String(),
-    "grade": pl.Int8(),
-}
 PROVENANCE_DTYPES: dict[str, pl.DataType] = {
     "period": pl.String(),
     "file": pl.String(),
     "row_number": pl.Int64(),
 }
-
-# Output contract, "suspects.parquet columns" (shared/spec/output-contract.md), in order.
-SUSPECTS_SCHEMA: dict[str, pl.DataType] = {
-    "period": pl.String(),
-    "township": pl.String(),
-    "village": pl.String(),
-    "household_id": pl.String(),
-    "head_name": pl.String(),
-    "head_id_number": pl.String(),
-    "household_type": pl.String(),
-    "household_size": pl.Int64(),
-    "per_capita_income": MONEY,
-    "monitoring_line": MONEY,
-    "colour": pl.String(),
-    "risk_codes": pl.List(pl.String()),
-    "risk_labels": pl.String(),
-    "medical_oop": MONEY,
-    "education_cost": MONEY,
-    "accident_loss": MONEY,
-    "rigid_expenditure": MONEY,
-    "labour_capacity": pl.String(),
-    "listing_status": pl.String(),
-    "run_id": pl.String(),
-    # Not in the output contract's table: the township's latest decision on an earlier
-    # list, which the rules spec says is shown when a declined household is listed again.
-    "last_decision": pl.String(),
-    "last_decision_date": pl.Date(),
-}
-EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
-    "period": pl.String(),
-    "household_id": pl.String(),
-    "id_number": pl.String(),
-    "name": pl.String(),
-    "risk_code": pl.String(),
-    "source": pl.String(),
-    "source_key": pl.String(),
-    "rule_date": pl.Date(),
-    "amount": MONEY,
-    "detail": pl.String(),
-}
-HOUSEHOLDS_SCHEMA: dict[str, pl.DataType] = {
-    "period": pl.String(),
-    "township": pl.String(),
-    "village": pl.String(),
-    "household_id": pl.String(),
-    "head_name": pl.String(),
-    "head_id_number": pl.String(),
-    "household_type": pl.String(),
-    "monitoring_status": pl.String(),
-    "household_size": pl.Int64(),
-    "per_capita_income": MONEY,
-    "household_income": MONEY,
-    "monitoring_line": MONEY,
-    "medical_oop": MONEY,
-    "education_cost": MONEY,
-    "accident_loss": MONEY,
-    "rigid_expenditure": MONEY,
-    "labour_capacity": pl.String(),
-    "risk_codes": pl.List(pl.String()),
-    "risk_labels": pl.String(),
-    "colour": pl.String(),
-    "listing_status": pl.String(),
-    "listed": pl.Boolean(),
-    "last_decision": pl.String(),
-    "last_decision_date": pl.Date(),
-    "last_decision_period": pl.String(),
-}
-MEMBERS_SCHEMA: dict[str, pl.DataType] = {
-    "period": pl.String(),
-    "household_id": pl.String(),
-    "id_number": pl.String(),
-    "name": pl.String(),
-    "relation": pl.String(),
-    "age": pl.Int64(),
-    "is_head": pl.Boolean(),
-    "disability_grade": pl.Int8(),
-}
-MATCH_RATES_SCHEMA: dict[str, pl.DataType] = {
-    "period": pl.String(),
-    "source": pl.String(),
-    "records_in_window": pl.Int64(),
-    "matched": pl.Int64(),
-    "unmatched": pl.Int64(),
-}
+# The frames a screening gives (schemas/tables/).
+SUSPECTS_SCHEMA = tables.schema("suspects")
+EVIDENCE_SCHEMA = tables.schema("evidence")
+HOUSEHOLDS_SCHEMA = tables.schema("households")
+MEMBERS_SCHEMA = tables.schema("members")
+MATCH_RATES_SCHEMA = tables.schema("match_rates")
 
 
 @dataclass(frozen=True)
@@ -151,7 +65,7 @@ class ScreenResult:
 def source_schema(source: str) -> pl.Schema:
     """The typed columns of `source` (contract order) plus period, file, row_number."""
     spec = contract.load()[source]
-    columns = {key: CONTRACT_DTYPES[col.type] for key, col in spec.columns.items()}
+    columns = {key: TYPES[col.type][0] for key, col in spec.columns.items()}
     return pl.Schema({**columns, **PROVENANCE_DTYPES})
 
 
@@ -220,7 +134,7 @@ def screen(
     )
 
 
-def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     """Exactly the schema's columns, in its order and dtypes (sums come out as
     Decimal(38, 2) and are narrowed back to the contract's Decimal(18, 2))."""
     return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())

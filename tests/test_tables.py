@@ -1,0 +1,51 @@
+"""The output tables are described once (schemas/tables/): DDL, schemas and headers agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from screening import contract, store, tables
+from screening.rules import screen
+
+from .conftest import query
+
+
+def test_every_stored_table_is_created_as_described(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    con = store.connect(db)
+    try:
+        store.ensure_schema(con, contract.load())
+    finally:
+        con.close()
+    for table in tables.stored():
+        got = query(db, f"SELECT * FROM {table.name} LIMIT 0")
+        assert got.schema == table.schema, table.name
+
+
+def test_the_screening_frames_are_the_described_ones() -> None:
+    assert tables.schema("suspects") == screen.SUSPECTS_SCHEMA
+    assert list(tables.table("suspects").headers)[:4] == [
+        "period",
+        "township",
+        "village",
+        "household_id",
+    ]
+    assert tables.table("suspects").headers["head_id_number"] == "户主身份证号"
+
+
+def test_a_database_made_before_a_column_was_described_gains_it(tmp_path: Path) -> None:
+    db = tmp_path / "old.duckdb"
+    raw = duckdb.connect(str(db))
+    raw.execute("CREATE TABLE scale_checks (period VARCHAR NOT NULL, township VARCHAR)")
+    raw.execute("INSERT INTO scale_checks VALUES ('2026-07', '城关镇')")
+    raw.close()
+    con = store.connect(db)
+    try:
+        store.ensure_schema(con, contract.load())
+    finally:
+        con.close()
+    got = query(db, "SELECT * FROM scale_checks")
+    assert got.columns == list(tables.table("scale_checks").columns)
+    assert got.row(0) == ("2026-07", "城关镇", None, None, None, None, None)
