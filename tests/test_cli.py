@@ -217,7 +217,7 @@ def test_explain_a_listed_household_shows_its_risks_and_evidence(
     for code in {"MEDICAL", "EDUCATION", "DROPOUT", "ACCIDENT"} - set(hh["risk_codes"]):
         assert re.search(rf"{code}\s*│\s*✘", out), code
     for key in evidence["source_key"]:
-        assert why.mask_text(key) in out
+        assert ids.mask_text(key) in out
     assert "parameters used · run " in out
     for full in member_ids(db, hh["household_id"]):
         assert full not in flat(out)
@@ -444,11 +444,11 @@ def test_mask_text_masks_embedded_ids_and_leaves_other_numbers() -> None:
     full = "43062419900101123" + ids.check_digit("43062419900101123")
     wide = ids.fold_width(full).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     text = f"key {full}|临时救助; cert {full}12; old 430624900101123; wide {wide}"
-    masked = why.mask_text(text)
+    masked = ids.mask_text(text)
     assert not ID18.search(ids.fold_width(masked))
     assert "430624900101123" not in masked
     household, settlement, day = "4306241010030017", "JS20260604000104", "2026-06-04"
-    assert why.mask_text(f"{household} {settlement} {day} 5,000.00") == (
+    assert ids.mask_text(f"{household} {settlement} {day} 5,000.00") == (
         f"{household} {settlement} {day} 5,000.00"
     )
 

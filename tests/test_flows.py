@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from screening import lock, publish, run, schedule, store
+from screening import ids, lock, publish, run, schedule, store
 from screening.schedule import ScheduleError
 
 from .conftest import SAMPLE_PERIODS, query
@@ -185,7 +185,7 @@ def test_a_failure_naming_an_id_number_is_recorded_masked(
     with pytest.raises(ValueError, match="cannot compute"):
         run.run_period(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
     message = query(db, "SELECT message FROM runs WHERE status = 'failed'")["message"][0]
-    assert message == f"ValueError: cannot compute facts for {run.redact_ids(head)}"
+    assert message == f"ValueError: cannot compute facts for {ids.mask_text(head)}"
     assert head not in message and head[:6] in message
     assert snapshot(db, out) == before
 
@@ -232,12 +232,12 @@ def test_an_unknown_township_fails_in_the_screen_stage(
     assert not run.work_dir(out, run_id).exists()
 
 
-def test_redact_ids_masks_id_numbers_only() -> None:
+def test_mask_text_masks_id_numbers_only() -> None:
     text = (
         "rows 11010519491231002X and 110105491231002 failed; "
         "run 2026-09-20260905T030000-a1b2c3, sha 9f86d081884c7d659a2feaa0c55ad015, 12345"
     )
-    assert run.redact_ids(text) == (
+    assert ids.mask_text(text) == (
         "rows 110105********002X and 110105*****1002 failed; "
         "run 2026-09-20260905T030000-a1b2c3, sha 9f86d081884c7d659a2feaa0c55ad015, 12345"
     )
@@ -464,7 +464,7 @@ def test_a_failing_flow_is_recorded_failed_and_damages_nothing(
 
     failed = query(db, "SELECT * FROM runs WHERE status <> 'success'")
     assert failed["status"].to_list() == ["failed"]
-    assert failed["message"][0] == f"OSError: cannot write the list of {run.redact_ids(head)}"
+    assert failed["message"][0] == f"OSError: cannot write the list of {ids.mask_text(head)}"
     assert failed["input_files"][0] is not None
     assert snapshot(db, out) == before
     assert not (out / ".work").exists()

@@ -324,3 +324,21 @@ def test_expressions_broadcast_a_literal() -> None:
     )
     assert out["id"].to_list() == [STANDARD_EXAMPLE] * 3
     assert out["none"].to_list() == [None] * 3
+
+
+def test_one_pattern_masks_ids_in_any_text_valid_or_not() -> None:
+    """Messages, file names and published text share one masker: a valid ID, a mistyped
+    one of ID length standing alone, and a certificate number are masked; a household id
+    (16 digits), a settlement number and a date are not."""
+    valid = "43062419900101123" + ids.check_digit("43062419900101123")
+    mistyped = valid[:-1] + ("0" if valid[-1] != "0" else "1")
+    text = f"{valid}_王福_身份证.pdf; {mistyped}; cert {valid}12; 4306241010030017 2026-06-04"
+    masked = ids.mask_text(text)
+    assert valid not in masked and mistyped not in masked
+    assert "4306241010030017 2026-06-04" in masked
+    assert ids.names_id(text) and not ids.names_id("4306241010030017 JS20260604000104")
+    frame = pl.DataFrame({"t": [f"key {valid}|临时救助", None]})
+    assert frame.select(ids.mask_text_expr(pl.col("t")))["t"].to_list() == [
+        f"key {ids.mask(valid)}|临时救助",
+        None,
+    ]

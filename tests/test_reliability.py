@@ -27,7 +27,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from screening import contract, inbox, lock, publish, run, store
+from screening import contract, ids, inbox, lock, publish, run, store
 from screening.contract import SourceSpec
 from screening.report import REPORT_FILE
 
@@ -293,9 +293,7 @@ def _wait_for(marker: Path, proc: subprocess.Popen[bytes], seconds: float = 120)
     while not marker.exists():
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            pytest.fail(
-                f"screening ended ({proc.returncode}) before pausing: {run.redact_ids(err)}"
-            )
+            pytest.fail(f"screening ended ({proc.returncode}) before pausing: {ids.mask_text(err)}")
         if time.monotonic() > deadline:
             pytest.fail("screening did not reach its pause point")
         time.sleep(0.05)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -32,8 +31,6 @@ class ExplainError(Exception):
 
 
 # ---------------------------------------------------------------- masking
-
-mask_text = ids.mask_text  # the name cli.py and the tests use
 
 
 def id_columns(spec: contract.SourceSpec) -> set[str]:
@@ -55,12 +52,12 @@ def mask_raw_value(spec: contract.SourceSpec | None, column: str, raw: str | Non
     if len(columns) > 1:
         parts = raw.split("|")
         if len(parts) != len(columns):
-            return ids.mask(raw) if secret & set(columns) else mask_text(raw)
+            return ids.mask(raw) if secret & set(columns) else ids.mask_text(raw)
         return "|".join(
-            ids.mask(p) if c in secret else mask_text(p)
+            ids.mask(p) if c in secret else ids.mask_text(p)
             for c, p in zip(columns, parts, strict=True)
         )
-    return ids.mask(raw) if column in secret else mask_text(raw)
+    return ids.mask(raw) if column in secret else ids.mask_text(raw)
 
 
 # ---------------------------------------------------------------- database and runs
@@ -175,11 +172,6 @@ class Found:
     id_number: str | None  # the member asked about, when found by ID number
 
 
-# Cleaned text of ID length that failed normalisation: a mistyped ID number, not a
-# household id (those have 16 digits).
-_ID_SHAPED = re.compile(r"[0-9]{17}[0-9X]|[0-9]{15}")
-
-
 def find_household(roster: pl.DataFrame, key: str, period: str) -> Found:
     """A household ID, or a member's ID number in any messy form (full-width, 15 digits,
     apostrophe …), on the roster in force at `period`."""
@@ -196,7 +188,8 @@ def find_household(roster: pl.DataFrame, key: str, period: str) -> Found:
             f"ID number {ids.mask(id_number)} is on no household of the roster in force "
             f"for {period}"
         )
-    if _ID_SHAPED.fullmatch(ids.clean(text)):
+    # A mistyped ID number, not a household id (those have 16 digits).
+    if ids.names_id(ids.clean(text)):
         raise ExplainError(
             f"{ids.mask(ids.clean(text))} is not a valid ID number (check digit or birth date) "
             "and no household has that id"
@@ -205,7 +198,7 @@ def find_household(roster: pl.DataFrame, key: str, period: str) -> Found:
     close = difflib.get_close_matches(text, households, n=3, cutoff=0.6)
     hint = f"; nearest household ids: {', '.join(close)}" if close else ""
     raise ExplainError(
-        f"{mask_text(text)!r} is neither a household id nor a valid ID number on the "
+        f"{ids.mask_text(text)!r} is neither a household id nor a valid ID number on the "
         f"roster in force for {period}{hint}"
     )
 

@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 
 from . import contract, ids, lock, normalise, publish, store
-from .ingest import file_sha256, redact
+from .ingest import file_sha256
 from .periods import check_period
 from .read import FileRejected, RawFile, read_source
 from .vocab import DECISIONS, PENDING
@@ -107,7 +107,7 @@ def read_feedback(path: Path) -> RawFile:
     try:
         return read_source(path, FEEDBACK_SPEC)
     except FileRejected as exc:
-        raise FileRejected(f"无法读取 cannot read {path.name}: {redact(str(exc))}") from None
+        raise FileRejected(f"无法读取 cannot read {path.name}: {ids.mask_text(str(exc))}") from None
     except OSError as exc:
         raise FeedbackError(f"无法读取 cannot read {path}: {exc.strerror or exc}") from None
 

@@ -106,12 +106,16 @@ def _expand_scientific(text: str, lead: str, frac: str, exp: int) -> str:
 
 
 # An ID number inside other text: 18 characters with a plausible birth date, or 15 digits
-# standing alone. Household IDs (16 digits) and dates do not match. A certificate number
-# (ID + 2 digits) matches on its first 18 characters, so no trailing guard on that form.
+# with one; or any run of 18 (the last may be X) or 15 digits standing alone, valid or not
+# (a mistyped ID is still someone's). Household IDs (16 digits) and dates do not match. A
+# certificate number (ID + 2 digits) matches on its first 18 characters, so no trailing
+# guard on that form. The one pattern for ID numbers in text: messages, logs, file names,
+# published text.
 _EMBEDDED_ID = re.compile(
     r"(?<![0-9])[0-9]{6}(?:"
     r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
     r"|[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}(?![0-9]))"
+    r"|(?<![0-9A-Za-z])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])"
 )
 
 
@@ -127,6 +131,11 @@ def mask_text(text: str | None) -> str:
         parts += [text[last : m.start()], mask(m.group(0).upper())]
         last = m.end()
     return "".join([*parts, text[last:]])
+
+
+def names_id(text: str | None) -> bool:
+    """Whether `text` holds something `mask_text` would mask."""
+    return bool(text) and _EMBEDDED_ID.search(fold_width(str(text))) is not None
 
 
 def mask(id_number: str | None) -> str:
@@ -249,6 +258,11 @@ def birth_date_expr(id18: pl.Expr) -> pl.Expr:
         return id18.str.slice(start, length).cast(pl.Int32, strict=False)
 
     return date_from_parts(part(6, 4), part(10, 2), part(12, 2))
+
+
+def mask_text_expr(text: pl.Expr) -> pl.Expr:
+    """Vectorised `mask_text` (null stays null), for text columns of published files."""
+    return text.map_elements(mask_text, return_dtype=pl.String, skip_nulls=True)
 
 
 def mask_expr(id_number: pl.Expr) -> pl.Expr:

@@ -31,8 +31,6 @@ log = logging.getLogger(__name__)
 # Python's last-resort handler would put them on the officer's console.
 log.addHandler(logging.NullHandler())
 
-# Anything that may be an ID number (15 or 18 characters) in a message or a traceback.
-
 STATUS_LABELS = {
     "loaded": "已入库",
     "empty": "只有表头",
@@ -90,7 +88,7 @@ def read_one(path: Path, spec: SourceSpec, period: str) -> SourceResult:
     try:
         raw = read_source(path, spec)
     except FileRejected as exc:
-        return _rejected(spec, path, redact(str(exc)), sha)
+        return _rejected(spec, path, ids.mask_text(str(exc)), sha)
     except OSError as exc:
         return _rejected(spec, path, _unreadable(exc), sha)
     normalised = normalise_frame(raw.frame, spec)
@@ -108,7 +106,7 @@ def read_one(path: Path, spec: SourceSpec, period: str) -> SourceResult:
         rows_read=rows,
         rows_accepted=good.height,
         rows_rejected=checked.rows_rejected + raw.bad_rows,
-        message=redact("; ".join(notes)),
+        message=ids.mask_text("; ".join(notes)),
         sha256=sha,
         encoding=raw.encoding,
         good=good,
@@ -159,11 +157,6 @@ def _sha_or_none(path: Path) -> str | None:
         return None
 
 
-def redact(text: str) -> str:
-    """The text with every ID number in it masked (430624********1234)."""
-    return ids.mask_text(text)
-
-
 def read_guarded(path: Path, spec: SourceSpec, period: str) -> SourceResult:
     """`read_one`, except that a failure it does not expect (a bug, a library error)
     rejects this source only: one line for the officer, the traceback for the log."""
@@ -178,11 +171,11 @@ def read_guarded(path: Path, spec: SourceSpec, period: str) -> SourceResult:
             path.name,
             spec.source,
             period,
-            redact("".join(traceback.format_exception(exc))),
+            ids.mask_text("".join(traceback.format_exception(exc))),
         )
         first = str(exc).strip().splitlines()
         detail = first[0][:200] if first else ""
-        message = redact(f"internal error: {type(exc).__name__}: {detail}")
+        message = ids.mask_text(f"internal error: {type(exc).__name__}: {detail}")
         return _rejected(spec, path, message, _sha_or_none(path))
 
 

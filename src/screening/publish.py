@@ -76,8 +76,6 @@ SHEET_CANDIDATES = "风险消除候选"
 # Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_START_RE = r"^[=+\-@\t\r]"
-# An ID number inside other text: region, a plausible birth date, sequence, check character.
-_EMBEDDED_ID_RE = r"(\d{6})(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(\d{3}[\dXx])"
 _UNSAFE_FILE_CHARS = frozenset('<>:"/\\|?*')
 _RESERVED_NAMES = frozenset(
     ["CON", "PRN", "AUX", "NUL"]
@@ -468,7 +466,7 @@ def _mask_ids(frame: pl.DataFrame, id_column: str) -> pl.DataFrame:
     others = [c for c, t in frame.schema.items() if t == pl.String() and c != id_column]
     return frame.with_columns(
         pl.when(col.is_not_null()).then(ids.mask_expr(col)).otherwise(col).alias(id_column),
-        *[pl.col(c).str.replace_all(_EMBEDDED_ID_RE, "${1}********${2}") for c in others],
+        *[ids.mask_text_expr(pl.col(c)) for c in others],
     )
 
 

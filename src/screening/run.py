@@ -42,8 +42,7 @@ from typing import cast
 import duckdb
 import polars as pl
 
-from . import __version__, contract, followup, lock, params, publish, report, store
-from .ids import mask
+from . import __version__, contract, followup, ids, lock, params, publish, report, store
 from .ingest import SourceResult, ingest_period, unrecognised_files
 from .periods import check_period, previous_period
 from .rules import EVENT_SOURCES, batches, facts
@@ -60,8 +59,6 @@ _WORK_FRAMES = (
     "scale",
 )
 _WORK_META = "meta.json"
-# An 18-digit resident ID (last character may be X) or an old 15-digit one, standing alone.
-_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 # publish.StagedFiles writes ".<final name>.<8 random characters>.tmp" (tempfile.mkstemp)
 # beside each final file; a process killed while staging leaves them behind.
 _STAGED_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
@@ -144,18 +141,13 @@ def nearest(name: str, names: list[str]) -> str:
     return "、".join(close) if close else "、".join(names[:5])
 
 
-def redact_ids(text: str) -> str:
-    """`text` with every ID-number-like run of digits masked (messages go to logs)."""
-    return _ID_LIKE.sub(lambda m: mask(m.group(0)), text)
-
-
 def mentions_id(exc: BaseException) -> bool:
     """Whether the exception or any exception it chains to names an ID number."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if _ID_LIKE.search(str(current)):
+        if ids.names_id(str(current)):
             return True
         current = current.__cause__ or current.__context__
     return False
@@ -173,7 +165,7 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, Redacted):
         return str(exc)[:500]
     text = str(exc).strip().splitlines()
-    return redact_ids(f"{type(exc).__name__}: {text[0] if text else ''}")[:500]
+    return ids.mask_text(f"{type(exc).__name__}: {text[0] if text else ''}")[:500]
 
 
 # ---------------------------------------------------------------- inputs
@@ -628,7 +620,7 @@ def fail_run(req: RunRequest, run_id: str, reason: str) -> bool:
     except Exception:
         return False
     try:
-        return _record_end(con, run_id, "failed", redact_ids(reason)[:500])
+        return _record_end(con, run_id, "failed", ids.mask_text(reason)[:500])
     except Exception:
         return False
     finally:
