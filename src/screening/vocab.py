@@ -13,6 +13,10 @@ import polars as pl
 # Amounts: yuan with fen, as delivered and as published.
 MONEY = pl.Decimal(18, 2)
 MONEY_SQL = "DECIMAL(18,2)"
+# Sums and differences of money: any number of Decimal(18, 2) values adds up within it, so
+# no delivered value (however absurd) can make a run fail on an overflow.
+SUM = pl.Decimal(38, 2)
+SUM_SQL = "DECIMAL(38,2)"
 
 # Column types (of the input contract, schemas/<source>.yaml, and of the output tables,
 # schemas/tables/) → the polars dtype and the DuckDB type they are kept as.
@@ -22,6 +26,7 @@ TYPES: dict[str, tuple[pl.DataType, str]] = {
     "enum": (pl.String(), "VARCHAR"),
     "date": (pl.Date(), "DATE"),
     "money": (MONEY, MONEY_SQL),
+    "sum": (SUM, SUM_SQL),
     "grade": (pl.Int8(), "TINYINT"),
     "int": (pl.Int64(), "BIGINT"),
     "timestamp": (pl.Datetime("us"), "TIMESTAMP"),

@@ -20,7 +20,7 @@ import polars as pl
 
 from screening.params import ResolvedParams
 from screening.periods import period_end, period_start, shift
-from screening.vocab import MONEY
+from screening.vocab import MONEY, SUM
 
 # ------------------------------------------------------------------ values the rules use
 
@@ -35,7 +35,7 @@ def money_or_zero(column: str) -> pl.Expr:
 
 
 def non_negative(expr: pl.Expr) -> pl.Expr:
-    return pl.max_horizontal(expr, money(0)).cast(MONEY)
+    return pl.max_horizontal(expr, money(0)).cast(SUM)
 
 
 def in_range(value: pl.Expr, bounds: tuple[int, int]) -> pl.Expr:
@@ -95,7 +95,7 @@ class Fact:
     def fold(self) -> pl.Expr:
         value = pl.col(self.name) if self.expr is None else self.expr
         if self.how == "sum":
-            return value.sum().cast(MONEY).alias(self.name)
+            return value.sum().cast(SUM).alias(self.name)
         if self.how == "count":
             return value.sum().cast(pl.Int64).alias(self.name)
         if self.how == "any":
@@ -109,7 +109,7 @@ class Fact:
     def default(self) -> pl.Expr:
         """The value of someone with nothing to fold."""
         if self.how == "sum":
-            return pl.col(self.name).fill_null(money(0)).cast(MONEY)
+            return pl.col(self.name).fill_null(money(0)).cast(SUM)
         if self.how == "count":
             return pl.col(self.name).fill_null(0)
         if self.how == "any":

@@ -18,12 +18,12 @@ from screening.rules.facts import Records
 from screening.vocab import (
     BLUE,
     HEAD_RELATION,
-    MONEY,
     MONITORED,
     RED,
     STATUS_CONTINUING,
     STATUS_MONITORED,
     STATUS_NEW,
+    SUM,
     YELLOW,
 )
 
@@ -174,7 +174,7 @@ def _from_records(
             source=pl.lit(piece.source),
             source_key="source_key",
             rule_date="rule_date",
-            amount=piece.amount.cast(MONEY),
+            amount=piece.amount.cast(SUM),
             detail=piece.detail,
         )
     )
@@ -192,6 +192,6 @@ def _from_roster(listed: pl.LazyFrame, risk: str, w: Window, piece: RosterEviden
         source=pl.lit("roster"),
         source_key="household_id",
         rule_date=pl.lit(w.end),
-        amount=piece.amount.cast(MONEY),
+        amount=piece.amount.cast(SUM),
         detail=piece.detail,
     )

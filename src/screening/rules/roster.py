@@ -23,7 +23,7 @@ from screening.rules.base import (
     text,
     yuan,
 )
-from screening.vocab import HAS_LABOUR, MONEY, NO_LABOUR, WEAK_LABOUR
+from screening.vocab import HAS_LABOUR, NO_LABOUR, SUM, WEAK_LABOUR
 
 c = pl.col
 
@@ -124,9 +124,9 @@ DEPARTMENT = Department(
         Fact("weak_workers", "count", c("weak_worker")),
     ),
     household_derived=lambda p: {
-        "household_income": (c("per_capita_income") * c("household_size")).cast(MONEY),
+        "household_income": (c("per_capita_income") * c("household_size")).cast(SUM),
         "rigid_expenditure": (c("medical_oop") + c("education_cost") + c("accident_loss")).cast(
-            MONEY
+            SUM
         ),
         "labour_capacity": labour_capacity(),
     },
