@@ -35,19 +35,25 @@ def make_id(seq: int) -> str:
 
 
 def bad_check_digit(seq: int) -> str:
-    good = make_id(seq % 1000)
+    """A distinct ID per seq (up to 99 999) with a wrong check digit."""
+    first17 = f"4306{seq // 1000:02d}19800101{seq % 1000:03d}"
+    good = first17 + ids.check_digit(first17)
     return good[:17] + ("0" if good[17] != "0" else "1")
 
 
-# The contract's first Chinese alias for each column a row needs. Every source has a
-# name column, where the odd values of the corpus go.
+# The contract's first Chinese alias for each column a file must carry (a value or a
+# column the rules read). Every source has a name column, where the odd values go.
 HEADERS: dict[str, dict[str, str]] = {
     "roster": {
         "household_id": "户编号",
         "id_number": "身份证号",
         "name": "姓名",
+        "relation": "与户主关系",
         "township": "乡镇",
         "village": "村",
+        "household_type": "户类型",
+        "monitoring_status": "监测状态",
+        "per_capita_income": "家庭年人均纯收入",
     },
     "medical": {
         "settlement_id": "结算单号",
@@ -60,13 +66,21 @@ HEADERS: dict[str, dict[str, str]] = {
         "record_id": "记录编号",
         "id_number": "学生身份证号",
         "name": "学生姓名",
+        "status": "学籍状态",
         "record_date": "填报日期",
+        "tuition": "学费",
+        "accommodation": "住宿费",
+        "textbook": "教科书费",
+        "aid": "资助金额",
     },
     "traffic": {
         "accident_id": "事故编号",
         "id_number": "当事人身份证号",
         "name": "姓名",
         "accident_date": "事故日期",
+        "injury": "伤情",
+        "direct_loss": "直接损失",
+        "compensation": "已获赔偿",
     },
     "civil": {
         "id_number": "身份证号",
@@ -79,6 +93,7 @@ HEADERS: dict[str, dict[str, str]] = {
         "certificate_no": "残疾证号",
         "id_number": "身份证号",
         "name": "姓名",
+        "grade": "残疾等级",
         "issue_date": "发证日期",
     },
 }
@@ -102,6 +117,20 @@ FIXED = {
     "event": "发放",
     "event_date": "2026-08-01",
     "issue_date": "2026-08-01",
+    # Columns the rules read: present in the file, empty cells allowed.
+    "relation": "户主",
+    "household_type": "一般农户",
+    "monitoring_status": "",
+    "per_capita_income": "8000",
+    "status": "在读",
+    "tuition": "1200",
+    "accommodation": "",
+    "textbook": "",
+    "aid": "",
+    "injury": "轻伤",
+    "direct_loss": "500",
+    "compensation": "",
+    "grade": "二级",
 }
 
 
@@ -391,7 +420,8 @@ def assert_isolated(outcome: Outcome) -> None:
     assert "\n" not in result.message and len(result.message) < 300
     assert outcome.log["status"] == result.status
     assert outcome.log["message"] == result.message
-    assert result.rows_read == result.rows_accepted + result.rows_rejected
+    assert result.rows_read == result.rows_accepted + result.rows_rejected + result.rows_duplicate
+    assert outcome.log["rows_duplicate"] == result.rows_duplicate
     assert outcome.stored.height == result.rows_accepted
     assert outcome.quarantine.select("row_number").n_unique() == result.rows_rejected
     for i in range(3):
@@ -543,7 +573,7 @@ def test_a_gbk_file_with_one_damaged_byte_keeps_its_other_rows(tmp_path: Path) -
 def test_a_clean_gbk_file_is_not_mistaken_for_damaged_utf8(tmp_path: Path) -> None:
     # English headers, Chinese only in the values: the UTF-8 reading fails on every name.
     table = good_table("roster", 40)
-    table.headers = ["household_id", "id_number", "name", "township", "village"]
+    table.headers = list(HEADERS["roster"])
     outcome = ingest_beside_good(tmp_path, "roster", ".csv", csv_bytes(table, "gbk"))
     assert outcome.result.encoding == "gb18030" and outcome.result.rows_accepted == 40
     assert set(outcome.stored["township"]) == {"城关镇"}
@@ -728,7 +758,7 @@ def test_ctrl_c_is_not_swallowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_a_file_that_cannot_be_opened_is_rejected_with_the_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def denied(path: Path, spec: contract.SourceSpec) -> None:
+    def denied(path: Path, spec: contract.SourceSpec, *_limits: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(ingest, "read_source", denied)

@@ -32,7 +32,9 @@ class ColumnSpec:
     key: str
     type: str
     aliases: tuple[str, ...] = ()
-    required: bool = False
+    required: bool = False  # every row needs a value
+    # The rules read it: the header must be in the file even where cells may be empty.
+    column_required: bool = False
     values: tuple[str, ...] = ()
     min: float | None = None
     empty: Any = None  # value that an empty cell means (e.g. 0 for fees, 未监测 for status)
@@ -61,12 +63,14 @@ class SourceSpec:
 
     @property
     def required_columns(self) -> list[str]:
-        """Columns the file must carry. The certificate number stands in for a missing
-        ID column, so id_number is not demanded of the disability extract."""
+        """Columns the file must carry: those every row needs a value in and those the rules
+        read (`column_required`). The certificate number stands in for a missing ID column,
+        so id_number is not demanded of the disability extract."""
         return [
             c.key
             for c in self.columns.values()
-            if c.required and not (c.key == "id_number" and self.id_from_certificate)
+            if (c.required or c.column_required)
+            and not (c.key == "id_number" and self.id_from_certificate)
         ]
 
     def header_lookup(self) -> dict[str, str]:
@@ -101,6 +105,7 @@ def _parse_source(raw: dict[str, Any], origin: Path) -> SourceSpec:
                 type=ctype,
                 aliases=tuple(str(a) for a in spec.pop("aliases", []) or []),
                 required=bool(spec.pop("required", False)),
+                column_required=bool(spec.pop("column_required", False)),
                 values=tuple(str(v) for v in spec.pop("values", []) or []),
                 min=spec.pop("min", None),
                 empty=spec.pop("empty", None),

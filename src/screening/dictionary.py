@@ -23,7 +23,7 @@ TYPE_WORDS = {
 PROVENANCE = {
     "period": "delivery period YYYY-MM (the month folder the file came in)",
     "file": "file name the row came from",
-    "row_number": "row in that file as a spreadsheet shows it (the header is row 1)",
+    "row_number": "row in that file as a spreadsheet shows it",
     "extra": "columns the contract does not know, as delivered (JSON object), or null",
 }
 
@@ -38,7 +38,7 @@ VERIFICATION_COLUMNS = {
     "note": "备注 as written by the township (trimmed), or null",
     "file": "name of the feedback file the decision came from",
     "file_sha256": "SHA-256 of that file's bytes",
-    "row_number": "row in that file as a spreadsheet shows it (the header is row 1)",
+    "row_number": "row in that file as a spreadsheet shows it",
     "imported_at": "when the decision was imported (local time)",
     "imported_by": "OS user who ran `screening feedback import`",
 }
@@ -97,12 +97,15 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "period": "delivery period",
             "source": "source key",
             "file": "file name",
-            "row_number": "row in the file (header is row 1)",
+            "row_number": "row in the file as a spreadsheet shows it",
             "column": "column key that failed (natural key columns joined with '+')",
             "check": "check that failed: invalid_id, invalid_date, invalid_money, "
-            "invalid_value, required, min, duplicate_key, a cross-field check name, or for "
-            "damaged text invalid_encoding, invalid_character (NUL), too_long (over 32767); "
-            "too_many_fields for a CSV row with more fields than the header",
+            "invalid_value, required, min, implausible (an amount or per-capita income above "
+            "the ingest_limits parameters), duplicate_key (differing copies of a natural "
+            "key), a cross-field check name, or for damaged text invalid_encoding, "
+            "invalid_character (NUL), too_long (over 32767); too_many_fields for a CSV row "
+            "with more fields than the header; formula_not_calculated for an xlsx formula "
+            "cell with no saved value",
             "raw_value": "the value as delivered",
         },
     ),
@@ -113,11 +116,17 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "source": "source key",
             "file": "file name (several, comma-separated, when the source was ambiguous)",
             "sha256": "SHA-256 of the file's bytes",
-            "rows_read": "data rows read (blank rows not counted)",
+            "rows_read": "data rows read (blank rows and title rows above the header not "
+            "counted) = rows_accepted + rows_rejected + rows_duplicate",
             "rows_accepted": "rows stored in stg_<source>",
             "rows_rejected": "rows sent to quarantine",
+            "rows_duplicate": "rows identical in every contract column to an earlier row of "
+            "the file: the same record sent twice, counted once (null before this column "
+            "existed)",
             "status": "loaded / empty (header only) / missing / rejected (whole file)",
-            "message": "one-line reason or notes (encoding, extra columns, blank rows)",
+            "message": "one-line reason, or notes on what reading the file did (encoding, "
+            "delimiter, line ends, sheet, title rows, merged cells, formulas, duplicates, "
+            "extra columns, blank rows)",
             "encoding": "CSV text encoding detected: utf-8, utf-8-sig or gb18030",
             "ingested_at": "when the file was read (local time)",
         },
@@ -249,7 +258,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "township": "乡镇 of the file (from --township, its 乡镇 column or its name)",
             "file": "feedback file name",
             "file_sha256": "SHA-256 of the file's bytes",
-            "row_number": "row in the file (header is row 1)",
+            "row_number": "row in the file as a spreadsheet shows it",
             "household_id": "户编号 as written (trimmed), or null",
             "column": "column that failed: household_id, verification_result, "
             "verification_date, or the header of a damaged cell",

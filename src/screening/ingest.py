@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import ids, store
+from . import ids, params, store
 from .contract import SourceSpec
 from .inbox import Found, discover, unrecognised
 from .normalise import normalise_frame
@@ -47,6 +47,8 @@ class SourceResult:
     source: str
     file: str | None
     status: str  # loaded | empty | missing | rejected | unchanged
+    # rows_read = rows_accepted + rows_rejected (quarantined) + rows_duplicate (rows
+    # identical to an earlier row of the file, the same record sent twice).
     rows_read: int = 0
     rows_accepted: int = 0
     rows_rejected: int = 0
@@ -55,6 +57,7 @@ class SourceResult:
     encoding: str | None = None
     good: pl.DataFrame | None = field(default=None, repr=False)
     quarantine: pl.DataFrame | None = field(default=None, repr=False)
+    rows_duplicate: int = 0
 
     def log_row(self, period: str, now: dt.datetime) -> dict[str, object]:
         return {
@@ -65,6 +68,7 @@ class SourceResult:
             "rows_read": self.rows_read,
             "rows_accepted": self.rows_accepted,
             "rows_rejected": self.rows_rejected,
+            "rows_duplicate": self.rows_duplicate,
             "status": self.status,
             "message": self.message,
             "encoding": self.encoding,
@@ -80,25 +84,31 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_one(path: Path, spec: SourceSpec, period: str) -> SourceResult:
+def read_one(
+    path: Path, spec: SourceSpec, period: str, limits: params.IngestLimits | None = None
+) -> SourceResult:
     """Read, normalise and validate one file. Never raises for bad data: a file that
-    cannot be used comes back as status 'rejected' with a one-line message."""
+    cannot be used comes back as status 'rejected' with a one-line message. `limits`
+    default to the `ingest_limits` parameters in force for the period."""
+    limits = limits or params.ingest_limits(period)
     try:
         sha = file_sha256(path)
     except OSError as exc:
         return _rejected(spec, path, _unreadable(exc), None)
     try:
-        raw = read_source(path, spec)
+        raw = read_source(path, spec, limits)
     except FileRejected as exc:
         return _rejected(spec, path, redact(str(exc)), sha)
     except OSError as exc:
         return _rejected(spec, path, _unreadable(exc), sha)
     normalised = normalise_frame(raw.frame, spec)
-    checked = validate(normalised, spec, period=period, file=path.name)
+    checked = validate(normalised, spec, period=period, file=path.name, limits=limits)
     quarantine = pl.concat([_damaged_rows(raw, spec, period, path.name), checked.quarantine])
     rows = raw.rows_read
     good = checked.good.with_columns(pl.lit(path.name).alias("file"))
     notes = _notes(raw)
+    if checked.rows_duplicate:
+        notes.append(_duplicates_note(checked.duplicates))
     if not rows:
         notes.insert(0, "header only, no rows")
     return SourceResult(
@@ -108,6 +118,7 @@ def read_one(path: Path, spec: SourceSpec, period: str) -> SourceResult:
         rows_read=rows,
         rows_accepted=good.height,
         rows_rejected=checked.rows_rejected + raw.bad_rows,
+        rows_duplicate=checked.rows_duplicate,
         message=redact("; ".join(notes)),
         sha256=sha,
         encoding=raw.encoding,
@@ -116,8 +127,17 @@ def read_one(path: Path, spec: SourceSpec, period: str) -> SourceResult:
     )
 
 
+DUPLICATE_ROWS_NAMED = 5
+
+
+def _duplicates_note(rows: pl.Series) -> str:
+    named = ", ".join(str(r) for r in rows.head(DUPLICATE_ROWS_NAMED))
+    more = " …" if rows.len() > DUPLICATE_ROWS_NAMED else ""
+    return f"{rows.len()} row(s) identical to an earlier row counted once (rows {named}{more})"
+
+
 def _notes(raw: RawFile) -> list[str]:
-    notes = []
+    notes = list(raw.notes)
     if raw.encoding and raw.encoding != "utf-8":
         notes.append({"gb18030": "GBK/GB18030", "utf-8-sig": "UTF-8 BOM"}[raw.encoding])
     if raw.damaged_bytes:
@@ -164,11 +184,13 @@ def redact(text: str) -> str:
     return ids.mask_text(text)
 
 
-def read_guarded(path: Path, spec: SourceSpec, period: str) -> SourceResult:
+def read_guarded(
+    path: Path, spec: SourceSpec, period: str, limits: params.IngestLimits | None = None
+) -> SourceResult:
     """`read_one`, except that a failure it does not expect (a bug, a library error)
     rejects this source only: one line for the officer, the traceback for the log."""
     try:
-        return read_one(path, spec, period)
+        return read_one(path, spec, period, limits)
     except BaseException as exc:
         # Rust extensions raise PanicException, a BaseException; Ctrl-C must still stop us.
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
@@ -193,8 +215,11 @@ def ingest_period(
     specs: dict[str, SourceSpec],
     *,
     on_source: Callable[[str], None] | None = None,
+    limits: params.IngestLimits | None = None,
 ) -> list[SourceResult]:
-    """Ingest every source of `period` from `inbox` into the database."""
+    """Ingest every source of `period` from `inbox` into the database. `limits`: the
+    `ingest_limits` parameters in force for the period (default: the shipped ones)."""
+    limits = limits or params.ingest_limits(period)
     store.ensure_schema(con, specs)
     found = discover(inbox, period, specs)
     logged = {source: store.log_entry(con, period, source) for source in specs}
@@ -202,7 +227,7 @@ def ingest_period(
     for source, spec in specs.items():
         if on_source:
             on_source(source)
-        results.append(_ingest_source(found[source], spec, period, logged[source]))
+        results.append(_ingest_source(found[source], spec, period, logged[source], limits))
 
     now = dt.datetime.now().replace(microsecond=0)
     with store.transaction(con):
@@ -230,7 +255,11 @@ def _as_logged(result: SourceResult, previous: dict | None) -> bool:
 
 
 def _ingest_source(
-    item: Found, spec: SourceSpec, period: str, previous: dict | None
+    item: Found,
+    spec: SourceSpec,
+    period: str,
+    previous: dict | None,
+    limits: params.IngestLimits | None = None,
 ) -> SourceResult:
     if item.problem == "missing":
         return SourceResult(spec.source, None, "missing", message=item.message)
@@ -240,7 +269,7 @@ def _ingest_source(
     assert item.path is not None
     if previous is not None and _unchanged(previous, item.path):
         return _unchanged_result(previous)
-    return read_guarded(item.path, spec, period)
+    return read_guarded(item.path, spec, period, limits)
 
 
 def _unchanged(previous: dict | None, path: Path) -> bool:
@@ -265,6 +294,7 @@ def _unchanged_result(previous: dict) -> SourceResult:
         rows_read=previous["rows_read"],
         rows_accepted=previous["rows_accepted"],
         rows_rejected=previous["rows_rejected"],
+        rows_duplicate=previous.get("rows_duplicate") or 0,
         message="same file as last time, not read again",
         sha256=previous["sha256"],
         encoding=previous["encoding"],

@@ -43,9 +43,15 @@ UNITS: dict[str, str] = {
     "scale_check.expected_share": "share",
     "scale_check.ceiling": "share",
     "risk_removal_clear_periods": "periods",
+    "ingest_limits.max_amount": "currency-CNY",
+    "ingest_limits.max_per_capita_income": "currency-CNY",
+    "ingest_limits.xlsx_max_unzipped_mb": "megabytes",
+    "ingest_limits.xlsx_max_inflation": "times",
 }
 AGE_RANGES = ("compulsory_school_age", "working_age")
 MEDICAL_PREFIX = "medical_oop_threshold."
+LIMITS_PREFIX = "ingest_limits."
+MEGABYTE = 1_000_000
 # Node keys that document a parameter or a group and are never parameter names.
 _META_KEYS = frozenset({"description", "unit", "reference", "documentation", "metadata"})
 # A value given without a date (test and override shorthand) is in force from this day.
@@ -84,6 +90,19 @@ class Parameter:
             if since <= day:
                 found = (since, value)
         return found
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """What reading a delivery refuses (parameters `ingest_limits.*`): a money value above
+    `max_amount` (events) or `max_per_capita_income` (roster) is quarantined as
+    `implausible`; an xlsx whose unzipped parts exceed `xlsx_max_unzipped_bytes`, or
+    `xlsx_max_inflation` times the file's size, is rejected before it is read."""
+
+    max_amount: Decimal
+    max_per_capita_income: Decimal
+    xlsx_max_unzipped_bytes: int
+    xlsx_max_inflation: int
 
 
 @dataclass(frozen=True)
@@ -237,6 +256,35 @@ class ParameterSet:
             )
         return resolved
 
+    def ingest_limits(self, period: str) -> IngestLimits:
+        """The `ingest_limits.*` values in force on end(period). Only these are resolved:
+        a delivery may be ingested for a period the rules have no parameters for."""
+        end = period_end(period)
+        found = {}
+        for name in (n for n in UNITS if n.startswith(LIMITS_PREFIX)):
+            param = self.parameters[name]
+            value = param.in_force(end)
+            if value is None:
+                raise ParameterError(
+                    f"{param.origin}: parameter {name} has no value in force on "
+                    f"{end.isoformat()} (period {period})"
+                )
+            found[name.removeprefix(LIMITS_PREFIX)] = value[1]
+
+        def number(key: str) -> int | float:
+            value = found[key]
+            assert not isinstance(value, list)
+            return value
+
+        return IngestLimits(
+            max_amount=Decimal(str(number("max_amount"))).quantize(Decimal("0.01")),
+            max_per_capita_income=Decimal(str(number("max_per_capita_income"))).quantize(
+                Decimal("0.01")
+            ),
+            xlsx_max_unzipped_bytes=int(number("xlsx_max_unzipped_mb")) * MEGABYTE,
+            xlsx_max_inflation=int(number("xlsx_max_inflation")),
+        )
+
     def merged(self, other: ParameterSet) -> ParameterSet:
         """`other`'s parameters replace these, name by name; the rest are kept."""
         params = dict(self.parameters)
@@ -255,6 +303,12 @@ class ParameterSet:
             node = {"values": given if isinstance(given, Mapping) else {ALWAYS: given}}
             parsed[name] = _parse_leaf(name, node, origin)
         return self.merged(ParameterSet(parsed))
+
+
+def ingest_limits(period: str | None = None, path: Path | None = None) -> IngestLimits:
+    """The ingest limits in force for `period` (default: the current month), from the
+    defaults with the user's parameters file at `path` merged over them."""
+    return load(path).ingest_limits(period or dt.date.today().strftime("%Y-%m"))
 
 
 def load(path: Path | None = None) -> ParameterSet:
@@ -381,7 +435,7 @@ def _check_value(unit: str, value: Any, where: str) -> ParamValue:
         if not _is_int(value) or value < 1:
             raise ParameterError(f"{where}: expected a whole number of months ≥ 1, got {value!r}")
         return int(value)
-    if unit in ("working-days", "periods"):
+    if unit in ("working-days", "periods", "megabytes", "times"):
         if not _is_int(value) or value < 1:
             raise ParameterError(f"{where}: expected a whole number ≥ 1, got {value!r}")
         return int(value)

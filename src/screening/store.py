@@ -36,7 +36,7 @@ OUTPUT_DDL = {
     "ingest_log": """
         period VARCHAR NOT NULL, source VARCHAR NOT NULL, file VARCHAR, sha256 VARCHAR,
         rows_read BIGINT, rows_accepted BIGINT, rows_rejected BIGINT, status VARCHAR NOT NULL,
-        message VARCHAR, encoding VARCHAR, ingested_at TIMESTAMP,
+        message VARCHAR, encoding VARCHAR, ingested_at TIMESTAMP, rows_duplicate BIGINT,
         PRIMARY KEY (period, source)""",
     "runs": """
         run_id VARCHAR PRIMARY KEY, period VARCHAR NOT NULL, township VARCHAR,
@@ -89,6 +89,7 @@ OUTPUT_DDL = {
 ADDED_COLUMNS = (
     ("suspects", "last_decision", "VARCHAR"),
     ("suspects", "last_decision_date", "DATE"),
+    ("ingest_log", "rows_duplicate", "BIGINT"),
 )
 VIEWS_DDL = {
     "current_verifications": (
