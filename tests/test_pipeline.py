@@ -31,7 +31,9 @@ def test_rows_read_equal_accepted_plus_rejected_for_every_file(
     log = query(screened["db"], "SELECT * FROM ingest_log ORDER BY period, source")
     for row in log.iter_rows(named=True):
         if row["status"] in ("loaded", "empty"):
-            assert row["rows_read"] == row["rows_accepted"] + row["rows_rejected"], row
+            assert row["rows_read"] == (
+                row["rows_accepted"] + row["rows_rejected"] + row["rows_duplicate"]
+            ), row
             assert row["rows_read"] == sample_manifest["rows"][row["period"]][row["source"]]
         else:
             assert row["status"] == "missing"

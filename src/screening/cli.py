@@ -244,6 +244,13 @@ def sample(
         str, typer.Option(help="期次 comma-separated consecutive periods")
     ] = "2026-07,2026-08,2026-09",
     seed: Annotated[int, typer.Option(help="随机种子 seed (same seed, same files)")] = 1,
+    roster_xlsx: Annotated[
+        str | None,
+        typer.Option(
+            help="人口库写成 xlsx write the roster as an xlsx of this shape: merged (户编号/乡镇 "
+            "merged per household), title (title rows above the header) or both"
+        ),
+    ] = None,
 ) -> None:
     """生成样例: write a synthetic county inbox (all the messy forms) and its manifest of
     planted cases. Synthetic data only; refuses to write into non-empty period folders."""
@@ -257,7 +264,7 @@ def sample(
             "期次须不重复且按顺序 periods must be distinct and in order, e.g. 2026-07,2026-08"
         )
     try:
-        manifest = generate(out, households, plist, seed)
+        manifest = generate(out, households, plist, seed, roster_xlsx=roster_xlsx)
     except (ValueError, FileExistsError) as exc:
         raise UserError(f"无法生成样例 cannot generate the sample: {exc}") from None
     except OSError as exc:

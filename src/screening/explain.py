@@ -248,7 +248,7 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "name": pl.String(),
     "source_key": pl.String(),
     "rule_date": pl.Date(),
-    "amount": facts.MONEY,
+    "amount": facts.SUM,
     "detail": pl.String(),
     "position": pl.String(),  # before / in / after the window
     "supports": pl.String(),  # risk codes the record is evidence for, ';'-joined
@@ -456,7 +456,7 @@ def _records(
         rec.certificates.select(
             "id_number", "source_key", "rule_date",
             source=pl.lit("disability"),
-            amount=pl.lit(None, dtype=facts.MONEY),
+            amount=pl.lit(None, dtype=facts.SUM),
             detail=pl.concat_str(text(c("disability_type")), pl.lit(" "), text(c("grade")),
                                  pl.lit(" 级")),
         ),
@@ -475,7 +475,7 @@ def _records(
     )
     names = members.select("id_number", "name").lazy()
     frame = (
-        pl.concat([p.with_columns(c("amount").cast(facts.MONEY)) for p in parts], how="diagonal")
+        pl.concat([p.with_columns(c("amount").cast(facts.SUM)) for p in parts], how="diagonal")
         .join(names, on="id_number", how="left")
         .join(supports, on=["source", "source_key", "id_number"], how="left")
         .with_columns(position=position)

@@ -19,6 +19,9 @@ from screening import contract
 from screening.params import ResolvedParams, parse_period, period_end
 
 MONEY = pl.Decimal(18, 2)
+# Sums and differences of money: any number of Decimal(18, 2) values adds up within it, so
+# no delivered value (however absurd) can make a run fail on an overflow.
+SUM = pl.Decimal(38, 2)
 HEAD_RELATION = "户主"
 DROPOUT_STATUS = "辍学"
 SERIOUS_INJURIES = ("重伤", "死亡")
@@ -40,7 +43,7 @@ def money_or_zero(column: str) -> pl.Expr:
 
 
 def non_negative(expr: pl.Expr) -> pl.Expr:
-    return pl.max_horizontal(expr, money(0)).cast(MONEY)
+    return pl.max_horizontal(expr, money(0)).cast(SUM)
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,7 @@ def person_facts(people: pl.LazyFrame, rec: Records, params: ResolvedParams) -> 
     able = pl.col("working_age") & ~severe_held
     return out.with_columns(
         *(
-            pl.col(c).fill_null(money(0)).cast(MONEY)
+            pl.col(c).fill_null(money(0)).cast(SUM)
             for c in ("medical_oop", "education_cost", "accident_loss")
         ),
         *(

@@ -58,6 +58,8 @@ class SourceResult:
     good: pl.DataFrame | None = field(default=None, repr=False)
     quarantine: pl.DataFrame | None = field(default=None, repr=False)
     rows_duplicate: int = 0
+    # Row numbers of the rows counted as copies of an earlier row (not stored).
+    duplicates: pl.Series | None = field(default=None, repr=False)
 
     def log_row(self, period: str, now: dt.datetime) -> dict[str, object]:
         return {
@@ -119,6 +121,7 @@ def read_one(
         rows_accepted=good.height,
         rows_rejected=checked.rows_rejected + raw.bad_rows,
         rows_duplicate=checked.rows_duplicate,
+        duplicates=checked.duplicates,
         message=redact("; ".join(notes)),
         sha256=sha,
         encoding=raw.encoding,

@@ -33,7 +33,6 @@ from screening import followup, ids, risks, screen
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-MONEY = pl.Decimal(18, 2)
 SUSPECTS_FILE = "suspects.parquet"
 EVIDENCE_FILE = "evidence.parquet"
 LIST_PREFIX = "疑似监测对象"
@@ -619,7 +618,7 @@ def _kind_of(key: str, dtype: pl.DataType) -> str:
         return "colour"
     if key in _ENUM_KEYS:
         return "enum"  # short category words, centred so they stand apart from the numbers
-    if dtype == MONEY:
+    if isinstance(dtype, pl.Decimal):  # amounts and sums of amounts
         return "money"
     if dtype == pl.Date():
         return "date"

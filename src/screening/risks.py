@@ -17,6 +17,7 @@ from screening.facts import (
     DROPOUT_STATUS,
     HEAD_RELATION,
     MONEY,
+    SUM,
     Records,
     Window,
     money,
@@ -160,7 +161,7 @@ def households(
     status. The roster repeats household attributes on every member row."""
 
     def total(column: str) -> pl.Expr:
-        return pl.col(column).sum().cast(MONEY)
+        return pl.col(column).sum().cast(SUM)
 
     # The head (or its stand-in) is the member with the least `order`; a household
     # attribute is the head's value, else that of the first member (by row number) who
@@ -191,10 +192,10 @@ def households(
         per_household.with_columns(
             period=pl.lit(w.period),
             monitoring_line=money(params.monitoring_line),
-            household_income=(pl.col("per_capita_income") * pl.col("household_size")).cast(MONEY),
+            household_income=(pl.col("per_capita_income") * pl.col("household_size")).cast(SUM),
             rigid_expenditure=(
                 pl.col("medical_oop") + pl.col("education_cost") + pl.col("accident_loss")
-            ).cast(MONEY),
+            ).cast(SUM),
             accident_by_loss=pl.col("accident_loss") > money(params.accident_loss_threshold),
             labour_capacity=labour_capacity(),
         )
@@ -245,7 +246,7 @@ def _from_records(
             source=pl.lit(source),
             source_key="source_key",
             rule_date="rule_date",
-            amount=amount.cast(MONEY),
+            amount=amount.cast(SUM),
             detail=detail,
         )
     )
@@ -376,6 +377,6 @@ def _roster_evidence(
         source=pl.lit("roster"),
         source_key="household_id",
         rule_date=pl.lit(w.end),
-        amount=amount.cast(MONEY),
+        amount=amount.cast(SUM),
         detail=detail,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from screening import contract, facts, followup, risks
-from screening.facts import MONEY
+from screening.facts import MONEY, SUM
 from screening.params import ResolvedParams
 
 CONTRACT_DTYPES: dict[str, pl.DataType] = {
@@ -46,10 +46,10 @@ SUSPECTS_SCHEMA: dict[str, pl.DataType] = {
     "colour": pl.String(),
     "risk_codes": pl.List(pl.String()),
     "risk_labels": pl.String(),
-    "medical_oop": MONEY,
-    "education_cost": MONEY,
-    "accident_loss": MONEY,
-    "rigid_expenditure": MONEY,
+    "medical_oop": SUM,
+    "education_cost": SUM,
+    "accident_loss": SUM,
+    "rigid_expenditure": SUM,
     "labour_capacity": pl.String(),
     "listing_status": pl.String(),
     "run_id": pl.String(),
@@ -67,7 +67,7 @@ EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
     "source_key": pl.String(),
     "rule_date": pl.Date(),
-    "amount": MONEY,
+    "amount": SUM,
     "detail": pl.String(),
 }
 HOUSEHOLDS_SCHEMA: dict[str, pl.DataType] = {
@@ -81,12 +81,12 @@ HOUSEHOLDS_SCHEMA: dict[str, pl.DataType] = {
     "monitoring_status": pl.String(),
     "household_size": pl.Int64(),
     "per_capita_income": MONEY,
-    "household_income": MONEY,
+    "household_income": SUM,
     "monitoring_line": MONEY,
-    "medical_oop": MONEY,
-    "education_cost": MONEY,
-    "accident_loss": MONEY,
-    "rigid_expenditure": MONEY,
+    "medical_oop": SUM,
+    "education_cost": SUM,
+    "accident_loss": SUM,
+    "rigid_expenditure": SUM,
     "labour_capacity": pl.String(),
     "risk_codes": pl.List(pl.String()),
     "risk_labels": pl.String(),
@@ -223,8 +223,8 @@ def screen(
 
 
 def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Exactly the schema's columns, in its order and dtypes (sums come out as
-    Decimal(38, 2) and are narrowed back to the contract's Decimal(18, 2))."""
+    """Exactly the schema's columns, in its order and dtypes (sums stay Decimal(38, 2),
+    facts.SUM: narrowing them could fail the run on absurd but accepted values)."""
     return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
 
 

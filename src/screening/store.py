@@ -46,14 +46,14 @@ OUTPUT_DDL = {
         period VARCHAR NOT NULL, township VARCHAR, village VARCHAR, household_id VARCHAR NOT NULL,
         head_name VARCHAR, head_id_number VARCHAR, household_type VARCHAR,
         household_size BIGINT, per_capita_income DECIMAL(18,2), monitoring_line DECIMAL(18,2),
-        colour VARCHAR, risk_codes VARCHAR[], risk_labels VARCHAR, medical_oop DECIMAL(18,2),
-        education_cost DECIMAL(18,2), accident_loss DECIMAL(18,2),
-        rigid_expenditure DECIMAL(18,2), labour_capacity VARCHAR, listing_status VARCHAR,
+        colour VARCHAR, risk_codes VARCHAR[], risk_labels VARCHAR, medical_oop DECIMAL(38,2),
+        education_cost DECIMAL(38,2), accident_loss DECIMAL(38,2),
+        rigid_expenditure DECIMAL(38,2), labour_capacity VARCHAR, listing_status VARCHAR,
         run_id VARCHAR, last_decision VARCHAR, last_decision_date DATE""",
     "evidence": """
         period VARCHAR NOT NULL, household_id VARCHAR NOT NULL, id_number VARCHAR,
         name VARCHAR, risk_code VARCHAR, source VARCHAR, source_key VARCHAR, rule_date DATE,
-        amount DECIMAL(18,2), detail VARCHAR""",
+        amount DECIMAL(38,2), detail VARCHAR""",
     "match_rates": """
         period VARCHAR NOT NULL, source VARCHAR NOT NULL, records_in_window BIGINT,
         matched BIGINT, unmatched BIGINT""",
@@ -178,9 +178,29 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec]) 
         # Databases made before the columns existed gain them (empty for earlier runs).
         for table, column, sql_type in ADDED_COLUMNS:
             con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+        _widen_sums(con)
         for view in VIEWS_DDL.values():
             con.execute(view)
         dictionary.apply_comments(con, specs)
+
+
+# Sums of money are DECIMAL(38,2) (facts.SUM); databases made when they were DECIMAL(18,2)
+# are widened, so that a sum over absurd but accepted amounts can always be stored.
+WIDENED_SUMS = (
+    ("suspects", ("medical_oop", "education_cost", "accident_loss", "rigid_expenditure")),
+    ("evidence", ("amount",)),
+)
+
+
+def _widen_sums(con: duckdb.DuckDBPyConnection) -> None:
+    for table, columns in WIDENED_SUMS:
+        narrow = con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+            "AND data_type = 'DECIMAL(18,2)' AND list_contains(?, column_name)",
+            [table, list(columns)],
+        ).fetchall()
+        for (column,) in narrow:
+            con.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET DATA TYPE DECIMAL(38,2)")
 
 
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
