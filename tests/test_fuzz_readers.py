@@ -195,9 +195,7 @@ def test_any_cell_text_is_accounted_for(
     event(f"{result.status}, {'some' if result.rows_rejected else 'no'} rows quarantined")
 
     assert result.status in ("loaded", "empty"), result.message
-    assert result.rows_read == (
-        result.rows_accepted + result.rows_rejected + result.rows_duplicate
-    )
+    assert result.rows_read == (result.rows_accepted + result.rows_rejected + result.rows_duplicate)
     assert result.good is not None and result.good.height == result.rows_accepted
     assert result.quarantine is not None
     assert result.quarantine.get_column("row_number").n_unique() == result.rows_rejected

@@ -122,6 +122,12 @@ OutOpt = Annotated[
     Path | None,
     typer.Option(help="输出目录 where lists are written", show_default="out/ beside the database"),
 ]
+ParamsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--params", help="参数文件 county parameters (YAML, effective-dated) over the defaults"
+    ),
+]
 
 
 def _inbox(inbox: Path | None, period: str) -> Path:
@@ -189,15 +195,18 @@ def _risk(code: str) -> str:
 
 def ingest_table(period: str, results: list[SourceResult]) -> Table:
     table = Table(title=f"入库 ingest {period}", title_justify="left")
-    for col in ("数据源 source", "文件 file", "读入 read", "接收 accepted", "拒收 rejected"):
-        table.add_column(col, justify="right" if col[0] in "读接拒" else "left")
+    numbers = ("读入 read", "接收 accepted", "拒收 rejected", "重复 duplicate")
+    for col in ("数据源 source", "文件 file", *numbers):
+        table.add_column(col, justify="right" if col in numbers else "left")
     table.add_column("状态 status")
     table.add_column("说明 message", overflow="fold")
     styles = {"loaded": "green", "unchanged": "green", "empty": "yellow", "missing": "yellow"}
     for r in results:
         style = styles.get(r.status, "red")
         table.add_row(
-            *_cells(r.source, r.file, r.rows_read, r.rows_accepted, r.rows_rejected),
+            *_cells(
+                r.source, r.file, r.rows_read, r.rows_accepted, r.rows_rejected, r.rows_duplicate
+            ),
             Text(f"{STATUS_LABELS[r.status]} {r.status}", style=style),
             Text(ids.mask_text(r.message)),
         )
@@ -211,18 +220,21 @@ def ingest(
     inbox: InboxOpt = None,
     db: DbOpt = None,
     aliases: AliasesOpt = None,
+    params_file: ParamsOpt = None,
 ) -> None:
     """入库: read one period's department files into the database; bad rows go to quarantine
-    (see `screening quarantine`). Does not screen or publish."""
+    (see `screening quarantine`). Does not screen or publish. The parameters file's
+    ingest_limits (implausible amounts, xlsx size) apply."""
     check_period(period)
     folder = _inbox(inbox, period)
     specs = contract.load(aliases)
+    limits = params.load(params_file).ingest_limits(period)
     dbpath = db or config.default_db()
     with lock.hold(dbpath):
         con = store.connect(dbpath)
         try:
             with _progress(f"入库 {period}") as tick:
-                results = ingest_period(con, folder, period, specs, on_source=tick)
+                results = ingest_period(con, folder, period, specs, on_source=tick, limits=limits)
         finally:
             con.close()
     console.print(ingest_table(period, results))
@@ -286,12 +298,7 @@ def run(
     inbox: InboxOpt = None,
     db: DbOpt = None,
     out: OutOpt = None,
-    params_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--params", help="参数文件 county parameters (YAML, effective-dated) over the defaults"
-        ),
-    ] = None,
+    params_file: ParamsOpt = None,
     aliases: AliasesOpt = None,
     mask_ids: Annotated[
         bool, typer.Option(help="脱敏 mask ID numbers in the published xlsx/csv")

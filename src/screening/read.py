@@ -382,13 +382,16 @@ def _refuse_inflated(path: Path, limits: params.IngestLimits) -> None:
     size = max(path.stat().st_size, 1)
     ratio = unzipped / size
     if unzipped > limits.xlsx_max_unzipped_bytes or ratio > limits.xlsx_max_inflation:
-        mb = params.MEGABYTE
         raise FileRejected(
-            f"xlsx would unpack to {unzipped / mb:,.0f} MB, {ratio:,.0f}× its "
-            f"{size / mb:,.1f} MB (limits: {limits.xlsx_max_unzipped_bytes / mb:,.0f} MB, "
-            f"{limits.xlsx_max_inflation}×); not read: save it as CSV or split it "
-            "(limits: parameters ingest_limits.xlsx_*)"
+            f"xlsx would unpack to {_mb(unzipped)}, {ratio:,.0f}× its {_mb(size)} (limits: "
+            f"{_mb(limits.xlsx_max_unzipped_bytes)}, {limits.xlsx_max_inflation}×, "
+            "parameters ingest_limits.xlsx_*); not read: save it as CSV or split it"
         )
+
+
+def _mb(size: int) -> str:
+    text = f"{size / params.MEGABYTE:,.1f}"
+    return f"{text.removesuffix('.0')} MB"
 
 
 def _names(sheets: Sequence[str]) -> str:

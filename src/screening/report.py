@@ -51,6 +51,7 @@ class FileRead(TypedDict):
     rows_read: int | None
     rows_accepted: int | None
     rows_rejected: int | None
+    rows_duplicate: int | None  # rows identical to an earlier row of the file, counted once
     message: str | None
 
 
@@ -276,6 +277,7 @@ def _md_files(report: RunReport) -> str:
         "读入 rows_read",
         "接收 rows_accepted",
         "拒收 rows_rejected",
+        "重复 rows_duplicate",
     ]
     rows = [
         [
@@ -286,10 +288,11 @@ def _md_files(report: RunReport) -> str:
             _num(f["rows_read"]),
             _num(f["rows_accepted"]),
             _num(f["rows_rejected"]),
+            _num(f.get("rows_duplicate")),
         ]
         for f in report.files
     ]
-    body = _md_table(headers, rows, right=3) if rows else "没有读入任何文件 no files."
+    body = _md_table(headers, rows, right=4) if rows else "没有读入任何文件 no files."
     return f"## 读入文件 Files read\n\n{body}"
 
 
@@ -445,7 +448,7 @@ def _cells(values: Iterable[object]) -> list[Text]:
 
 
 def _files_table(files: Sequence[FileRead]) -> Table:
-    table = _table("读入文件 files", ["来源", "文件", "状态", "读入", "接收", "拒收"], 3)
+    table = _table("读入文件 files", ["来源", "文件", "状态", "读入", "接收", "拒收", "重复"], 3)
     for f in files:
         table.add_row(
             *_cells(
@@ -456,6 +459,7 @@ def _files_table(files: Sequence[FileRead]) -> Table:
                     _num(f["rows_read"]),
                     _num(f["rows_accepted"]),
                     _num(f["rows_rejected"]),
+                    _num(f.get("rows_duplicate")),
                 ]
             )
         )

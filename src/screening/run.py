@@ -524,9 +524,10 @@ def ingest_inputs(req: RunRequest, run_id: str) -> list[SourceResult]:
     """Discover, read, normalise, validate and store the period's files; the files and
     their hashes go into the run's row. The results come back without their frames."""
     specs = contract.load(req.aliases_file)
+    limits = params.load(req.params_file).ingest_limits(req.period)
     con = store.connect(req.db)
     try:
-        results = ingest_period(con, req.inbox, req.period, specs)
+        results = ingest_period(con, req.inbox, req.period, specs, limits=limits)
         _record_inputs(con, run_id, results)
     finally:
         con.close()

@@ -256,7 +256,8 @@ def log_entry(con: duckdb.DuckDBPyConnection, period: str, source: str) -> dict 
 def files_read(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
     """The period's `ingest_log` rows, as the run report lists them."""
     return con.sql(
-        "SELECT source, file, status, rows_read, rows_accepted, rows_rejected, message "
+        "SELECT source, file, status, rows_read, rows_accepted, rows_rejected, "
+        "rows_duplicate, message "
         "FROM ingest_log WHERE period = $p ORDER BY source",
         params={"p": period},
     ).pl()
