@@ -390,8 +390,12 @@ def _refuse_inflated(path: Path, limits: params.IngestLimits) -> None:
 
 
 def _mb(size: int) -> str:
-    text = f"{size / params.MEGABYTE:,.1f}"
-    return f"{text.removesuffix('.0')} MB"
+    """A size as people read it: 500 MB, 20.5 MB, 25 KB, 900 bytes."""
+    if size >= params.MEGABYTE:
+        return f"{f'{size / params.MEGABYTE:,.1f}'.removesuffix('.0')} MB"
+    if size >= 1_000:
+        return f"{size / 1_000:,.0f} KB"
+    return f"{size} bytes"
 
 
 def _names(sheets: Sequence[str]) -> str:
