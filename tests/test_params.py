@@ -221,3 +221,31 @@ def test_changing_a_threshold_in_a_file_changes_the_outcome(tmp_path: Path) -> N
     assert county_run.suspects["household_id"].to_list() == ["H-P-1"]
     assert county_run.suspects["risk_codes"].to_list() == [["MEDICAL"]]
     assert county_run.households.filter(pl.col("listed")).height == 1
+
+
+def test_ingest_limits_hold_for_any_period_and_a_county_can_change_them(tmp_path: Path) -> None:
+    # Deliveries of any period can be ingested, before the rules' parameters begin too.
+    early = load().ingest_limits("2001-01")
+    assert early.max_amount == early.max_per_capita_income == Decimal("10000000.00")
+    assert (early.xlsx_max_unzipped_bytes, early.xlsx_max_inflation) == (500_000_000, 200)
+    county = write(
+        tmp_path,
+        "ingest_limits:\n"
+        "  max_amount: {values: {2026-01-01: 50000000}}\n"
+        "  xlsx_max_unzipped_mb: {values: {1900-01-01: 2000}}\n",
+    )
+    limits = load(county).ingest_limits("2026-09")
+    assert limits.max_amount == Decimal("50000000.00")
+    assert limits.max_per_capita_income == Decimal("10000000.00")
+    assert limits.xlsx_max_unzipped_bytes == 2_000_000_000
+    with pytest.raises(ParameterError, match=r"ingest_limits\.max_amount has no value in force"):
+        load(county).ingest_limits("2025-12")
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-3", "'500'"])
+def test_ingest_size_limits_are_whole_numbers(tmp_path: Path, value: str) -> None:
+    county = write(
+        tmp_path, f"ingest_limits:\n  xlsx_max_inflation: {{values: {{1900-01-01: {value}}}}}\n"
+    )
+    with pytest.raises(ParameterError, match=r"ingest_limits\.xlsx_max_inflation"):
+        load(county)

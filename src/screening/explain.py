@@ -676,7 +676,9 @@ CHECK_LABELS: dict[str, str] = {
     "min": "低于最小值 below the minimum",
     "discharge_not_before_admission": "出院日期早于入院日期 discharge before admission",
     "out_of_pocket_not_above_total": "个人自付超过总费用 out-of-pocket above total cost",
-    "duplicate_key": "同一文件内主键重复（各条均拒收）duplicate key in one file",
+    "duplicate_key": "同一文件内主键重复且内容不同（各条均拒收）duplicate key in one file",
+    "implausible": "数值不可信（超过入库上限）implausible value",
+    "formula_not_calculated": "公式无保存值（用 Excel/WPS 打开并保存）unsaved formula",
 }
 
 

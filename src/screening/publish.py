@@ -139,10 +139,19 @@ PARAMETER_LABELS: dict[str, str] = {
     "public_holidays": "法定节假日（不计工作日）",
     "scale_check": "规模校验（占脱贫户和监测户的比例）",
     "risk_removal_clear_periods": "风险消除候选：连续无风险的筛查期数",
+    "ingest_limits": "入库上限（超过即隔离或拒收）",
 }
-_SUBKEY_LABELS = {"expected_share": "预期", "ceiling": "上限"}
-# Not a screening rule, and a long list: the township's 说明 sheet leaves it out.
-_NOT_ON_LISTS = ("public_holidays",)
+_SUBKEY_LABELS = {
+    "expected_share": "预期",
+    "ceiling": "上限",
+    "max_amount": "单条金额（元）",
+    "max_per_capita_income": "人均纯收入（元）",
+    "xlsx_max_unzipped_mb": "xlsx 解压后（MB）",
+    "xlsx_max_inflation": "xlsx 解压倍数",
+}
+# Not screening rules (a long list of holidays; limits on what is read): the township's
+# 说明 sheet leaves them out.
+_NOT_ON_LISTS = ("public_holidays", "ingest_limits")
 COLOURS = ("红", "黄", "蓝")
 # Soft fills that stay readable in black-and-white print (the cell text names the colour too).
 COLOUR_FILLS: dict[str, str] = {"红": "#FFC7CE", "黄": "#FFEB9C", "蓝": "#BDD7EE"}

@@ -492,7 +492,9 @@ def prepare(req: RunRequest) -> None:
     parameters or aliases file, a missing inbox folder stop here and leave no trace."""
     check_period(req.period)
     contract.load(req.aliases_file)
-    params.load(req.params_file).at(req.period)
+    parameters = params.load(req.params_file)
+    parameters.at(req.period)
+    parameters.ingest_limits(req.period)
     if not (Path(req.inbox) / req.period).is_dir():
         raise RunError(f"no folder for period {req.period} in inbox {req.inbox}")
 
