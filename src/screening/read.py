@@ -480,7 +480,7 @@ def _choose_sheet(
     if len(matching) > 1:
         raise FileRejected(
             f"sheets {_names(matching)} each hold a {spec.source} header; "
-            "keep the data on one sheet (delete or rename the other, or save it as CSV)"
+            "keep the data on one sheet (delete the others, or save the one to read as CSV)"
         )
     if chosen is not None:
         return chosen
