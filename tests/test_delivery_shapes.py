@@ -530,3 +530,33 @@ def test_an_ordinary_workbook_is_far_below_the_inflation_limits() -> None:
         unpacked = sum(i.file_size for i in zf.infolist())
     limits = params.load().ingest_limits(P)
     assert unpacked / len(content) < limits.xlsx_max_inflation / 10
+
+
+def test_a_database_made_before_gains_the_duplicate_count_and_wide_sums(tmp_path: Path) -> None:
+    """Tables as they were created before: ingest_log without rows_duplicate, sums in
+    DECIMAL(18,2). Opening the database for a run brings them up to date, rows kept."""
+    con = store.connect(tmp_path / "old.duckdb")
+    try:
+        for table in ("suspects", "evidence", "ingest_log"):
+            ddl = store.OUTPUT_DDL[table].replace("DECIMAL(38,2)", "DECIMAL(18,2)")
+            ddl = ddl.replace(", rows_duplicate BIGINT", "")
+            con.execute(f"CREATE TABLE {table} ({ddl})")
+        con.execute(
+            "INSERT INTO evidence (period, household_id, amount) VALUES ('2026-07', 'H1', 5)"
+        )
+        store.ensure_schema(con, contract.load())
+        types = dict(
+            con.execute(
+                "SELECT table_name || '.' || column_name, data_type FROM duckdb_columns() "
+                "WHERE table_name IN ('suspects', 'evidence', 'ingest_log')"
+            ).fetchall()
+        )
+        amount = con.execute("SELECT amount FROM evidence").fetchone()
+    finally:
+        con.close()
+    assert types["ingest_log.rows_duplicate"] == "BIGINT"
+    for column in ("medical_oop", "education_cost", "accident_loss", "rigid_expenditure"):
+        assert types[f"suspects.{column}"] == "DECIMAL(38,2)"
+    assert types["evidence.amount"] == "DECIMAL(38,2)"
+    assert types["suspects.per_capita_income"] == "DECIMAL(18,2)"  # one value, not a sum
+    assert amount == (Decimal("5.00"),)
