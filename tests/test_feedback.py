@@ -31,12 +31,29 @@ SERIAL_DAY = normalise.EXCEL_EPOCH + dt.timedelta(days=46300)
 runner = CliRunner()
 
 
+# The sample county is screened whenever the tests run; its lists are taken to have been
+# published on this day, as a county on schedule would (decisions before it are refused).
+PUBLISHED = dt.datetime(2026, 10, 1, 8, 0)
+
+
+def publish_on(db: Path, period: str, when: dt.datetime) -> None:
+    """Date the period's runs as if they had ended on `when`."""
+    from screening import store
+
+    con = store.connect(db)
+    try:
+        con.execute("UPDATE runs SET finished_at = ? WHERE period = ?", [when, period])
+    finally:
+        con.close()
+
+
 @pytest.fixture
 def workspace(screened: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
     """A copy of the screened database and its published lists, free to change."""
     db, out = tmp_path / "screening.duckdb", tmp_path / "out"
     shutil.copy2(screened["db"], db)
     shutil.copytree(screened["out"], out)
+    publish_on(db, PERIOD, PUBLISHED)
     return {"db": db, "out": out, "root": tmp_path}
 
 
@@ -464,7 +481,7 @@ def test_cli_prints_counts_and_each_rejected_row(
     [
         ("garbage", PERIOD, "cannot read"),
         ("published", PERIOD, "核实结果"),
-        ("filled", "2026-10", "never screened"),
+        ("filled", "2026-10", "not 2026-10"),
         ("missing", PERIOD, "file not found"),
     ],
 )

@@ -822,6 +822,7 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
             followup.CANDIDATES_SCHEMA,
             "township, village, household_id",
         ),
+        **report.stored_parts(con, period, run.run_id, _townships(con, period)),
     )
 
 
