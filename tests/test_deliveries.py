@@ -233,6 +233,23 @@ def test_a_rejected_file_leaves_the_stored_delivery_in_force(county: dict[str, P
     assert "empty file" in event[0]["message"]
 
 
+def test_a_smaller_file_replacing_the_stored_one_is_said(county: dict[str, Path]) -> None:
+    """A re-sent file is the period's delivery, even a header-only one (nothing this month),
+    but one that brings fewer records than the stored delivery is not taken silently."""
+    db = county["db"]
+    log_before = accounted(db, "civil", FIRST)
+    archive(source_file(county["inbox"], FIRST, "civil"))
+    (county["inbox"] / FIRST / "civil.csv").write_text(
+        "id_number,name,assistance_type,event,event_date,amount\n", encoding="utf-8"
+    )
+    result = ingest_cli(county, FIRST)
+    assert result.exit_code == 0, result.output
+    entry = accounted(db, "civil", FIRST)
+    assert (entry["status"], entry["rows_read"]) == ("empty", 0)
+    said = f"{log_before['rows_accepted']:,} records before, 0 now"
+    assert said in entry["warning"] and flat(said) in flat(result.stdout)
+
+
 def test_withdraw_removes_one_stored_delivery_on_purpose(county: dict[str, Path]) -> None:
     db = county["db"]
     log_before = accounted(db, "medical", FIRST)

@@ -302,6 +302,7 @@ def ingest_period(
         result = _ingest_source(found[source], spec, period, logged[source], program)
         if result.status in ("loaded", "empty", "rejected"):
             result.warnings += _other_period_warnings(con, result, period)
+            result.warnings += _shrink_warnings(result, logged[source])
         results.append(result)
     if gates is not None:
         _apply_gates(con, results, specs, period, gates, set(accept_held))
@@ -377,6 +378,23 @@ def _other_period_warnings(
                 f"(byte-identical to the {other} delivery of {source}, {file})"
             )
     return warnings
+
+
+def _shrink_warnings(result: SourceResult, previous: dict | None) -> list[str]:
+    """A file replacing the period's stored delivery with fewer records: a corrected
+    re-delivery, or a truncated export. Said, so that nobody takes it for the former."""
+    if (
+        previous is None
+        or previous["status"] not in store.STORED
+        or result.status == "rejected"
+        or result.rows_accepted >= previous["rows_accepted"]
+    ):
+        return []
+    return [
+        f"替换了本期已入库的 {previous['file']}，记录由 {previous['rows_accepted']:,} 条减为 "
+        f"{result.rows_accepted:,} 条，请确认 (replaces the stored {previous['file']}: "
+        f"{previous['rows_accepted']:,} records before, {result.rows_accepted:,} now)"
+    ]
 
 
 def _apply_gates(
