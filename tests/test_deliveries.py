@@ -384,6 +384,11 @@ def test_a_delivery_two_thirds_quarantined_is_held_then_accepted(county: dict[st
         'count(DISTINCT row_number) FILTER ("check" IS NOT NULL) AS quarantined FROM held_rows',
     ).row(0)
     assert kept == (h["rows_accepted"], h["rows_rejected"])
+    # `screening report` says the lists are still the earlier run's, and what is held.
+    shown = invoke("report", "--period", LAST, "--db", db, "--out", out)
+    assert shown.exit_code == 0, shown.output
+    assert flat("a later run was held") in flat(shown.stdout)
+    assert flat(f"暂扣 held: 医保 medical {new.name}") in flat(shown.stdout)
 
     # The officer checked the file and accepts it (by department name).
     result = run_cli(county, LAST, "--accept-held", "医保")
@@ -461,15 +466,16 @@ def test_a_shrunken_roster_is_held(county: dict[str, Path]) -> None:
 
 def test_records_that_do_not_match_the_roster_are_held(county: dict[str, Path]) -> None:
     db = county["db"]
-    strangers = [make_id("110101", "19700101", n) for n in range(1, 11)]
+    n = 25  # enough rows to judge by a share (gates.min_rows)
+    strangers = [make_id("110101", "19700101", i) for i in range(1, n + 1)]
     frame = pl.DataFrame(
         {
             "id_number": strangers,
-            "name": [f"外地人{n}" for n in range(10)],
-            "assistance_type": ["临时救助"] * 10,
-            "event": ["发放"] * 10,
-            "event_date": ["2026-09-10"] * 10,
-            "amount": ["1000"] * 10,
+            "name": [f"外地人{i}" for i in range(n)],
+            "assistance_type": ["临时救助"] * n,
+            "event": ["发放"] * n,
+            "event_date": ["2026-09-10"] * n,
+            "amount": ["1000"] * n,
         }
     )
     archive(source_file(county["inbox"], LAST, "civil"))
@@ -478,6 +484,39 @@ def test_records_that_do_not_match_the_roster_are_held(county: dict[str, Path]) 
     assert result.exit_code == 3, result.output
     assert "与人口库匹配率" in result.stderr
     assert query(db, "SELECT gate, measured FROM held_deliveries").rows() == [("match_rate", 0.0)]
+
+
+def test_a_small_delivery_is_held_only_when_two_thirds_are_quarantined(
+    county: dict[str, Path],
+) -> None:
+    """Three records of strangers and one broken row: 0 % matched, 25 % quarantined, but
+    four rows are too few to judge by a share (gates.min_rows): used, and warned."""
+    db = county["db"]
+    frame = pl.DataFrame(
+        {
+            "id_number": [make_id("110101", "19700101", i) for i in range(1, 4)] + ["0"],
+            "assistance_type": ["临时救助"] * 4,
+            "event": ["发放"] * 4,
+            "event_date": ["2026-09-10"] * 4,
+        }
+    )
+    archive(source_file(county["inbox"], LAST, "civil"))
+    write_csv(frame, county["inbox"] / LAST / "civil.csv")
+    result = ingest_cli(county, LAST)
+    assert result.exit_code == 0, result.output
+    entry = accounted(db, "civil", LAST)
+    assert (entry["status"], entry["rows_read"], entry["rows_rejected"]) == ("loaded", 4, 1)
+    assert "fewer than 20 rows: warned only" in entry["warning"]
+    assert "与人口库匹配率" in entry["warning"] and "拒收行占比" in entry["warning"]
+    # Two broken rows of three: held whatever the size.
+    broken = frame.tail(3).with_columns(
+        pl.Series("id_number", [make_id("110101", "19700101", 9), "0", "1"])
+    )
+    write_csv(broken, county["inbox"] / LAST / "civil.csv")
+    held = ingest_cli(county, LAST)
+    assert held.exit_code == 3, held.output
+    gate = query(db, "SELECT gate, measured, threshold FROM held_deliveries").rows()
+    assert gate == [("quarantined_share", pytest.approx(2 / 3), pytest.approx(2 / 3))]
 
 
 def test_gates_below_the_hold_level_warn_in_the_run_report(screened: dict[str, Path]) -> None:

@@ -164,7 +164,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "before) / match_rate (records whose ID is on the roster in force ÷ records)",
             "measured": "the value measured, a share (0.667 = 66.7 %)",
             "threshold": "the hold level it failed: gates.max_quarantined_share (or 2/3, held "
-            "whatever the parameters), gates.min_snapshot_ratio, gates.min_match_rate",
+            "whatever the parameters and the size), gates.min_snapshot_ratio, "
+            "gates.min_match_rate (share and match rate only for gates.min_rows rows or more)",
             "rows_read": "data rows of the file",
             "rows_accepted": "rows that passed validation",
             "rows_rejected": "rows quarantined",

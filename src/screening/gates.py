@@ -5,7 +5,9 @@ of its rows are quarantined (two thirds or more is held whatever that parameter 
 snapshot (the roster) has fewer than `gates.min_snapshot_ratio` of the persons of the snapshot
 in force before it, or when an events delivery's records match the roster in force at under
 `gates.min_match_rate`. Between the `gates.warn_*` levels and the hold levels the delivery is
-used and the run warns.
+used and the run warns. A delivery of fewer than `gates.min_rows` rows is too small to judge
+by a share: beyond a hold level it is only warned about, unless two thirds of it are
+quarantined.
 
 A held delivery is not used: the delivery stored before it stays in force (for a first
 delivery of the period, the source counts as not delivered), its rows wait in `held_rows`,
@@ -52,15 +54,19 @@ class GateResult:
     threshold: float
     held: bool  # False: a warning only
     accepted_by: str | None = None  # set when an officer accepted the held delivery
+    small: int | None = None  # beyond the hold level, but fewer rows than this: warned
 
     def describe(self) -> str:
         """拒收行占比 quarantined share 66.7% (暂扣标准 hold: > 20.0%)"""
         op = ">" if self.gate in _ABOVE else "<"
-        level = "暂扣标准 hold" if self.held else "提示标准 warn"
-        return (
+        level = "暂扣标准 hold" if self.held or self.small else "提示标准 warn"
+        text = (
             f"{GATE_LABELS[self.gate]} {GATE_WORDS[self.gate]} {percent(self.measured)} "
             f"({level}: {op} {percent(self.threshold)})"
         )
+        if self.small:
+            text += f"，不足 {self.small} 行只提示 (fewer than {self.small} rows: warned only)"
+        return text
 
 
 def percent(share: float) -> str:
@@ -83,12 +89,21 @@ def check(
     numbers of its accepted rows, `previous_persons` the persons of the snapshot in force
     before it (snapshots), `roster` the ID numbers of the roster it is matched to (events)."""
     found: list[GateResult] = []
+    enough = rows_read >= gates.min_rows  # else a share says too little to hold on it
     if rows_read:
         share = rows_rejected / rows_read
-        if share > gates.max_quarantined_share or share >= ALWAYS_HELD_SHARE:
-            limit = gates.max_quarantined_share
-            threshold = limit if share > limit else ALWAYS_HELD_SHARE
-            found.append(GateResult(source, file, QUARANTINED_SHARE, share, threshold, True))
+        limit = gates.max_quarantined_share
+        if share >= ALWAYS_HELD_SHARE and not (enough and share > limit):
+            found.append(
+                GateResult(source, file, QUARANTINED_SHARE, share, ALWAYS_HELD_SHARE, True)
+            )
+        elif share > limit:
+            found.append(
+                GateResult(
+                    source, file, QUARANTINED_SHARE, share, limit, enough,
+                    small=None if enough else gates.min_rows,
+                )
+            )  # fmt: skip
         elif share > gates.warn_quarantined_share:
             found.append(
                 GateResult(
@@ -105,15 +120,21 @@ def check(
         if ids.len():
             rate = float(ids.is_in(roster.implode()).sum()) / ids.len()
             found += _below(source, file, MATCH_RATE, rate, gates.min_match_rate,
-                            gates.warn_match_rate)  # fmt: skip
+                            gates.warn_match_rate, None if enough else gates.min_rows)  # fmt: skip
     return found
 
 
 def _below(
-    source: str, file: str | None, gate: str, value: float, hold: float, warn: float
+    source: str,
+    file: str | None,
+    gate: str,
+    value: float,
+    limit: float,
+    warn: float,
+    small: int | None = None,
 ) -> list[GateResult]:
-    if value < hold:
-        return [GateResult(source, file, gate, value, hold, True)]
+    if value < limit:
+        return [GateResult(source, file, gate, value, limit, small is None, small=small)]
     if value < warn:
         return [GateResult(source, file, gate, value, warn, False)]
     return []

@@ -49,6 +49,7 @@ UNITS: dict[str, str] = {
     "gates.warn_snapshot_ratio": "share",
     "gates.min_match_rate": "share",
     "gates.warn_match_rate": "share",
+    "gates.min_rows": "rows",
 }
 AGE_RANGES = ("compulsory_school_age", "working_age")
 MEDICAL_PREFIX = "medical_oop_threshold."
@@ -74,6 +75,9 @@ class Gates:
     warn_snapshot_ratio: float
     min_match_rate: float  # an events delivery matching the roster below this: held
     warn_match_rate: float
+    # Fewer rows than this are too few to judge by a share: such a delivery is held only
+    # when two thirds are quarantined; the share and match-rate gates then only warn.
+    min_rows: int = 1
 
 
 class ParameterError(ValueError):
@@ -206,7 +210,11 @@ class ResolvedParams:
 
     @property
     def gates(self) -> Gates:
-        return Gates(**{f: float(self._number(f"gates.{f}")) for f in Gates.__dataclass_fields__})
+        shares = [f for f in Gates.__dataclass_fields__ if f != "min_rows"]
+        return Gates(
+            **{f: float(self._number(f"gates.{f}")) for f in shares},
+            min_rows=self.whole("gates.min_rows"),
+        )
 
     def _number(self, name: str) -> int | float:
         value = self.values[name]
@@ -428,7 +436,7 @@ def _check_value(unit: str, value: Any, where: str) -> ParamValue:
         if not _is_int(value) or value < 1:
             raise ParameterError(f"{where}: expected a whole number of months ≥ 1, got {value!r}")
         return int(value)
-    if unit in ("working-days", "periods"):
+    if unit in ("working-days", "periods", "rows"):
         if not _is_int(value) or value < 1:
             raise ParameterError(f"{where}: expected a whole number ≥ 1, got {value!r}")
         return int(value)

@@ -596,6 +596,18 @@ def render_console(report: RunReport, console: Console) -> None:
         console.print(Text(f"! {warning}", style="yellow"))
     for line in quality_counts(report):
         console.print(Text(f"! 数据质量 data quality: {line}", style="yellow"))
+    for r in report.held.iter_rows(named=True):
+        outcome = (
+            f"已接受 accepted by {r['accepted_by']}" if r["accepted_by"] else "暂扣未用 not used"
+        )
+        console.print(
+            Text(
+                f"! 暂扣 held: {SOURCE_LABELS.get(r['source'], r['source'])} {r['source']} "
+                f"{r['file']}: {gates.GATE_LABELS.get(r['gate'], r['gate'])} "
+                f"{gates.percent(r['measured'])} / {gates.percent(r['threshold'])}: {outcome}",
+                style="yellow",
+            )
+        )
     console.print(_files_table(report.files))
     if report.match_rates:
         console.print(_matches_table(report.match_rates))
