@@ -1,4 +1,6 @@
-"""`screening` command line (typer). Errors are one line on stderr and a non-zero exit.
+"""`screening` command line (typer). Errors are one line on stderr and a non-zero exit:
+2 for a problem the user can fix, 1 for a bug, 3 when a completeness gate held a delivery
+(`--accept-held SOURCE` uses it anyway).
 
 Commands that only read (explain, quarantine, report, summary) open the database
 read-only, so an analyst's session does not block them, and never write a file.
@@ -220,7 +222,8 @@ def ingest_table(period: str, results: list[SourceResult]) -> Table:
     for r in results:
         style = styles.get(r.status, "red")
         table.add_row(
-            *_cells(r.source, r.file, r.rows_read, r.rows_accepted, r.rows_rejected),
+            # A source kept in force names the stored file when this period brought none.
+            *_cells(r.source, r.file or r.kept_file, r.rows_read, r.rows_accepted, r.rows_rejected),
             Text(f"{STATUS_LABELS[r.status]} {r.status}", style=style),
             Text(ids.mask_text(r.message)),
         )

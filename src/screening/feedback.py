@@ -24,7 +24,6 @@ those of its latest import.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import polars as pl
 from . import contract, ids, lock, normalise, publish, store
 from .contract import ColumnSpec, SourceSpec
 from .inbox import check_period, periods_named
-from .ingest import file_sha256, redact
+from .ingest import file_sha256, os_user, redact
 from .read import FileRejected, RawFile, read_source
 
 RESULTS = ("确认纳入", "不予纳入", "待核实")
@@ -587,13 +586,6 @@ def store_import(
             "DELETE FROM verification_rejects WHERE period = ? AND file_sha256 = ?", [period, sha]
         )
         store.insert_frame(con, "verification_rejects", pl.concat([kept, added], how="diagonal"))
-
-
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name in the environment nor the password file
-        return "unknown"
 
 
 # ---------------------------------------------------------------- entry point

@@ -310,7 +310,7 @@ def ingest_period(
     now = dt.datetime.now().replace(microsecond=0)
     with store.transaction(con):
         for result in results:
-            _settle(con, specs[result.source], period, result, logged[result.source])
+            _settle(result, logged[result.source])
             _store(con, specs[result.source], period, result, logged[result.source], now, run_id)
     return results
 
@@ -443,13 +443,7 @@ def _apply_gates(
             roster = good_ids
 
 
-def _settle(
-    con: duckdb.DuckDBPyConnection,
-    spec: SourceSpec,
-    period: str,
-    result: SourceResult,
-    previous: dict | None,
-) -> None:
+def _settle(result: SourceResult, previous: dict | None) -> None:
     """What the period's decision makes of a result: a missing or rejected file keeps the
     stored delivery (kept), a held one is held."""
     stored = previous if previous is not None and previous["status"] in store.STORED else None

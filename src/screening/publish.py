@@ -1115,27 +1115,38 @@ def delivery_note(
     stored_file: str | None,
     stored_at: dt.datetime | None,
     message: str | None = None,
+    english: bool = False,
 ) -> str:
     """One sentence, for the lists and the run report, on a source whose delivery of the
     period is not simply this run's file: a stored delivery used instead of a missing,
-    rejected or held file (`kept`, `held`), or a held file the officer accepted."""
+    rejected or held file (`kept`, `held`), or a held file the officer accepted. With
+    `english`, the English follows (the run report and the console)."""
     label = SOURCE_LABELS.get(source, source)
     at = stored_at.strftime("%Y-%m-%d %H:%M") if stored_at else "此前"
     if event == "accepted":
-        return (
+        text = (
             f"{label}：本期文件「{file}」未通过数据完整性检查，经县级人员确认后使用"
             f"（{message or ''}）。"
         )
+        return text + (f" ({source}: held file {file} used, accepted)" if english else "")
     why = {
         "kept": f"本期文件「{file}」被拒收" if file else "本期收件箱中没有文件",
         "held": f"本期文件「{file}」未通过数据完整性检查，暂扣未用",
     }[event]
     if not stored_file:
-        return f"{label}：{why}，本期没有可用的数据。"
-    return f"{label}：{why}，名单使用的是 {at} 已入库的「{stored_file}」。"
+        text = f"{label}：{why}，本期没有可用的数据。"
+        return text + (f" ({source}: no delivery of this period in force)" if english else "")
+    text = f"{label}：{why}，名单使用的是 {at} 已入库的「{stored_file}」。"
+    problem = {"kept": "rejected" if file else "missing", "held": "held"}[event]
+    return text + (
+        f" ({source}: this period's file {problem}; the delivery stored at {at}, "
+        f"{stored_file}, was used instead)"
+        if english
+        else ""
+    )
 
 
-def delivery_notes(events: pl.DataFrame) -> dict[str, str]:
+def delivery_notes(events: pl.DataFrame, english: bool = False) -> dict[str, str]:
     """Source → `delivery_note` for a run's `store.run_events`: the stored deliveries kept in
     force and the held files accepted (a held file never reaches a publication: its run
     publishes nothing)."""
@@ -1143,7 +1154,7 @@ def delivery_notes(events: pl.DataFrame) -> dict[str, str]:
     return {
         r["source"]: delivery_note(
             r["source"], r["event"], r["file"], r["stored_file"], r["stored_ingested_at"],
-            r["message"],
+            r["message"], english,
         )
         for r in used.iter_rows(named=True)
     }  # fmt: skip

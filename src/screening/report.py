@@ -140,7 +140,7 @@ def stored_parts(
     """The report's parts on deliveries, the roster and the folders, read the same way for
     a run (after it stored its screened households) and for a report rebuilt later."""
     return {
-        "deliveries": list(delivery_notes(store.run_events(con, run_id)).values()),
+        "deliveries": list(delivery_notes(store.run_events(con, run_id), english=True).values()),
         "held": store.held_of_period(con, period),
         "quality": store.roster_quality(con, period, facts.HEAD_RELATION),
         "folders": {t: f for t, f in township_folders(all_townships).items() if t != f},

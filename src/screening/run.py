@@ -7,6 +7,10 @@ paths and names, the run id, a folder) so that a Prefect flow can call each one 
     prepare → start_run → ingest_inputs → screen_period → publish_run → finish_run
                                    (on any failure: fail_run)
 
+`prepare` refuses two files of one source before anything is recorded; `ingest_inputs`
+raises `DeliveryHeld` when a completeness gate held a delivery that `--accept-held` does
+not accept: the run is recorded `held` and nothing is screened or published.
+
 Each stage opens the database and closes it before it returns, so an analyst can open the
 file between runs; the one-writer lock (`lock.hold`), held by `run_period` and the flow
 for the whole run, keeps a second run off the same database meanwhile. The
