@@ -7,7 +7,11 @@ errors (reading the inbox) or a database held by another process: a rejected fil
 an exception, and the rules or the publication would fail the same way twice.
 
 Logs carry counts, never ID numbers; a failure whose message names one is re-raised with
-the number masked. Importing this module only defines the flow.
+the number masked. A delivery held by a completeness gate fails the ingest task with
+`screening.gates.DeliveryHeld` (the CLI's exit status 3): the run is recorded `held`, the
+flow run fails with that exception and its one-line message (which gate, the measured
+value, the threshold and the command that accepts it), and nothing is published; pass
+`accept_held=["medical"]` to accept. Importing this module only defines the flow.
 
     from flows.monthly import monthly_screening
     monthly_screening(period="2026-09", inbox=Path("inbox"), db=Path("screening.duckdb"))
@@ -26,6 +30,7 @@ from prefect.states import State
 from prefect.tasks import Task
 
 from screening import config, lock, run, store
+from screening.gates import DeliveryHeld
 from screening.publish import COLOURS
 from screening.schedule import last_month
 
@@ -86,6 +91,10 @@ def ingest(req: run.RunRequest, run_id: str) -> dict[str, str]:
             r.rows_accepted,
             r.rows_rejected,
         )
+        if r.status == "kept":  # the stored delivery stays in force: say so loudly
+            logger.warning("%s: %s", r.source, run.redact_ids(r.message))
+        for warning in r.warnings:
+            logger.warning("%s %s: %s", r.source, r.file, run.redact_ids(warning))
     return {r.source: r.status for r in results}
 
 
@@ -133,6 +142,7 @@ def monthly_screening(
     township: str | None = None,
     aliases_file: Path | None = None,
     mask_ids: bool = False,
+    accept_held: list[str] | None = None,
 ) -> str:
     """Screen `period` (default: last month, Asia/Shanghai) and publish the lists, as
     `screening run` does. Returns the run id; a failed run is recorded as failed."""
@@ -146,6 +156,7 @@ def monthly_screening(
         aliases_file=aliases_file,
         township=township,
         mask_ids=mask_ids,
+        accept_held=tuple(accept_held or ()),
     )
     logger = get_run_logger()
     _stage(run.prepare, req)
@@ -157,8 +168,13 @@ def monthly_screening(
             publish(req, run_id, work)
         except BaseException as exc:
             # A plain call, not a task: it must happen even while the flow is being torn down.
-            recorded = run.fail_run(req, run_id, run.one_line(exc))
-            logger.error("run %s failed%s", run_id, "" if recorded else " (could not record it)")
+            status = run.run_status(exc)
+            recorded = run.fail_run(req, run_id, run.one_line(exc), status)
+            logger.error(
+                "run %s %s%s", run_id, status, "" if recorded else " (could not record it)"
+            )
+            if isinstance(exc, DeliveryHeld):
+                logger.error("%s", exc)
             raise
         finish(req, run_id)
     logger.info("run %s succeeded", run_id)

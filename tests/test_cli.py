@@ -408,13 +408,13 @@ def test_quarantine_of_one_source_with_a_limit(screened: dict[str, Path]) -> Non
         "--db",
         screened["db"],
         "--limit",
-        2,
+        1,
     )
     assert result.exit_code == 0, result.output
     assert "医保 medical" in result.stdout
     for other in ("roster", "education", "civil"):
         assert f" {other} " not in result.stdout
-    assert "showing 2 of" in result.stdout
+    assert "showing 1 of" in result.stdout
 
 
 def test_quarantine_of_an_unknown_source_suggests_the_name(screened: dict[str, Path]) -> None:

@@ -31,12 +31,29 @@ SERIAL_DAY = normalise.EXCEL_EPOCH + dt.timedelta(days=46300)
 runner = CliRunner()
 
 
+# The sample county is screened whenever the tests run; its lists are taken to have been
+# published on this day, as a county on schedule would (decisions before it are refused).
+PUBLISHED = dt.datetime(2026, 10, 1, 8, 0)
+
+
+def publish_on(db: Path, period: str, when: dt.datetime) -> None:
+    """Date the period's runs as if they had ended on `when`."""
+    from screening import store
+
+    con = store.connect(db)
+    try:
+        con.execute("UPDATE runs SET finished_at = ? WHERE period = ?", [when, period])
+    finally:
+        con.close()
+
+
 @pytest.fixture
 def workspace(screened: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
     """A copy of the screened database and its published lists, free to change."""
     db, out = tmp_path / "screening.duckdb", tmp_path / "out"
     shutil.copy2(screened["db"], db)
     shutil.copytree(screened["out"], out)
+    publish_on(db, PERIOD, PUBLISHED)
     return {"db": db, "out": out, "root": tmp_path}
 
 
@@ -464,7 +481,7 @@ def test_cli_prints_counts_and_each_rejected_row(
     [
         ("garbage", PERIOD, "cannot read"),
         ("published", PERIOD, "核实结果"),
-        ("filled", "2026-10", "never screened"),
+        ("filled", "2026-10", "not 2026-10"),
         ("missing", PERIOD, "file not found"),
     ],
 )
@@ -496,3 +513,120 @@ def test_a_file_without_the_household_column_names_it(tmp_path: Path) -> None:
     path.write_text("户主姓名,核实结果,核实日期\n张三,确认纳入,2026-10-03\n", encoding="utf-8")
     with pytest.raises(FileRejected, match="户编号"):
         feedback.read_feedback(path)
+
+
+# ---------------------------------------------------------------- the list's period (issue 12)
+
+
+def filled_list_of(workspace: dict[str, Path], period: str, name: str | None = None) -> Path:
+    """A township's published list of `period` with one decision, saved as `name`."""
+    listed = query(
+        workspace["db"], f"SELECT township FROM suspects WHERE period = '{period}' LIMIT 1"
+    )["township"][0]
+    xlsx, _ = publish.township_paths(workspace["out"] / period, listed, period)
+    target = workspace["root"] / (name or xlsx.name)
+    return fill_xlsx(xlsx, target, {2: ("确认纳入", "2026-10-05", None)})
+
+
+@pytest.mark.parametrize("name", [None, "核实结果.xlsx"])
+def test_a_list_of_another_month_is_refused_naming_both_periods(
+    workspace: dict[str, Path], name: str | None
+) -> None:
+    """Situation 10: July's list imported as August's. By its name (…_202607.xlsx), or,
+    renamed, by its 说明 sheet."""
+    july, august = SAMPLE_PERIODS[0], SAMPLE_PERIODS[1]
+    path = filled_list_of(workspace, july, name)
+    result = invoke("feedback", "import", path, "--period", august, "--db", workspace["db"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and july in lines[0] and august in lines[0]
+    assert ("文件名" if name is None else "说明页") in lines[0]
+    assert nothing_stored(workspace["db"])
+
+
+def test_a_csv_whose_期次_column_names_another_month_is_refused(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    _, csv = published(workspace, townships[0])
+    frame = pl.read_csv(csv, infer_schema=False).with_columns(
+        pl.lit("确认纳入").alias("核实结果"), pl.lit("2026-10-05").alias("核实日期")
+    )
+    target = workspace["root"] / "反馈.csv"
+    frame.write_csv(target)
+    result = invoke("feedback", "import", target, "--period", "2026-08", "--db", workspace["db"])
+    assert result.exit_code == 2 and "期次列" in result.stderr and PERIOD in result.stderr
+    assert nothing_stored(workspace["db"])
+
+
+def test_a_list_without_a_period_of_a_month_never_screened_is_refused(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    _, csv = published(workspace, townships[0])
+    frame = pl.read_csv(csv, infer_schema=False).drop("期次")
+    target = workspace["root"] / "反馈.csv"
+    frame.with_columns(
+        pl.lit("确认纳入").alias("核实结果"), pl.lit("2026-10-05").alias("核实日期")
+    ).write_csv(target)
+    result = invoke("feedback", "import", target, "--period", "2026-10", "--db", workspace["db"])
+    assert result.exit_code == 2 and "never screened" in result.stderr
+
+
+def test_a_decision_dated_before_the_list_was_published_is_rejected_row_by_row(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    own, _ = townships
+    xlsx, _ = published(workspace, own)
+    target = fill_xlsx(
+        xlsx,
+        workspace["root"] / xlsx.name,
+        {
+            2: ("确认纳入", "2026-09-20", None),  # before 2026-10-01: the list did not exist
+            3: ("不予纳入", "2026-10-01", None),  # the day it was published
+            4: ("确认纳入", "2026-10-05", None),
+        },
+    )
+    result = run_import(workspace["db"], target)
+    assert (result.accepted, result.rejected) == (2, 1)
+    rejects = query(
+        workspace["db"], 'SELECT row_number, "check", message FROM verification_rejects'
+    ).rows()
+    assert [(r[0], r[1]) for r in rejects] == [(2, "before_publication")]
+    assert "2026-09-20" in rejects[0][2] and "2026-10-01" in rejects[0][2]
+    stored = query(workspace["db"], "SELECT row_number FROM verifications ORDER BY 1")
+    assert stored["row_number"].to_list() == [3, 4]
+
+
+def test_the_publication_is_that_of_the_run_named_on_the_list(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    """A list re-published by a later run carries that run's 批次号: its decisions count
+    from that run's end."""
+    own, _ = townships
+    xlsx, _ = published(workspace, own)
+    run_id = str(openpyxl.load_workbook(xlsx)["说明"]["B5"].value)
+    from screening import store
+
+    con = store.connect(workspace["db"])
+    try:
+        con.execute(
+            "UPDATE runs SET finished_at = ? WHERE run_id = ?",
+            [dt.datetime(2026, 10, 10, 9, 0), run_id],
+        )
+    finally:
+        con.close()
+    target = fill_xlsx(xlsx, workspace["root"] / xlsx.name, {2: ("确认纳入", "2026-10-05", None)})
+    result = run_import(workspace["db"], target)
+    assert result.rejects["check"].to_list() == ["before_publication"]
+
+
+def test_a_list_published_after_its_window_is_checked_against_the_window_only(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    """A month screened late (the demo's months, a county catching up): no decision could
+    be both after the publication and inside the period's window."""
+    publish_on(workspace["db"], PERIOD, dt.datetime(2026, 12, 15, 9, 0))
+    own, _ = townships
+    xlsx, _ = published(workspace, own)
+    target = fill_xlsx(xlsx, workspace["root"] / xlsx.name, {2: ("确认纳入", "2026-10-05", None)})
+    result = run_import(workspace["db"], target)
+    assert (result.accepted, result.rejected) == (1, 0)

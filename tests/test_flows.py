@@ -471,3 +471,45 @@ def test_a_failing_flow_is_recorded_failed_and_damages_nothing(
     text = "\n".join(logs)
     assert "cannot write the list of" in text  # the failure was logged …
     assert len(ID_NUMBER.findall(text)) == 0  # … without the ID number
+
+
+@pytest.mark.flow
+def test_a_held_delivery_fails_the_flow_clearly_and_publishes_nothing(
+    flow_county: dict[str, Any], sample_inbox: Path, tmp_path: Path
+) -> None:
+    """A completeness gate holds a delivery: the flow run fails with DeliveryHeld (the
+    CLI's exit status 3), recorded `held`; accepting it lets the next flow run publish."""
+    from flows.monthly import monthly_screening
+
+    from screening import contract
+    from screening.gates import DeliveryHeld
+    from screening.inbox import discover
+
+    shutil.copytree(flow_county["db"].parent, tmp_path / "copy")
+    db, out = tmp_path / "copy" / "screening.duckdb", tmp_path / "copy" / "out"
+    inbox = tmp_path / "inbox"
+    shutil.copytree(sample_inbox, inbox)
+    period = FLOW_PERIODS[1]
+    old = discover(inbox, period, contract.load())["civil"].path
+    assert old is not None
+    (inbox / period / "old").mkdir()
+    old.rename(inbox / period / "old" / old.name)
+    broken = pl.DataFrame(
+        {"身份证号": ["0"] * 6, "救助类型": ["临时救助"] * 6, "变动类型": ["发放"] * 6,
+         "日期": ["2026-08-10"] * 6, "金额": [str(100 + i) for i in range(6)]}
+    )  # fmt: skip
+    broken.write_csv(inbox / period / "民政救助_202608.csv")
+    before = snapshot(db, out)
+
+    with prefect_logs() as logs, pytest.raises(DeliveryHeld, match="--accept-held civil"):
+        monthly_screening(period=period, inbox=inbox, db=db, out=out)
+    held = query(db, "SELECT status, message FROM runs WHERE status <> 'success'")
+    assert held["status"].to_list() == ["held"]
+    assert "DeliveryHeld" in held["message"][0]
+    assert snapshot(db, out) == before
+    text = "\n".join(logs)
+    assert "held" in text and "--accept-held civil" in text
+
+    run_id = monthly_screening(period=period, inbox=inbox, db=db, out=out, accept_held=["民政"])
+    assert query(db, f"SELECT status FROM runs WHERE run_id = '{run_id}'")["status"][0] == "success"
+    assert query(db, "SELECT accepted_by FROM held_deliveries")["accepted_by"][0] is not None

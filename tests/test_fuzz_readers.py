@@ -202,8 +202,10 @@ def test_any_cell_text_is_accounted_for(
     filled = [i + 2 for i, row in enumerate(rows) if any(v.strip() for v in row)]
     seen = result.good.get_column("row_number").to_list()
     seen += result.quarantine.get_column("row_number").unique().to_list()
-    assert result.duplicates is not None and result.duplicates.len() == result.rows_duplicate
-    seen += result.duplicates.to_list()
+    assert (
+        result.identical_rows is not None and result.identical_rows.len() == result.rows_duplicate
+    )
+    seen += result.identical_rows.to_list()
     # Every row with something in it is accepted, quarantined or counted as a copy of an
     # earlier row, exactly once.
     # (Python's strip removes every character polars counts as blank, and a few more.)

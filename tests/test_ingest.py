@@ -11,7 +11,7 @@ import pytest
 import xlsxwriter
 
 from screening import ids, store
-from screening.inbox import discover
+from screening.inbox import TwoFilesForOneSource, discover
 from screening.ingest import ingest_period
 
 P1, P2 = "2026-08", "2026-09"
@@ -82,15 +82,19 @@ def test_discovery_by_key_or_department_name(inbox: Path, specs) -> None:
     assert found["traffic"].problem == "missing"
 
 
-def test_two_files_for_one_source_is_an_error_naming_both(
+def test_two_files_for_one_source_stop_the_ingest_naming_both(
     inbox: Path, db_path: Path, specs
 ) -> None:
+    run(inbox, db_path, P1, specs)
+    before = _snapshot(db_path)
     write(inbox, P1, "medical.csv", MEDICAL)
-    results, _log = run(inbox, db_path, P1, specs)
-    med = results["medical"]
-    assert med.status == "rejected"
-    assert "medical.csv" in med.message and "医保住院结算_202608.csv" in med.message
-    assert results["roster"].status == "loaded"
+    with pytest.raises(TwoFilesForOneSource) as raised:
+        run(inbox, db_path, P1, specs)
+    line = str(raised.value)
+    assert "\n" not in line
+    assert "medical.csv" in line and "医保住院结算_202608.csv" in line
+    assert "subfolder" in line and "子文件夹" in line
+    assert _snapshot(db_path) == before
 
 
 def test_an_old_excel_file_named_like_a_source_is_rejected_not_missing(

@@ -291,15 +291,21 @@ def _setup(inbox: Path, db: Path, out: Path, periods: tuple[str, ...]) -> list[M
                     con.close()
             measures.append(m)
         with meter.measure(f"run of {previous} (run_period)", "rows read") as m:
-            outcome = run.run_period(db=db, inbox=inbox, out=out, period=previous)
+            outcome = run.run_period(
+                db=db, inbox=inbox, out=out, period=previous, accept_held=contract.SOURCES
+            )
             m.rows = sum(r.rows_read for r in outcome.ingest)
         measures.append(m)
     return measures
 
 
+# What is measured is the pipeline's speed: a small synthetic county's outsiders can trip a
+# completeness gate (match rate), so the bench accepts whatever is held.
 def _end_to_end(inbox: Path, db: Path, out: Path, period: str) -> Measure:
     with Meter() as meter, meter.measure("run.run_period end to end", "rows read") as m:
-        outcome = run.run_period(db=db, inbox=inbox, out=out, period=period)
+        outcome = run.run_period(
+            db=db, inbox=inbox, out=out, period=period, accept_held=contract.SOURCES
+        )
         m.rows = sum(r.rows_read for r in outcome.ingest)
     return m
 

@@ -1,4 +1,6 @@
-"""`screening` command line (typer). Errors are one line on stderr and a non-zero exit.
+"""`screening` command line (typer). Errors are one line on stderr and a non-zero exit:
+2 for a problem the user can fix, 1 for a bug, 3 when a completeness gate held a delivery
+(`--accept-held SOURCE` uses it anyway).
 
 Commands that only read (explain, quarantine, report, summary) open the database
 read-only, so an analyst's session does not block them, and never write a file.
@@ -26,8 +28,17 @@ from rich.text import Text
 
 from . import config, contract, feedback, ids, lock, params, risks, store
 from . import explain as why
-from .inbox import PeriodError, check_period
-from .ingest import STATUS_LABELS, SourceResult, ingest_period, unrecognised_files
+from .gates import DeliveryHeld
+from .inbox import PeriodError, TwoFilesForOneSource, check_period, source_named
+from .ingest import (
+    STATUS_LABELS,
+    NothingToWithdraw,
+    SourceResult,
+    held,
+    ingest_period,
+    unrecognised_files,
+    withdraw,
+)
 from .publish import RISK_LABELS, SOURCE_LABELS, format_value, ordered_parameters, parameter_label
 from .read import FileRejected
 from .run import RunError, run_period
@@ -60,6 +71,8 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     params.ParameterError,
     why.ExplainError,
     FileNotFoundError,
+    TwoFilesForOneSource,
+    NothingToWithdraw,
 )
 
 
@@ -68,6 +81,18 @@ def one_line_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except DeliveryHeld as exc:
+            # Not a failure of the program: the officer decides. Exit status 3 (contract).
+            if exc.results:
+                console.print(ingest_table(exc.period, exc.results))
+            for gate in exc.held:
+                console.print(
+                    Text(f"! 暂扣 held: {_source(gate.source)} {gate.file}: {gate.describe()}"),
+                    style="bold yellow",
+                )
+            line = ids.mask_text(" ".join(str(exc).split()))
+            err.print(Text.assemble(("暂扣 held: ", "bold yellow"), line), soft_wrap=True)
+            raise typer.Exit(DeliveryHeld.exit_code) from None
         except EXPECTED_ERRORS as exc:
             # Messages may quote data: never read as markup, never an ID number in full.
             line = ids.mask_text(" ".join(str(exc).split()))
@@ -204,13 +229,42 @@ def ingest_table(period: str, results: list[SourceResult]) -> Table:
     for r in results:
         style = styles.get(r.status, "red")
         table.add_row(
+            # A source kept in force names the stored file when this period brought none.
             *_cells(
-                r.source, r.file, r.rows_read, r.rows_accepted, r.rows_rejected, r.rows_duplicate
+                r.source,
+                r.file or r.kept_file,
+                r.rows_read,
+                r.rows_accepted,
+                r.rows_rejected,
+                r.rows_duplicate,
             ),
             Text(f"{STATUS_LABELS[r.status]} {r.status}", style=style),
             Text(ids.mask_text(r.message)),
         )
     return table
+
+
+def delivery_lines(results: Sequence[SourceResult]) -> list[Text]:
+    """Loud lines for what the table alone would not make plain: a stored delivery used
+    instead of this period's file, and warnings about a file."""
+    lines = []
+    for r in results:
+        if r.status == "kept":
+            lines.append(Text(f"! 沿用已入库 kept: {_source(r.source)}: {r.message}"))
+        for warning in r.warnings:
+            lines.append(Text(f"! 提示 warning: {_source(r.source)} {r.file}: {warning}"))
+    return lines
+
+
+AcceptHeldOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--accept-held",
+        metavar="SOURCE",
+        help="接受被暂扣的数据 use this source's held delivery anyway (key or 医保, 人口 …; "
+        "repeatable; recorded in held_deliveries)",
+    ),
+]
 
 
 @app.command()
@@ -221,23 +275,53 @@ def ingest(
     db: DbOpt = None,
     aliases: AliasesOpt = None,
     params_file: ParamsOpt = None,
+    accept_held: AcceptHeldOpt = None,
+    withdraw_source: Annotated[
+        str | None,
+        typer.Option(
+            "--withdraw",
+            metavar="SOURCE",
+            help="撤回 remove the period's stored delivery of SOURCE on purpose (recorded)",
+        ),
+    ] = None,
 ) -> None:
     """入库: read one period's department files into the database; bad rows go to quarantine
     (see `screening quarantine`). Does not screen or publish. The parameters file's
-    ingest_limits (implausible amounts, xlsx size) apply."""
+    ingest_limits (implausible amounts, xlsx size) apply. A missing or rejected file
+    leaves the stored delivery in force; `--withdraw SOURCE` removes one on purpose."""
     check_period(period)
-    folder = _inbox(inbox, period)
     specs = contract.load(aliases)
-    limits = params.load(params_file).ingest_limits(period)
+    parameters = params.load(params_file)
+    limits = parameters.ingest_limits(period)
     dbpath = db or config.default_db()
+    if withdraw_source is not None:
+        _withdraw(dbpath, specs, withdraw_source, period)
+        return
+    folder = _inbox(inbox, period)
+    gates = parameters.at(period).gates
+    accepted = {_source_key(name, specs, "--accept-held") for name in accept_held or []}
     with lock.hold(dbpath):
         con = store.connect(dbpath)
         try:
             with _progress(f"入库 {period}") as tick:
-                results = ingest_period(con, folder, period, specs, on_source=tick, limits=limits)
+                results = ingest_period(
+                    con,
+                    folder,
+                    period,
+                    specs,
+                    on_source=tick,
+                    limits=limits,
+                    gates=gates,
+                    accept_held=accepted,
+                )
         finally:
             con.close()
+    holding = held(results)
+    if holding:
+        raise DeliveryHeld(period, holding, results, command="screening ingest")
     console.print(ingest_table(period, results))
+    for line in delivery_lines(results):
+        console.print(line, style="bold yellow")
     stray = unrecognised_files(folder, period, specs)
     if stray:
         console.print(
@@ -245,6 +329,37 @@ def ingest(
                 ("未识别的文件 files not belonging to any source: ", "yellow"), ", ".join(stray)
             )
         )
+
+
+def _source_key(name: str, specs: dict[str, contract.SourceSpec], option: str) -> str:
+    source = source_named(name, specs)
+    if source is None:
+        raise UserError(
+            f"{option}: 未知数据源 unknown source {name!r}; use a key ({', '.join(specs)}) "
+            "or a department (人口, 医保, 教育, 交警, 民政, 残联)"
+        )
+    return source
+
+
+def _withdraw(dbpath: Path, specs: dict[str, contract.SourceSpec], name: str, period: str) -> None:
+    source = _source_key(name, specs, "--withdraw")
+    if not dbpath.is_file():
+        raise UserError(f"数据库不存在 database not found: {dbpath}")
+    with lock.hold(dbpath):
+        con = store.connect(dbpath)
+        try:
+            done = withdraw(con, specs, source, period)
+        finally:
+            con.close()
+    console.print(
+        Text(
+            f"已撤回 withdrawn: {period} {_source(source)} {done.file}, {done.rows:,} 行 rows "
+            f"removed (by {done.by} at {done.at:%Y-%m-%d %H:%M}, recorded in ingest_log); "
+            "收件箱中若仍有该期文件，下次运行会重新读入 (the next run reads the period's file "
+            "again if it is still in the inbox)"
+        ),
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -303,9 +418,11 @@ def run(
     mask_ids: Annotated[
         bool, typer.Option(help="脱敏 mask ID numbers in the published xlsx/csv")
     ] = False,
+    accept_held: AcceptHeldOpt = None,
 ) -> None:
     """筛查: ingest the period, apply the rules, publish each township's list and the run
-    report. On failure nothing already published is changed."""
+    report. On failure nothing already published is changed; a delivery held by a
+    completeness gate stops the run with exit status 3 (see --accept-held)."""
     from .report import render_console
 
     check_period(period)
@@ -323,6 +440,7 @@ def run(
             township=township,
             mask_ids=mask_ids,
             on_stage=tick,
+            accept_held=tuple(accept_held or ()),
         )
     console.print(ingest_table(period, outcome.ingest))
     render_console(outcome.report, console)

@@ -33,8 +33,9 @@ VERIFICATION_COLUMNS = {
     "township": "乡镇 of the household on that period's list",
     "household_id": "户编号 as on the list (suspects.household_id)",
     "result": "核实结果 确认纳入 / 不予纳入 / 待核实",
-    "verification_date": "核实日期: in the period's month or the two months after it; may be "
-    "empty for 待核实",
+    "verification_date": "核实日期: in the period's month or the two months after it, and "
+    "not before the list was published (unless it was published after that window); may "
+    "be empty for 待核实",
     "note": "备注 as written by the township (trimmed), or null",
     "file": "name of the feedback file the decision came from",
     "file_sha256": "SHA-256 of that file's bytes",
@@ -110,25 +111,106 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "ingest_log": (
-        "入库记录: the latest read of each (period, source)",
+        "入库记录: per (period, source), the delivery stored (status loaded or empty), or why "
+        "none is (missing, rejected, held, withdrawn). A run never replaces a stored "
+        "delivery's row with a missing or rejected file's: that attempt is in "
+        "delivery_events (kept)",
         {
             "period": "delivery period",
             "source": "source key",
-            "file": "file name (several, comma-separated, when the source was ambiguous)",
+            "file": "file name",
             "sha256": "SHA-256 of the file's bytes",
             "rows_read": "data rows read (blank rows and title rows above the header not "
             "counted) = rows_accepted + rows_rejected + rows_duplicate",
-            "rows_accepted": "rows stored in stg_<source>",
+            "rows_accepted": "rows stored in stg_<source> (held: rows in held_rows)",
             "rows_rejected": "rows sent to quarantine",
             "rows_duplicate": "rows identical in every contract column to an earlier row of "
             "the file: the same record sent twice, counted once (null before this column "
             "existed)",
-            "status": "loaded / empty (header only) / missing / rejected (whole file)",
+            "status": "loaded / empty (header only) / missing / rejected (whole file) / held "
+            "(a completeness gate held the period's first file: see held_deliveries) / "
+            "withdrawn (`screening ingest --withdraw`: who and when in message)",
             "message": "one-line reason, or notes on what reading the file did (encoding, "
             "delimiter, line ends, sheet, title rows, merged cells, formulas, duplicates, "
             "extra columns, blank rows)",
             "encoding": "CSV text encoding detected: utf-8, utf-8-sig or gb18030",
-            "ingested_at": "when the file was read (local time)",
+            "ingested_at": "when the file was read, or the delivery withdrawn (local time)",
+            "read_key": "SHA-256 of what reading the file depends on: its bytes, its "
+            "source's contract with the aliases in force, the program's version; an "
+            "unchanged file is read again when this would differ",
+            "warning": "warnings about the file, or null: its name names another period, its "
+            "bytes equal another period's delivery, a completeness gate's warning level",
+        },
+    ),
+    "delivery_events": (
+        "报送事件: what runs and officers did with a delivery beyond reading it, one row per "
+        "event: kept (this period's file missing or rejected, the stored delivery stayed in "
+        "force), held, accepted (a held file used with --accept-held), withdrawn",
+        {
+            "period": "delivery period",
+            "source": "source key",
+            "event": "kept / held / accepted / withdrawn",
+            "file": "this period's file concerned (null: no file in the inbox)",
+            "stored_file": "the stored delivery's file: used instead (kept, held) or removed "
+            "(withdrawn); null when none was stored",
+            "stored_ingested_at": "when that stored delivery was read",
+            "message": "the reason, in Chinese and English",
+            "recorded_at": "when (local time)",
+            "recorded_by": "OS user who ran the run or command",
+            "run_id": "批次号 of the run (null for `screening ingest`)",
+        },
+    ),
+    "held_deliveries": (
+        "暂扣的报送: one row per (delivery file, completeness gate it failed); the file is not "
+        "used (the delivery stored before stays in force, or the source counts as not "
+        "delivered) until accepted with --accept-held",
+        {
+            "period": "delivery period",
+            "source": "source key",
+            "file": "file name",
+            "sha256": "SHA-256 of the file's bytes",
+            "gate": "quarantined_share / snapshot_ratio (persons ÷ the snapshot in force "
+            "before) / match_rate (records whose ID is on the roster in force ÷ records)",
+            "measured": "the value measured, a share (0.667 = 66.7 %)",
+            "threshold": "the hold level it failed: gates.max_quarantined_share (or 2/3, held "
+            "whatever the parameters and the size), gates.min_snapshot_ratio, "
+            "gates.min_match_rate (share and match rate only for gates.min_rows rows or more)",
+            "rows_read": "data rows of the file",
+            "rows_accepted": "rows that passed validation",
+            "rows_rejected": "rows quarantined",
+            "held_at": "when it was last held (local time)",
+            "run_id": "批次号 of that run (null for `screening ingest`)",
+            "accepted_by": "OS user who accepted it (--accept-held), null until accepted",
+            "accepted_at": "when it was accepted",
+        },
+    ),
+    "held_rows": (
+        "暂扣的行: every row of a held file, so that nothing is lost: the rows that passed "
+        "validation as JSON records, the quarantined cells as in quarantine; removed when "
+        "the file is accepted (its rows are then in stg_<source> and quarantine)",
+        {
+            "period": "delivery period",
+            "source": "source key",
+            "file": "file name",
+            "sha256": "SHA-256 of the file's bytes (held_deliveries.sha256)",
+            "row_number": "row in the file (header is row 1)",
+            "column": "for a quarantined cell: the column that failed",
+            "check": "for a quarantined cell: the check that failed (as in quarantine)",
+            "raw_value": "for a quarantined cell: the value as delivered",
+            "record": "for a row that passed: the typed record (JSON), null for a cell",
+        },
+    ),
+    "duplicate_copies": (
+        "重复记录: the copies of a natural key that were quarantined (check duplicate_key), "
+        "with whose record each was, for the run report's data-quality section",
+        {
+            "period": "delivery period",
+            "source": "source key",
+            "file": "file name",
+            "row_number": "row in the file (header is row 1)",
+            "source_key": "the natural key ('|' between parts)",
+            "id_number": "the ID number on that row (normalised), or null when invalid",
+            "household_id": "roster only: 户编号 on that row",
         },
     ),
     "runs": (
@@ -139,11 +221,13 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "township": "乡镇 for a one-township re-run, null for a full run",
             "started_at": "start (local time)",
             "finished_at": "end (local time)",
-            "status": "running / success / failed",
+            "status": "running / success / failed / held (a completeness gate held a "
+            "delivery: nothing published, see held_deliveries)",
             "parameters": "JSON: every parameter value used, with its effective date",
             "code_version": "package version (+ git commit)",
-            "input_files": "JSON: source, file, sha256 and status of each input",
-            "message": "why a failed run failed",
+            "input_files": "JSON: source, file, sha256 and status of each input (kept: the "
+            "stored delivery kept_file was used instead)",
+            "message": "why a failed or held run stopped",
         },
     ),
     "match_rates": (
@@ -265,8 +349,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "check": "missing_household, unknown_household (not on the period's list), "
             "other_township, duplicate_household (several rows in the file), missing_result, "
             "invalid_result, missing_date, invalid_date, date_out_of_range (outside the "
-            "period's month and the next two), or for damaged cells invalid_encoding, "
-            "invalid_character, too_long",
+            "period's month and the next two), before_publication (dated before the list "
+            "was published), or for damaged cells invalid_encoding, invalid_character, "
+            "too_long",
             "raw_value": "the value as written (trimmed)",
             "message": "the reason in Chinese and English",
             "imported_at": "when this reject was first recorded (local time)",
@@ -291,7 +376,8 @@ def source_description(spec: SourceSpec, staging: bool) -> str:
     if staging:
         return (
             f"{spec.title}: every accepted row of every delivery "
-            "(re-ingesting a period replaces its rows)"
+            "(a file read again for a period replaces its rows; a missing or rejected file "
+            "never does, only `screening ingest --withdraw`)"
         )
     if spec.kind == "snapshot":
         return f"{spec.title}: every roster snapshot received; filter on period"

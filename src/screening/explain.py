@@ -809,6 +809,7 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
             *followup.scale_warnings(scale, resolved),
             *report.overdue_warning(overdue),
             *_rerun_warnings(later),
+            *_held_warnings(con, period, run),
         ],
         parameters=dict(resolved.as_dict()),
         all_townships=_townships(con, period),
@@ -824,6 +825,7 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
             followup.CANDIDATES_SCHEMA,
             "township, village, household_id",
         ),
+        **report.stored_parts(con, period, run.run_id, _townships(con, period)),
     )
 
 
@@ -876,6 +878,21 @@ def _headless_warning(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
         [period, facts.HEAD_RELATION],
     )
     return report.headless_warning(int(n or 0))
+
+
+def _held_warnings(con: duckdb.DuckDBPyConnection, period: str, run: RunRecord) -> list[str]:
+    """Runs after this one that a completeness gate stopped: they published nothing, so
+    the lists are still this run's."""
+    rows = con.execute(
+        "SELECT run_id FROM runs WHERE period = ? AND status = 'held' AND started_at >= ? "
+        "ORDER BY started_at, run_id",
+        [period, run.started_at],
+    ).fetchall()
+    return [
+        f"此后一次运行因数据暂扣未发布新名单 a later run was held, nothing published (run {r[0]}; "
+        "见 see 完整性检查暂扣 Held deliveries)"
+        for r in rows
+    ]
 
 
 def _rerun_warnings(later: list[RunRecord]) -> list[str]:

@@ -6,6 +6,13 @@ Rows are matched by 户编号 to the period's `suspects`. Each decision row is e
 in `verifications` or rejected with a per-row reason in `verification_rejects`; rows with
 all three cells empty are not decisions and are only counted.
 
+The file must be the period's list: the period its name names (…_202607.xlsx), its 期次
+column and its 说明 sheet must all agree with `--period`, else it is refused in one line.
+A decision dated before the list was published (the finished run named by the file's
+批次号, else the period's first successful run) is rejected row by row; a list published
+after its verification window had closed (a month screened late, as in the demo) is
+checked against the window only, since no date could then satisfy both.
+
 Importing is idempotent. A row already imported from the same file (same sha256 and row)
 is not stored again, and neither is a decision identical to the household's current one
 (same result, date and note), so a township re-sending its whole list with one decision
@@ -17,7 +24,6 @@ those of its latest import.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +32,8 @@ import polars as pl
 
 from . import contract, ids, lock, normalise, publish, store
 from .contract import ColumnSpec, SourceSpec
-from .inbox import check_period
-from .ingest import file_sha256, redact
+from .inbox import check_period, periods_named
+from .ingest import file_sha256, os_user, redact
 from .read import FileRejected, RawFile, read_source
 
 RESULTS = ("确认纳入", "不予纳入", "待核实")
@@ -200,7 +206,8 @@ def _from_file_name(path: Path, townships: list[str]) -> FileTownship | None:
     # A published name holds the township's folder name, which is the name itself unless it
     # had to be made safe; the longest match wins so that a name inside another does not.
     stem = path.stem
-    named = [t for t in townships if t in stem or publish.safe_name(t) in stem]
+    folders = publish.township_folders(townships)
+    named = [t for t in townships if t in stem or folders[t] in stem]
     if not named:
         return None
     longest = max(len(t) for t in named)
@@ -208,14 +215,74 @@ def _from_file_name(path: Path, townships: list[str]) -> FileTownship | None:
     return FileTownship(best[0], "file name") if len(best) == 1 else None
 
 
-def check_file_period(rows: pl.DataFrame, period: str, path: Path) -> None:
-    """A csv list names its 期次 on every row: another month's list is the wrong file."""
+def check_file_period(
+    rows: pl.DataFrame, period: str, path: Path, about: dict[str, str] | None = None
+) -> None:
+    """The file must be the list of `period`: the period in its name, its 期次 column (a
+    csv list names it on every row) and its 说明 sheet's 期次 (`about`) must agree."""
+    named = periods_named(path.name)
+    if named and period not in named:
+        _wrong_period(path, named[0], period, "文件名 file name")
     others = sorted(set(rows["period"].drop_nulls().to_list()) - {period})
     if others:
-        raise FeedbackError(
-            f"{path.name} 是 {others[0]} 期的名单，不是 {period} "
-            f"the file is the list of {others[0]}, not {period}"
-        )
+        _wrong_period(path, others[0], period, "期次列 期次 column")
+    stated = periods_named((about or {}).get("期次", ""))
+    if stated and period not in stated:
+        _wrong_period(path, stated[0], period, "说明页 说明 sheet")
+
+
+def _wrong_period(path: Path, found: str, period: str, where: str) -> None:
+    raise FeedbackError(
+        f"{path.name} 是 {found} 期的名单（{where}），不是 {period} "
+        f"the file is the list of {found}, not {period}; import it with --period {found}"
+    )
+
+
+def about_sheet(path: Path) -> dict[str, str]:
+    """Label → text of a published list's 说明 sheet (期次, 批次号 …); empty for a csv or a
+    workbook without one."""
+    if path.suffix.lower() != ".xlsx":
+        return {}
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(str(path))
+        if publish.SHEET_ABOUT not in reader.sheet_names:
+            return {}
+        sheet = reader.load_sheet_by_name(
+            publish.SHEET_ABOUT, header_row=None, dtypes="string"
+        ).to_polars()
+    except BaseException as exc:  # fastexcel's own errors, or a panic; the reader says more
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
+        return {}
+    if sheet.width < 2:
+        return {}
+    found: dict[str, str] = {}
+    for label, text in sheet.select(sheet.columns[:2]).iter_rows():
+        if label and text and str(label).strip() not in found:
+            found[str(label).strip()] = str(text).strip()
+    return found
+
+
+def published_on(
+    con: duckdb.DuckDBPyConnection, period: str, township: str, run_id: str | None
+) -> dt.date | None:
+    """The day the list was published: the end of the successful run named on its 说明
+    sheet, else of the period's first successful run that covered the township."""
+    if run_id:
+        named = con.execute(
+            "SELECT finished_at FROM runs WHERE run_id = ? AND period = ? AND status = 'success'",
+            [run_id, period],
+        ).fetchall()
+        if named and named[0][0] is not None:
+            return named[0][0].date()
+    first = con.execute(
+        "SELECT min(finished_at) FROM runs WHERE period = ? AND status = 'success' "
+        "AND (township IS NULL OR township = ?)",
+        [period, township],
+    ).fetchall()
+    return first[0][0].date() if first and first[0][0] is not None else None
 
 
 # ---------------------------------------------------------------- per-row checks
@@ -231,13 +298,20 @@ def date_window(period: str) -> tuple[dt.date, dt.date]:
 
 
 def check_rows(
-    rows: pl.DataFrame, listed: pl.DataFrame, period: str, township: str
+    rows: pl.DataFrame,
+    listed: pl.DataFrame,
+    period: str,
+    township: str,
+    published: dt.date | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(accepted decisions: DECISIONS_SCHEMA, rejects: REJECTS_SCHEMA) of the decision rows
     of `rows` (parse_rows), against the period's `listed` households (household_id,
-    township). Every failed check of a row is reported, not only the first."""
+    township) and the day the list was `published`. Every failed check of a row is
+    reported, not only the first."""
     decisions = _with_duplicates(_match(rows.filter(~pl.col("empty")), listed))
     first, last = date_window(period)
+    # Only a list published inside its window can be held to its publication date.
+    after = published if published is not None and published <= last else None
     hid, result, date = pl.col("household_id"), pl.col("result_raw"), pl.col("date_raw")
     listed_id, listed_township = pl.col("listed_id"), pl.col("listed_township")
     checks: list[tuple[pl.Expr, str, str, pl.Expr, pl.Expr]] = [
@@ -322,6 +396,19 @@ def check_rows(
                 pl.col("verification_date"),
                 pl.lit(str(first)),
                 pl.lit(str(last)),
+            ),
+        ),
+        (
+            (pl.col("verification_date") < after).fill_null(False)
+            if after is not None
+            else pl.lit(False),
+            "verification_date",
+            "before_publication",
+            date,
+            pl.format(
+                "核实日期 {} 早于名单发布日期 {} date before the list was published",
+                pl.col("verification_date"),
+                pl.lit(str(after)),
             ),
         ),
     ]
@@ -501,13 +588,6 @@ def store_import(
         store.insert_frame(con, "verification_rejects", pl.concat([kept, added], how="diagonal"))
 
 
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name in the environment nor the password file
-        return "unknown"
-
-
 # ---------------------------------------------------------------- entry point
 
 
@@ -516,7 +596,8 @@ def import_feedback(db: Path, path: Path, period: str, township: str | None = No
     check_period(period)
     raw = read_feedback(path)
     rows = parse_rows(raw.frame)
-    check_file_period(rows, period, path)
+    about = about_sheet(path)
+    check_file_period(rows, period, path, about)
     if rows.height and rows["empty"].all():
         # The list as published, sent back before anyone filled it in.
         raise FeedbackError(
@@ -537,7 +618,8 @@ def import_feedback(db: Path, path: Path, period: str, township: str | None = No
             found = file_township(
                 rows, path, sorted(set(listed["township"].drop_nulls())), township
             )
-            accepted, rejects = check_rows(rows, listed, period, found.name)
+            published = published_on(con, period, found.name, about.get("批次号"))
+            accepted, rejects = check_rows(rows, listed, period, found.name, published)
             rejects = pl.concat([damaged_rejects(raw), rejects]).sort(
                 "row_number", maintain_order=True
             )

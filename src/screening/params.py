@@ -47,6 +47,13 @@ UNITS: dict[str, str] = {
     "ingest_limits.max_per_capita_income": "currency-CNY",
     "ingest_limits.xlsx_max_unzipped_mb": "megabytes",
     "ingest_limits.xlsx_max_inflation": "times",
+    "gates.max_quarantined_share": "share",
+    "gates.warn_quarantined_share": "share",
+    "gates.min_snapshot_ratio": "share",
+    "gates.warn_snapshot_ratio": "share",
+    "gates.min_match_rate": "share",
+    "gates.warn_match_rate": "share",
+    "gates.min_rows": "rows",
 }
 AGE_RANGES = ("compulsory_school_age", "working_age")
 MEDICAL_PREFIX = "medical_oop_threshold."
@@ -57,6 +64,26 @@ _META_KEYS = frozenset({"description", "unit", "reference", "documentation", "me
 # A value given without a date (test and override shorthand) is in force from this day.
 ALWAYS = dt.date(1900, 1, 1)
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+# A delivery with this share of its rows quarantined is held whatever the parameters say
+# (data contract, "Deliveries"): no county setting lets such a file through unasked.
+ALWAYS_HELD_SHARE = 2 / 3
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Completeness gates of a delivery (data contract, "Deliveries"): hold and warn levels."""
+
+    max_quarantined_share: float  # held above
+    warn_quarantined_share: float  # warned above
+    min_snapshot_ratio: float  # a snapshot with fewer persons than this × the previous: held
+    warn_snapshot_ratio: float
+    min_match_rate: float  # an events delivery matching the roster below this: held
+    warn_match_rate: float
+    # Fewer rows than this are too few to judge by a share: such a delivery is held only
+    # when two thirds are quarantined; the share and match-rate gates then only warn.
+    min_rows: int = 1
 
 
 class ParameterError(ValueError):
@@ -200,6 +227,14 @@ class ResolvedParams:
     def risk_removal_clear_periods(self) -> int:
         return self.whole("risk_removal_clear_periods")
 
+    @property
+    def gates(self) -> Gates:
+        shares = [f for f in Gates.__dataclass_fields__ if f != "min_rows"]
+        return Gates(
+            **{f: float(self._number(f"gates.{f}")) for f in shares},
+            min_rows=self.whole("gates.min_rows"),
+        )
+
     def _number(self, name: str) -> int | float:
         value = self.values[name]
         if isinstance(value, list):
@@ -209,6 +244,25 @@ class ResolvedParams:
     @property
     def window_months(self) -> int:
         return self.whole("window_months")
+
+
+def _check_gates(resolved: ResolvedParams, parameters: Mapping[str, Parameter]) -> None:
+    """A warning level must warn before the hold level holds."""
+    gates = resolved.gates
+    pairs = (
+        ("warn_quarantined_share", "max_quarantined_share", gates.warn_quarantined_share
+         <= gates.max_quarantined_share),
+        ("warn_snapshot_ratio", "min_snapshot_ratio", gates.warn_snapshot_ratio
+         >= gates.min_snapshot_ratio),
+        ("warn_match_rate", "min_match_rate", gates.warn_match_rate >= gates.min_match_rate),
+    )  # fmt: skip
+    for warn, hold, ok in pairs:
+        if not ok:
+            raise ParameterError(
+                f"{parameters[f'gates.{warn}'].origin}: parameter gates: {warn} "
+                f"{getattr(gates, warn)} is beyond {hold} {getattr(gates, hold)} on "
+                f"{resolved.end.isoformat()} (the warning must come before the hold)"
+            )
 
 
 def _plain(value: ParamValue) -> ParamValue:
@@ -246,6 +300,7 @@ class ParameterSet:
                 f"expected_share {resolved.scale_expected_share} is above ceiling "
                 f"{resolved.scale_ceiling} on {end.isoformat()}"
             )
+        _check_gates(resolved, self.parameters)
         if resolved.monitoring_line_stale:
             since = effective["monitoring_line"].isoformat()
             line = values["monitoring_line"]
@@ -435,7 +490,7 @@ def _check_value(unit: str, value: Any, where: str) -> ParamValue:
         if not _is_int(value) or value < 1:
             raise ParameterError(f"{where}: expected a whole number of months ≥ 1, got {value!r}")
         return int(value)
-    if unit in ("working-days", "periods", "megabytes", "times"):
+    if unit in ("working-days", "periods", "megabytes", "times", "rows"):
         if not _is_int(value) or value < 1:
             raise ParameterError(f"{where}: expected a whole number ≥ 1, got {value!r}")
         return int(value)

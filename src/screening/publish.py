@@ -119,12 +119,15 @@ SOURCE_RISKS: dict[str, tuple[str, ...]] = {
     "disability": ("DISABILITY",),
 }
 # A header-only file is a delivery (nothing new this month); these are not.
-ABSENT = ("missing", "rejected")
+ABSENT = ("missing", "rejected", "held", "withdrawn")
 SOURCE_STATUS_LABELS: dict[str, str] = {
     "loaded": "已读入",
     "missing": "本期未收到",
     "rejected": "文件被拒收（无法读取或缺少必需列）",
     "empty": "已收到，但没有记录",
+    "kept": "本期文件未能使用，沿用此前已入库的本期数据",
+    "held": "文件未通过完整性检查，暂扣未用",
+    "withdrawn": "已撤回",
 }
 PARAMETER_LABELS: dict[str, str] = {
     "monitoring_line": "监测标准（元/人·年）",
@@ -140,6 +143,7 @@ PARAMETER_LABELS: dict[str, str] = {
     "scale_check": "规模校验（占脱贫户和监测户的比例）",
     "risk_removal_clear_periods": "风险消除候选：连续无风险的筛查期数",
     "ingest_limits": "入库上限（超过即隔离或拒收）",
+    "gates": "数据完整性检查（暂扣标准／提示标准）",
 }
 _SUBKEY_LABELS = {
     "expected_share": "预期",
@@ -148,10 +152,18 @@ _SUBKEY_LABELS = {
     "max_per_capita_income": "人均纯收入（元）",
     "xlsx_max_unzipped_mb": "xlsx 解压后（MB）",
     "xlsx_max_inflation": "xlsx 解压倍数",
+    "max_quarantined_share": "拒收行占比暂扣（高于）",
+    "warn_quarantined_share": "拒收行占比提示（高于）",
+    "min_snapshot_ratio": "人口库人数暂扣（低于此前的）",
+    "warn_snapshot_ratio": "人口库人数提示（低于此前的）",
+    "min_match_rate": "匹配率暂扣（低于）",
+    "warn_match_rate": "匹配率提示（低于）",
 }
-# Not screening rules (a long list of holidays; limits on what is read): the township's
-# 说明 sheet leaves them out.
-_NOT_ON_LISTS = ("public_holidays", "ingest_limits")
+# Parameters whose values are shares, shown as percentages.
+_SHARE_PARAMETERS = ("scale_check", "gates")
+# Not screening rules (a long list of holidays; limits on what is read; the checks of the
+# deliveries): the township's 说明 sheet leaves them out; the run report shows them.
+_NOT_ON_LISTS = ("public_holidays", "ingest_limits", "gates")
 COLOURS = ("红", "黄", "蓝")
 # Soft fills that stay readable in black-and-white print (the cell text names the colour too).
 COLOUR_FILLS: dict[str, str] = {"红": "#FFC7CE", "黄": "#FFEB9C", "蓝": "#BDD7EE"}
@@ -190,6 +202,9 @@ class PublishMeta:
     mask_ids: bool = False
     # Every township in the roster: one with no listed household still gets its (empty) list.
     all_townships: list[str] | None = None
+    # Source key → what was used instead of this period's file, or how a held file came to
+    # be used (`delivery_note`): said on every list's 说明 sheet.
+    delivery_notes: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- safe, atomic files
@@ -284,15 +299,47 @@ def safe_name(name: str) -> str:
     control and format characters are replaced, and a short hash of the real name is
     appended so two different names never share a folder. The real name stays in the files.
     """
+    cleaned = _cleaned(name)
+    if cleaned == name and 0 < len(cleaned) <= _MAX_NAME_CHARS:
+        return name
+    return _hashed(name, cleaned)
+
+
+def _cleaned(name: str) -> str:
     nfc = unicodedata.normalize("NFC", name)
     cleaned = "".join("_" if _unsafe_char(c) else c for c in nfc)
     cleaned = cleaned.replace("..", "_").strip(" .")
     if cleaned.split(".")[0].upper() in _RESERVED_NAMES:
         cleaned = "_" + cleaned
-    if cleaned == name and 0 < len(cleaned) <= _MAX_NAME_CHARS:
-        return name
+    return cleaned
+
+
+def _hashed(name: str, cleaned: str) -> str:
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"{cleaned[:_MAX_NAME_CHARS] or '乡镇'}_{digest}"
+
+
+def folder_key(folder: str) -> str:
+    """Folder names that one file system may take for the same folder: Windows and macOS
+    ignore case, and a full-width Ｃ is easily typed for a C."""
+    return unicodedata.normalize("NFKC", folder).casefold()
+
+
+def township_folders(names: Iterable[str]) -> dict[str, str]:
+    """Each township's folder name. It is `safe_name`, except for names that differ only
+    in case or in full-/half-width characters (`Chengguan`, `CHENGGUAN`, `Ｃhengguan`):
+    each of them gets a short hash of its own name appended, so none takes the others'
+    folder and none depends on which of them came first."""
+    unique = sorted(set(names))
+    by_key: dict[str, list[str]] = {}
+    for name in unique:
+        by_key.setdefault(folder_key(safe_name(name)), []).append(name)
+    folders = {}
+    for group in by_key.values():
+        for name in group:
+            folders[name] = safe_name(name) if len(group) == 1 else _hashed(name, _cleaned(name))
+    _check_unique_folders(folders)
+    return folders
 
 
 def _unsafe_char(c: str) -> bool:
@@ -300,18 +347,23 @@ def _unsafe_char(c: str) -> bool:
     return c in _UNSAFE_FILE_CHARS or (unicodedata.category(c)[0] in "CZ" and c != " ")
 
 
-def township_paths(period_path: Path, township: str, period: str) -> tuple[Path, Path]:
-    """The xlsx and csv paths of one township's list, proven to lie inside `period_path`."""
-    folder = period_path / safe_name(township)
+def township_paths(
+    period_path: Path, township: str, period: str, folder_name: str | None = None
+) -> tuple[Path, Path]:
+    """The xlsx and csv paths of one township's list, proven to lie inside `period_path`;
+    the folder is `folder_name` (from `township_folders`), else `safe_name(township)`."""
+    folder = period_path / (folder_name or safe_name(township))
     if folder.resolve().parent != period_path.resolve():
         raise ValueError("township folder would leave the output folder")
     stem = f"{LIST_PREFIX}_{folder.name}_{period.replace('-', '')}"
     return folder / f"{stem}.xlsx", folder / f"{stem}.csv"
 
 
-def candidate_paths(period_path: Path, township: str, period: str) -> tuple[Path, Path]:
+def candidate_paths(
+    period_path: Path, township: str, period: str, folder_name: str | None = None
+) -> tuple[Path, Path]:
     """The xlsx and csv of one township's 风险消除候选 list, beside its 疑似监测对象 list."""
-    xlsx, _ = township_paths(period_path, township, period)
+    xlsx, _ = township_paths(period_path, township, period, folder_name)
     stem = f"{CANDIDATES_PREFIX}_{xlsx.parent.name}_{period.replace('-', '')}"
     return xlsx.parent / f"{stem}.xlsx", xlsx.parent / f"{stem}.csv"
 
@@ -360,7 +412,7 @@ def publish(
         all_candidates = pl.concat([old.filter(~pl.col("township").is_in(names)), candidates]).sort(
             "township", "village", "household_id"
         )
-    _check_unique_folders(names)
+    folders = township_folders([*names, *(meta.all_townships or [])])
     with StagedFiles() as staged:
         staged.add(target / SUSPECTS_FILE, all_suspects.write_parquet)
         staged.add(target / EVIDENCE_FILE, all_evidence.write_parquet)
@@ -368,16 +420,24 @@ def publish(
         for name in names:
             own = all_candidates.filter(pl.col("township") == name)
             _stage_township(
-                staged, target, name, all_suspects, all_evidence, members, meta, own.height
+                staged,
+                target,
+                name,
+                all_suspects,
+                all_evidence,
+                members,
+                meta,
+                own.height,
+                folders,
             )
             if own.height:
-                _stage_candidates(staged, target, name, own, meta)
+                _stage_candidates(staged, target, name, own, meta, folders[name])
         written = staged.commit()
     if townships is None:
         _remove_stale(target, meta.period, keep=set(written))
     else:  # a township whose candidates are gone keeps no old candidates list
         for name in names:
-            for path in candidate_paths(target, name, meta.period):
+            for path in candidate_paths(target, name, meta.period, folders[name]):
                 if path not in written and path.is_file():
                     path.unlink()
     return written
@@ -454,13 +514,13 @@ def _read_published(path: Path, schema: pl.Schema) -> pl.DataFrame:
     return _conform(pl.read_parquet(path), schema, path.name)
 
 
-def _check_unique_folders(names: Sequence[str]) -> None:
+def _check_unique_folders(folders: Mapping[str, str]) -> None:
     seen: dict[str, str] = {}
-    for name in names:
-        folder = safe_name(name).casefold()  # Windows and macOS folders ignore case
-        if folder in seen:
-            raise ValueError(f"townships {seen[folder]!r} and {name!r} would share a folder")
-        seen[folder] = name
+    for name, folder in folders.items():
+        key = folder_key(folder)
+        if key in seen:
+            raise ValueError(f"townships {seen[key]!r} and {name!r} would share a folder")
+        seen[key] = name
 
 
 def _remove_stale(target: Path, period: str, keep: set[Path]) -> None:
@@ -489,24 +549,32 @@ def _stage_township(
     members: pl.DataFrame,
     meta: PublishMeta,
     candidates: int = 0,
+    folders: Mapping[str, str] | None = None,
 ) -> None:
     households = suspects.filter(pl.col("township") == township)
     listed = households.select("household_id")
     own_evidence = evidence.join(listed, on="household_id", how="semi")
     own_members = members.join(listed, on="household_id", how="semi")
     details = _detail_rows(households, own_evidence, own_members)
-    xlsx, csv = township_paths(target, township, meta.period)
+    folders = folders or township_folders([township])
+    xlsx, csv = township_paths(target, township, meta.period, folders[township])
     ensure_dir(xlsx.parent)
     staged.add(
-        xlsx, lambda tmp: _write_workbook(tmp, township, households, details, meta, candidates)
+        xlsx,
+        lambda tmp: _write_workbook(tmp, township, households, details, meta, candidates, folders),
     )
     staged.add(csv, lambda tmp: _write_csv(tmp, households, meta.mask_ids))
 
 
 def _stage_candidates(
-    staged: StagedFiles, target: Path, township: str, candidates: pl.DataFrame, meta: PublishMeta
+    staged: StagedFiles,
+    target: Path,
+    township: str,
+    candidates: pl.DataFrame,
+    meta: PublishMeta,
+    folder_name: str | None = None,
 ) -> None:
-    xlsx, csv = candidate_paths(target, township, meta.period)
+    xlsx, csv = candidate_paths(target, township, meta.period, folder_name)
     staged.add(xlsx, lambda tmp: _write_candidates_workbook(tmp, township, candidates, meta))
     staged.add(csv, lambda tmp: _write_candidates_csv(tmp, candidates, meta.mask_ids))
 
@@ -685,6 +753,7 @@ def _write_workbook(
     details: pl.DataFrame,
     meta: PublishMeta,
     candidates: int = 0,
+    folders: Mapping[str, str] | None = None,
 ) -> None:
     # Never let xlsxwriter guess: data text that looks like a formula, URL or number stays text.
     options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -709,7 +778,7 @@ def _write_workbook(
         detail = workbook.add_worksheet(SHEET_DETAILS)
         _write_table(detail, _DETAIL_COLS, _detail_cells(details, meta.mask_ids), formats, header)
         about = workbook.add_worksheet(SHEET_ABOUT)
-        lines = about_lines(township, households, meta, candidates)
+        lines = about_lines(township, households, meta, candidates, folders)
         _write_about(about, lines, formats, header)
         if not households.height:
             about.activate()  # an empty list opens on the sheet that says "none this month"
@@ -971,14 +1040,20 @@ def candidate_about_lines(
 
 
 def about_lines(
-    township: str, households: pl.DataFrame, meta: PublishMeta, candidates: int = 0
+    township: str,
+    households: pl.DataFrame,
+    meta: PublishMeta,
+    candidates: int = 0,
+    folders: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """(label, text) rows of the 说明 sheet, in the words a township officer uses."""
     lines = [
         ("乡镇", township),
+        *_folder_lines(township, folders or {}),
         ("期次", f"{_period_words(meta.period)}（{meta.period}）"),
         ("批次号", meta.run_id),
         ("名单户数", _count_sentence(households)),
+        *_delivery_lines(meta),
         (
             "工作表",
             "「疑似监测户」每户一行，按预警等级红、黄、蓝排列，同一等级内风险点多、"
@@ -1012,6 +1087,81 @@ def about_lines(
         ),
     ]
     return lines
+
+
+def _folder_lines(township: str, folders: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Where the list lies, when its folder is not simply the township's name; and which
+    folder is which, when names differ only in case or width."""
+    folder = folders.get(township)
+    if folder is None or folder == township:
+        return []
+    mine = folder_key(safe_name(township))
+    twins = [
+        f"「{name}」在文件夹 {other}"
+        for name, other in sorted(folders.items())
+        if name != township and folder_key(safe_name(name)) == mine
+    ]
+    text = f"本乡镇名单所在文件夹：{folder}。"
+    if twins:
+        text += f"另有乡镇名称与本乡镇仅大小写或全角半角不同，请勿混淆：{'；'.join(twins)}。"
+    return [("文件夹", text)]
+
+
+def _delivery_lines(meta: PublishMeta) -> list[tuple[str, str]]:
+    ordered = sorted(meta.delivery_notes.items(), key=lambda kv: _source_order(kv[0]))
+    return [("数据提示" if i == 0 else "", note) for i, (_, note) in enumerate(ordered)]
+
+
+def delivery_note(
+    source: str,
+    event: str,
+    file: str | None,
+    stored_file: str | None,
+    stored_at: dt.datetime | None,
+    message: str | None = None,
+    english: bool = False,
+) -> str:
+    """One sentence, for the lists and the run report, on a source whose delivery of the
+    period is not simply this run's file: a stored delivery used instead of a missing,
+    rejected or held file (`kept`, `held`), or a held file the officer accepted. With
+    `english`, the English follows (the run report and the console)."""
+    label = SOURCE_LABELS.get(source, source)
+    at = stored_at.strftime("%Y-%m-%d %H:%M") if stored_at else "此前"
+    if event == "accepted":
+        text = (
+            f"{label}：本期文件「{file}」未通过数据完整性检查，经县级人员确认后使用"
+            f"（{message or ''}）。"
+        )
+        return text + (f" ({source}: held file {file} used, accepted)" if english else "")
+    why = {
+        "kept": f"本期文件「{file}」被拒收" if file else "本期收件箱中没有文件",
+        "held": f"本期文件「{file}」未通过数据完整性检查，暂扣未用",
+    }[event]
+    if not stored_file:
+        text = f"{label}：{why}，本期没有可用的数据。"
+        return text + (f" ({source}: no delivery of this period in force)" if english else "")
+    text = f"{label}：{why}，名单使用的是 {at} 已入库的「{stored_file}」。"
+    problem = {"kept": "rejected" if file else "missing", "held": "held"}[event]
+    return text + (
+        f" ({source}: this period's file {problem}; the delivery stored at {at}, "
+        f"{stored_file}, was used instead)"
+        if english
+        else ""
+    )
+
+
+def delivery_notes(events: pl.DataFrame, english: bool = False) -> dict[str, str]:
+    """Source → `delivery_note` for a run's `store.run_events`: the stored deliveries kept in
+    force and the held files accepted (a held file never reaches a publication: its run
+    publishes nothing)."""
+    used = events.filter(pl.col("event").is_in(["kept", "accepted"]))
+    return {
+        r["source"]: delivery_note(
+            r["source"], r["event"], r["file"], r["stored_file"], r["stored_ingested_at"],
+            r["message"], english,
+        )
+        for r in used.iter_rows(named=True)
+    }  # fmt: skip
 
 
 def _count_sentence(households: pl.DataFrame) -> str:
@@ -1112,7 +1262,7 @@ def format_value(key: str, value: object) -> str:
         return "；".join(
             f"{_SUBKEY_LABELS.get(str(k), k)} {format_value(key, v)}" for k, v in value.items()
         )
-    if key == "scale_check" and isinstance(value, int | float):
+    if key in _SHARE_PARAMETERS and isinstance(value, int | float):
         return f"{value:.0%}"
     if isinstance(value, list | tuple):
         if isinstance(value, tuple) and len(value) == 2:  # a (min, max) range
@@ -1167,4 +1317,10 @@ def missing_sources_sentence(absent: Iterable[str], sources: Mapping[str, str]) 
 
 
 def _short_status(status: str) -> str:
-    return {"missing": "未收到", "rejected": "被拒收", "empty": "没有记录"}.get(status, status)
+    return {
+        "missing": "未收到",
+        "rejected": "被拒收",
+        "empty": "没有记录",
+        "held": "被暂扣",
+        "withdrawn": "已撤回",
+    }.get(status, status)

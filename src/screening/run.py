@@ -7,6 +7,10 @@ paths and names, the run id, a folder) so that a Prefect flow can call each one 
     prepare → start_run → ingest_inputs → screen_period → publish_run → finish_run
                                    (on any failure: fail_run)
 
+`prepare` refuses two files of one source before anything is recorded; `ingest_inputs`
+raises `DeliveryHeld` when a completeness gate held a delivery that `--accept-held` does
+not accept: the run is recorded `held` and nothing is screened or published.
+
 Each stage opens the database and closes it before it returns, so an analyst can open the
 file between runs; the one-writer lock (`lock.hold`), held by `run_period` and the flow
 for the whole run, keeps a second run off the same database meanwhile. The
@@ -31,7 +35,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -42,11 +45,13 @@ from typing import cast
 import duckdb
 import polars as pl
 
-from . import __version__, batches, contract, facts, followup, lock, params, publish, report, store
+from . import batches, contract, facts, followup, lock, params, publish, report, store
+from .gates import DeliveryHeld
 from .ids import mask
-from .inbox import check_period
-from .ingest import SourceResult, ingest_period, unrecognised_files
+from .inbox import check_one_file_per_source, check_period, discover, source_named
+from .ingest import SourceResult, held, ingest_period, unrecognised_files
 from .screen import ScreenInputs, ScreenResult, screen
+from .version import code_version
 
 WORK_FOLDER = ".work"
 _WORK_FRAMES = (
@@ -94,6 +99,7 @@ class RunRequest:
     aliases_file: Path | None = None
     township: str | None = None  # None: every township
     mask_ids: bool = False
+    accept_held: tuple[str, ...] = ()  # sources whose held delivery the officer accepts
 
 
 @dataclass
@@ -126,22 +132,6 @@ def previous_period(period: str) -> str:
 
 def new_run_id(period: str, now: dt.datetime) -> str:
     return f"{period}-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-
-
-def code_version() -> str:
-    """The package version, with the git commit when running from a checkout."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{__version__}+{sha}" if sha else __version__
 
 
 def nearest(name: str, names: list[str]) -> str:
@@ -242,7 +232,14 @@ def _record_start(
 
 def _record_inputs(con: duckdb.DuckDBPyConnection, run_id: str, inputs: list[SourceResult]) -> None:
     files = [
-        {"source": r.source, "file": r.file, "sha256": r.sha256, "status": r.status} for r in inputs
+        {
+            "source": r.source,
+            "file": r.file,
+            "sha256": r.sha256,
+            "status": r.status,
+            "kept_file": r.kept_file,
+        }
+        for r in inputs
     ]
     con.execute(
         "UPDATE runs SET input_files = ? WHERE run_id = ?",
@@ -363,6 +360,7 @@ def build_report(
     stray_files: list[str],
     started: dt.datetime,
 ) -> report.RunReport:
+    """The run's report. Reads the run's screened households: call after storing them."""
     files = store.files_read(con, period)
     rejected = store.rejected_counts(con, period)
     overdue = followup.load_overdue(con, period, started.date(), resolved)
@@ -396,6 +394,7 @@ def build_report(
         scale=result.scale,
         overdue=overdue,
         candidates=result.candidates,
+        **report.stored_parts(con, period, run_id, all_townships),
     )
 
 
@@ -491,12 +490,29 @@ def prepare(req: RunRequest) -> None:
     """Everything that can be checked before a run is recorded: a wrong period, a bad
     parameters or aliases file, a missing inbox folder stop here and leave no trace."""
     check_period(req.period)
-    contract.load(req.aliases_file)
+    specs = contract.load(req.aliases_file)
     parameters = params.load(req.params_file)
     parameters.at(req.period)
     parameters.ingest_limits(req.period)
-    if not (Path(req.inbox) / req.period).is_dir():
+    accepted_sources(req, specs)
+    folder = Path(req.inbox) / req.period
+    if not folder.is_dir():
         raise RunError(f"no folder for period {req.period} in inbox {req.inbox}")
+    check_one_file_per_source(discover(req.inbox, req.period, specs), folder)
+
+
+def accepted_sources(req: RunRequest, specs: dict[str, contract.SourceSpec]) -> set[str]:
+    """The source keys of `--accept-held`, given as keys or department names."""
+    found = set()
+    for name in req.accept_held:
+        source = source_named(name, specs)
+        if source is None:
+            raise RunError(
+                f"--accept-held: 未知数据源 unknown source {name!r}; "
+                f"sources: {', '.join(specs)} (or 人口, 医保, 教育, 交警, 民政, 残联)"
+            )
+        found.add(source)
+    return found
 
 
 def start_run(req: RunRequest) -> str:
@@ -523,17 +539,33 @@ def start_run(req: RunRequest) -> str:
 
 
 def ingest_inputs(req: RunRequest, run_id: str) -> list[SourceResult]:
-    """Discover, read, normalise, validate and store the period's files; the files and
-    their hashes go into the run's row. The results come back without their frames."""
+    """Discover, read, normalise, validate, gate and store the period's files; the files and
+    their hashes go into the run's row. The results come back without their frames.
+    Raises `DeliveryHeld` (after storing the rest) when a completeness gate held a delivery
+    that `req.accept_held` does not accept: the run must publish nothing new."""
     specs = contract.load(req.aliases_file)
-    limits = params.load(req.params_file).ingest_limits(req.period)
+    parameters = params.load(req.params_file)
+    resolved = parameters.at(req.period)
     con = store.connect(req.db)
     try:
-        results = ingest_period(con, req.inbox, req.period, specs, limits=limits)
+        results = ingest_period(
+            con,
+            req.inbox,
+            req.period,
+            specs,
+            limits=parameters.ingest_limits(req.period),
+            gates=resolved.gates,
+            accept_held=accepted_sources(req, specs),
+            run_id=run_id,
+        )
         _record_inputs(con, run_id, results)
     finally:
         con.close()
-    return [replace(r, good=None, quarantine=None) for r in results]
+    light = [replace(r, good=None, quarantine=None, duplicates=None) for r in results]
+    holding = held(results)
+    if holding:
+        raise DeliveryHeld(req.period, holding, light)
+    return light
 
 
 def screen_period(req: RunRequest, run_id: str) -> Path:
@@ -579,30 +611,31 @@ def publish_run(req: RunRequest, run_id: str, work: Path) -> Published:
     mine = _township_rows(req.township)
     con = store.connect(req.db)
     try:
-        rep = build_report(
-            con,
-            req.period,
-            run_id,
-            result,
-            suspects,
-            resolved,
-            all_townships,
-            req.township,
-            unrecognised_files(req.inbox, req.period, specs),
-            _started_at(con, run_id),
-        )
         meta = publish.PublishMeta(
             period=req.period,
             run_id=run_id,
             parameters=dict(resolved.as_dict()),
             parameter_warnings=list(resolved.warnings),
-            sources=_source_statuses(con, req.period, specs),
+            sources=_source_statuses(con, req.period, specs, run_id),
             mask_ids=req.mask_ids,
             all_townships=all_townships,
+            delivery_notes=publish.delivery_notes(store.run_events(con, run_id)),
         )
         with store.transaction(con):
             _store_outputs(con, req.period, req.township, suspects, evidence, result.match_rates)
             _store_followup(con, req.period, req.township, result, run_id)
+            rep = build_report(
+                con,
+                req.period,
+                run_id,
+                result,
+                suspects,
+                resolved,
+                all_townships,
+                req.township,
+                unrecognised_files(req.inbox, req.period, specs),
+                _started_at(con, run_id),
+            )
             _record_end(con, run_id, "success", "")
             after_stage("store")
             # The files come last: once they are renamed into place only the commit is left.
@@ -627,18 +660,19 @@ def finish_run(req: RunRequest, run_id: str) -> None:
     remove_work(req.out, run_id)
 
 
-def fail_run(req: RunRequest, run_id: str, reason: str) -> bool:
-    """Record the run as failed with its one-line reason and remove its work folder.
-    Never raises (the caller is already handling the real failure). False when nothing
-    was recorded: the run had already ended, or the database could not be written (the
-    next run to start then closes this one as interrupted)."""
+def fail_run(req: RunRequest, run_id: str, reason: str, status: str = "failed") -> bool:
+    """Record the run as failed (or `held`: a completeness gate held a delivery) with its
+    one-line reason and remove its work folder. Never raises (the caller is already
+    handling the real failure). False when nothing was recorded: the run had already
+    ended, or the database could not be written (the next run to start then closes this
+    one as interrupted)."""
     remove_work(req.out, run_id)
     try:
         con = store.connect(req.db)
     except Exception:
         return False
     try:
-        return _record_end(con, run_id, "failed", redact_ids(reason)[:500])
+        return _record_end(con, run_id, status, redact_ids(reason)[:500])
     except Exception:
         return False
     finally:
@@ -656,8 +690,11 @@ def run_period(
     township: str | None = None,
     mask_ids: bool = False,
     on_stage: Callable[[str], None] | None = None,
+    accept_held: tuple[str, ...] = (),
 ) -> RunOutcome:
-    """Screen one period (or re-screen one township of it) and publish the lists."""
+    """Screen one period (or re-screen one township of it) and publish the lists. Raises
+    `DeliveryHeld` when a completeness gate held a delivery that `accept_held` does not
+    accept (the run is recorded `held`, nothing new is published)."""
     req = RunRequest(
         db=Path(db),
         inbox=Path(inbox),
@@ -667,6 +704,7 @@ def run_period(
         aliases_file=aliases_file,
         township=township,
         mask_ids=mask_ids,
+        accept_held=tuple(accept_held),
     )
     stage = on_stage or (lambda _name: None)
     prepare(req)
@@ -685,7 +723,7 @@ def run_period(
             done = publish_run(req, run_id, work)
             after_stage("publish")
         except BaseException as exc:
-            fail_run(req, run_id, one_line(exc))
+            fail_run(req, run_id, one_line(exc), run_status(exc))
             raise
         finish_run(req, run_id)
         after_stage("finish")
@@ -697,6 +735,11 @@ def run_period(
 # ---------------------------------------------------------------- helpers
 
 
+def run_status(exc: BaseException) -> str:
+    """How `runs` records a run that ended with `exc`: held, or failed."""
+    return "held" if isinstance(exc, DeliveryHeld) else "failed"
+
+
 def _started_at(con: duckdb.DuckDBPyConnection, run_id: str) -> dt.datetime:
     rows = con.execute("SELECT started_at FROM runs WHERE run_id = ?", [run_id]).fetchall()
     if not rows:
@@ -705,14 +748,22 @@ def _started_at(con: duckdb.DuckDBPyConnection, run_id: str) -> dt.datetime:
 
 
 def _source_statuses(
-    con: duckdb.DuckDBPyConnection, period: str, specs: dict[str, contract.SourceSpec]
+    con: duckdb.DuckDBPyConnection,
+    period: str,
+    specs: dict[str, contract.SourceSpec],
+    run_id: str,
 ) -> dict[str, str]:
-    """Each source's delivery this period as the lists describe it: loaded, empty, missing
-    or rejected (a file skipped as unchanged keeps the status of its first reading)."""
+    """Each source's delivery this period as the lists describe it: loaded, empty, missing,
+    rejected, held or withdrawn (a file skipped as unchanged keeps the status of its first
+    reading), or kept: this run could not use the period's file and the delivery stored
+    before stayed in force."""
     rows = con.execute(
         "SELECT source, status FROM ingest_log WHERE period = ?", [period]
     ).fetchall()
     status = dict(rows)
+    events = store.run_events(con, run_id)
+    for source in events.filter(pl.col("event") == "kept")["source"]:
+        status[source] = "kept"
     return {source: status[source] for source in specs if source in status}
 
 

@@ -2021,6 +2021,30 @@ INVALID_KINDS: dict[str, tuple[tuple[str, str, str], ...]] = {
 _TEXT_ONLY = frozenset({"feb30", "month13", "pending", "bad_grade"})
 
 
+# The share of a file's rows that its invalid rows may take: under the completeness gate's
+# default hold level (gates.max_quarantined_share, 20 %), so that the sample county is not
+# held; a small delivery gets fewer kinds, taken in turn so that each period shows others.
+INVALID_SHARE = 0.15
+
+
+def _invalid_kinds(
+    source: str, kinds: tuple[tuple[str, str, str], ...], i: int, valid_rows: int
+) -> list[tuple[str, str, str]]:
+    """The invalid kinds delivery `i` of `source` carries, within INVALID_SHARE."""
+    style = style_for(source, i)
+    usable = [k for k in kinds if not (k[2] in _TEXT_ONLY and style and style.fmt == "parquet")]
+    chosen: list[tuple[str, str, str]] = []
+    rows = 0
+    for j in range(len(usable)):
+        kind = usable[(i + j) % len(usable)]
+        extra = 2 if kind[2] == "duplicate" else 1
+        if rows + extra > INVALID_SHARE * (valid_rows + rows + extra):
+            continue
+        chosen.append(kind)
+        rows += extra
+    return [k for k in usable if k in chosen]  # in the table's order
+
+
 def _invalid_rows(ctx: _Context, events: dict[str, pl.DataFrame], seed: int) -> None:
     """Add a few rows that validation must reject, for background people who have no other
     record in that source (so no natural key collides and no planted case is touched)."""
@@ -2029,14 +2053,13 @@ def _invalid_rows(ctx: _Context, events: dict[str, pl.DataFrame], seed: int) -> 
         rng = _rng(seed, f"invalid/{source}")
         used = set(events[source]["_pid"].to_list())
         pool = sorted(set(ctx.background.filter(pl.col("_age") >= 18)["_pid"].to_list()) - used)
+        delivered = dict(events[source].group_by("_deliver").len().iter_rows())
         rows: list[dict[str, Any]] = []
         for i in range(cal.n):
             style = style_for(source, i)
             if style is None or style.header_only:
                 continue
-            for check, column, how in kinds:
-                if how in _TEXT_ONLY and style.fmt == "parquet":
-                    continue
+            for check, column, how in _invalid_kinds(source, kinds, i, delivered.get(i, 0)):
                 pid = pool.pop(rng.randrange(len(pool)))
                 rows += _invalid_row(
                     source,
