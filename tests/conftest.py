@@ -17,6 +17,12 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# A test that finds a database busy fails at once unless it asks to wait (production waits
+# 10 minutes). No test reads the settings of the machine it runs on.
+os.environ["SCREENING_BUSY_TIMEOUT"] = "0"
+for _name in ("SCREENING_INBOX", "SCREENING_DB", "SCREENING_OUT", "SCREENING_PARAMS",
+              "SCREENING_ALIASES", "SCREENING_MASK_IDS", "SCREENING_CRON"):  # fmt: skip
+    os.environ.pop(_name, None)
 
 import json
 

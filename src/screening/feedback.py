@@ -580,8 +580,11 @@ def os_user() -> str:
 # ---------------------------------------------------------------- entry point
 
 
-def import_feedback(db: Path, path: Path, period: str, township: str | None = None) -> ImportResult:
-    """Import one township's verification results for `period` into the database `db`."""
+def import_feedback(
+    db: Path, path: Path, period: str, township: str | None = None, *, wait: float = 0.0
+) -> ImportResult:
+    """Import one township's verification results for `period` into the database `db`
+    (waiting up to `wait` seconds for it while another process has it open)."""
     check_period(period)
     raw = read_feedback(path)
     rows = parse_rows(raw.frame)
@@ -595,7 +598,7 @@ def import_feedback(db: Path, path: Path, period: str, township: str | None = No
     if not db.is_file():
         raise FeedbackError(f"数据库不存在 database not found: {db} (run `screening run` first)")
     with lock.hold(db):
-        con = store.connect(db)
+        con = store.connect(db, wait=wait)
         try:
             if not was_screened(con, period):
                 raise FeedbackError(

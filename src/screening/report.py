@@ -39,8 +39,8 @@ from screening.publish import (
 
 REPORT_FILE = "run-report.md"
 DEMO_SENTENCE = (
-    "本报告由程序自带的虚构示例县数据生成，所列人员均不存在 made from the bundled "
-    "synthetic county: nobody listed exists"
+    "数据来自程序自带的虚构示例县，所列人员均不存在 data of the bundled synthetic county: "
+    "nobody listed exists"
 )
 OVERDUE_SCHEMA = {"township": pl.String(), "overdue": pl.Int64(), "due": pl.Date()}
 STATUSES = ("新增", "持续", "已在监测", "已确认待录入")
@@ -431,8 +431,6 @@ def _md_parameters(report: RunReport) -> str:
 def render_console(report: RunReport, console: Console) -> None:
     """The same report as rich tables; data text is never read as rich markup."""
     scope = f"（{report.township}）" if report.township else ""
-    if report.demo:
-        console.print(Text(f"{DEMO_LABEL}: {DEMO_SENTENCE}", style="bold magenta"))
     console.print(Text(f"筛查运行 {report.period}{scope}  批次号 {report.run_id}", style="bold"))
     for warning in all_warnings(report):
         console.print(Text(f"! {warning}", style="yellow"))
