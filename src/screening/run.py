@@ -733,16 +733,20 @@ class Stage:
 
     name: str
     label: str  # for the console's progress line
-    call: Callable[[RunRequest, str], object]
+    function: str  # a function of this module, looked up at each call (tests replace it)
     retry: bool = False
+
+    def call(self, req: RunRequest, run_id: str) -> object:
+        function: Callable[[RunRequest, str], object] = globals()[self.function]
+        return function(req, run_id)
 
 
 # The one order of a run's stages: `run_period` and the Prefect flow (flow.py) iterate it.
 RUN_STAGES = (
-    Stage("ingest", "入库 ingest", ingest_inputs, retry=True),
-    Stage("screen", "筛查 screen", screen_period),
-    Stage("publish", "发布 publish", publish_run),
-    Stage("finish", "收尾 finish", finish_run),
+    Stage("ingest", "入库 ingest", "ingest_inputs", retry=True),
+    Stage("screen", "筛查 screen", "screen_period"),
+    Stage("publish", "发布 publish", "publish_run"),
+    Stage("finish", "收尾 finish", "finish_run"),
 )
 
 
