@@ -432,3 +432,26 @@ def test_a_second_run_is_refused_while_the_first_runs_through_a_symlink(
         first.kill()
         first.wait(timeout=60)
     assert json.loads(lock.lock_path(db).read_text())["pid"] == first.pid
+
+
+def test_every_error_line_is_chinese_first(sample_inbox: Path, tmp_path: Path) -> None:
+    bad_params = tmp_path / "county.yaml"
+    bad_params.write_text("monitoring_line: [\n", encoding="utf-8")
+    bad_aliases = tmp_path / "aliases.yaml"
+    bad_aliases.write_text("nosuch:\n  x: [y]\n", encoding="utf-8")
+    db = tmp_path / "s.duckdb"
+    for args in (
+        ["run", "-p", "2026-13", "--inbox", sample_inbox],
+        ["run", "-p", FIRST, "--inbox", sample_inbox, "--db", db, "--params", bad_params],
+        ["run", "-p", FIRST, "--inbox", sample_inbox, "--db", db, "--aliases", bad_aliases],
+        ["run", "-p", FIRST, "--inbox", tmp_path / "nowhere"],
+        ["run", "-p", "2030-01", "--inbox", sample_inbox, "--db", db],
+        ["summary", "--db", db],
+        ["explain", "x", "-p", FIRST, "--db", db],
+        ["feedback", "import", tmp_path / "none.xlsx", "-p", FIRST, "--db", db],
+        ["serve", "--inbox", sample_inbox, "--cron", "0 3 35 * *", "--print-cron"],
+    ):
+        result = invoke(*args)
+        (line,) = lines(result.stderr)
+        assert line.startswith("错误 error: "), args
+        assert re.match(r"[\u4e00-\u9fff]", line.removeprefix("错误 error: ")), line

@@ -136,26 +136,37 @@ class UserError(Exception):
 
 
 # Known failures become one line; anything else is a bug and keeps its traceback. Named by
-# module, so that catching them imports nothing: a module not imported raised nothing.
+# module, so that catching them imports nothing: a module not imported raised nothing. A
+# message that does not start in Chinese is led by its kind's Chinese name.
 EXPECTED_ERRORS = (
-    ("screening.config", "SettingsError"),
-    ("screening.inbox", "PeriodError"),
-    ("screening.read", "FileRejected"),
-    ("screening.contract", "ContractError"),
-    ("screening.store", "DatabaseBusy"),
-    ("screening.run", "RunError"),
-    ("screening.params", "ParameterError"),
-    ("screening.explain", "ExplainError"),
-    ("screening.feedback", "FeedbackError"),
+    ("screening.config", "SettingsError", "设置有误"),
+    ("screening.inbox", "PeriodError", "期次有误"),
+    ("screening.read", "FileRejected", "文件无法使用"),
+    ("screening.contract", "ContractError", "数据约定或表头别名有误"),
+    ("screening.store", "DatabaseBusy", "数据库正被占用"),
+    ("screening.run", "RunError", "无法完成筛查"),
+    ("screening.params", "ParameterError", "参数有误"),
+    ("screening.explain", "ExplainError", "无法说明"),
+    ("screening.feedback", "FeedbackError", "无法导入核实结果"),
 )
 
 
-def expected_errors() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = [UserError, FileNotFoundError]
-    for module, name in EXPECTED_ERRORS:
+def expected_errors() -> dict[type[BaseException], str]:
+    """The known failures raised by the modules loaded so far, with their Chinese names."""
+    found: dict[type[BaseException], str] = {UserError: "", FileNotFoundError: "文件不存在"}
+    for module, name, chinese in EXPECTED_ERRORS:
         if module in sys.modules:
-            found.append(getattr(sys.modules[module], name))
-    return tuple(found)
+            found[getattr(sys.modules[module], name)] = chinese
+    return found
+
+
+def chinese_first(exc: BaseException, line: str) -> str:
+    """`line`, led by the Chinese name of the error's kind unless it starts in Chinese."""
+    if line[:1] >= "\u2e80":  # CJK and full-width punctuation
+        return line
+    kinds = expected_errors()
+    chinese = next((kinds[k] for k in type(exc).__mro__ if k in kinds), "")
+    return f"{chinese} {line}" if chinese else line
 
 
 def one_line_errors(func: F) -> F:
@@ -168,9 +179,9 @@ def one_line_errors(func: F) -> F:
         except Exception as exc:
             from .ids import mask_text
 
-            if isinstance(exc, expected_errors()):
+            if isinstance(exc, tuple(expected_errors())):
                 # Messages may quote data: never read as markup, never an ID number in full.
-                line = mask_text(" ".join(str(exc).split()))
+                line = chinese_first(exc, mask_text(" ".join(str(exc).split())))
                 err.print(Text.assemble(("错误 error: ", "bold red"), line), soft_wrap=True)
                 raise typer.Exit(2) from None
             # A bug or an environment failure (disk full, permissions): still one line for

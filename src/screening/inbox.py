@@ -27,7 +27,10 @@ class PeriodError(ValueError):
 
 def check_period(period: str) -> str:
     if not PERIOD_RE.match(period or ""):
-        raise PeriodError(f"period must be YYYY-MM with a month 01–12, got {period!r}")
+        raise PeriodError(
+            f"期次应为 YYYY-MM（月份 01–12）period must be YYYY-MM with a month 01–12, "
+            f"got {period!r}"
+        )
     return period
 
 
@@ -42,9 +45,9 @@ class Found:
     def message(self) -> str:
         if self.problem == "ambiguous":
             names = ", ".join(p.name for p in self.candidates)
-            return f"more than one file for {self.source}: {names}"
+            return f"同一数据源有多个文件 more than one file for {self.source}: {names}"
         if self.problem == "missing":
-            return f"no file for {self.source} in this period"
+            return f"本期没有该数据源的文件 no file for {self.source} in this period"
         return ""
 
 

@@ -100,7 +100,7 @@ def read_one(path: Path, spec: SourceSpec, period: str) -> SourceResult:
     good = checked.good.with_columns(pl.lit(path.name).alias("file"))
     notes = _notes(raw)
     if not rows:
-        notes.insert(0, "header only, no rows")
+        notes.insert(0, "只有表头，没有数据行 header only, no rows")
     return SourceResult(
         source=spec.source,
         file=path.name,
@@ -265,7 +265,7 @@ def _unchanged_result(previous: dict) -> SourceResult:
         rows_read=previous["rows_read"],
         rows_accepted=previous["rows_accepted"],
         rows_rejected=previous["rows_rejected"],
-        message="same file as last time, not read again",
+        message="与上次相同的文件，未重新读取 same file as last time, not read again",
         sha256=previous["sha256"],
         encoding=previous["encoding"],
     )
