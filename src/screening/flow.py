@@ -36,7 +36,7 @@ from prefect.states import State
 from prefect.tasks import Task
 
 from screening import config, ids, lock, report, run, store
-from screening.ingest import SourceResult
+from screening.ingest import STATUS_LABELS, SourceResult
 from screening.publish import COLOURS
 from screening.schedule import last_month
 
@@ -93,7 +93,7 @@ _RETRYING: dict[str, Any] = {
 @task(name="start", cache_policy=NO_CACHE, **_RETRYING)
 def start(req: run.RunRequest) -> str:
     run_id = _stage(run.start_run, req)
-    get_run_logger().info("run %s started for %s", run_id, req.period)
+    get_run_logger().info("批次 %s 开始筛查 %s run started for %s", run_id, req.period, req.period)
     return run_id
 
 
@@ -102,8 +102,9 @@ def _ingested(req: run.RunRequest, results: list[SourceResult]) -> dict[str, str
     logger = get_run_logger()
     for r in results:
         logger.info(
-            "%s: %s, %d rows read, %d accepted, %d rejected",
+            "%s: %s %s, 读入 %d rows read, 接收 %d accepted, 拒收 %d rejected",
             r.source,
+            STATUS_LABELS.get(r.status, r.status),
             r.status,
             r.rows_read,
             r.rows_accepted,
@@ -115,7 +116,7 @@ def _ingested(req: run.RunRequest, results: list[SourceResult]) -> dict[str, str
 def _screened(req: run.RunRequest, work: Path) -> str:
     meta = run.work_meta(work)
     get_run_logger().info(
-        "%d households screened, %d listed (%s) in %d townships",
+        "筛查 %d 户，列入 %d 户（%s），%d 个乡镇 households screened, listed, townships",
         meta["households"],
         meta["listed"],
         ", ".join(f"{c} {meta['colours'][c]}" for c in COLOURS if c in meta["colours"]) or "none",
@@ -128,7 +129,7 @@ def _published(req: run.RunRequest, done: run.Published) -> list[str]:
     logger = get_run_logger()
     scope = req.township or "all townships"
     logger.info(
-        "%d households published for %s, %d files written",
+        "发布 %d 户（%s），写入 %d 个文件 households published, files written",
         done.suspects.height,
         scope,
         len(done.written),
@@ -209,8 +210,10 @@ def monthly_screening(
                 # A plain call, not a task: it must happen even while the flow is torn down.
                 recorded = run.fail_run(req, run_id, run.one_line(exc))
                 logger.error(
-                    "run %s failed%s", run_id, "" if recorded else " (could not record it)"
+                    "批次 %s 失败 run failed%s",
+                    run_id,
+                    "" if recorded else "（未能记录 could not record it）",
                 )
                 raise
-    logger.info("run %s succeeded", run_id)
+    logger.info("批次 %s 完成 run succeeded", run_id)
     return run_id
