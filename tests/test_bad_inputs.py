@@ -523,7 +523,7 @@ def test_empty_file(corpus: Corpus, source: str, suffix: str) -> None:
 @pytest.mark.parametrize("suffix", list(FORMATS))
 def test_header_only(corpus: Corpus, source: str, suffix: str) -> None:
     result = corpus[f"header-only{suffix}", source].result
-    assert (result.status, result.message) == ("empty", "header only, no rows")
+    assert (result.status, result.message) == ("empty", "只有表头，没有数据行 header only, no rows")
     assert result.rows_read == 0
 
 

@@ -24,7 +24,7 @@ from screening import explain as why
 from screening.inbox import discover
 from screening.run import run_period
 
-from .conftest import SAMPLE_PERIODS, query
+from .conftest import SAMPLE_PERIODS, query, unstamped
 
 FIRST, SECOND, LAST = SAMPLE_PERIODS
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")
@@ -314,7 +314,7 @@ def test_a_corrected_file_beside_the_old_one_stops_the_run_before_anything_chang
     result = run_cli(county, FIRST)
     assert result.exit_code == 2
     assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
+    lines = unstamped(result.stderr)
     assert len(lines) == 1 and lines[0].startswith("错误 error:")
     assert old.name in lines[0] and corrected.name in lines[0]
     assert "子文件夹" in lines[0] and "subfolder" in lines[0]
@@ -358,8 +358,8 @@ def test_a_delivery_two_thirds_quarantined_is_held_then_accepted(county: dict[st
 
     result = run_cli(county, LAST)
     assert result.exit_code == 3, result.output
-    line = result.stderr.strip()
-    assert len(line.splitlines()) == 1 and line.startswith("暂扣 held:")
+    (line,) = unstamped(result.stderr)
+    assert line.startswith("暂扣 held:")
     assert new.name in line and "66.7%" in line and "20.0%" in line
     assert f"screening run --period {LAST} --accept-held medical" in line
     assert "暂扣 held" in result.stdout  # the ingest table and the gate on the console

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner, Result
 
-from screening import cli, feedback, ids, lock, normalise, publish
+from screening import cli, feedback, ids, lock, normalise, publish, run, store
 from screening.feedback import FeedbackError
 from screening.read import FileRejected
 
@@ -54,7 +54,7 @@ def workspace(screened: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
     shutil.copy2(screened["db"], db)
     shutil.copytree(screened["out"], out)
     publish_on(db, PERIOD, PUBLISHED)
-    return {"db": db, "out": out, "root": tmp_path}
+    return {"db": db, "out": out, "root": tmp_path, "inbox": screened["inbox"]}
 
 
 @pytest.fixture
@@ -630,3 +630,89 @@ def test_a_list_published_after_its_window_is_checked_against_the_window_only(
     target = fill_xlsx(xlsx, workspace["root"] / xlsx.name, {2: ("确认纳入", "2026-10-05", None)})
     result = run_import(workspace["db"], target)
     assert (result.accepted, result.rejected) == (1, 0)
+
+
+# ---------------------------------------------------------------- lists published with --mask-ids
+
+
+@pytest.fixture
+def masked_lists(workspace: dict[str, Path]) -> dict[str, Path]:
+    """The county re-screened with --mask-ids where every household is numbered with its
+    head's ID number (some counties do): the lists show each 户编号 masked."""
+    con = store.connect(workspace["db"])
+    con.execute(
+        "UPDATE stg_roster s SET household_id = h.head FROM (SELECT period, household_id, "
+        "min(id_number) FILTER (relation = '户主') AS head FROM stg_roster GROUP BY ALL) h "
+        "WHERE s.period = h.period AND s.household_id = h.household_id AND h.head IS NOT NULL"
+    )
+    con.close()
+    # The inbox's files are unchanged: the run reuses the stored (renumbered) roster.
+    run.run_period(
+        db=workspace["db"], inbox=workspace["inbox"], out=workspace["out"], period=PERIOD,
+        mask_ids=True,
+    )  # fmt: skip
+    publish_on(workspace["db"], PERIOD, PUBLISHED)
+    return workspace
+
+
+def test_a_list_published_with_masked_ids_comes_back_by_its_check_code(
+    masked_lists: dict[str, Path],
+) -> None:
+    db = masked_lists["db"]
+    own = query(db, f"SELECT township FROM suspects WHERE period = '{PERIOD}' LIMIT 1")[0, 0]
+    xlsx, csv = published(masked_lists, own)
+    rows = sheet_rows(xlsx)
+    header = rows[0]
+    at_id, at_key = header.index("户编号"), header.index(publish.LIST_KEY_HEADER)
+    assert at_key == at_id + 1
+    shown = [str(r[at_id]) for r in rows[1:]]
+    assert shown and all("********" in h for h in shown)  # what the township sees
+    day = dt.date(2026, 10, 8)
+    target = fill_xlsx(xlsx, masked_lists["root"] / "back.xlsx", {2: ("确认纳入", day, "ok")})
+    result = run_import(db, target, own)
+    assert (result.accepted, result.rejected) == (1, 0)
+    stored = query(db, "SELECT household_id FROM verifications")["household_id"].to_list()
+    listed = query(db, f"SELECT household_id FROM suspects WHERE township = '{own}'")
+    assert stored[0] in listed["household_id"].to_list() and ids.mask(stored[0]) == shown[0]
+    # The csv too, sorted the other way round by the township: the code travels with its row.
+    table = pl.read_csv(csv, infer_schema=False).reverse()
+    filled = table.with_columns(
+        pl.Series("核实结果", ["待核实"] * table.height),
+        pl.Series("核实日期", [None] * table.height, dtype=pl.String),
+    )
+    back = masked_lists["root"] / f"{own}_back.csv"
+    filled.write_csv(back, include_bom=True)
+    again = feedback.import_feedback(db, back, PERIOD)
+    assert (again.accepted + again.unchanged, again.rejected) == (table.height, 0)
+
+
+def test_a_check_code_that_was_changed_is_rejected_not_guessed(
+    masked_lists: dict[str, Path],
+) -> None:
+    db = masked_lists["db"]
+    counts = query(
+        db, f"SELECT township, count(*) AS n FROM suspects WHERE period = '{PERIOD}' "
+        "GROUP BY ALL ORDER BY n DESC",
+    )  # fmt: skip
+    own = counts["township"][0]
+    xlsx, _ = published(masked_lists, own)
+    book = openpyxl.load_workbook(xlsx)
+    sheet = book.worksheets[0]
+    header = [c.value for c in sheet[1]]
+    key = header.index(publish.LIST_KEY_HEADER) + 1
+    first, second = sheet.cell(2, key).value, sheet.cell(3, key).value
+    sheet.cell(2, key, second)  # one column sorted on its own: codes on the wrong rows
+    sheet.cell(3, key, first)
+    sheet.cell(4, key, "ZZZZ9999")  # a code typed over
+    target = masked_lists["root"] / "changed.xlsx"
+    book.save(target)
+    day = dt.date(2026, 10, 8)
+    filled = fill_xlsx(target, target, {r: ("不予纳入", day, "") for r in (2, 3, 4)})
+    result = run_import(db, filled, own)
+    assert result.accepted == 0
+    checks = dict(result.rejects.select("row_number", "check").rows())
+    assert checks == {2: "list_key_mismatch", 3: "list_key_mismatch", 4: "unknown_list_key"}
+    assert (
+        nothing_stored(db) is False
+        and query(db, "SELECT count(*) AS n FROM verifications")["n"][0] == 0
+    )

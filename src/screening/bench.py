@@ -38,6 +38,7 @@ import os
 import platform
 import pstats
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -862,6 +863,7 @@ class BenchResult:
     end_to_end: Measure
     machine: dict[str, str]
     date: str
+    cli_start: float = math.nan  # seconds before `screening --help` has printed (median)
 
     @property
     def floor_ratio(self) -> float:
@@ -888,6 +890,28 @@ class BenchResult:
     @property
     def agrees(self) -> bool:
         return not self.stages.floor_diff and not self.stages.naive_diff
+
+
+# `screening --help` must answer at once: the CLI imports its heavy libraries lazily.
+CLI_START_TARGET = 0.5
+CLI_START_REPEATS = 5
+
+
+def cli_start_seconds(repeats: int = CLI_START_REPEATS) -> float:
+    """The median wall time of `screening --help` in a fresh process (the console script
+    beside this Python, as an operator runs it)."""
+    script = Path(sys.executable).parent / "screening"
+    command = (
+        [str(script), "--help"]
+        if script.is_file()
+        else [sys.executable, "-c", "from screening.cli import app; app()", "--help"]
+    )
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
 
 
 def _ratio(a: float, b: float) -> float:
@@ -983,6 +1007,7 @@ def run_bench(
         end_to_end=e2e,
         machine=machine(),
         date=dt.date.today().isoformat(),
+        cli_start=cli_start_seconds(),
     )
     (folder / "last-result.json").write_text(
         json.dumps(_jsonable(result), ensure_ascii=False, indent=2, default=str) + "\n",
@@ -1083,6 +1108,11 @@ def render(result: BenchResult) -> str:
             + f"; peak RSS {_mib(e2e.peak_rss)} MiB (target < {_mib(rss)} MiB)"
             + _verdict(e2e.peak_rss < rss)
         )
+    lines.append(
+        f"  screening --help prints in {result.cli_start:.2f} s (median of "
+        f"{CLI_START_REPEATS}; target < {CLI_START_TARGET:g} s)"
+        + _verdict(result.cli_start < CLI_START_TARGET)
+    )
     lines.append("")
     lines += _agreement("floor", st.floor_diff, st.listed)
     if st.naive:

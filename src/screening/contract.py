@@ -92,6 +92,25 @@ class ContractError(ValueError):
     """A schema or aliases file that cannot be used; the message names the file."""
 
 
+class UnknownSource(ContractError):
+    """A source name that is none of the sources, in English or Chinese."""
+
+
+def source_key(name: str, specs: dict[str, SourceSpec] | None = None) -> str:
+    """The source key of `name`: the key (`medical`), the department's short name as in
+    file names (`医保`), or the source's title (`医保住院结算`), in any width or case."""
+    specs = _load_default() if specs is None else specs
+    wanted = fold_header(name)
+    for key, spec in specs.items():
+        if wanted in {fold_header(n) for n in (key, spec.title, *spec.file_prefixes)}:
+            return key
+    known = "、".join(
+        f"{next((p for p in spec.file_prefixes if p != key), key)} {key}"
+        for key, spec in specs.items()
+    )
+    raise UnknownSource(f"未知的数据来源 unknown source {name!r}; 可选 sources: {known}")
+
+
 def _parse_source(raw: dict[str, Any], origin: Path) -> SourceSpec:
     try:
         columns = {}
@@ -154,9 +173,11 @@ def load(aliases_file: Path | None = None) -> dict[str, SourceSpec]:
         raise ContractError(f"{aliases_file}: cannot read aliases file ({exc})") from exc
     if not isinstance(extra, dict):
         raise ContractError(f"{aliases_file}: expected a mapping of source → column → aliases")
-    for source, cols in extra.items():
-        if source not in specs:
-            raise ContractError(f"{aliases_file}: unknown source {source!r}")
+    for name, cols in extra.items():
+        try:
+            source = source_key(str(name), specs)
+        except UnknownSource as exc:
+            raise ContractError(f"{aliases_file}: {exc}") from None
         spec = specs[source]
         new_cols = dict(spec.columns)
         for key, names in (cols or {}).items():

@@ -228,6 +228,16 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "input_files": "JSON: source, file, sha256 and status of each input (kept: the "
             "stored delivery kept_file was used instead)",
             "message": "why a failed or held run stopped",
+            "demo": "true when the run screened the bundled synthetic sample (--demo): "
+            "its lists are of people who do not exist",
+        },
+    ),
+    "secrets": (
+        "密钥: values private to this database (the key the lists' 核对码 are made with); "
+        "never share them",
+        {
+            "name": "what the value is for (list_key)",
+            "value": "the secret value",
         },
     ),
     "match_rates": (

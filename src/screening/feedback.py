@@ -59,6 +59,7 @@ FEEDBACK_SPEC = SourceSpec(
         "note": ColumnSpec("note", "text", ("备注",)),
         "township": ColumnSpec("township", "text", ("乡镇",)),
         "period": ColumnSpec("period", "text", ("期次",)),
+        publish.LIST_KEY: ColumnSpec(publish.LIST_KEY, "text", (publish.LIST_KEY_HEADER,)),
     },
 )
 
@@ -155,6 +156,10 @@ def parse_rows(frame: pl.DataFrame) -> pl.DataFrame:
         normalise.text(raw("note")).alias("note"),
         normalise.text(raw("township")).alias("township"),
         normalise.text(raw("period")).str.normalize("NFKC").alias("period"),
+        normalise.text(raw(publish.LIST_KEY))
+        .str.normalize("NFKC")
+        .str.to_uppercase()
+        .alias(publish.LIST_KEY),
         pl.all_horizontal([normalise.is_empty(c) for c in cells]).alias("empty"),
     )
 
@@ -313,21 +318,44 @@ def check_rows(
     # Only a list published inside its window can be held to its publication date.
     after = published if published is not None and published <= last else None
     hid, result, date = pl.col("household_id"), pl.col("result_raw"), pl.col("date_raw")
+    key = pl.col(publish.LIST_KEY)
     listed_id, listed_township = pl.col("listed_id"), pl.col("listed_township")
     checks: list[tuple[pl.Expr, str, str, pl.Expr, pl.Expr]] = [
         (
-            hid.is_null(),
+            hid.is_null() & key.is_null(),
             "household_id",
             "missing_household",
             hid,
             _msg("户编号为空 household id is empty"),
         ),
         (
-            hid.is_not_null() & listed_id.is_null(),
+            hid.is_not_null() & listed_id.is_null() & pl.col("key_problem").is_null(),
             "household_id",
             "unknown_household",
             hid,
             _msg(f"不在 {period} 期名单中 household is not on the list of {period}"),
+        ),
+        (
+            pl.col("key_problem") == "unknown",
+            publish.LIST_KEY,
+            "unknown_list_key",
+            key,
+            pl.format(
+                "核对码「{}」不在 {} 期名单中 check code is not on the list of {}",
+                key,
+                pl.lit(period),
+                pl.lit(period),
+            ),
+        ),
+        (
+            pl.col("key_problem") == "conflict",
+            publish.LIST_KEY,
+            "list_key_mismatch",
+            key,
+            _msg(
+                "户编号与核对码不是同一户（是否单独排序或改动了某一列？）"
+                "household id and check code name different households"
+            ),
         ),
         (
             listed_id.is_not_null() & (listed_township != township),
@@ -443,7 +471,14 @@ def _msg(text: str) -> pl.Expr:
 
 def _match(rows: pl.DataFrame, listed: pl.DataFrame) -> pl.DataFrame:
     """`listed_id` and `listed_township` of each row's household: the 户编号 as written,
-    else as folded by `household_key` when that names exactly one listed household."""
+    else as folded by `household_key` when that names exactly one listed household, else
+    the row's 核对码 (a list published with --mask-ids shows the 户编号 masked).
+    `key_problem`: 'unknown' for a 核对码 on no listed household, 'conflict' when the
+    户编号 and the 核对码 name different households; `listed_id` is then null."""
+    if publish.LIST_KEY not in listed.columns:
+        listed = listed.with_columns(pl.lit(None, pl.String).alias(publish.LIST_KEY))
+    if publish.LIST_KEY not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, pl.String).alias(publish.LIST_KEY))
     exact = listed.select(
         pl.col("household_id").alias("_exact"),
         pl.col("household_id").alias("_id1"),
@@ -454,16 +489,41 @@ def _match(rows: pl.DataFrame, listed: pl.DataFrame) -> pl.DataFrame:
         pl.col("household_id").alias("_id2"),
         pl.col("township").alias("_t2"),
     ).unique("_key", keep="none")
+    keyed = listed.select(
+        pl.col(publish.LIST_KEY).alias("_code"),
+        pl.col("household_id").alias("_id3"),
+        pl.col("township").alias("_t3"),
+        publish.mask_embedded_ids(pl.col("household_id")).alias("_masked3"),
+    ).unique("_code", keep="none")
+    by_id = pl.coalesce("_id1", "_id2")
+    hid, code = pl.col("household_id"), pl.col(publish.LIST_KEY)
+    # A 户编号 that names no listed household and is not the masked one the key's list shows.
+    stray_id = by_id.is_null() & hid.is_not_null() & (hid != pl.col("_masked3")).fill_null(True)
+    problem = (
+        pl.when(code.is_null())
+        .then(None)
+        .when(pl.col("_id3").is_null())
+        .then(pl.lit("unknown"))
+        .when(by_id.is_not_null() & (by_id != pl.col("_id3")))
+        .then(pl.lit("conflict"))
+        .when(stray_id & hid.str.contains("*", literal=True))
+        .then(pl.lit("conflict"))
+        .otherwise(None)
+    )
     found = pl.col("_id1").is_not_null()
+    township = pl.when(found).then(pl.col("_t1")).otherwise(pl.coalesce("_t2", "_t3"))
+    usable = pl.col("key_problem").is_null() & ~(stray_id & code.is_not_null())
     return (
         rows.with_columns(household_key(pl.col("household_id")).alias("_key"))
         .join(exact, left_on="household_id", right_on="_exact", how="left")
         .join(folded, on="_key", how="left")
+        .join(keyed, left_on=publish.LIST_KEY, right_on="_code", how="left")
+        .with_columns(problem.cast(pl.String).alias("key_problem"))
         .with_columns(
-            pl.when(found).then(pl.col("_id1")).otherwise(pl.col("_id2")).alias("listed_id"),
-            pl.when(found).then(pl.col("_t1")).otherwise(pl.col("_t2")).alias("listed_township"),
+            pl.when(usable).then(pl.coalesce(by_id, "_id3")).alias("listed_id"),
+            pl.when(usable).then(township).alias("listed_township"),
         )
-        .drop("_id1", "_t1", "_id2", "_t2")
+        .drop("_id1", "_t1", "_id2", "_t2", "_id3", "_t3", "_masked3")
     )
 
 
@@ -532,6 +592,15 @@ def listed_households(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFra
     ).pl()
 
 
+def with_list_keys(
+    listed: pl.DataFrame, period: str, con: duckdb.DuckDBPyConnection
+) -> pl.DataFrame:
+    """The listed households with the 核对码 their lists carry (publish.list_key)."""
+    secret = store.list_key_secret(con)
+    keys = [publish.list_key(secret, period, h) for h in listed["household_id"]]
+    return listed.with_columns(pl.Series(publish.LIST_KEY, keys, pl.String))
+
+
 def new_decisions(
     con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, period: str, sha256: str
 ) -> pl.DataFrame:
@@ -591,8 +660,11 @@ def store_import(
 # ---------------------------------------------------------------- entry point
 
 
-def import_feedback(db: Path, path: Path, period: str, township: str | None = None) -> ImportResult:
-    """Import one township's verification results for `period` into the database `db`."""
+def import_feedback(
+    db: Path, path: Path, period: str, township: str | None = None, *, wait: float = 0.0
+) -> ImportResult:
+    """Import one township's verification results for `period` into the database `db`
+    (waiting up to `wait` seconds for it while another process has it open)."""
     check_period(period)
     raw = read_feedback(path)
     rows = parse_rows(raw.frame)
@@ -607,14 +679,15 @@ def import_feedback(db: Path, path: Path, period: str, township: str | None = No
     if not db.is_file():
         raise FeedbackError(f"数据库不存在 database not found: {db} (run `screening run` first)")
     with lock.hold(db):
-        con = store.connect(db)
+        con = store.connect(db, wait=wait)
         try:
             if not was_screened(con, period):
                 raise FeedbackError(
                     f"期次 {period} 尚未筛查 period {period} was never screened "
                     f"(run `screening run --period {period}` first)"
                 )
-            listed = listed_households(con, period)
+            ensure_feedback_schema(con)
+            listed = with_list_keys(listed_households(con, period), period, con)
             found = file_township(
                 rows, path, sorted(set(listed["township"].drop_nulls())), township
             )
@@ -623,7 +696,6 @@ def import_feedback(db: Path, path: Path, period: str, township: str | None = No
             rejects = pl.concat([damaged_rejects(raw), rejects]).sort(
                 "row_number", maintain_order=True
             )
-            ensure_feedback_schema(con)
             decisions = new_decisions(con, accepted, period, sha)
             stamp: dict[str, object] = {
                 "period": period,

@@ -34,7 +34,10 @@ class TwoFilesForOneSource(ValueError):
 
 def check_period(period: str) -> str:
     if not PERIOD_RE.match(period or ""):
-        raise PeriodError(f"period must be YYYY-MM with a month 01–12, got {period!r}")
+        raise PeriodError(
+            f"期次应为 YYYY-MM（月份 01–12）period must be YYYY-MM with a month 01–12, "
+            f"got {period!r}"
+        )
     return period
 
 
@@ -49,9 +52,9 @@ class Found:
     def message(self) -> str:
         if self.problem == "ambiguous":
             names = ", ".join(p.name for p in self.candidates)
-            return f"more than one file for {self.source}: {names}"
+            return f"同一数据源有多个文件 more than one file for {self.source}: {names}"
         if self.problem == "missing":
-            return f"no file for {self.source} in this period"
+            return f"本期没有该数据源的文件 no file for {self.source} in this period"
         return ""
 
 
@@ -84,16 +87,6 @@ def check_one_file_per_source(found: dict[str, Found], folder: Path) -> None:
         "replace the old file with the new one, or move the old one into a subfolder "
         "(subfolders are not read)"
     )
-
-
-def source_named(name: str, specs: dict[str, SourceSpec]) -> str | None:
-    """The source a user names on the command line: its key (medical) or its department's
-    name as in file names (医保, 人口, 乡村振兴), whole, case and width ignored."""
-    wanted = _fold(name)
-    for source, spec in specs.items():
-        if wanted in {_fold(source), *(_fold(p) for p in spec.file_prefixes)}:
-            return source
-    return None
 
 
 def _fold(name: str) -> str:

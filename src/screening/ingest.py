@@ -174,7 +174,7 @@ def read_one(
     if checked.rows_duplicate:
         notes.append(_duplicates_note(checked.duplicates))
     if not rows:
-        notes.insert(0, "header only, no rows")
+        notes.insert(0, "只有表头，没有数据行 header only, no rows")
     return SourceResult(
         source=spec.source,
         file=path.name,
@@ -606,7 +606,7 @@ def _unchanged_result(previous: dict) -> SourceResult:
         rows_accepted=previous["rows_accepted"],
         rows_rejected=previous["rows_rejected"],
         rows_duplicate=previous.get("rows_duplicate") or 0,
-        message="same file as last time, not read again",
+        message="与上次相同的文件，未重新读取 same file as last time, not read again",
         sha256=previous["sha256"],
         encoding=previous["encoding"],
         read_key=previous.get("read_key"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import os
 import re
 import tempfile
@@ -66,6 +67,42 @@ SUSPECT_HEADERS: dict[str, str] = {
     "last_decision": "上次核实结果",
     "last_decision_date": "上次核实日期",
 }
+# A row's 核对码: how an import finds the household when its 户编号 was masked
+# (--mask-ids). Derived from the 户编号 with the database's secret, so it tells nothing
+# about the person; a letter first and no 0/O/1/I, so Excel keeps it as typed text.
+LIST_KEY = "list_key"
+LIST_KEY_HEADER = "核对码"
+_KEY_FIRST = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+_KEY_REST = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_KEY_LENGTH = 8
+
+
+def list_key(secret: str, period: str, household_id: str) -> str:
+    """The 核对码 of a household on the lists of `period` (the same on every re-run)."""
+    digest = hmac.new(
+        secret.encode("utf-8"), f"{period}|{household_id}".encode(), hashlib.sha256
+    ).digest()
+    number = int.from_bytes(digest[:8], "big")
+    chars = [_KEY_FIRST[number % len(_KEY_FIRST)]]
+    number //= len(_KEY_FIRST)
+    for _ in range(_KEY_LENGTH - 1):
+        chars.append(_KEY_REST[number % len(_KEY_REST)])
+        number //= len(_KEY_REST)
+    return "".join(chars)
+
+
+def with_list_keys(frame: pl.DataFrame, meta: PublishMeta) -> pl.DataFrame:
+    """`frame` with its 核对码 right after household_id (unchanged without a secret)."""
+    if meta.list_key_secret is None:
+        return frame
+    secret, period = meta.list_key_secret, meta.period
+    keys = pl.Series(
+        LIST_KEY, [list_key(secret, period, h) for h in frame["household_id"]], pl.String
+    )
+    at = frame.columns.index("household_id") + 1
+    return frame.clone().insert_column(at, keys)  # insert_column changes the frame in place
+
+
 # The three columns a township fills in and sends back (feedback.py reads them).
 FEEDBACK_HEADERS = ("核实结果", "核实日期", "备注")
 FEEDBACK_RESULTS = ("确认纳入", "不予纳入", "待核实")
@@ -205,6 +242,9 @@ class PublishMeta:
     # Source key → what was used instead of this period's file, or how a held file came to
     # be used (`delivery_note`): said on every list's 说明 sheet.
     delivery_notes: dict[str, str] = field(default_factory=dict)
+    demo: bool = False  # made from the bundled synthetic sample: the lists say so
+    # The database's secret for the 核对码 column (store.list_key_secret); None: no column.
+    list_key_secret: str | None = None
 
 
 # ---------------------------------------------------------------- safe, atomic files
@@ -563,7 +603,7 @@ def _stage_township(
         xlsx,
         lambda tmp: _write_workbook(tmp, township, households, details, meta, candidates, folders),
     )
-    staged.add(csv, lambda tmp: _write_csv(tmp, households, meta.mask_ids))
+    staged.add(csv, lambda tmp: _write_csv(tmp, households, meta))
 
 
 def _stage_candidates(
@@ -582,15 +622,16 @@ def _stage_candidates(
 # ---------------------------------------------------------------- csv
 
 
-def _write_csv(path: Path, households: pl.DataFrame, mask_ids: bool) -> None:
+def _write_csv(path: Path, households: pl.DataFrame, meta: PublishMeta) -> None:
     """The contract columns with Chinese headers; UTF-8 with BOM so Excel reads the Chinese.
 
     The run id is left out: re-running a period on the same inputs must give the same
     bytes, so a township can tell at a glance that nothing changed (the run id is on the
     xlsx 说明 sheet and in suspects.parquet)."""
-    frame = households.with_columns(pl.col("risk_codes").list.join(";"))
+    frame = with_list_keys(households.with_columns(pl.col("risk_codes").list.join(";")), meta)
     blanks = [pl.lit(None, pl.String).alias(h) for h in FEEDBACK_HEADERS]
-    _write_people_csv(path, frame, SUSPECT_HEADERS, mask_ids, blanks)
+    headers = {**SUSPECT_HEADERS, LIST_KEY: LIST_KEY_HEADER}
+    _write_people_csv(path, frame, headers, meta.mask_ids, blanks)
 
 
 def _write_candidates_csv(path: Path, candidates: pl.DataFrame, mask_ids: bool) -> None:
@@ -621,6 +662,11 @@ def _defuse_expr(name: str) -> pl.Expr:
     return pl.when(col.str.contains(_FORMULA_START_RE)).then(quoted).otherwise(col).alias(name)
 
 
+def mask_embedded_ids(text: pl.Expr) -> pl.Expr:
+    """`text` with any ID number in it masked, as the lists print it with --mask-ids."""
+    return text.str.replace_all(_EMBEDDED_ID_RE, "${1}********${2}")
+
+
 def _mask_ids(frame: pl.DataFrame, id_column: str) -> pl.DataFrame:
     """`id_column` masked, and any ID number found inside other text too (record keys of
     civil and traffic records, the 20-character disability certificate, a 户编号 that is
@@ -629,7 +675,7 @@ def _mask_ids(frame: pl.DataFrame, id_column: str) -> pl.DataFrame:
     others = [c for c, t in frame.schema.items() if t == pl.String() and c != id_column]
     return frame.with_columns(
         pl.when(col.is_not_null()).then(ids.mask_expr(col)).otherwise(col).alias(id_column),
-        *[pl.col(c).str.replace_all(_EMBEDDED_ID_RE, "${1}********${2}") for c in others],
+        *[mask_embedded_ids(pl.col(c)) for c in others],
     )
 
 
@@ -721,6 +767,17 @@ _HOUSEHOLD_COLS = (
     ]
     + [_Col(header, f"_feedback_{i}", "text") for i, header in enumerate(FEEDBACK_HEADERS)]
 )
+
+
+def _household_cols(with_key: bool) -> list[_Col]:
+    """The first sheet's columns: the 核对码 after the 户编号 when the list has one."""
+    if not with_key:
+        return list(_HOUSEHOLD_COLS)
+    at = next(i for i, col in enumerate(_HOUSEHOLD_COLS) if col.key == "household_id") + 1
+    key = _Col(LIST_KEY_HEADER, LIST_KEY, "text")
+    return [*_HOUSEHOLD_COLS[:at], key, *_HOUSEHOLD_COLS[at:]]
+
+
 _CANDIDATE_COLS = [_Col("序号", "_seq", "seq")] + [
     _Col(header, key, _kind_of(key, CANDIDATES_SCHEMA[key]))
     for key, header in CANDIDATE_HEADERS.items()
@@ -761,12 +818,12 @@ def _write_workbook(
     try:
         workbook.set_properties(_properties(township, meta))
         formats = _Formats(workbook)
-        # Excel caps a page header at 255 characters; a name from data could be any length.
-        header = f"{LIST_PREFIX}名单 {township[:60]} {_period_words(meta.period)}"
-        rows = _household_cells(households, meta.mask_ids)
+        header = _page_header(LIST_PREFIX, township, meta)
+        rows = _household_cells(with_list_keys(households, meta), meta.mask_ids)
+        cols = _household_cols(meta.list_key_secret is not None)
         sheet = workbook.add_worksheet(SHEET_HOUSEHOLDS)
-        _write_table(sheet, _HOUSEHOLD_COLS, rows, formats, header)
-        result_col = len(_HOUSEHOLD_COLS) - len(FEEDBACK_HEADERS)
+        _write_table(sheet, cols, rows, formats, header)
+        result_col = len(cols) - len(FEEDBACK_HEADERS)
         if rows:  # a drop-down, so a typed result is one the import knows
             sheet.data_validation(
                 1,
@@ -797,7 +854,7 @@ def _write_candidates_workbook(
             {**props, "title": props["title"].replace(LIST_PREFIX, CANDIDATES_PREFIX)}
         )
         formats = _Formats(workbook)
-        header = f"{CANDIDATES_PREFIX}名单 {township[:60]} {_period_words(meta.period)}"
+        header = _page_header(CANDIDATES_PREFIX, township, meta)
         frame = candidates.with_row_index("_seq", offset=1)
         rows = (_mask_ids(frame, "head_id_number") if meta.mask_ids else frame).rows(named=True)
         sheet = workbook.add_worksheet(SHEET_CANDIDATES)
@@ -820,6 +877,12 @@ def _properties(township: str, meta: PublishMeta) -> dict[str, Any]:
         "comments": f"批次号 {meta.run_id}",
         "created": made,
     }
+
+
+def _page_header(prefix: str, township: str, meta: PublishMeta) -> str:
+    # Excel caps a page header at 255 characters; a name from data could be any length.
+    demo = "【示例数据 虚构人员】" if meta.demo else ""
+    return f"{demo}{prefix}名单 {township[:60]} {_period_words(meta.period)}"
 
 
 def _period_words(period: str) -> str:
@@ -1016,6 +1079,7 @@ def candidate_about_lines(
     """The 说明 sheet of the 风险消除候选 list."""
     periods = meta.parameters.get("risk_removal_clear_periods", "")
     return [
+        *_demo_lines(meta),
         ("乡镇", township),
         ("期次", f"{_period_words(meta.period)}（{meta.period}）"),
         ("批次号", meta.run_id),
@@ -1048,6 +1112,7 @@ def about_lines(
 ) -> list[tuple[str, str]]:
     """(label, text) rows of the 说明 sheet, in the words a township officer uses."""
     lines = [
+        *_demo_lines(meta),
         ("乡镇", township),
         *_folder_lines(township, folders or {}),
         ("期次", f"{_period_words(meta.period)}（{meta.period}）"),
@@ -1072,6 +1137,17 @@ def about_lines(
             "乡镇审核、县级审定后，方可确定为监测对象，全流程约20个工作日。请在「疑似监测户」"
             "表最后三列填写核实结果（确认纳入／不予纳入／待核实）、核实日期和备注，"
             "将本文件反馈县级。",
+        ),
+        *(
+            [
+                (
+                    LIST_KEY_HEADER,
+                    "「核对码」是县级导入核实结果时用来对应农户的编码，不含个人信息。"
+                    "请勿修改或删除；排序、筛选、删除行都不影响导入。",
+                )
+            ]
+            if meta.list_key_secret is not None
+            else []
         ),
         (
             "风险消除候选",
@@ -1162,6 +1238,18 @@ def delivery_notes(events: pl.DataFrame, english: bool = False) -> dict[str, str
         )
         for r in used.iter_rows(named=True)
     }  # fmt: skip
+
+
+def _demo_lines(meta: PublishMeta) -> list[tuple[str, str]]:
+    if not meta.demo:
+        return []
+    return [
+        (
+            "示例数据",
+            "示例数据 synthetic sample：本名单由程序自带的虚构示例县数据生成，所列人员、"
+            "身份证号和部门记录均为虚构，不存在，仅供演示和培训，不得用于实际工作。",
+        )
+    ]
 
 
 def _count_sentence(households: pl.DataFrame) -> str:

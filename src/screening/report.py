@@ -21,6 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from screening import facts, followup, gates, ids, store
+from screening.config import DEMO_LABEL
+from screening.ids import mask_text
 from screening.publish import (
     ABSENT,
     COLOURS,
@@ -40,6 +42,10 @@ from screening.publish import (
 )
 
 REPORT_FILE = "run-report.md"
+DEMO_SENTENCE = (
+    "数据来自程序自带的虚构示例县，所列人员均不存在 data of the bundled synthetic county: "
+    "nobody listed exists"
+)
 OVERDUE_SCHEMA = {"township": pl.String(), "overdue": pl.Int64(), "due": pl.Date()}
 STATUSES = ("新增", "持续", "已在监测", "已确认待录入")
 TOTAL = "合计"
@@ -134,6 +140,7 @@ class RunReport:
     quality: dict[str, pl.DataFrame] = field(default_factory=dict)
     # Township → folder, where they differ (unsafe names, names differing only in case).
     folders: dict[str, str] = field(default_factory=dict)
+    demo: bool = False  # made from the bundled synthetic sample
 
 
 def stored_parts(
@@ -278,8 +285,9 @@ def write_report(out: Path, report: RunReport) -> Path:
 
 
 def _md(value: object) -> str:
-    """Text from data made safe for a markdown table cell or list item."""
-    text = "" if value is None else str(value)
+    """Text from data made safe for a markdown table cell or list item; an ID number in it
+    (a file named after its holder) masked."""
+    text = mask_text("" if value is None else str(value))
     text = "".join(" " if ch in "\r\n\t" else ch for ch in text if ch >= " " or ch in "\r\n\t")
     return text.translate(_MD_SPECIAL)
 
@@ -297,6 +305,7 @@ def _md_heading(report: RunReport) -> str:
     lines = [
         f"# 筛查运行报告 Run report {report.period}",
         "",
+        *([f"> **{DEMO_LABEL}**：{DEMO_SENTENCE}", ""] if report.demo else []),
         f"- 期次 period：{report.period}",
         f"- 批次号 run_id：{_md(report.run_id)}",
         f"- 范围 scope：{scope}",
@@ -309,18 +318,19 @@ def _md_heading(report: RunReport) -> str:
 
 
 def _md_warnings(report: RunReport) -> str:
-    items = _all_warnings(report)
+    items = all_warnings(report)
     body = "\n".join(f"- {_md(w)}" for w in items) if items else "无 none."
     return f"## 提示 Warnings\n\n{body}"
 
 
-def _all_warnings(report: RunReport) -> list[str]:
-    """The caller's warnings, led by the one about sources the lists were made without."""
+def all_warnings(report: RunReport) -> list[str]:
+    """Every warning of the run, once each, ID numbers masked (they name files): the one
+    about sources the lists were made without first, then the caller's."""
     statuses = source_statuses(report.files)
     absent = [s for s in SOURCE_LABELS if statuses.get(s, "missing") in ABSENT]
     absent += sorted(s for s, st in statuses.items() if s not in SOURCE_LABELS and st in ABSENT)
     lead = [missing_sources_sentence(absent, statuses)] if report.files and absent else []
-    return lead + report.deliveries + report.warnings
+    return list(dict.fromkeys(mask_text(w) for w in lead + report.deliveries + report.warnings))
 
 
 def _md_held(report: RunReport) -> str:
@@ -596,7 +606,7 @@ def render_console(report: RunReport, console: Console) -> None:
     """The same report as rich tables; data text is never read as rich markup."""
     scope = f"（{report.township}）" if report.township else ""
     console.print(Text(f"筛查运行 {report.period}{scope}  批次号 {report.run_id}", style="bold"))
-    for warning in _all_warnings(report):
+    for warning in all_warnings(report):
         console.print(Text(f"! {warning}", style="yellow"))
     for line in quality_counts(report):
         console.print(Text(f"! 数据质量 data quality: {line}", style="yellow"))
@@ -629,7 +639,7 @@ def _table(title: str, headers: Sequence[str], right_from: int) -> Table:
 
 
 def _cells(values: Iterable[object]) -> list[Text]:
-    return [Text("" if v is None else str(v)) for v in values]
+    return [Text(mask_text("" if v is None else str(v))) for v in values]
 
 
 def _files_table(files: Sequence[FileRead]) -> Table:

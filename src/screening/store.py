@@ -9,7 +9,11 @@ sources show the current state.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import re
+import secrets
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,7 +63,8 @@ OUTPUT_DDL = {
     "runs": """
         run_id VARCHAR PRIMARY KEY, period VARCHAR NOT NULL, township VARCHAR,
         started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR NOT NULL,
-        parameters JSON, code_version VARCHAR, input_files JSON, message VARCHAR""",
+        parameters JSON, code_version VARCHAR, input_files JSON, message VARCHAR,
+        demo BOOLEAN""",
     "suspects": """
         period VARCHAR NOT NULL, township VARCHAR, village VARCHAR, household_id VARCHAR NOT NULL,
         head_name VARCHAR, head_id_number VARCHAR, household_type VARCHAR,
@@ -104,7 +109,10 @@ OUTPUT_DDL = {
         imported_at TIMESTAMP NOT NULL, imported_by VARCHAR""",
 }
 
+OUTPUT_DDL["secrets"] = "name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL"
+
 ADDED_COLUMNS = (
+    ("runs", "demo", "BOOLEAN"),
     ("suspects", "last_decision", "VARCHAR"),
     ("suspects", "last_decision_date", "DATE"),
     ("ingest_log", "rows_duplicate", "BIGINT"),
@@ -136,31 +144,71 @@ class DatabaseBusy(RuntimeError):
     """Another process holds the database file."""
 
 
-def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+log = logging.getLogger(__name__)
+# How often a busy database is tried again while waiting for it.
+BUSY_POLL_SECONDS = 0.5
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+
+
+def connect(
+    path: Path | str, *, read_only: bool = False, wait: float = 0.0
+) -> duckdb.DuckDBPyConnection:
+    """A connection to the database at `path`. While another process has the file open in
+    a way that excludes us (DuckDB: one writer, or readers but no writer), try again for
+    up to `wait` seconds, saying once that we wait, then raise DatabaseBusy."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     creating = not path.exists()
-    try:
-        con = duckdb.connect(
-            str(path),
-            read_only=read_only,
-            # No extension downloads: these machines are offline.
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
-        )
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise DatabaseBusy(
-                f"database {path} is in use by another process (a run or an open session); "
-                "wait for it to finish or close it"
-            ) from None
-        raise
+    deadline: float | None = None
+    while True:
+        try:
+            con = duckdb.connect(
+                str(path),
+                read_only=read_only,
+                # No extension downloads: these machines are offline.
+                config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+            )
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            found = _HOLDER_PID.search(str(exc))
+            holder = f" (PID {found.group(1)})" if found else ""
+            now = time.monotonic()
+            zh, en = _duration(wait)
+            if deadline is None:
+                deadline = now + wait
+                if wait > 0:
+                    log.warning(
+                        "数据库 %s 正被另一程序%s打开（可能是分析人员的会话），最多等待%s "
+                        "database is open in another process%s (an analyst's session?); "
+                        "waiting up to %s for it to close",
+                        path, holder, zh, holder, en,
+                    )  # fmt: skip
+            if now >= deadline:
+                still = (
+                    (f"，等待{zh}后仍未释放", f", still after waiting {en}") if wait else ("", "")
+                )
+                raise DatabaseBusy(
+                    f"数据库 {path} 正被另一程序使用{still[0]} database is in use by another "
+                    f"process{holder} (a run or an open session){still[1]}; wait for it to "
+                    "finish or close it"
+                ) from None
+            time.sleep(min(BUSY_POLL_SECONDS, max(deadline - now, 0.01)))
     # No progress bar in cron's logs (a session setting, not a global one).
     con.execute("SET enable_progress_bar = false")
     if creating and not read_only:
         # Personal data: the database is readable by its owner only.
         os.chmod(path, 0o600)
     return con
+
+
+def _duration(seconds: float) -> tuple[str, str]:
+    """(Chinese, English) for a wait: ' 10 分钟', '10 min'."""
+    if seconds >= 120:
+        return f" {seconds / 60:g} 分钟", f"{seconds / 60:g} min"
+    return f" {seconds:g} 秒", f"{seconds:g} s"
 
 
 @contextmanager
@@ -412,6 +460,47 @@ def log_entry(con: duckdb.DuckDBPyConnection, period: str, source: str) -> dict 
     )
     rows = rel.fetchall()
     return dict(zip(rel.columns, rows[0], strict=True)) if rows else None
+
+
+# ---------------------------------------------------------------- before a run
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name])
+    return bool(found.fetchall()[0][0])
+
+
+def roster_townships(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
+    """The townships of the roster snapshot in force at `period` ([] before any roster)."""
+    if not has_table(con, "stg_roster"):
+        return []
+    rows = con.execute(
+        "SELECT DISTINCT township FROM stg_roster WHERE township IS NOT NULL AND period = "
+        "(SELECT max(period) FROM stg_roster WHERE period <= ?) ORDER BY 1",
+        [period],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def demo_runs(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(runs of the bundled synthetic sample, other runs) recorded in the database."""
+    if not has_table(con, "runs"):
+        return 0, 0
+    demo, other = con.execute(
+        "SELECT count(*) FILTER (coalesce(demo, false)), "
+        "count(*) FILTER (NOT coalesce(demo, false)) FROM runs"
+    ).fetchall()[0]
+    return int(demo), int(other)
+
+
+def list_key_secret(con: duckdb.DuckDBPyConnection) -> str:
+    """The database's secret for the lists' 核对码, made on first use (write connection)."""
+    rows = con.execute("SELECT value FROM secrets WHERE name = 'list_key'").fetchall()
+    if rows:
+        return str(rows[0][0])
+    value = secrets.token_hex(32)
+    con.execute("INSERT INTO secrets VALUES ('list_key', ?) ON CONFLICT DO NOTHING", [value])
+    return str(con.execute("SELECT value FROM secrets WHERE name = 'list_key'").fetchall()[0][0])
 
 
 # ---------------------------------------------------------------- the run report's reads

@@ -69,7 +69,14 @@ def unzipped_size(path: Path) -> int | None:
     try:
         with zipfile.ZipFile(path) as zf:
             return sum(info.file_size for info in zf.infolist())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        ValueError,
+        EOFError,
+        RuntimeError,  # zipfile: an unsupported version or compression (damage)
+    ):
         return None
 
 
@@ -132,7 +139,14 @@ def read_sheet_xml(path: Path, sheet: str) -> SheetXml:
             if has_formula:
                 found.formulas = list(_unsaved_formulas(zf, part))
             return found
-    except (zipfile.BadZipFile, KeyError, ET.ParseError, EOFError, OSError) as exc:
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        ET.ParseError,
+        EOFError,
+        OSError,
+        RuntimeError,  # zipfile: an unsupported version or compression (damage)
+    ) as exc:
         raise WorkbookError(f"sheet {sheet!r} cannot be read ({type(exc).__name__})") from None
 
 
