@@ -1,4 +1,5 @@
-# Everything a fresh clone needs: `make demo`, `make test`. Only Python 3.11+ and the
+# Everything a fresh clone needs: `make demo`, `make test`. The demo screens the bundled
+# synthetic county (--demo), into demo/, and every output says it is a synthetic sample. Only Python 3.11+ and the
 # package registry are assumed; uv is bootstrapped into .tools/ and installs from uv.lock.
 PYTHON ?= python3
 TOOLS  := .tools
@@ -32,7 +33,7 @@ venv: $(VENV)/.synced
 demo: venv
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
 	@for p in $(SAMPLE_PERIODS); do \
-	  $(BIN)/screening run --period $$p --inbox sample_data --db $(DEMO)/screening.duckdb --out $(DEMO)/out || exit 1; \
+	  $(BIN)/screening run --demo --period $$p --db $(DEMO)/screening.duckdb --out $(DEMO)/out || exit 1; \
 	  for f in sample_data/feedback/$$p/*; do \
 	    [ -f "$$f" ] || continue; \
 	    echo "乡镇核实反馈 township feedback: $$f"; \
@@ -40,6 +41,8 @@ demo: venv
 	  done; \
 	done
 	@$(BIN)/screening summary --db $(DEMO)/screening.duckdb --out $(DEMO)/out
+	@echo "screening 命令在 the command is .venv/bin/screening (or: source .venv/bin/activate), e.g."
+	@echo "  .venv/bin/screening explain <户编号> --period 2026-09 --db $(DEMO)/screening.duckdb"
 
 # tests/conftest.py gives Prefect a private temporary PREFECT_HOME and removes it after.
 test: venv
@@ -57,8 +60,8 @@ check-xlsx: venv
 	$(BIN)/pytest -q tests/test_publish.py -k libreoffice
 
 lint: venv
-	$(BIN)/ruff check src tests flows
-	$(BIN)/ruff format --check src tests flows
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
 bench: venv

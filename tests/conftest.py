@@ -6,8 +6,12 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 if "PREFECT_HOME" not in os.environ:
     _prefect_home = tempfile.mkdtemp(prefix="prefect-home-")
@@ -17,8 +21,19 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# A test that finds a database busy fails at once unless it asks to wait (production waits
+# 10 minutes). No test reads the settings of the machine it runs on.
+os.environ["SCREENING_BUSY_TIMEOUT"] = "0"
+os.environ.pop("SCREENING_INBOX", None)
+os.environ.pop("SCREENING_DB", None)
+os.environ.pop("SCREENING_OUT", None)
+os.environ.pop("SCREENING_PARAMS", None)
+os.environ.pop("SCREENING_ALIASES", None)
+os.environ.pop("SCREENING_MASK_IDS", None)
+os.environ.pop("SCREENING_CRON", None)
 
 import json
+import re
 
 import polars as pl
 import pytest
@@ -26,6 +41,7 @@ import pytest
 from screening import contract
 
 SAMPLE_PERIODS = ["2026-07", "2026-08", "2026-09"]
+BIN = Path(sys.executable).parent  # the virtual environment's scripts: screening, prefect
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +92,18 @@ def screened(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return {"db": db, "out": out, "inbox": sample_inbox}
 
 
+# Output that is not a terminal (cron's log, make, a pipe; here the test runner's) is plain
+# lines, each led by the time.
+STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} ")
+
+
+def unstamped(text: str) -> list[str]:
+    """The lines of `text` without their timestamps (every non-empty line has one)."""
+    lines = [line for line in text.splitlines() if line]
+    assert all(STAMP.match(line) for line in lines), text
+    return [STAMP.sub("", line) for line in lines]
+
+
 def query(db: Path, sql: str) -> pl.DataFrame:
     """A read-only query against a test database, the connection closed after."""
     from screening import store
@@ -95,3 +123,99 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(cli.console, "width", 240)
     monkeypatch.setattr(cli.err, "width", 240)
+
+
+# ---------------------------------------------------------------- a real Prefect server
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float, poll: float = 1.0) -> Any:
+    """Poll `check` until it returns something true; fail naming `what` after `timeout`
+    seconds (generous: the CI machine has two loaded cores)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """End a process we started, and its children (it leads its own session)."""
+    import signal
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real `prefect server start` for every flow test of the session: a free local
+    port, its own PREFECT_HOME, no telemetry, a scheduler that looks every 2 seconds. The
+    session's Prefect client talks to it; yields its API URL."""
+    import urllib.request
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    url = f"http://127.0.0.1:{free_port()}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+    env.pop("PREFECT_API_URL", None)
+    log = home / "server.log"
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", port],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"prefect server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, "the Prefect server to answer", timeout=240)
+        previous = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = url  # for the subprocesses the tests start
+        try:
+            with temporary_settings(updates={PREFECT_API_URL: url}):
+                yield url
+        finally:
+            if previous is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = previous
+    finally:
+        stop(proc)

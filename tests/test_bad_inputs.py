@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import openpyxl
 import polars as pl
 import pytest
 import xlsxwriter
@@ -35,19 +36,25 @@ def make_id(seq: int) -> str:
 
 
 def bad_check_digit(seq: int) -> str:
-    good = make_id(seq % 1000)
+    """A distinct ID per seq (up to 99 999) with a wrong check digit."""
+    first17 = f"4306{seq // 1000:02d}19800101{seq % 1000:03d}"
+    good = first17 + ids.check_digit(first17)
     return good[:17] + ("0" if good[17] != "0" else "1")
 
 
-# The contract's first Chinese alias for each column a row needs. Every source has a
-# name column, where the odd values of the corpus go.
+# The contract's first Chinese alias for each column a file must carry (a value or a
+# column the rules read). Every source has a name column, where the odd values go.
 HEADERS: dict[str, dict[str, str]] = {
     "roster": {
         "household_id": "户编号",
         "id_number": "身份证号",
         "name": "姓名",
+        "relation": "与户主关系",
         "township": "乡镇",
         "village": "村",
+        "household_type": "户类型",
+        "monitoring_status": "监测状态",
+        "per_capita_income": "家庭年人均纯收入",
     },
     "medical": {
         "settlement_id": "结算单号",
@@ -60,13 +67,21 @@ HEADERS: dict[str, dict[str, str]] = {
         "record_id": "记录编号",
         "id_number": "学生身份证号",
         "name": "学生姓名",
+        "status": "学籍状态",
         "record_date": "填报日期",
+        "tuition": "学费",
+        "accommodation": "住宿费",
+        "textbook": "教科书费",
+        "aid": "资助金额",
     },
     "traffic": {
         "accident_id": "事故编号",
         "id_number": "当事人身份证号",
         "name": "姓名",
         "accident_date": "事故日期",
+        "injury": "伤情",
+        "direct_loss": "直接损失",
+        "compensation": "已获赔偿",
     },
     "civil": {
         "id_number": "身份证号",
@@ -79,6 +94,7 @@ HEADERS: dict[str, dict[str, str]] = {
         "certificate_no": "残疾证号",
         "id_number": "身份证号",
         "name": "姓名",
+        "grade": "残疾等级",
         "issue_date": "发证日期",
     },
 }
@@ -102,6 +118,20 @@ FIXED = {
     "event": "发放",
     "event_date": "2026-08-01",
     "issue_date": "2026-08-01",
+    # Columns the rules read: present in the file, empty cells allowed.
+    "relation": "户主",
+    "household_type": "一般农户",
+    "monitoring_status": "",
+    "per_capita_income": "8000",
+    "status": "在读",
+    "tuition": "1200",
+    "accommodation": "",
+    "textbook": "",
+    "aid": "",
+    "injury": "轻伤",
+    "direct_loss": "500",
+    "compensation": "",
+    "grade": "二级",
 }
 
 
@@ -245,6 +275,70 @@ def with_unknown_header_twice(source: str) -> Table:
     return table
 
 
+# The column each source's merged-cells workbook merges over all its rows: 乡镇 in the
+# roster, the date in an events extract (one day's records under one date cell).
+MERGED = {
+    "roster": "township",
+    "medical": "settlement_date",
+    "education": "record_date",
+    "traffic": "accident_date",
+    "civil": "event_date",
+    "disability": "issue_date",
+}
+
+
+def shaped_xlsx(table: Table, *, title_rows: int = 0, merge: int | None = None) -> bytes:
+    """A workbook of string cells with `title_rows` rows of titles above the header, and
+    the column at position `merge` merged over every data row (its value in the first)."""
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False})
+    sheet = book.add_worksheet()
+    if title_rows:
+        sheet.merge_range(0, 0, 0, len(table.headers) - 1, "湘阴县2026年8月数据（导出）")
+    for r in range(1, title_rows):
+        sheet.write_string(r, 0, f"第 {r} 行说明：单位 元")
+    sheet.write_row(title_rows, 0, table.headers)
+    first = title_rows + 1
+    if merge is not None:
+        last = first + len(table.rows) - 1
+        sheet.merge_range(first, merge, last, merge, table.rows[0][merge])
+    for r, values in enumerate(table.rows, start=first):
+        for c, value in enumerate(values):
+            if c != merge and value:
+                sheet.write_string(r, c, value)
+    book.close()
+    return buffer.getvalue()
+
+
+def with_merged_cells(source: str) -> bytes:
+    table = good_table(source)
+    return shaped_xlsx(table, merge=table.column(MERGED[source], source))
+
+
+def with_unsaved_formula(source: str) -> bytes:
+    """Row 3's name is a formula saved without its result (openpyxl writes it so)."""
+    table = good_table(source)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(table.headers)
+    for row in table.rows:
+        sheet.append([v or None for v in row])
+    sheet.cell(3, table.column("name", source) + 1, '="张"&"三"')
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def separated(sep: str, end: str) -> Callable[[str], bytes]:
+    def make(source: str) -> bytes:
+        table = good_table(source)
+        lines = [sep.join(values) for values in [table.headers, *table.rows]]
+        return (end.join(lines) + end).encode("utf-8")
+
+    return make
+
+
 # Every bad input: name → (suffix, source → file content).
 CASES: dict[str, tuple[str, Callable[[str], bytes]]] = {
     **{f"empty{sx}": (sx, fixed(b"")) for sx in FORMATS},
@@ -289,6 +383,13 @@ CASES: dict[str, tuple[str, Callable[[str], bytes]]] = {
         f"nul-in-cell{sx}": (sx, table_case(lambda s: with_name(s, "张\x00三"), sx))
         for sx in FORMATS
     },
+    # Shapes the contract accepts (data-contract.md, "Spreadsheet shapes accepted").
+    "title-rows.xlsx": (".xlsx", lambda s: shaped_xlsx(good_table(s), title_rows=2)),
+    "merged-cells.xlsx": (".xlsx", with_merged_cells),
+    "formula-without-value.xlsx": (".xlsx", with_unsaved_formula),
+    "tab-separated.csv": (".csv", separated("\t", "\n")),
+    "semicolon-separated.csv": (".csv", separated(";", "\r\n")),
+    "cr-line-ends.csv": (".csv", separated(",", "\r")),
 }
 
 
@@ -391,7 +492,8 @@ def assert_isolated(outcome: Outcome) -> None:
     assert "\n" not in result.message and len(result.message) < 300
     assert outcome.log["status"] == result.status
     assert outcome.log["message"] == result.message
-    assert result.rows_read == result.rows_accepted + result.rows_rejected
+    assert result.rows_read == result.rows_accepted + result.rows_rejected + result.rows_duplicate
+    assert outcome.log["rows_duplicate"] == result.rows_duplicate
     assert outcome.stored.height == result.rows_accepted
     assert outcome.quarantine.select("row_number").n_unique() == result.rows_rejected
     for i in range(3):
@@ -421,7 +523,7 @@ def test_empty_file(corpus: Corpus, source: str, suffix: str) -> None:
 @pytest.mark.parametrize("suffix", list(FORMATS))
 def test_header_only(corpus: Corpus, source: str, suffix: str) -> None:
     result = corpus[f"header-only{suffix}", source].result
-    assert (result.status, result.message) == ("empty", "header only, no rows")
+    assert (result.status, result.message) == ("empty", "只有表头，没有数据行 header only, no rows")
     assert result.rows_read == 0
 
 
@@ -543,7 +645,7 @@ def test_a_gbk_file_with_one_damaged_byte_keeps_its_other_rows(tmp_path: Path) -
 def test_a_clean_gbk_file_is_not_mistaken_for_damaged_utf8(tmp_path: Path) -> None:
     # English headers, Chinese only in the values: the UTF-8 reading fails on every name.
     table = good_table("roster", 40)
-    table.headers = ["household_id", "id_number", "name", "township", "village"]
+    table.headers = list(HEADERS["roster"])
     outcome = ingest_beside_good(tmp_path, "roster", ".csv", csv_bytes(table, "gbk"))
     assert outcome.result.encoding == "gb18030" and outcome.result.rows_accepted == 40
     assert set(outcome.stored["township"]) == {"城关镇"}
@@ -640,6 +742,84 @@ def test_formula_like_text_is_stored_as_written(corpus: Corpus, source: str, suf
     assert outcome.stored["name"].to_list() == ["张三", FORMULA, "张三"]
 
 
+# ---------------------------------------------------------------- spreadsheet shapes
+
+
+@by_source
+@pytest.mark.parametrize(
+    ("case", "note", "first_row"),
+    [
+        ("title-rows.xlsx", "header on row 3, the 2 row(s) above skipped", 4),
+        ("merged-cells.xlsx", "merged cells filled down in ", 2),
+        ("tab-separated.csv", "tab-separated", 2),
+        ("semicolon-separated.csv", "semicolon-separated", 2),
+        ("cr-line-ends.csv", "CR line ends", 2),
+    ],
+)
+def test_accepted_shapes_read_every_row(
+    corpus: Corpus, source: str, case: str, note: str, first_row: int
+) -> None:
+    outcome = corpus[case, source]
+    result = outcome.result
+    assert (result.status, result.rows_read, result.rows_accepted) == ("loaded", 3, 3)
+    assert note in result.message
+    assert outcome.stored["row_number"].to_list() == list(range(first_row, first_row + 3))
+    expected = good_table(source)
+    for key in HEADERS[source]:
+        column = [row[expected.column(key, source)] for row in expected.rows]
+        if key in ("name", "household_id", "settlement_id", "record_id", "accident_id"):
+            assert outcome.stored[key].to_list() == column, key
+    if case == "merged-cells.xlsx":
+        merged = outcome.stored[MERGED[source]].cast(pl.String).to_list()
+        assert len(set(merged)) == 1 and None not in merged  # filled into every row
+
+
+@by_source
+def test_a_formula_without_a_saved_value_quarantines_its_row(corpus: Corpus, source: str) -> None:
+    outcome = corpus["formula-without-value.xlsx", source]
+    result = outcome.result
+    assert (result.rows_read, result.rows_accepted, result.rows_rejected) == (3, 2, 1)
+    assert "open and save the file in Excel or WPS" in result.message
+    assert outcome.quarantine.rows() == [(3, "name", "formula_not_calculated", '="张"&"三"')]
+
+
+@pytest.mark.parametrize(
+    ("source", "column"),
+    [
+        (s, c.key)
+        for s, spec in contract.load().items()
+        for c in spec.columns.values()
+        if c.column_required
+    ],
+)
+def test_a_file_without_a_column_the_rules_read_is_rejected(
+    tmp_path: Path, source: str, column: str
+) -> None:
+    table = good_table(source)
+    drop = table.column(column, source)
+    table.headers.pop(drop)
+    for row in table.rows:
+        row.pop(drop)
+    outcome = ingest_beside_good(tmp_path, source, ".csv", csv_bytes(table))
+    assert_rejected(outcome, f"missing required column(s): {column} (")
+
+
+def test_the_columns_the_rules_read_are_required_in_the_file() -> None:
+    # data-contract.md, under the roster table: roster household_type, monitoring_status,
+    # relation, per_capita_income, and in the events sources every column a rule sums or
+    # tests (screening-rules.md, "Risk points").
+    read_by_rules = {
+        "roster": {"household_type", "monitoring_status", "relation", "per_capita_income"},
+        "medical": {"out_of_pocket"},
+        "education": {"status", "tuition", "accommodation", "textbook", "aid"},
+        "traffic": {"injury", "direct_loss", "compensation"},
+        "civil": {"assistance_type", "event"},
+        "disability": {"grade"},
+    }
+    for source, columns in read_by_rules.items():
+        assert columns <= set(specs()[source].required_columns), source
+
+
 @by_source
 @pytest.mark.parametrize("suffix", list(FORMATS))
 def test_a_cell_longer_than_excel_allows_is_quarantined(
@@ -728,7 +908,7 @@ def test_ctrl_c_is_not_swallowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_a_file_that_cannot_be_opened_is_rejected_with_the_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def denied(path: Path, spec: contract.SourceSpec) -> None:
+    def denied(path: Path, spec: contract.SourceSpec, *_limits: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(ingest, "read_source", denied)

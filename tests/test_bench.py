@@ -36,6 +36,11 @@ def test_every_stage_is_measured(tiny: bench.BenchResult) -> None:
     assert tiny.stages.persons == tiny.persons
 
 
+def test_the_cli_start_is_measured(tiny: bench.BenchResult) -> None:
+    assert 0 < tiny.cli_start < 60
+    assert "screening --help prints in" in bench.render(tiny)
+
+
 def test_baselines_agree_and_ratios_are_finite(tiny: bench.BenchResult) -> None:
     assert tiny.stages.listed > 0
     assert tiny.stages.floor_diff == []

@@ -30,7 +30,7 @@ from typer.testing import CliRunner, Result
 from screening import cli, ids, lock, report, store
 from screening import explain as why
 
-from .conftest import SAMPLE_PERIODS, query
+from .conftest import SAMPLE_PERIODS, query, unstamped
 
 FIRST, LAST = SAMPLE_PERIODS[0], SAMPLE_PERIODS[-1]
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")
@@ -72,7 +72,7 @@ def flat(text: str) -> str:
 def one_error_line(result: Result) -> str:
     assert result.exit_code != 0
     assert result.stdout == ""
-    lines = result.stderr.splitlines()
+    lines = unstamped(result.stderr)
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("错误 error:")
     return lines[0]
@@ -160,7 +160,7 @@ def test_an_unexpected_failure_is_still_one_masked_line(
         "--db", tmp_path / "s.duckdb", "--out", blocker / "out",
     )  # fmt: skip
     assert result.exit_code == 1 and result.stdout == ""
-    (line,) = result.stderr.splitlines()
+    (line,) = unstamped(result.stderr)
     assert line.startswith("内部错误 internal error: NotADirectoryError")
     kept = Path(re.search(r"details: (\S+)\)", line).group(1))  # type: ignore[union-attr]
     assert "Traceback" in kept.read_text(encoding="utf-8")
@@ -171,21 +171,26 @@ def test_an_unexpected_failure_is_still_one_masked_line(
 
 
 def test_serve_prints_a_crontab_line_for_last_month(tmp_path: Path) -> None:
-    result = invoke("serve", "--print-cron", "--db", tmp_path / "s.duckdb", "--cron", "0 4 6 * *")
+    inbox = tmp_path / "inbox"
+    result = invoke(
+        "serve", "--print-cron", "--inbox", inbox, "--db", tmp_path / "s.duckdb",
+        "--cron", "0 4 6 * *",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
-    (line,) = result.stdout.splitlines()
+    (line,) = result.stdout.splitlines()  # plain: no timestamp, never wrapped
     assert line.startswith("0 4 6 * * ")
     assert "screening run --period" in line and "Asia/Shanghai" in line
-    assert str(tmp_path / "s.duckdb") in line
+    assert str(tmp_path / "s.duckdb") in line and f"--inbox {inbox}" in line
 
 
 def test_serve_without_a_prefect_server_fails_in_one_line(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    # The flow tests' harness sets an API URL for the session; this test needs none.
+    # The flow tests' server sets an API URL for the session; this test needs none.
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
-        assert "PREFECT_API_URL" in one_error_line(invoke("serve"))
+        line = one_error_line(invoke("serve", "--inbox", tmp_path, "--db", tmp_path / "s.duckdb"))
+    assert "PREFECT_API_URL" in line
 
 
 # ---------------------------------------------------------------- explain
@@ -408,13 +413,13 @@ def test_quarantine_of_one_source_with_a_limit(screened: dict[str, Path]) -> Non
         "--db",
         screened["db"],
         "--limit",
-        2,
+        1,
     )
     assert result.exit_code == 0, result.output
     assert "医保 medical" in result.stdout
     for other in ("roster", "education", "civil"):
         assert f" {other} " not in result.stdout
-    assert "showing 2 of" in result.stdout
+    assert "showing 1 of" in result.stdout
 
 
 def test_quarantine_of_an_unknown_source_suggests_the_name(screened: dict[str, Path]) -> None:
@@ -588,6 +593,11 @@ def test_a_database_held_by_another_process_is_one_line(workspace: dict[str, Pat
         ):
             line = one_error_line(invoke(*args, "--db", workspace["db"]))
             assert "in use by another process" in line
+        # Asked to wait, a command says so first (Chinese first), then gives up at the limit.
+        result = invoke("summary", "--db", workspace["db"], "--busy-timeout", "1")
+        waiting, error = unstamped(result.stderr)
+        assert waiting.startswith("数据库") and "waiting up to 1 s" in waiting
+        assert error.startswith("错误 error:") and "still after waiting 1 s" in error
     finally:
         holder.communicate("", timeout=30)
 

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner, Result
 
-from screening import cli, feedback, ids, lock, normalise, publish
+from screening import cli, feedback, ids, lock, normalise, publish, run, store
 from screening.feedback import FeedbackError
 from screening.read import FileRejected
 
@@ -31,13 +31,30 @@ SERIAL_DAY = normalise.EXCEL_EPOCH + dt.timedelta(days=46300)
 runner = CliRunner()
 
 
+# The sample county is screened whenever the tests run; its lists are taken to have been
+# published on this day, as a county on schedule would (decisions before it are refused).
+PUBLISHED = dt.datetime(2026, 10, 1, 8, 0)
+
+
+def publish_on(db: Path, period: str, when: dt.datetime) -> None:
+    """Date the period's runs as if they had ended on `when`."""
+    from screening import store
+
+    con = store.connect(db)
+    try:
+        con.execute("UPDATE runs SET finished_at = ? WHERE period = ?", [when, period])
+    finally:
+        con.close()
+
+
 @pytest.fixture
 def workspace(screened: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
     """A copy of the screened database and its published lists, free to change."""
     db, out = tmp_path / "screening.duckdb", tmp_path / "out"
     shutil.copy2(screened["db"], db)
     shutil.copytree(screened["out"], out)
-    return {"db": db, "out": out, "root": tmp_path}
+    publish_on(db, PERIOD, PUBLISHED)
+    return {"db": db, "out": out, "root": tmp_path, "inbox": screened["inbox"]}
 
 
 @pytest.fixture
@@ -464,7 +481,7 @@ def test_cli_prints_counts_and_each_rejected_row(
     [
         ("garbage", PERIOD, "cannot read"),
         ("published", PERIOD, "核实结果"),
-        ("filled", "2026-10", "never screened"),
+        ("filled", "2026-10", "not 2026-10"),
         ("missing", PERIOD, "file not found"),
     ],
 )
@@ -496,3 +513,206 @@ def test_a_file_without_the_household_column_names_it(tmp_path: Path) -> None:
     path.write_text("户主姓名,核实结果,核实日期\n张三,确认纳入,2026-10-03\n", encoding="utf-8")
     with pytest.raises(FileRejected, match="户编号"):
         feedback.read_feedback(path)
+
+
+# ---------------------------------------------------------------- the list's period (issue 12)
+
+
+def filled_list_of(workspace: dict[str, Path], period: str, name: str | None = None) -> Path:
+    """A township's published list of `period` with one decision, saved as `name`."""
+    listed = query(
+        workspace["db"], f"SELECT township FROM suspects WHERE period = '{period}' LIMIT 1"
+    )["township"][0]
+    xlsx, _ = publish.township_paths(workspace["out"] / period, listed, period)
+    target = workspace["root"] / (name or xlsx.name)
+    return fill_xlsx(xlsx, target, {2: ("确认纳入", "2026-10-05", None)})
+
+
+@pytest.mark.parametrize("name", [None, "核实结果.xlsx"])
+def test_a_list_of_another_month_is_refused_naming_both_periods(
+    workspace: dict[str, Path], name: str | None
+) -> None:
+    """Situation 10: July's list imported as August's. By its name (…_202607.xlsx), or,
+    renamed, by its 说明 sheet."""
+    july, august = SAMPLE_PERIODS[0], SAMPLE_PERIODS[1]
+    path = filled_list_of(workspace, july, name)
+    result = invoke("feedback", "import", path, "--period", august, "--db", workspace["db"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and july in lines[0] and august in lines[0]
+    assert ("文件名" if name is None else "说明页") in lines[0]
+    assert nothing_stored(workspace["db"])
+
+
+def test_a_csv_whose_期次_column_names_another_month_is_refused(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    _, csv = published(workspace, townships[0])
+    frame = pl.read_csv(csv, infer_schema=False).with_columns(
+        pl.lit("确认纳入").alias("核实结果"), pl.lit("2026-10-05").alias("核实日期")
+    )
+    target = workspace["root"] / "反馈.csv"
+    frame.write_csv(target)
+    result = invoke("feedback", "import", target, "--period", "2026-08", "--db", workspace["db"])
+    assert result.exit_code == 2 and "期次列" in result.stderr and PERIOD in result.stderr
+    assert nothing_stored(workspace["db"])
+
+
+def test_a_list_without_a_period_of_a_month_never_screened_is_refused(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    _, csv = published(workspace, townships[0])
+    frame = pl.read_csv(csv, infer_schema=False).drop("期次")
+    target = workspace["root"] / "反馈.csv"
+    frame.with_columns(
+        pl.lit("确认纳入").alias("核实结果"), pl.lit("2026-10-05").alias("核实日期")
+    ).write_csv(target)
+    result = invoke("feedback", "import", target, "--period", "2026-10", "--db", workspace["db"])
+    assert result.exit_code == 2 and "never screened" in result.stderr
+
+
+def test_a_decision_dated_before_the_list_was_published_is_rejected_row_by_row(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    own, _ = townships
+    xlsx, _ = published(workspace, own)
+    target = fill_xlsx(
+        xlsx,
+        workspace["root"] / xlsx.name,
+        {
+            2: ("确认纳入", "2026-09-20", None),  # before 2026-10-01: the list did not exist
+            3: ("不予纳入", "2026-10-01", None),  # the day it was published
+            4: ("确认纳入", "2026-10-05", None),
+        },
+    )
+    result = run_import(workspace["db"], target)
+    assert (result.accepted, result.rejected) == (2, 1)
+    rejects = query(
+        workspace["db"], 'SELECT row_number, "check", message FROM verification_rejects'
+    ).rows()
+    assert [(r[0], r[1]) for r in rejects] == [(2, "before_publication")]
+    assert "2026-09-20" in rejects[0][2] and "2026-10-01" in rejects[0][2]
+    stored = query(workspace["db"], "SELECT row_number FROM verifications ORDER BY 1")
+    assert stored["row_number"].to_list() == [3, 4]
+
+
+def test_the_publication_is_that_of_the_run_named_on_the_list(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    """A list re-published by a later run carries that run's 批次号: its decisions count
+    from that run's end."""
+    own, _ = townships
+    xlsx, _ = published(workspace, own)
+    run_id = str(openpyxl.load_workbook(xlsx)["说明"]["B5"].value)
+    from screening import store
+
+    con = store.connect(workspace["db"])
+    try:
+        con.execute(
+            "UPDATE runs SET finished_at = ? WHERE run_id = ?",
+            [dt.datetime(2026, 10, 10, 9, 0), run_id],
+        )
+    finally:
+        con.close()
+    target = fill_xlsx(xlsx, workspace["root"] / xlsx.name, {2: ("确认纳入", "2026-10-05", None)})
+    result = run_import(workspace["db"], target)
+    assert result.rejects["check"].to_list() == ["before_publication"]
+
+
+def test_a_list_published_after_its_window_is_checked_against_the_window_only(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    """A month screened late (the demo's months, a county catching up): no decision could
+    be both after the publication and inside the period's window."""
+    publish_on(workspace["db"], PERIOD, dt.datetime(2026, 12, 15, 9, 0))
+    own, _ = townships
+    xlsx, _ = published(workspace, own)
+    target = fill_xlsx(xlsx, workspace["root"] / xlsx.name, {2: ("确认纳入", "2026-10-05", None)})
+    result = run_import(workspace["db"], target)
+    assert (result.accepted, result.rejected) == (1, 0)
+
+
+# ---------------------------------------------------------------- lists published with --mask-ids
+
+
+@pytest.fixture
+def masked_lists(workspace: dict[str, Path]) -> dict[str, Path]:
+    """The county re-screened with --mask-ids where every household is numbered with its
+    head's ID number (some counties do): the lists show each 户编号 masked."""
+    con = store.connect(workspace["db"])
+    con.execute(
+        "UPDATE stg_roster s SET household_id = h.head FROM (SELECT period, household_id, "
+        "min(id_number) FILTER (relation = '户主') AS head FROM stg_roster GROUP BY ALL) h "
+        "WHERE s.period = h.period AND s.household_id = h.household_id AND h.head IS NOT NULL"
+    )
+    con.close()
+    # The inbox's files are unchanged: the run reuses the stored (renumbered) roster.
+    run.run_period(
+        db=workspace["db"], inbox=workspace["inbox"], out=workspace["out"], period=PERIOD,
+        mask_ids=True,
+    )  # fmt: skip
+    publish_on(workspace["db"], PERIOD, PUBLISHED)
+    return workspace
+
+
+def test_a_list_published_with_masked_ids_comes_back_by_its_check_code(
+    masked_lists: dict[str, Path],
+) -> None:
+    db = masked_lists["db"]
+    own = query(db, f"SELECT township FROM suspects WHERE period = '{PERIOD}' LIMIT 1")[0, 0]
+    xlsx, csv = published(masked_lists, own)
+    rows = sheet_rows(xlsx)
+    header = rows[0]
+    at_id, at_key = header.index("户编号"), header.index(publish.LIST_KEY_HEADER)
+    assert at_key == at_id + 1
+    shown = [str(r[at_id]) for r in rows[1:]]
+    assert shown and all("********" in h for h in shown)  # what the township sees
+    day = dt.date(2026, 10, 8)
+    target = fill_xlsx(xlsx, masked_lists["root"] / "back.xlsx", {2: ("确认纳入", day, "ok")})
+    result = run_import(db, target, own)
+    assert (result.accepted, result.rejected) == (1, 0)
+    stored = query(db, "SELECT household_id FROM verifications")["household_id"].to_list()
+    listed = query(db, f"SELECT household_id FROM suspects WHERE township = '{own}'")
+    assert stored[0] in listed["household_id"].to_list() and ids.mask(stored[0]) == shown[0]
+    # The csv too, sorted the other way round by the township: the code travels with its row.
+    table = pl.read_csv(csv, infer_schema=False).reverse()
+    filled = table.with_columns(
+        pl.Series("核实结果", ["待核实"] * table.height),
+        pl.Series("核实日期", [None] * table.height, dtype=pl.String),
+    )
+    back = masked_lists["root"] / f"{own}_back.csv"
+    filled.write_csv(back, include_bom=True)
+    again = feedback.import_feedback(db, back, PERIOD)
+    assert (again.accepted + again.unchanged, again.rejected) == (table.height, 0)
+
+
+def test_a_check_code_that_was_changed_is_rejected_not_guessed(
+    masked_lists: dict[str, Path],
+) -> None:
+    db = masked_lists["db"]
+    counts = query(
+        db, f"SELECT township, count(*) AS n FROM suspects WHERE period = '{PERIOD}' "
+        "GROUP BY ALL ORDER BY n DESC",
+    )  # fmt: skip
+    own = counts["township"][0]
+    xlsx, _ = published(masked_lists, own)
+    book = openpyxl.load_workbook(xlsx)
+    sheet = book.worksheets[0]
+    header = [c.value for c in sheet[1]]
+    key = header.index(publish.LIST_KEY_HEADER) + 1
+    first, second = sheet.cell(2, key).value, sheet.cell(3, key).value
+    sheet.cell(2, key, second)  # one column sorted on its own: codes on the wrong rows
+    sheet.cell(3, key, first)
+    sheet.cell(4, key, "ZZZZ9999")  # a code typed over
+    target = masked_lists["root"] / "changed.xlsx"
+    book.save(target)
+    day = dt.date(2026, 10, 8)
+    filled = fill_xlsx(target, target, {r: ("不予纳入", day, "") for r in (2, 3, 4)})
+    result = run_import(db, filled, own)
+    assert result.accepted == 0
+    checks = dict(result.rejects.select("row_number", "check").rows())
+    assert checks == {2: "list_key_mismatch", 3: "list_key_mismatch", 4: "unknown_list_key"}
+    assert (
+        nothing_stored(db) is False
+        and query(db, "SELECT count(*) AS n FROM verifications")["n"][0] == 0
+    )

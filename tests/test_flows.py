@@ -1,7 +1,9 @@
 """The run's stages, the monthly Prefect flow and its schedule.
 
 The stage tests call `screening.run` directly (no Prefect). The flow tests (marked
-`flow`) run the flow under one temporary Prefect server for the whole session.
+`flow`) run under one real Prefect server for the whole session (conftest's
+`prefect_server`): the flow in this process, and `screening serve` in another process,
+whose schedule the server must turn into scheduled runs and whose runs must screen.
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ import sys
 import zoneinfo
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
-from screening import ids, lock, publish, run, schedule, store
+from screening import config, ids, lock, publish, run, schedule, store
 from screening.schedule import ScheduleError
 
-from .conftest import SAMPLE_PERIODS, query
+from .conftest import BIN, SAMPLE_PERIODS, query, stop, wait_for
 
 FLOW_PERIODS = SAMPLE_PERIODS[:2]
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
@@ -219,17 +222,37 @@ def test_a_run_that_died_is_closed_by_the_next_start(
     assert message == "KeyboardInterrupt: "
 
 
-def test_an_unknown_township_fails_in_the_screen_stage(
+def test_an_unknown_township_is_refused_before_the_run_is_recorded(
     county: tuple[Path, Path], sample_inbox: Path
 ) -> None:
     db, out = county
-    req = run.RunRequest(
-        db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1], township="不存在镇"
-    )
+    runs_before = query(db, "SELECT * FROM runs ORDER BY ALL")
+    for township in ("不存在镇", "城关"):
+        with pytest.raises(run.RunError, match="unknown township") as refused:
+            run.run_period(
+                db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1], township=township
+            )
+        assert str(refused.value).startswith("未知的乡镇")
+    assert "城关镇" in str(refused.value)  # the nearest name
+    # A typo is not a failed run: nothing is recorded, nothing left behind.
+    assert query(db, "SELECT * FROM runs ORDER BY ALL").equals(runs_before)
+    assert not (out / ".work").exists() and not lock.lock_path(db).exists()
+    # The screen stage still checks (a roster re-sent without the township).
+    req = run.RunRequest(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
     run_id = run.start_run(req)
     with pytest.raises(run.RunError, match="unknown township"):
-        run.screen_period(req, run_id)
-    assert not run.work_dir(out, run_id).exists()
+        run.screen_period(replace(req, township="不存在镇"), run_id)
+
+
+def test_a_township_new_in_the_periods_roster_file_is_known_before_ingest(
+    sample_inbox: Path, tmp_path: Path
+) -> None:
+    # An empty database: the township can only come from the inbox's roster file.
+    req = request(tmp_path, sample_inbox, FLOW_PERIODS[0], township="城关镇")
+    run.prepare(req)
+    run_id = run.start_run(req)
+    assert query(req.db, "SELECT township FROM runs")["township"].to_list() == ["城关镇"]
+    assert run.fail_run(req, run_id, "test: stopped here")
 
 
 def test_mask_text_masks_id_numbers_only() -> None:
@@ -264,34 +287,61 @@ def test_last_month_is_read_on_the_shanghai_clock(now: dt.datetime, expected: st
     assert schedule.last_month(now) == expected
 
 
+def settings(tmp_path: Path, **kw: Any) -> config.Settings:
+    """Settings as a command would load them in an empty folder, from flags only."""
+    return config.load(cwd=tmp_path, environ={}, **kw)
+
+
 def test_the_deployment_runs_last_month_at_3_on_the_5th_in_shanghai(tmp_path: Path) -> None:
     inbox, db = tmp_path / "inbox", tmp_path / "data" / "screening.duckdb"
-    deployment = schedule.build_deployment(inbox=inbox, db=db, params_file=Path("county.yaml"))
+    given = settings(tmp_path, inbox=inbox, db=db, params_file=Path("county.yaml"))
+    deployment = schedule.build_deployment(given)
     (only,) = deployment.schedules
     assert (only.schedule.cron, only.schedule.timezone) == ("0 3 5 * *", "Asia/Shanghai")
     assert only.active
     assert deployment.name == "monthly" and deployment.flow_name == "monthly-screening"
-    assert deployment.entrypoint == "flows/monthly.py:monthly_screening"
+    # The package's module, not a file of a checkout: an installed wheel serves it.
+    assert deployment.entrypoint == "screening.flow.monthly_screening"
     assert deployment.parameters == {
         "inbox": str(inbox),
         "db": str(db),
         "out": str(tmp_path / "data" / "out"),
         "params_file": str(Path("county.yaml").absolute()),
     }
-    other = schedule.build_deployment(inbox=inbox, db=db, cron="30 2 3 * *", mask_ids=True)
+    other = schedule.build_deployment(
+        settings(tmp_path, inbox=inbox, db=db, cron="30 2 3 * *", mask_ids=True)
+    )
     assert other.schedules[0].schedule.cron == "30 2 3 * *"
     assert other.parameters["mask_ids"] is True
+
+
+def test_no_schedule_without_an_inbox(tmp_path: Path) -> None:
+    """A schedule never screens a guessed folder: no inbox, no deployment, no cron line."""
+    for build in (schedule.build_deployment, schedule.crontab_line):
+        with pytest.raises(config.SettingsError, match="no inbox given"):
+            build(settings(tmp_path, db=tmp_path / "s.duckdb"))
+    # The synthetic sample only by name, and then the runs say so.
+    demo = schedule.build_deployment(settings(tmp_path, demo=True))
+    assert demo.parameters == {
+        "demo": True,
+        "db": str(tmp_path / "demo" / "screening.duckdb"),
+        "out": str(tmp_path / "demo" / "out"),
+    }
+    assert "--demo" in schedule.crontab_line(settings(tmp_path, demo=True)).split()
 
 
 @pytest.mark.parametrize(
     ("cron", "timezone", "problem"),
     [("0 3 35 * *", "Asia/Shanghai", "invalid cron"), ("0 3 5 * *", "Asia/Nowhere", "time zone")],
 )
-def test_a_bad_schedule_is_one_clear_error(cron: str, timezone: str, problem: str) -> None:
+def test_a_bad_schedule_is_one_clear_error(
+    tmp_path: Path, cron: str, timezone: str, problem: str
+) -> None:
+    given = settings(tmp_path, inbox=tmp_path, db=Path("x.duckdb"), cron=cron)
     with pytest.raises(ScheduleError, match=problem):
-        schedule.build_deployment(db=Path("x.duckdb"), cron=cron, timezone=timezone)
+        schedule.build_deployment(given, timezone=timezone)
     with pytest.raises(ScheduleError, match=problem):
-        schedule.crontab_line(db=Path("x.duckdb"), cron=cron, timezone=timezone)
+        schedule.crontab_line(given, timezone=timezone)
 
 
 def test_serve_needs_a_prefect_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -304,10 +354,14 @@ def test_serve_needs_a_prefect_server(monkeypatch: pytest.MonkeyPatch, tmp_path:
         temporary_settings(restore_defaults={PREFECT_API_URL}),
         pytest.raises(ScheduleError, match="PREFECT_API_URL"),
     ):
-        schedule.serve(db=tmp_path / "s.duckdb")
+        schedule.serve(settings(tmp_path, inbox=tmp_path, db=tmp_path / "s.duckdb"))
     assert served == []
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
-        schedule.serve(db=tmp_path / "s.duckdb", cron="0 4 6 * *")
+        with pytest.raises(config.SettingsError, match="no inbox"):
+            schedule.serve(settings(tmp_path, db=tmp_path / "s.duckdb"))
+        schedule.serve(
+            settings(tmp_path, inbox=tmp_path, db=tmp_path / "s.duckdb", cron="0 4 6 * *")
+        )
     ((deployments, options),) = served
     assert [d.schedules[0].schedule.cron for d in deployments] == ["0 4 6 * *"]
     assert options == {"limit": 1}
@@ -320,7 +374,8 @@ def test_the_crontab_line_runs_screening_for_last_month(tmp_path: Path) -> None:
     stub.chmod(0o755)
     inbox, db = tmp_path / "my inbox", tmp_path / "db dir" / "screening.duckdb"  # no folder yet
     line = schedule.crontab_line(
-        inbox=inbox, db=db, params_file=tmp_path / "县 params.yaml", screening_bin=stub
+        settings(tmp_path, inbox=inbox, db=db, params_file=tmp_path / "县 params.yaml"),
+        screening_bin=stub,
     )
     fields = line.split(" ", 5)
     assert fields[:5] == ["0", "3", "5", "*", "*"]
@@ -346,24 +401,21 @@ def test_the_crontab_line_runs_screening_for_last_month(tmp_path: Path) -> None:
 
 
 def test_retries_are_for_io_errors_and_a_busy_database_only() -> None:
-    from flows.monthly import ingest, retry_on_io, screen
     from prefect.states import Failed
+
+    from screening.flow import STAGE_TASKS, retry_on_io, start
+
+    ingest, screen = STAGE_TASKS["ingest"], STAGE_TASKS["screen"]
 
     def retried(exc: BaseException) -> bool:
         return retry_on_io(ingest, None, Failed(data=exc))  # type: ignore[arg-type]
 
     assert retried(OSError("stale NFS handle")) and retried(store.DatabaseBusy("in use"))
     assert not retried(run.RunError("no roster")) and not retried(ValueError("bug"))
-    assert ingest.retries == 2 and screen.retries == 0
-
-
-@pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
-    """One temporary Prefect server (and database) for every flow test of the session."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=None):
-        yield
+    assert start.retries == ingest.retries == 2 and screen.retries == 0
+    # The flow's tasks are the run's stages, in the one order both follow.
+    assert list(STAGE_TASKS) == [stage.name for stage in run.RUN_STAGES]
+    assert [t.name for t in STAGE_TASKS.values()] == list(STAGE_TASKS)
 
 
 @contextmanager
@@ -393,16 +445,17 @@ def prefect_logs() -> Iterator[list[str]]:
 
 @pytest.fixture(scope="module")
 def flow_county(
-    prefect_server: None, sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory
+    prefect_server: str, sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    from flows.monthly import monthly_screening
+    from screening.flow import monthly_screening
 
     work = tmp_path_factory.mktemp("flow-county")
     db, out = work / "screening.duckdb", work / "out"
-    with prefect_logs() as logs:
-        run_ids = [
-            monthly_screening(period=p, inbox=sample_inbox, db=db, out=out) for p in FLOW_PERIODS
-        ]
+    run_ids, logs = [], []
+    for p in FLOW_PERIODS:
+        with prefect_logs() as records:
+            run_ids.append(monthly_screening(period=p, inbox=sample_inbox, db=db, out=out))
+        logs.append(records)
     return {"db": db, "out": out, "run_ids": run_ids, "logs": logs}
 
 
@@ -436,9 +489,23 @@ def test_the_monthly_flow_screens_two_months(
             assert xlsx.is_file() and csv.is_file()
     assert not (out / ".work").exists()
 
-    logs = "\n".join(flow_county["logs"])
+    logs = "\n".join(line for run_logs in flow_county["logs"] for line in run_logs)
     assert "households screened" in logs and "households published" in logs
     assert len(ID_NUMBER.findall(logs)) == 0  # a count: a failure must not print them
+
+
+@pytest.mark.flow
+def test_a_runs_warnings_are_prefect_warnings_each_once(flow_county: dict[str, Any]) -> None:
+    for period, records in zip(FLOW_PERIODS, flow_county["logs"], strict=True):
+        warned = [r.split(" WARNING ", 1)[1] for r in records if " WARNING " in r]
+        report = (flow_county["out"] / period / "run-report.md").read_text(encoding="utf-8")
+        section = report.split("## 提示 Warnings", 1)[1].split("\n## ", 1)[0]
+        bullets = [line for line in section.splitlines() if line.startswith("- ")]
+        # The sample county is far above the expected scale: the report warns, and so does
+        # Prefect, at WARNING (not INFO), once per warning.
+        assert any("规模" in w or "scale" in w for w in warned), warned
+        assert any("stale monitoring line" in w for w in warned), warned
+        assert len(warned) == len(set(warned)) == len(bullets) > 0
 
 
 @pytest.mark.flow
@@ -448,7 +515,7 @@ def test_a_failing_flow_is_recorded_failed_and_damages_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from flows.monthly import monthly_screening
+    from screening.flow import monthly_screening
 
     shutil.copytree(flow_county["db"].parent, tmp_path / "copy")
     db, out = tmp_path / "copy" / "screening.duckdb", tmp_path / "copy" / "out"
@@ -471,3 +538,176 @@ def test_a_failing_flow_is_recorded_failed_and_damages_nothing(
     text = "\n".join(logs)
     assert "cannot write the list of" in text  # the failure was logged …
     assert len(ID_NUMBER.findall(text)) == 0  # … without the ID number
+
+
+@pytest.mark.flow
+def test_a_held_delivery_fails_the_flow_clearly_and_publishes_nothing(
+    flow_county: dict[str, Any], sample_inbox: Path, tmp_path: Path
+) -> None:
+    """A completeness gate holds a delivery: the flow run fails with DeliveryHeld (the
+    CLI's exit status 3), recorded `held`; accepting it lets the next flow run publish."""
+    from screening import contract
+    from screening.flow import monthly_screening
+    from screening.gates import DeliveryHeld
+    from screening.inbox import discover
+
+    shutil.copytree(flow_county["db"].parent, tmp_path / "copy")
+    db, out = tmp_path / "copy" / "screening.duckdb", tmp_path / "copy" / "out"
+    inbox = tmp_path / "inbox"
+    shutil.copytree(sample_inbox, inbox)
+    period = FLOW_PERIODS[1]
+    old = discover(inbox, period, contract.load())["civil"].path
+    assert old is not None
+    (inbox / period / "old").mkdir()
+    old.rename(inbox / period / "old" / old.name)
+    broken = pl.DataFrame(
+        {"身份证号": ["0"] * 6, "救助类型": ["临时救助"] * 6, "变动类型": ["发放"] * 6,
+         "日期": ["2026-08-10"] * 6, "金额": [str(100 + i) for i in range(6)]}
+    )  # fmt: skip
+    broken.write_csv(inbox / period / "民政救助_202608.csv")
+    before = snapshot(db, out)
+
+    with prefect_logs() as logs, pytest.raises(DeliveryHeld, match="--accept-held civil"):
+        monthly_screening(period=period, inbox=inbox, db=db, out=out)
+    held = query(db, "SELECT status, message FROM runs WHERE status <> 'success'")
+    assert held["status"].to_list() == ["held"]
+    assert "DeliveryHeld" in held["message"][0]
+    assert snapshot(db, out) == before
+    text = "\n".join(logs)
+    assert "held" in text and "--accept-held civil" in text
+
+    run_id = monthly_screening(period=period, inbox=inbox, db=db, out=out, accept_held=["民政"])
+    assert query(db, f"SELECT status FROM runs WHERE run_id = '{run_id}'")["status"][0] == "success"
+    assert query(db, "SELECT accepted_by FROM held_deliveries")["accepted_by"][0] is not None
+
+
+# ---------------------------------------------------------------- screening serve
+
+
+@pytest.fixture(scope="module")
+def served(
+    prefect_server: str, sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """`screening serve` in its own process, as the operator starts it, from a folder that
+    holds no project files (the flow comes from the installed package)."""
+    from prefect.client.orchestration import get_client
+
+    work = tmp_path_factory.mktemp("served")
+    elsewhere = work / "elsewhere"
+    elsewhere.mkdir()
+    db, out, log = work / "data" / "screening.duckdb", work / "data" / "out", work / "serve.log"
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(
+            [str(BIN / "screening"), "serve", "--inbox", str(sample_inbox), "--db", str(db),
+             "--out", str(out)],
+            cwd=elsewhere, env=env, stdout=sink, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+
+    def deployment() -> Any:
+        if proc.poll() is not None:
+            pytest.fail(f"screening serve exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with get_client(sync_client=True) as client:
+            try:
+                return client.read_deployment_by_name("monthly-screening/monthly")
+            except Exception:  # not registered yet
+                return None
+
+    try:
+        found = wait_for(deployment, "screening serve to register its deployment", 240)
+        yield {"deployment": found, "db": db, "out": out, "log": log, "proc": proc}
+    finally:
+        stop(proc)
+
+
+def coming_slots(now: dt.datetime, count: int) -> list[dt.datetime]:
+    """The next `count` times of "03:00 on the 5th" on the Shanghai clock after `now`."""
+    local = now.astimezone(SHANGHAI)
+    slots = []
+    year, month = local.year, local.month
+    while len(slots) < count:
+        slot = dt.datetime(year, month, 5, 3, 0, tzinfo=SHANGHAI)
+        if slot > now:
+            slots.append(slot)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return slots
+
+
+@pytest.mark.flow
+def test_the_served_schedule_creates_the_coming_months_runs(served: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    deployment = served["deployment"]
+    assert deployment.entrypoint == "screening.flow.monthly_screening"
+    assert deployment.parameters["inbox"] and "period" not in deployment.parameters
+    expected = coming_slots(dt.datetime.now(dt.UTC), 3)
+
+    def scheduled() -> list[dt.datetime]:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])
+                    )
+                ),
+            )
+        times = sorted(r.expected_start_time for r in runs if r.expected_start_time)
+        return times if len(times) >= len(expected) else []
+
+    # The server's scheduler (every 2 s here, every 60 s by default) fills the slots.
+    times = wait_for(scheduled, "the scheduler to create the coming runs", 180)
+    assert times[: len(expected)] == expected
+    # What the operator types to check: both commands answer (the 422 of sqlalchemy 2.1).
+    env = {**os.environ, "COLUMNS": "250"}  # rich tables: no cut names
+    listed = subprocess.run(
+        [str(BIN / "prefect"), "deployment", "ls"], env=env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "monthly-screening/monthly" in listed.stdout
+    runs = subprocess.run(
+        [str(BIN / "prefect"), "flow-run", "ls", "--state", "SCHEDULED"], env=env,
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert runs.returncode == 0, runs.stdout + runs.stderr
+    rows = [line for line in runs.stdout.splitlines() if "monthly-screening" in line]
+    assert len(rows) >= len(expected) and all("SCHEDULED" in r.upper() for r in rows), runs.stdout
+
+
+@pytest.mark.flow
+def test_a_deployment_run_of_the_served_flow_publishes_the_lists(
+    served: dict[str, Any], sample_manifest: dict
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    period = FLOW_PERIODS[0]
+    started = run_deployment("monthly-screening/monthly", parameters={"period": period}, timeout=0)
+
+    def finished() -> Any:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(started.id).state
+        return state if state is not None and state.is_final() else None
+
+    state = wait_for(finished, "the served run to finish", 600, poll=2)
+    assert state.is_completed(), f"{state}\n{served['log'].read_text()[-3000:]}"
+    db, out = served["db"], served["out"]
+    runs = query(db, "SELECT period, status FROM runs")
+    assert runs.rows() == [(period, "success")]
+    stored = query(db, f"SELECT * FROM suspects WHERE period = '{period}'")
+    listed = {e["household_id"]: e["colour"] for e in sample_manifest["expected"][period]}
+    assert dict(stored.select("household_id", "colour").rows()) == listed
+    for township in stored["township"].unique():
+        xlsx, csv = publish.township_paths(out / period, township, period)
+        assert xlsx.is_file() and csv.is_file()
+    assert (out / period / "run-report.md").is_file()

@@ -166,7 +166,8 @@ def delivery(draw: st.DrawFn, source: str) -> tuple[list[str], list[list[str]]]:
     their key or an alias, in any order; each cell arbitrary text or a plausible value."""
     spec = SPECS[source]
     optional = [k for k in spec.columns if k not in spec.required_columns]
-    keys = list(spec.required_columns) + draw(st.lists(st.sampled_from(optional), unique=True))
+    some = draw(st.lists(st.sampled_from(optional), unique=True)) if optional else []
+    keys = list(spec.required_columns) + some
     keys = draw(st.permutations(keys))
     headers = [draw(st.sampled_from([k, *spec.columns[k].aliases])) for k in keys]
     # Mostly plausible values, so that some rows pass and the good path is fuzzed too.
@@ -194,14 +195,19 @@ def test_any_cell_text_is_accounted_for(
     event(f"{result.status}, {'some' if result.rows_rejected else 'no'} rows quarantined")
 
     assert result.status in ("loaded", "empty"), result.message
-    assert result.rows_read == result.rows_accepted + result.rows_rejected
+    assert result.rows_read == (result.rows_accepted + result.rows_rejected + result.rows_duplicate)
     assert result.good is not None and result.good.height == result.rows_accepted
     assert result.quarantine is not None
     assert result.quarantine.get_column("row_number").n_unique() == result.rows_rejected
     filled = [i + 2 for i, row in enumerate(rows) if any(v.strip() for v in row)]
     seen = result.good.get_column("row_number").to_list()
     seen += result.quarantine.get_column("row_number").unique().to_list()
-    # Every row with something in it is either accepted or quarantined, exactly once.
+    assert (
+        result.identical_rows is not None and result.identical_rows.len() == result.rows_duplicate
+    )
+    seen += result.identical_rows.to_list()
+    # Every row with something in it is accepted, quarantined or counted as a copy of an
+    # earlier row, exactly once.
     # (Python's strip removes every character polars counts as blank, and a few more.)
     assert len(seen) == len(set(seen)) == result.rows_read
     assert set(filled) <= set(seen) <= set(range(2, len(rows) + 2))

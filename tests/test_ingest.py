@@ -11,7 +11,7 @@ import pytest
 import xlsxwriter
 
 from screening import ids, store
-from screening.inbox import discover
+from screening.inbox import TwoFilesForOneSource, discover
 from screening.ingest import ingest_period
 
 P1, P2 = "2026-08", "2026-09"
@@ -82,15 +82,19 @@ def test_discovery_by_key_or_department_name(inbox: Path, specs) -> None:
     assert found["traffic"].problem == "missing"
 
 
-def test_two_files_for_one_source_is_an_error_naming_both(
+def test_two_files_for_one_source_stop_the_ingest_naming_both(
     inbox: Path, db_path: Path, specs
 ) -> None:
+    run(inbox, db_path, P1, specs)
+    before = _snapshot(db_path)
     write(inbox, P1, "medical.csv", MEDICAL)
-    results, _log = run(inbox, db_path, P1, specs)
-    med = results["medical"]
-    assert med.status == "rejected"
-    assert "medical.csv" in med.message and "医保住院结算_202608.csv" in med.message
-    assert results["roster"].status == "loaded"
+    with pytest.raises(TwoFilesForOneSource) as raised:
+        run(inbox, db_path, P1, specs)
+    line = str(raised.value)
+    assert "\n" not in line
+    assert "medical.csv" in line and "医保住院结算_202608.csv" in line
+    assert "subfolder" in line and "子文件夹" in line
+    assert _snapshot(db_path) == before
 
 
 def test_an_old_excel_file_named_like_a_source_is_rejected_not_missing(
@@ -147,13 +151,13 @@ def test_unusable_file_is_rejected_whole_and_others_load(
 def test_header_only_file_is_empty_not_rejected(tmp_path: Path, db_path: Path, specs) -> None:
     box = tmp_path / "inbox"
     write(box, P1, "roster.csv", ROSTER)
-    write(box, P1, "traffic.csv", "事故编号,当事人身份证号,事故日期,伤情\n")
+    write(box, P1, "traffic.csv", "事故编号,当事人身份证号,事故日期,伤情,直接损失,已获赔偿\n")
     results, _ = run(box, db_path, P1, specs)
     assert results["traffic"].status == "empty"
     assert results["traffic"].rows_read == 0
 
 
-def test_xlsx_with_a_title_row_above_the_header_says_so(
+def test_xlsx_with_a_title_row_above_the_header_is_read_from_the_header(
     tmp_path: Path, db_path: Path, specs
 ) -> None:
     box = tmp_path / "inbox"
@@ -165,10 +169,17 @@ def test_xlsx_with_a_title_row_above_the_header_says_so(
     ws.write_row(1, 0, ["结算单号", "身份证号", "结算日期", "个人自付"])
     ws.write_row(2, 0, ["S1", A, "2026-08-06", "3000"])
     wb.close()
-    results, _log = run(box, db_path, P1, specs)
-    assert results["medical"].status == "rejected"
-    assert "row 2 looks like the header" in results["medical"].message
-    assert results["roster"].status == "loaded"
+    results, log = run(box, db_path, P1, specs)
+    medical = results["medical"]
+    assert medical.status == "loaded", medical.message
+    assert (medical.rows_read, medical.rows_accepted) == (1, 1)
+    assert "header on row 2, the 1 row(s) above skipped" in medical.message
+    logged = log.filter(pl.col("source") == "medical").row(0, named=True)
+    assert logged["message"] == medical.message
+    con = store.connect(db_path, read_only=True)
+    stored = table(con, "SELECT row_number, settlement_id FROM stg_medical")
+    con.close()
+    assert stored.rows() == [(3, "S1")]  # the row a spreadsheet shows
 
 
 def test_xlsx_real_date_and_number_cells(tmp_path: Path, db_path: Path, specs) -> None:

@@ -239,9 +239,9 @@ def test_the_tree_is_read_by_name_typed_by_unit() -> None:
 def test_labels_and_the_words_of_the_values_come_from_the_file() -> None:
     lines = {name: (label, text) for name, label, text in load().at("2026-09").lines()}
     assert lines["monitoring_line"] == ("监测标准（元/人·年）", "6,000")
-    assert lines["medical_oop_threshold"][1] == "一般农户 20,000；监测户 5,000；脱贫户 5,000"
+    assert lines["medical_oop_threshold"][1] == "脱贫户 5,000；监测户 5,000；一般农户 20,000"
     assert lines["working_age"][1] == "16–59"
-    assert lines["scale_check"][1] == "上限 10%；预期 5%"
+    assert lines["scale_check"][1] == "预期 5%；上限 10%"
     assert lines["public_holidays"][1] == "33 天"  # a count, not 33 dates
     assert next(iter(lines)) == "monitoring_line"  # the file's order
 
@@ -265,3 +265,31 @@ def test_a_dated_value_carries_its_own_reference(tmp_path: Path) -> None:
 def test_a_group_reference_is_each_value_s_reference() -> None:
     provenance = load().at("2026-09").provenance()
     assert "Handan" in provenance["medical_oop_threshold.脱贫户"]["reference"]
+
+
+def test_ingest_limits_hold_for_any_period_and_a_county_can_change_them(tmp_path: Path) -> None:
+    # Deliveries of any period can be ingested, before the rules' parameters begin too.
+    early = load().ingest_limits("2001-01")
+    assert early.max_amount == early.max_per_capita_income == Decimal("10000000.00")
+    assert (early.xlsx_max_unzipped_bytes, early.xlsx_max_inflation) == (500_000_000, 200)
+    county = write(
+        tmp_path,
+        "ingest_limits:\n"
+        "  max_amount: {values: {2026-01-01: 50000000}}\n"
+        "  xlsx_max_unzipped_mb: {values: {1900-01-01: 2000}}\n",
+    )
+    limits = load(county).ingest_limits("2026-09")
+    assert limits.max_amount == Decimal("50000000.00")
+    assert limits.max_per_capita_income == Decimal("10000000.00")
+    assert limits.xlsx_max_unzipped_bytes == 2_000_000_000
+    with pytest.raises(ParameterError, match=r"ingest_limits\.max_amount has no value in force"):
+        load(county).ingest_limits("2025-12")
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-3", "'500'"])
+def test_ingest_size_limits_are_whole_numbers(tmp_path: Path, value: str) -> None:
+    county = write(
+        tmp_path, f"ingest_limits:\n  xlsx_max_inflation: {{values: {{1900-01-01: {value}}}}}\n"
+    )
+    with pytest.raises(ParameterError, match=r"ingest_limits\.xlsx_max_inflation"):
+        load(county)

@@ -404,11 +404,53 @@ def test_safe_names_are_stable_and_distinct() -> None:
     assert len(safe_name("镇" * 300)) < 60
 
 
-def test_townships_that_would_share_a_folder_are_refused(tmp_path: Path) -> None:
-    collide = safe_name("a/b")
-    rows = [household(collide, "H001"), household("a/b", "H002")]
-    with pytest.raises(ValueError, match="share a folder"):
-        run_publish(tmp_path, suspects_frame(sorted(rows, key=lambda r: r["township"])))
+def test_a_name_equal_to_another_names_cleaned_folder_gets_its_own(tmp_path: Path) -> None:
+    collide = safe_name("a/b")  # a safe name that happens to be the folder of "a/b"
+    rows = sorted(
+        [household(collide, "H001"), household("a/b", "H002")], key=lambda r: r["township"]
+    )
+    run_publish(tmp_path, suspects_frame(rows))
+    folders = publish.township_folders([collide, "a/b"])
+    assert len({publish.folder_key(f) for f in folders.values()}) == 2
+    for name, folder in folders.items():
+        xlsx, _ = township_paths(tmp_path / PERIOD, name, PERIOD, folder)
+        about = openpyxl.load_workbook(xlsx)["说明"]
+        assert about["B3"].value == name
+
+
+# Situation 9 of issue 12: the same township name in other letter case or width.
+TWINS = ["Chengguan", "CHENGGUAN", "Ｃｈｅｎｇｇｕａｎ"]
+
+
+def test_townships_differing_only_in_case_or_width_get_distinct_folders(tmp_path: Path) -> None:
+    rows = [household(t, f"H00{i}") for i, t in enumerate(sorted(TWINS), start=1)]
+    rows.append(household("城关镇", "H009"))
+    suspects = suspects_frame(sorted(rows, key=lambda r: r["township"]))
+    written = run_publish(tmp_path, suspects)
+    folders = publish.township_folders([*TWINS, "城关镇"])
+    assert folders["城关镇"] == "城关镇"  # a name without a twin keeps its plain folder
+    twin_folders = [folders[t] for t in TWINS]
+    assert len({publish.folder_key(f) for f in twin_folders}) == 3
+    assert all(f.startswith(safe_name(t) + "_") for t, f in zip(TWINS, twin_folders, strict=True))
+    # Deterministic: the same names in another order give the same folders.
+    assert publish.township_folders([*reversed(TWINS), "城关镇"]) == folders
+    listed = {p.parent.name for p in written if p.suffix == ".xlsx"}
+    assert set(twin_folders) <= listed
+    for township, folder in zip(TWINS, twin_folders, strict=True):
+        xlsx, csv = township_paths(tmp_path / PERIOD, township, PERIOD, folder)
+        assert pl.read_csv(csv, infer_schema=False)["乡镇"].to_list() == [township]
+        about = {
+            r[0]: r[1] for r in openpyxl.load_workbook(xlsx)["说明"].iter_rows(values_only=True)
+        }
+        assert f"文件夹：{folder}" in about["文件夹"]
+        for other, other_folder in zip(TWINS, twin_folders, strict=True):
+            if other != township:
+                assert f"「{other}」在文件夹 {other_folder}" in about["文件夹"]
+    # A one-township re-run finds the same folder.
+    again = run_publish(
+        tmp_path, suspects, townships=["CHENGGUAN"], all_townships=[*TWINS, "城关镇"]
+    )
+    assert {p.parent.name for p in again if p.suffix == ".xlsx"} == {folders["CHENGGUAN"]}
 
 
 # ---------------------------------------------------------------- safety of the files

@@ -248,7 +248,18 @@ def test_a_fault_inside_the_ingest_transaction_stores_no_half_delivery(
     db, out = county
     medical = inbox.discover(renamed, PERIOD, specs)["medical"].path
     assert medical is not None
-    medical.unlink()  # so that two sources change: the roster and the medical delivery
+    # A corrected medical file (one record fewer), so that two sources change: the roster
+    # and the medical delivery. (A missing file would change nothing: the stored delivery
+    # stays in force.)
+    records = query(
+        db,
+        "SELECT * EXCLUDE (period, file, row_number, extra) FROM stg_medical "
+        f"WHERE period = '{PERIOD}' ORDER BY row_number",
+    )
+    medical.unlink()
+    records.head(records.height - 1).with_columns(pl.col(pl.Decimal).cast(pl.String)).write_csv(
+        medical.with_suffix(".csv")
+    )
     before, delivered = state(db, out), deliveries(db)
     known = set(query(db, "SELECT run_id FROM runs")["run_id"])
     real = store.replace_delivery

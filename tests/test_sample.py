@@ -882,6 +882,46 @@ def test_other_period_counts(periods: list[str], tmp_path: Path) -> None:
     assert ("relisted_after_gap" in names) == (len(periods) >= 3)
 
 
+@pytest.mark.parametrize("shape", list(sample.ROSTER_SHAPES))
+def test_the_roster_can_be_written_as_a_merged_or_titled_workbook(
+    shape: str, tmp_path: Path
+) -> None:
+    m = sample.generate(tmp_path, households=80, periods=["2026-07"], seed=3, roster_xlsx=shape)
+    name = m["files"]["2026-07"]["roster"]
+    book = openpyxl.load_workbook(tmp_path / "2026-07" / name)
+    sheet = book.active
+    assert sheet is not None
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    titled = "title_rows" in sample.ROSTER_SHAPES[shape]
+    top = sample.TITLE_ROWS if titled else 0
+    assert rows[top][0] == "户编号" and len(rows) - top - 1 == m["rows"]["2026-07"]["roster"]
+    assert (top > 0) == str(rows[0][0]).startswith("农村人口基础信息")
+    merges = [str(r) for r in sheet.merged_cells.ranges if r.min_row > top + 1]
+    households = rows[top + 1 :]
+    if "merged_cells" in sample.ROSTER_SHAPES[shape]:
+        # 户编号 (A) and 乡镇 (E) of every household of two or more: the first row holds them.
+        assert {ref[0] for ref in merges} == {"A", "E"}
+        assert sum(1 for r in households if r[0] is None) == sum(
+            int(ref.split(":")[1][1:]) - int(ref.split(":")[0][1:])
+            for ref in merges
+            if ref[0] == "A"
+        )
+    else:
+        assert not merges and all(r[0] is not None for r in households)
+    invalid = [r["row_number"] for r in m["invalid_rows"] if r["source"] == "roster"]
+    # The manifest's row numbers are the rows a spreadsheet shows: the ghost members there
+    # carry an ID number with a wrong check digit.
+    assert invalid
+    for n in invalid:
+        bad = str(households[n - top - 2][1])
+        assert bad[17] != ids.check_digit(bad[:17]), n
+
+
+def test_an_unknown_roster_shape_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown roster shape"):
+        sample.generate(tmp_path, households=80, periods=["2026-07"], seed=3, roster_xlsx="x")
+
+
 # ------------------------------------------------------------------ scale
 
 

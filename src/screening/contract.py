@@ -32,7 +32,9 @@ class ColumnSpec:
     key: str
     type: str
     aliases: tuple[str, ...] = ()
-    required: bool = False
+    required: bool = False  # every row needs a value
+    # The rules read it: the header must be in the file even where cells may be empty.
+    column_required: bool = False
     values: tuple[str, ...] = ()
     min: float | None = None
     empty: Any = None  # value that an empty cell means (e.g. 0 for fees, 未监测 for status)
@@ -63,12 +65,14 @@ class SourceSpec:
 
     @property
     def required_columns(self) -> list[str]:
-        """Columns the file must carry. The certificate number stands in for a missing
-        ID column, so id_number is not demanded of the disability extract."""
+        """Columns the file must carry: those every row needs a value in and those the rules
+        read (`column_required`). The certificate number stands in for a missing ID column,
+        so id_number is not demanded of the disability extract."""
         return [
             c.key
             for c in self.columns.values()
-            if c.required and not (c.key == "id_number" and self.id_from_certificate)
+            if (c.required or c.column_required)
+            and not (c.key == "id_number" and self.id_from_certificate)
         ]
 
     def header_lookup(self) -> dict[str, str]:
@@ -90,6 +94,25 @@ class ContractError(ValueError):
     """A schema or aliases file that cannot be used; the message names the file."""
 
 
+class UnknownSource(ContractError):
+    """A source name that is none of the sources, in English or Chinese."""
+
+
+def source_key(name: str, specs: dict[str, SourceSpec] | None = None) -> str:
+    """The source key of `name`: the key (`medical`), the department's short name as in
+    file names (`医保`), or the source's title (`医保住院结算`), in any width or case."""
+    specs = _load_default() if specs is None else specs
+    wanted = fold_header(name)
+    for key, spec in specs.items():
+        if wanted in {fold_header(n) for n in (key, spec.title, *spec.file_prefixes)}:
+            return key
+    known = "、".join(
+        f"{next((p for p in spec.file_prefixes if p != key), key)} {key}"
+        for key, spec in specs.items()
+    )
+    raise UnknownSource(f"未知的数据来源 unknown source {name!r}; 可选 sources: {known}")
+
+
 def _parse_source(raw: dict[str, Any], origin: Path) -> SourceSpec:
     try:
         columns = {}
@@ -103,6 +126,7 @@ def _parse_source(raw: dict[str, Any], origin: Path) -> SourceSpec:
                 type=ctype,
                 aliases=tuple(str(a) for a in spec.pop("aliases", []) or []),
                 required=bool(spec.pop("required", False)),
+                column_required=bool(spec.pop("column_required", False)),
                 values=tuple(str(v) for v in spec.pop("values", []) or []),
                 min=spec.pop("min", None),
                 empty=spec.pop("empty", None),
@@ -177,9 +201,11 @@ def load(aliases_file: Path | None = None) -> dict[str, SourceSpec]:
         raise ContractError(f"{aliases_file}: cannot read aliases file ({exc})") from exc
     if not isinstance(extra, dict):
         raise ContractError(f"{aliases_file}: expected a mapping of source → column → aliases")
-    for source, cols in extra.items():
-        if source not in specs:
-            raise ContractError(f"{aliases_file}: unknown source {source!r}")
+    for name, cols in extra.items():
+        try:
+            source = source_key(str(name), specs)
+        except UnknownSource as exc:
+            raise ContractError(f"{aliases_file}: {exc}") from None
         spec = specs[source]
         new_cols = dict(spec.columns)
         for key, names in (cols or {}).items():

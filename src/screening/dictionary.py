@@ -30,7 +30,7 @@ FIRST = ("suspects", "evidence", "quarantine", "ingest_log", "runs", "match_rate
 PROVENANCE = {
     "period": "delivery period YYYY-MM (the month folder the file came in)",
     "file": "file name the row came from",
-    "row_number": "row in that file as a spreadsheet shows it (the header is row 1)",
+    "row_number": "row in that file as a spreadsheet shows it",
     "extra": "columns the contract does not know, as delivered (JSON object), or null",
 }
 
@@ -50,7 +50,8 @@ def source_description(spec: SourceSpec, staging: bool) -> str:
     if staging:
         return (
             f"{spec.title}: every accepted row of every delivery "
-            "(re-ingesting a period replaces its rows)"
+            "(a file read again for a period replaces its rows; a missing or rejected file "
+            "never does, only `screening ingest --withdraw`)"
         )
     if spec.kind == "snapshot":
         return f"{spec.title}: every roster snapshot received; filter on period"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -79,8 +80,8 @@ def require_tables(con: duckdb.DuckDBPyConnection) -> None:
     missing = set(OUTPUT_TABLES) - {r[0] for r in rows.fetchall()}
     if missing:
         raise ExplainError(
-            f"the database has no screening results (no table {sorted(missing)[0]}); "
-            "run `screening run` first"
+            f"数据库中还没有筛查结果 the database has no screening results (no table "
+            f"{sorted(missing)[0]}); run `screening run` first"
         )
 
 
@@ -119,8 +120,8 @@ def latest_run(con: duckdb.DuckDBPyConnection, period: str) -> RunRecord:
         done = screened_periods(con)
         listed = f"screened periods: {', '.join(done)}" if done else "no period screened yet"
         raise ExplainError(
-            f"period {period} was never screened in this database ({listed}); "
-            f"run `screening run --period {period}` first"
+            f"{period} 期尚未在此数据库中筛查 period {period} was never screened in this "
+            f"database ({listed}); run `screening run --period {period}` first"
         )
     return runs[0]
 
@@ -185,22 +186,59 @@ def find_household(roster: pl.DataFrame, key: str, period: str) -> Found:
         return Found(text, "household_id", None)
     if id_number is not None:
         raise ExplainError(
-            f"ID number {ids.mask(id_number)} is on no household of the roster in force "
-            f"for {period}"
+            f"身份证号 {ids.mask(id_number)} 不在 {period} 期适用的人口库中 ID number is on no "
+            f"household of the roster in force for {period}"
         )
     # A mistyped ID number, not a household id (those have 16 digits).
     if ids.names_id(ids.clean(text)):
         raise ExplainError(
-            f"{ids.mask(ids.clean(text))} is not a valid ID number (check digit or birth date) "
-            "and no household has that id"
+            f"{ids.mask(ids.clean(text))} 不是有效的身份证号（校验码或出生日期不对），也不是户编号 "
+            "not a valid ID number (check digit or birth date) and no household has that id"
         )
     households = roster["household_id"].unique().sort().to_list()
     close = difflib.get_close_matches(text, households, n=3, cutoff=0.6)
-    hint = f"; nearest household ids: {', '.join(close)}" if close else ""
-    raise ExplainError(
-        f"{ids.mask_text(text)!r} is neither a household id nor a valid ID number on the "
-        f"roster in force for {period}{hint}"
+    hint = (
+        f"; 最接近的户编号 nearest household ids: {ids.mask_text(', '.join(close))}"
+        if close
+        else ""
     )
+    raise ExplainError(
+        f"{ids.mask_text(text)!r} 既不是户编号，也不是 {period} 期人口库中的身份证号或姓名 "
+        f"is neither a household id, an ID number nor a name on the roster in force for "
+        f"{period}{hint}"
+    )
+
+
+def looks_like_name(key: str) -> bool:
+    """A key with no digit in it is a person's name, not a 户编号 or an ID number."""
+    return bool(key.strip()) and not any(ch.isdigit() for ch in ids.fold_width(key))
+
+
+def people_named(con: duckdb.DuckDBPyConnection, name: str, period: str) -> pl.DataFrame:
+    """Members of the roster in force at `period` called `name` (or, when nobody is, whose
+    name contains it), with their household: for an officer who only has a name to choose
+    the household from. Full ID numbers: the caller masks them."""
+    check_period(period)
+    require_tables(con)
+    roster = store.population(con, period)
+    if roster.height == 0:
+        raise ExplainError(f"截至 {period} 没有收到人口库 no roster received at or before {period}")
+    wanted = unicodedata.normalize("NFKC", name).strip()
+    names = pl.col("name").str.normalize("NFKC").str.strip_chars()
+    found = roster.filter(names == wanted)
+    if found.height == 0:
+        found = roster.filter(names.str.contains(wanted, literal=True))
+    heads = (
+        roster.filter(pl.col("relation") == "户主")
+        .select("household_id", pl.col("name").alias("head_name"))
+        .unique("household_id", keep="first")
+    )
+    return (
+        found.join(heads, on="household_id", how="left")
+        .select("name", "relation", "id_number", "household_id", "head_name", "township",
+                "village")
+        .sort("township", "village", "household_id", "name")
+    )  # fmt: skip
 
 
 def _elsewhere(con: duckdb.DuckDBPyConnection, key: str) -> str:
@@ -213,7 +251,8 @@ def _elsewhere(con: duckdb.DuckDBPyConnection, key: str) -> str:
     ).fetchall()
     if not rows:
         return ""
-    return " (on the roster of " + ", ".join(f"{p} as household {h}" for p, h in rows) + ")"
+    where = ", ".join(f"{p} as household {ids.mask_text(h)}" for p, h in rows)
+    return f" (在其他期的人口库中 on the roster of {where})"
 
 
 # ---------------------------------------------------------------- explain: the answer
@@ -239,7 +278,7 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "name": pl.String(),
     "source_key": pl.String(),
     "rule_date": pl.Date(),
-    "amount": vocab.MONEY,
+    "amount": vocab.SUM,
     "detail": pl.String(),
     "position": pl.String(),  # before / in / after the window
     "supports": pl.String(),  # risk codes the record is evidence for, ';'-joined
@@ -295,7 +334,7 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
     resolved, origin = run_parameters(period, run)
     roster_period = scalar(con, "SELECT max(period) FROM stg_roster WHERE period <= ?", [period])
     if roster_period is None:
-        raise ExplainError(f"no roster received at or before {period}")
+        raise ExplainError(f"截至 {period} 没有收到人口库 no roster received at or before {period}")
     roster = store.population(con, period)
     try:
         found = find_household(roster, key, period)
@@ -527,7 +566,9 @@ CHECK_LABELS: dict[str, str] = {
     "min": "低于最小值 below the minimum",
     "discharge_not_before_admission": "出院日期早于入院日期 discharge before admission",
     "out_of_pocket_not_above_total": "个人自付超过总费用 out-of-pocket above total cost",
-    "duplicate_key": "同一文件内主键重复（各条均拒收）duplicate key in one file",
+    "duplicate_key": "同一文件内主键重复且内容不同（各条均拒收）duplicate key in one file",
+    "implausible": "数值不可信（超过入库上限）implausible value",
+    "formula_not_calculated": "公式无保存值（用 Excel/WPS 打开并保存）unsaved formula",
 }
 
 
@@ -553,24 +594,24 @@ class Rejected:
     total_rows: int  # rejected rows (a row failing several checks counts once)
 
 
-def nearest_source(source: str) -> str:
-    close = difflib.get_close_matches(source, contract.SOURCES, n=3, cutoff=0.3)
-    return ", ".join(close or contract.SOURCES)
-
-
 def quarantine(
     con: duckdb.DuckDBPyConnection, period: str, source: str | None = None, limit: int = 0
 ) -> Rejected:
     """The rows set aside in the period's deliveries and why, raw ID values masked.
     `limit` caps the listed rows (0: all); the counts always cover every row."""
     check_period(period)
-    if source is not None and source not in contract.SOURCES:
-        raise ExplainError(f"unknown source {source!r}; sources: {nearest_source(source)}")
+    try:
+        source = None if source is None else contract.source_key(source)
+    except contract.UnknownSource as exc:
+        raise ExplainError(str(exc)) from None
     require_tables(con)
     if not scalar(con, "SELECT count(*) FROM ingest_log WHERE period = ?", [period]):
         periods = [r[0] for r in con.execute("SELECT DISTINCT period FROM ingest_log").fetchall()]
         done = ", ".join(sorted(periods)) or "none"
-        raise ExplainError(f"nothing was ingested for period {period} (ingested periods: {done})")
+        raise ExplainError(
+            f"{period} 期没有入库任何文件 nothing was ingested for period {period} "
+            f"(ingested periods: {done})"
+        )
     where = "period = $p" + (" AND source = $s" if source else "")
     args: dict[str, object] = {"p": period}
     if source:
@@ -658,6 +699,7 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
             *followup.scale_warnings(scale, resolved),
             *report.overdue_warning(overdue),
             *_rerun_warnings(later),
+            *_held_warnings(con, period, run),
         ],
         params=resolved,
         all_townships=_townships(con, period),
@@ -673,6 +715,7 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
             followup.CANDIDATES_SCHEMA,
             "township, village, household_id",
         ),
+        **report.stored_parts(con, period, run.run_id, _townships(con, period)),
     )
 
 
@@ -725,6 +768,21 @@ def _headless_warning(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
         [period, vocab.HEAD_RELATION],
     )
     return report.headless_warning(int(n or 0))
+
+
+def _held_warnings(con: duckdb.DuckDBPyConnection, period: str, run: RunRecord) -> list[str]:
+    """Runs after this one that a completeness gate stopped: they published nothing, so
+    the lists are still this run's."""
+    rows = con.execute(
+        "SELECT run_id FROM runs WHERE period = ? AND status = 'held' AND started_at >= ? "
+        "ORDER BY started_at, run_id",
+        [period, run.started_at],
+    ).fetchall()
+    return [
+        f"此后一次运行因数据暂扣未发布新名单 a later run was held, nothing published (run {r[0]}; "
+        "见 see 完整性检查暂扣 Held deliveries)"
+        for r in rows
+    ]
 
 
 def _rerun_warnings(later: list[RunRecord]) -> list[str]:

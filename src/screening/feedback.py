@@ -6,6 +6,13 @@ Rows are matched by 户编号 to the period's `suspects`. Each decision row is e
 in `verifications` or rejected with a per-row reason in `verification_rejects`; rows with
 all three cells empty are not decisions and are only counted.
 
+The file must be the period's list: the period its name names (…_202607.xlsx), its 期次
+column and its 说明 sheet must all agree with `--period`, else it is refused in one line.
+A decision dated before the list was published (the finished run named by the file's
+批次号, else the period's first successful run) is rejected row by row; a list published
+after its verification window had closed (a month screened late, as in the demo) is
+checked against the window only, since no date could then satisfy both.
+
 Importing is idempotent. A row already imported from the same file (same sha256 and row)
 is not stored again, and neither is a decision identical to the household's current one
 (same result, date and note), so a township re-sending its whole list with one decision
@@ -17,7 +24,6 @@ those of its latest import.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +31,8 @@ import duckdb
 import polars as pl
 
 from . import contract, ids, lock, normalise, publish, store
-from .ingest import file_sha256
+from .inbox import periods_named
+from .ingest import file_sha256, os_user
 from .periods import check_period
 from .read import FileRejected, RawFile, read_source
 from .vocab import DECISIONS, PENDING
@@ -130,6 +137,10 @@ def parse_rows(frame: pl.DataFrame) -> pl.DataFrame:
         normalise.text(raw("note")).alias("note"),
         normalise.text(raw("township")).alias("township"),
         normalise.text(raw("period")).str.normalize("NFKC").alias("period"),
+        normalise.text(raw(publish.LIST_KEY))
+        .str.normalize("NFKC")
+        .str.to_uppercase()
+        .alias(publish.LIST_KEY),
         pl.all_horizontal([normalise.is_empty(c) for c in cells]).alias("empty"),
     )
 
@@ -181,7 +192,8 @@ def _from_file_name(path: Path, townships: list[str]) -> FileTownship | None:
     # A published name holds the township's folder name, which is the name itself unless it
     # had to be made safe; the longest match wins so that a name inside another does not.
     stem = path.stem
-    named = [t for t in townships if t in stem or publish.safe_name(t) in stem]
+    folders = publish.township_folders(townships)
+    named = [t for t in townships if t in stem or folders[t] in stem]
     if not named:
         return None
     longest = max(len(t) for t in named)
@@ -189,14 +201,74 @@ def _from_file_name(path: Path, townships: list[str]) -> FileTownship | None:
     return FileTownship(best[0], "file name") if len(best) == 1 else None
 
 
-def check_file_period(rows: pl.DataFrame, period: str, path: Path) -> None:
-    """A csv list names its 期次 on every row: another month's list is the wrong file."""
+def check_file_period(
+    rows: pl.DataFrame, period: str, path: Path, about: dict[str, str] | None = None
+) -> None:
+    """The file must be the list of `period`: the period in its name, its 期次 column (a
+    csv list names it on every row) and its 说明 sheet's 期次 (`about`) must agree."""
+    named = periods_named(path.name)
+    if named and period not in named:
+        _wrong_period(path, named[0], period, "文件名 file name")
     others = sorted(set(rows["period"].drop_nulls().to_list()) - {period})
     if others:
-        raise FeedbackError(
-            f"{path.name} 是 {others[0]} 期的名单，不是 {period} "
-            f"the file is the list of {others[0]}, not {period}"
-        )
+        _wrong_period(path, others[0], period, "期次列 期次 column")
+    stated = periods_named((about or {}).get("期次", ""))
+    if stated and period not in stated:
+        _wrong_period(path, stated[0], period, "说明页 说明 sheet")
+
+
+def _wrong_period(path: Path, found: str, period: str, where: str) -> None:
+    raise FeedbackError(
+        f"{path.name} 是 {found} 期的名单（{where}），不是 {period} "
+        f"the file is the list of {found}, not {period}; import it with --period {found}"
+    )
+
+
+def about_sheet(path: Path) -> dict[str, str]:
+    """Label → text of a published list's 说明 sheet (期次, 批次号 …); empty for a csv or a
+    workbook without one."""
+    if path.suffix.lower() != ".xlsx":
+        return {}
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(str(path))
+        if publish.SHEET_ABOUT not in reader.sheet_names:
+            return {}
+        sheet = reader.load_sheet_by_name(
+            publish.SHEET_ABOUT, header_row=None, dtypes="string"
+        ).to_polars()
+    except BaseException as exc:  # fastexcel's own errors, or a panic; the reader says more
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
+        return {}
+    if sheet.width < 2:
+        return {}
+    found: dict[str, str] = {}
+    for label, text in sheet.select(sheet.columns[:2]).iter_rows():
+        if label and text and str(label).strip() not in found:
+            found[str(label).strip()] = str(text).strip()
+    return found
+
+
+def published_on(
+    con: duckdb.DuckDBPyConnection, period: str, township: str, run_id: str | None
+) -> dt.date | None:
+    """The day the list was published: the end of the successful run named on its 说明
+    sheet, else of the period's first successful run that covered the township."""
+    if run_id:
+        named = con.execute(
+            "SELECT finished_at FROM runs WHERE run_id = ? AND period = ? AND status = 'success'",
+            [run_id, period],
+        ).fetchall()
+        if named and named[0][0] is not None:
+            return named[0][0].date()
+    first = con.execute(
+        "SELECT min(finished_at) FROM runs WHERE period = ? AND status = 'success' "
+        "AND (township IS NULL OR township = ?)",
+        [period, township],
+    ).fetchall()
+    return first[0][0].date() if first and first[0][0] is not None else None
 
 
 # ---------------------------------------------------------------- per-row checks
@@ -212,29 +284,59 @@ def date_window(period: str) -> tuple[dt.date, dt.date]:
 
 
 def check_rows(
-    rows: pl.DataFrame, listed: pl.DataFrame, period: str, township: str
+    rows: pl.DataFrame,
+    listed: pl.DataFrame,
+    period: str,
+    township: str,
+    published: dt.date | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(accepted decisions: DECISIONS_SCHEMA, rejects: REJECTS_SCHEMA) of the decision rows
     of `rows` (parse_rows), against the period's `listed` households (household_id,
-    township). Every failed check of a row is reported, not only the first."""
+    township) and the day the list was `published`. Every failed check of a row is
+    reported, not only the first."""
     decisions = _with_duplicates(_match(rows.filter(~pl.col("empty")), listed))
     first, last = date_window(period)
+    # Only a list published inside its window can be held to its publication date.
+    after = published if published is not None and published <= last else None
     hid, result, date = pl.col("household_id"), pl.col("result_raw"), pl.col("date_raw")
+    key = pl.col(publish.LIST_KEY)
     listed_id, listed_township = pl.col("listed_id"), pl.col("listed_township")
     checks: list[tuple[pl.Expr, str, str, pl.Expr, pl.Expr]] = [
         (
-            hid.is_null(),
+            hid.is_null() & key.is_null(),
             "household_id",
             "missing_household",
             hid,
             _msg("户编号为空 household id is empty"),
         ),
         (
-            hid.is_not_null() & listed_id.is_null(),
+            hid.is_not_null() & listed_id.is_null() & pl.col("key_problem").is_null(),
             "household_id",
             "unknown_household",
             hid,
             _msg(f"不在 {period} 期名单中 household is not on the list of {period}"),
+        ),
+        (
+            pl.col("key_problem") == "unknown",
+            publish.LIST_KEY,
+            "unknown_list_key",
+            key,
+            pl.format(
+                "核对码「{}」不在 {} 期名单中 check code is not on the list of {}",
+                key,
+                pl.lit(period),
+                pl.lit(period),
+            ),
+        ),
+        (
+            pl.col("key_problem") == "conflict",
+            publish.LIST_KEY,
+            "list_key_mismatch",
+            key,
+            _msg(
+                "户编号与核对码不是同一户（是否单独排序或改动了某一列？）"
+                "household id and check code name different households"
+            ),
         ),
         (
             listed_id.is_not_null() & (listed_township != township),
@@ -305,6 +407,19 @@ def check_rows(
                 pl.lit(str(last)),
             ),
         ),
+        (
+            (pl.col("verification_date") < after).fill_null(False)
+            if after is not None
+            else pl.lit(False),
+            "verification_date",
+            "before_publication",
+            date,
+            pl.format(
+                "核实日期 {} 早于名单发布日期 {} date before the list was published",
+                pl.col("verification_date"),
+                pl.lit(str(after)),
+            ),
+        ),
     ]
     rejects = pl.concat(
         [
@@ -337,7 +452,14 @@ def _msg(text: str) -> pl.Expr:
 
 def _match(rows: pl.DataFrame, listed: pl.DataFrame) -> pl.DataFrame:
     """`listed_id` and `listed_township` of each row's household: the 户编号 as written,
-    else as folded by `household_key` when that names exactly one listed household."""
+    else as folded by `household_key` when that names exactly one listed household, else
+    the row's 核对码 (a list published with --mask-ids shows the 户编号 masked).
+    `key_problem`: 'unknown' for a 核对码 on no listed household, 'conflict' when the
+    户编号 and the 核对码 name different households; `listed_id` is then null."""
+    if publish.LIST_KEY not in listed.columns:
+        listed = listed.with_columns(pl.lit(None, pl.String).alias(publish.LIST_KEY))
+    if publish.LIST_KEY not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, pl.String).alias(publish.LIST_KEY))
     exact = listed.select(
         pl.col("household_id").alias("_exact"),
         pl.col("household_id").alias("_id1"),
@@ -348,16 +470,41 @@ def _match(rows: pl.DataFrame, listed: pl.DataFrame) -> pl.DataFrame:
         pl.col("household_id").alias("_id2"),
         pl.col("township").alias("_t2"),
     ).unique("_key", keep="none")
+    keyed = listed.select(
+        pl.col(publish.LIST_KEY).alias("_code"),
+        pl.col("household_id").alias("_id3"),
+        pl.col("township").alias("_t3"),
+        ids.mask_text_expr(pl.col("household_id")).alias("_masked3"),
+    ).unique("_code", keep="none")
+    by_id = pl.coalesce("_id1", "_id2")
+    hid, code = pl.col("household_id"), pl.col(publish.LIST_KEY)
+    # A 户编号 that names no listed household and is not the masked one the key's list shows.
+    stray_id = by_id.is_null() & hid.is_not_null() & (hid != pl.col("_masked3")).fill_null(True)
+    problem = (
+        pl.when(code.is_null())
+        .then(None)
+        .when(pl.col("_id3").is_null())
+        .then(pl.lit("unknown"))
+        .when(by_id.is_not_null() & (by_id != pl.col("_id3")))
+        .then(pl.lit("conflict"))
+        .when(stray_id & hid.str.contains("*", literal=True))
+        .then(pl.lit("conflict"))
+        .otherwise(None)
+    )
     found = pl.col("_id1").is_not_null()
+    township = pl.when(found).then(pl.col("_t1")).otherwise(pl.coalesce("_t2", "_t3"))
+    usable = pl.col("key_problem").is_null() & ~(stray_id & code.is_not_null())
     return (
         rows.with_columns(household_key(pl.col("household_id")).alias("_key"))
         .join(exact, left_on="household_id", right_on="_exact", how="left")
         .join(folded, on="_key", how="left")
+        .join(keyed, left_on=publish.LIST_KEY, right_on="_code", how="left")
+        .with_columns(problem.cast(pl.String).alias("key_problem"))
         .with_columns(
-            pl.when(found).then(pl.col("_id1")).otherwise(pl.col("_id2")).alias("listed_id"),
-            pl.when(found).then(pl.col("_t1")).otherwise(pl.col("_t2")).alias("listed_township"),
+            pl.when(usable).then(pl.coalesce(by_id, "_id3")).alias("listed_id"),
+            pl.when(usable).then(township).alias("listed_township"),
         )
-        .drop("_id1", "_t1", "_id2", "_t2")
+        .drop("_id1", "_t1", "_id2", "_t2", "_id3", "_t3", "_masked3")
     )
 
 
@@ -426,6 +573,15 @@ def listed_households(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFra
     ).pl()
 
 
+def with_list_keys(
+    listed: pl.DataFrame, period: str, con: duckdb.DuckDBPyConnection
+) -> pl.DataFrame:
+    """The listed households with the 核对码 their lists carry (publish.list_key)."""
+    secret = store.list_key_secret(con)
+    keys = [publish.list_key(secret, period, h) for h in listed["household_id"]]
+    return listed.with_columns(pl.Series(publish.LIST_KEY, keys, pl.String))
+
+
 def new_decisions(
     con: duckdb.DuckDBPyConnection, accepted: pl.DataFrame, period: str, sha256: str
 ) -> pl.DataFrame:
@@ -482,22 +638,19 @@ def store_import(
         store.insert_frame(con, "verification_rejects", pl.concat([kept, added], how="diagonal"))
 
 
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name in the environment nor the password file
-        return "unknown"
-
-
 # ---------------------------------------------------------------- entry point
 
 
-def import_feedback(db: Path, path: Path, period: str, township: str | None = None) -> ImportResult:
-    """Import one township's verification results for `period` into the database `db`."""
+def import_feedback(
+    db: Path, path: Path, period: str, township: str | None = None, *, wait: float = 0.0
+) -> ImportResult:
+    """Import one township's verification results for `period` into the database `db`
+    (waiting up to `wait` seconds for it while another process has it open)."""
     check_period(period)
     raw = read_feedback(path)
     rows = parse_rows(raw.frame)
-    check_file_period(rows, period, path)
+    about = about_sheet(path)
+    check_file_period(rows, period, path, about)
     if rows.height and rows["empty"].all():
         # The list as published, sent back before anyone filled it in.
         raise FeedbackError(
@@ -507,22 +660,23 @@ def import_feedback(db: Path, path: Path, period: str, township: str | None = No
     if not db.is_file():
         raise FeedbackError(f"数据库不存在 database not found: {db} (run `screening run` first)")
     with lock.hold(db):
-        con = store.connect(db)
+        con = store.connect(db, wait=wait)
         try:
             if not was_screened(con, period):
                 raise FeedbackError(
                     f"期次 {period} 尚未筛查 period {period} was never screened "
                     f"(run `screening run --period {period}` first)"
                 )
-            listed = listed_households(con, period)
+            ensure_feedback_schema(con)
+            listed = with_list_keys(listed_households(con, period), period, con)
             found = file_township(
                 rows, path, sorted(set(listed["township"].drop_nulls())), township
             )
-            accepted, rejects = check_rows(rows, listed, period, found.name)
+            published = published_on(con, period, found.name, about.get("批次号"))
+            accepted, rejects = check_rows(rows, listed, period, found.name, published)
             rejects = pl.concat([damaged_rejects(raw), rejects]).sort(
                 "row_number", maintain_order=True
             )
-            ensure_feedback_schema(con)
             decisions = new_decisions(con, accepted, period, sha)
             stamp: dict[str, object] = {
                 "period": period,

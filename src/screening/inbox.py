@@ -1,11 +1,14 @@
 """Discovery: which file in `<inbox>/<YYYY-MM>/` is which source's extract.
 
 A file belongs to a source when its name starts with the source key or with the
-department's Chinese name (data contract, "Where files arrive").
+department's Chinese name (data contract, "Where files arrive"). Only the period folder
+itself is read, never its subfolders, so an officer can keep old copies in one. Two files
+of one source stop a run before anything changes (`TwoFilesForOneSource`).
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,11 @@ OTHER_OFFICE_FORMATS = (".xls", ".xlsm", ".xlsb", ".et", ".ods", ".txt", ".tsv",
 CANDIDATES = FORMATS + OTHER_OFFICE_FORMATS
 
 
+class TwoFilesForOneSource(ValueError):
+    """Two files in a period folder belong to one source: which one the department meant
+    cannot be guessed, so nothing is read. The message names both and the fix."""
+
+
 @dataclass(frozen=True)
 class Found:
     source: str
@@ -31,10 +39,41 @@ class Found:
     def message(self) -> str:
         if self.problem == "ambiguous":
             names = ", ".join(p.name for p in self.candidates)
-            return f"more than one file for {self.source}: {names}"
+            return f"同一数据源有多个文件 more than one file for {self.source}: {names}"
         if self.problem == "missing":
-            return f"no file for {self.source} in this period"
+            return f"本期没有该数据源的文件 no file for {self.source} in this period"
         return ""
+
+
+# A period in a file name: 202609, 2026-09, 2026_09, 2026.9, 2026年9月 (not inside a longer
+# number, so an ID or a date like 20260915 is not read as one).
+_NAMED_PERIOD = re.compile(
+    r"(?<!\d)(20\d{2})(?:(0[1-9]|1[0-2])(?!\d)|\s*[-_.年]\s*(0?[1-9]|1[0-2])(?!\d))"
+)
+
+
+def periods_named(filename: str) -> list[str]:
+    """The periods (YYYY-MM) a file name names, in order, without repeats."""
+    found: list[str] = []
+    for m in _NAMED_PERIOD.finditer(unicodedata.normalize("NFKC", Path(filename).stem)):
+        period = f"{m.group(1)}-{int(m.group(2) or m.group(3)):02d}"
+        if period not in found:
+            found.append(period)
+    return found
+
+
+def check_one_file_per_source(found: dict[str, Found], folder: Path) -> None:
+    """Raise `TwoFilesForOneSource` naming every source with more than one file."""
+    doubled = [f for f in found.values() if f.problem == "ambiguous"]
+    if not doubled:
+        return
+    names = "; ".join(f"{f.source}: {', '.join(p.name for p in f.candidates)}" for f in doubled)
+    raise TwoFilesForOneSource(
+        f"同一数据源有多个文件，未读入任何文件 more than one file for one source in {folder} "
+        f"({names}); 请用新文件替换旧文件，或把旧文件移入子文件夹（子文件夹不读取） "
+        "replace the old file with the new one, or move the old one into a subfolder "
+        "(subfolders are not read)"
+    )
 
 
 def _fold(name: str) -> str:

@@ -1,30 +1,58 @@
-"""Ingest one period: discover → read → normalise → validate → store, and `ingest_log`.
+"""Ingest one period: discover → read → normalise → validate → gates → store, `ingest_log`.
 
-The database reflects the inbox: after ingesting period P, each source's delivery for P
-is exactly what the inbox holds now (a missing or rejected file leaves no rows for P).
+What a run may and may not do with the deliveries (data contract, "Deliveries"):
+
+- A file read and used becomes the period's delivery of its source, replacing the one
+  stored before (a corrected file re-sent).
+- **A run never removes a stored delivery.** When this period's file of a source is missing
+  or rejected and a delivery of the period is stored, that delivery stays in force: the
+  result says `kept`, `delivery_events` records it, and the console, the run report and
+  the lists' 说明 sheet say which stored file was used instead. `ingest_log` keeps the
+  stored delivery's row. Only `withdraw` (`screening ingest --withdraw`) removes one.
+- Two files of one source stop the ingest before anything is read or written
+  (`inbox.TwoFilesForOneSource`).
+- With `gates`, a delivery that fails a completeness gate is held (`gates.py`): not used,
+  its rows kept in `held_rows`, `held_deliveries` saying why, unless its source is in
+  `accept_held` (or the same file was accepted before).
+- A file is read again unless its bytes, its source's contract with the aliases in force,
+  and the program's version are all unchanged (`read_key`).
+
 All sources of the period are written in one transaction, after every file was read, so a
 failure leaves the database as it was.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import getpass
 import hashlib
+import json
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from . import ids, store
+from . import gates as gating
+from . import ids, params, store
 from .contract import SourceSpec
-from .inbox import Found, discover, unrecognised
+from .inbox import (
+    Found,
+    check_one_file_per_source,
+    check_period,
+    discover,
+    periods_named,
+    unrecognised,
+)
 from .normalise import normalise_frame
+from .params import Gates
 from .read import FileRejected, RawFile, read_source
 from .validate import QUARANTINE_SCHEMA, validate
+from .version import code_version
 
 log = logging.getLogger(__name__)
 # A library does not print: the application decides where tracebacks go. Without this,
@@ -37,14 +65,33 @@ STATUS_LABELS = {
     "missing": "缺失",
     "rejected": "整表拒收",
     "unchanged": "未变化",
+    "kept": "沿用已入库",
+    "held": "暂扣",
+    "withdrawn": "已撤回",
 }
+DUPLICATES_SCHEMA = pl.Schema(
+    {
+        "period": pl.String,
+        "source": pl.String,
+        "file": pl.String,
+        "row_number": pl.Int64,
+        "source_key": pl.String,
+        "id_number": pl.String,
+        "household_id": pl.String,
+    }
+)
 
 
 @dataclass
 class SourceResult:
     source: str
     file: str | None
-    status: str  # loaded | empty | missing | rejected | unchanged
+    # loaded | empty | missing | rejected | unchanged, and after the period's decisions:
+    # kept (this period's file missing or rejected, the stored delivery stays in force) |
+    # held (read, but a completeness gate holds it; `kept_file` says what stays in force)
+    status: str
+    # rows_read = rows_accepted + rows_rejected (quarantined) + rows_duplicate (rows
+    # identical to an earlier row of the file, the same record sent twice).
     rows_read: int = 0
     rows_accepted: int = 0
     rows_rejected: int = 0
@@ -53,6 +100,18 @@ class SourceResult:
     encoding: str | None = None
     good: pl.DataFrame | None = field(default=None, repr=False)
     quarantine: pl.DataFrame | None = field(default=None, repr=False)
+    rows_duplicate: int = 0
+    # Row numbers of the rows counted as copies of an earlier row (not stored).
+    identical_rows: pl.Series | None = field(default=None, repr=False)
+    # Quarantined copies of a natural key (DUPLICATES_SCHEMA): whose records they were.
+    duplicates: pl.DataFrame | None = field(default=None, repr=False)
+    read_key: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    gates: list[gating.GateResult] = field(default_factory=list)
+    # The stored delivery used instead of this period's file (kept, held).
+    kept_file: str | None = None
+    kept_at: dt.datetime | None = None
+    problem: str | None = None  # why the file was not used: missing | rejected | held
 
     def log_row(self, period: str, now: dt.datetime) -> dict[str, object]:
         return {
@@ -63,11 +122,19 @@ class SourceResult:
             "rows_read": self.rows_read,
             "rows_accepted": self.rows_accepted,
             "rows_rejected": self.rows_rejected,
+            "rows_duplicate": self.rows_duplicate,
             "status": self.status,
             "message": self.message,
             "encoding": self.encoding,
             "ingested_at": now,
+            "read_key": self.read_key,
+            "warning": "; ".join(self.warnings) or None,
         }
+
+    @property
+    def held(self) -> list[gating.GateResult]:
+        """The gates that hold this delivery and were not accepted."""
+        return [g for g in self.gates if g.held and g.accepted_by is None]
 
 
 def file_sha256(path: Path) -> str:
@@ -78,27 +145,34 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_one(path: Path, spec: SourceSpec, period: str) -> SourceResult:
+def read_one(
+    path: Path, spec: SourceSpec, period: str, limits: params.IngestLimits | None = None
+) -> SourceResult:
     """Read, normalise and validate one file. Never raises for bad data: a file that
-    cannot be used comes back as status 'rejected' with a one-line message."""
+    cannot be used comes back as status 'rejected' with a one-line message. `limits`
+    default to the `ingest_limits` parameters in force for the period."""
+    limits = limits or params.ingest_limits(period)
     try:
         sha = file_sha256(path)
     except OSError as exc:
         return _rejected(spec, path, _unreadable(exc), None)
     try:
-        raw = read_source(path, spec)
+        raw = read_source(path, spec, limits)
     except FileRejected as exc:
         return _rejected(spec, path, ids.mask_text(str(exc)), sha)
     except OSError as exc:
         return _rejected(spec, path, _unreadable(exc), sha)
     normalised = normalise_frame(raw.frame, spec)
-    checked = validate(normalised, spec, period=period, file=path.name)
+    checked = validate(normalised, spec, period=period, file=path.name, limits=limits)
     quarantine = pl.concat([_damaged_rows(raw, spec, period, path.name), checked.quarantine])
+    duplicates = duplicate_copies(normalised, checked.quarantine, spec, period, path.name)
     rows = raw.rows_read
     good = checked.good.with_columns(pl.lit(path.name).alias("file"))
     notes = _notes(raw)
+    if checked.rows_duplicate:
+        notes.append(_duplicates_note(checked.duplicates))
     if not rows:
-        notes.insert(0, "header only, no rows")
+        notes.insert(0, "只有表头，没有数据行 header only, no rows")
     return SourceResult(
         source=spec.source,
         file=path.name,
@@ -106,16 +180,55 @@ def read_one(path: Path, spec: SourceSpec, period: str) -> SourceResult:
         rows_read=rows,
         rows_accepted=good.height,
         rows_rejected=checked.rows_rejected + raw.bad_rows,
+        rows_duplicate=checked.rows_duplicate,
+        identical_rows=checked.duplicates,
         message=ids.mask_text("; ".join(notes)),
         sha256=sha,
         encoding=raw.encoding,
         good=good,
         quarantine=quarantine.sort("row_number", "column", "check"),
+        duplicates=duplicates,
     )
 
 
+def duplicate_copies(
+    normalised: pl.DataFrame, quarantine: pl.DataFrame, spec: SourceSpec, period: str, file: str
+) -> pl.DataFrame:
+    """The quarantined copies of a natural key (check `duplicate_key`): whose record each
+    was (ID number, and 户编号 for the roster), so that the run report can name the
+    households the copies touch. DUPLICATES_SCHEMA."""
+    rows = quarantine.filter(pl.col("check") == "duplicate_key").select("row_number").unique()
+    household = (
+        pl.col("household_id") if "household_id" in spec.columns else pl.lit(None, pl.String)
+    )
+    key = pl.concat_str([pl.col(k).cast(pl.String) for k in spec.natural_key], separator="|")
+    return (
+        normalised.join(rows, on="row_number", how="semi")
+        .select(
+            pl.lit(period).alias("period"),
+            pl.lit(spec.source).alias("source"),
+            pl.lit(file).alias("file"),
+            pl.col("row_number"),
+            key.alias("source_key"),
+            pl.col("id_number"),
+            household.alias("household_id"),
+        )
+        .cast(DUPLICATES_SCHEMA)
+        .sort("row_number")
+    )
+
+
+DUPLICATE_ROWS_NAMED = 5
+
+
+def _duplicates_note(rows: pl.Series) -> str:
+    named = ", ".join(str(r) for r in rows.head(DUPLICATE_ROWS_NAMED))
+    more = " …" if rows.len() > DUPLICATE_ROWS_NAMED else ""
+    return f"{rows.len()} row(s) identical to an earlier row counted once (rows {named}{more})"
+
+
 def _notes(raw: RawFile) -> list[str]:
-    notes = []
+    notes = list(raw.notes)
     if raw.encoding and raw.encoding != "utf-8":
         notes.append({"gb18030": "GBK/GB18030", "utf-8-sig": "UTF-8 BOM"}[raw.encoding])
     if raw.damaged_bytes:
@@ -157,11 +270,13 @@ def _sha_or_none(path: Path) -> str | None:
         return None
 
 
-def read_guarded(path: Path, spec: SourceSpec, period: str) -> SourceResult:
+def read_guarded(
+    path: Path, spec: SourceSpec, period: str, limits: params.IngestLimits | None = None
+) -> SourceResult:
     """`read_one`, except that a failure it does not expect (a bug, a library error)
     rejects this source only: one line for the officer, the traceback for the log."""
     try:
-        return read_one(path, spec, period)
+        return read_one(path, spec, period, limits)
     except BaseException as exc:
         # Rust extensions raise PanicException, a BaseException; Ctrl-C must still stop us.
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
@@ -186,27 +301,281 @@ def ingest_period(
     specs: dict[str, SourceSpec],
     *,
     on_source: Callable[[str], None] | None = None,
+    limits: params.IngestLimits | None = None,
+    gates: Gates | None = None,
+    accept_held: Collection[str] = (),
+    run_id: str | None = None,
 ) -> list[SourceResult]:
-    """Ingest every source of `period` from `inbox` into the database."""
-    store.ensure_schema(con, specs)
+    """Ingest every source of `period` from `inbox` into the database. `limits`: the
+    `ingest_limits` parameters in force for the period (default: the shipped ones). With
+    `gates`, a delivery failing a completeness gate is held unless its source is in
+    `accept_held` (the caller stops the run: see `held`). `run_id` marks the events it
+    records."""
+    limits = limits or params.ingest_limits(period)
     found = discover(inbox, period, specs)
+    check_one_file_per_source(found, Path(inbox) / period)
+    store.ensure_schema(con, specs)
     logged = {source: store.log_entry(con, period, source) for source in specs}
+    program = code_version()
     results: list[SourceResult] = []
     for source, spec in specs.items():
         if on_source:
             on_source(source)
-        results.append(_ingest_source(found[source], spec, period, logged[source]))
+        result = _ingest_source(found[source], spec, period, logged[source], program, limits)
+        if result.status in ("loaded", "empty", "rejected"):
+            result.warnings += _other_period_warnings(con, result, period)
+            result.warnings += _shrink_warnings(result, logged[source])
+        results.append(result)
+    if gates is not None:
+        _apply_gates(con, results, specs, period, gates, set(accept_held))
 
     now = dt.datetime.now().replace(microsecond=0)
     with store.transaction(con):
         for result in results:
-            if _as_logged(result, logged[result.source]):
-                continue
-            store.replace_delivery(
-                con, specs[result.source], period, result.good, result.quarantine
-            )
-            store.upsert_log(con, result.log_row(period, now))
+            _settle(result, logged[result.source])
+            _store(con, specs[result.source], period, result, logged[result.source], now, run_id)
     return results
+
+
+def held(results: list[SourceResult]) -> list[gating.GateResult]:
+    """The gates holding deliveries of this ingest, not accepted."""
+    return [g for r in results for g in r.held]
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment nor the password file
+        return "unknown"
+
+
+def read_key(
+    sha256: str, spec: SourceSpec, program: str, limits: params.IngestLimits | None = None
+) -> str:
+    """What reading a file depends on: its bytes, its source's contract as loaded (the
+    aliases in force included), the ingest limits in force and the program's version. A
+    file is read again when any of them changed."""
+    contract = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    bounds = json.dumps(dataclasses.asdict(limits), sort_keys=True, default=str) if limits else ""
+    return hashlib.sha256(f"{sha256}\n{contract}\n{bounds}\n{program}".encode()).hexdigest()
+
+
+def _ingest_source(
+    item: Found,
+    spec: SourceSpec,
+    period: str,
+    previous: dict | None,
+    program: str,
+    limits: params.IngestLimits | None = None,
+) -> SourceResult:
+    if item.problem == "missing":
+        return SourceResult(spec.source, None, "missing", message=item.message)
+    assert item.path is not None
+    sha = _sha_or_none(item.path)
+    key = read_key(sha, spec, program, limits) if sha else None
+    if (
+        previous is not None
+        and key is not None
+        and previous["file"] == item.path.name
+        and previous["status"] in store.STORED
+        and previous.get("read_key") == key
+    ):
+        # Same file, same bytes, read the same way: reading it again could only reproduce
+        # the same rows, so re-runs skip it (and leave every table identical).
+        return _unchanged_result(previous)
+    result = read_guarded(item.path, spec, period, limits)
+    if result.sha256:
+        result.read_key = (
+            key if result.sha256 == sha else read_key(result.sha256, spec, program, limits)
+        )
+    return result
+
+
+def _other_period_warnings(
+    con: duckdb.DuckDBPyConnection, result: SourceResult, period: str
+) -> list[str]:
+    """A file named for another month, or with the very bytes of another month's delivery:
+    read, but probably not this month's data."""
+    warnings = []
+    named = periods_named(result.file or "")
+    if named and period not in named:
+        warnings.append(
+            f"文件名中的期次是 {'、'.join(named)}，而文件在 {period} 文件夹中，请确认是本期数据 "
+            f"(the file name names {', '.join(named)}, the folder is {period})"
+        )
+    if result.sha256:
+        for other, source, file in store.same_bytes_elsewhere(con, result.sha256, period):
+            warnings.append(
+                f"与 {other} 期已入库的 {file} 内容完全相同，请确认不是重复报送 "
+                f"(byte-identical to the {other} delivery of {source}, {file})"
+            )
+    return warnings
+
+
+def _shrink_warnings(result: SourceResult, previous: dict | None) -> list[str]:
+    """A file replacing the period's stored delivery with fewer records: a corrected
+    re-delivery, or a truncated export. Said, so that nobody takes it for the former."""
+    if (
+        previous is None
+        or previous["status"] not in store.STORED
+        or result.status == "rejected"
+        or result.rows_accepted >= previous["rows_accepted"]
+    ):
+        return []
+    return [
+        f"替换了本期已入库的 {previous['file']}，记录由 {previous['rows_accepted']:,} 条减为 "
+        f"{result.rows_accepted:,} 条，请确认 (replaces the stored {previous['file']}: "
+        f"{previous['rows_accepted']:,} records before, {result.rows_accepted:,} now)"
+    ]
+
+
+def _apply_gates(
+    con: duckdb.DuckDBPyConnection,
+    results: list[SourceResult],
+    specs: dict[str, SourceSpec],
+    period: str,
+    gates: Gates,
+    accept: set[str],
+) -> None:
+    """Every delivery read just now goes through the gates; the roster first, since the
+    events are matched to the roster that will be in force (this one, unless held)."""
+    roster: pl.Series | None = None
+    for result in sorted(results, key=lambda r: r.source != "roster"):
+        spec = specs[result.source]
+        if result.status not in ("loaded", "empty"):
+            continue
+        good_ids = result.good["id_number"] if result.good is not None else None
+        if spec.kind == "events" and roster is None:
+            roster = store.roster_ids(con, period)
+        found = gating.check(
+            result.source,
+            result.file,
+            spec.kind,
+            rows_read=result.rows_read,
+            rows_rejected=result.rows_rejected,
+            good_ids=good_ids,
+            gates=gates,
+            previous_persons=(
+                store.snapshot_persons(con, result.source, period) if spec.kind == "snapshot" else 0
+            ),
+            roster=roster,
+        )
+        before = store.accepted_gates(con, period, result.source, result.sha256)
+        user = os_user()
+        result.gates = [
+            dataclasses.replace(
+                g, accepted_by=before.get(g.gate) or (user if result.source in accept else None)
+            )
+            if g.held
+            else g
+            for g in found
+        ]
+        result.warnings += [f"{g.describe()}" for g in found if not g.held]
+        if result.source == "roster" and not result.held and good_ids is not None:
+            roster = good_ids
+
+
+def _settle(result: SourceResult, previous: dict | None) -> None:
+    """What the period's decision makes of a result: a missing or rejected file keeps the
+    stored delivery (kept), a held one is held."""
+    stored = previous if previous is not None and previous["status"] in store.STORED else None
+    if result.held:
+        result.problem = "held"
+        reasons = "; ".join(g.describe() for g in result.held)
+        result.message = "; ".join(m for m in (f"暂扣 held: {reasons}", result.message) if m)
+        result.status = "held"
+    elif result.status in ("missing", "rejected") and stored is not None:
+        result.problem = result.status
+        what = (
+            "本期收件箱中没有文件 no file in the inbox"
+            if result.status == "missing"
+            else f"文件被拒收 rejected: {result.file}: {result.message}"
+        )
+        result.message = (
+            f"{what}; 沿用 {_when(stored['ingested_at'])} 入库的 {stored['file']} "
+            "(the stored delivery stays in force)"
+        )
+        result.status = "kept"
+    else:
+        return
+    if stored is not None:
+        result.kept_file, result.kept_at = stored["file"], stored["ingested_at"]
+        if result.status == "kept":
+            result.rows_read = stored["rows_read"]
+            result.rows_accepted = stored["rows_accepted"]
+            result.rows_rejected = stored["rows_rejected"]
+
+
+def _when(at: dt.datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M") if at else "（时间不详）"
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    period: str,
+    result: SourceResult,
+    previous: dict | None,
+    now: dt.datetime,
+    run_id: str | None,
+) -> None:
+    user = os_user()
+    event = {
+        "period": period,
+        "source": spec.source,
+        "file": result.file if result.problem != "missing" else None,
+        "stored_file": result.kept_file,
+        "stored_ingested_at": result.kept_at,
+        "message": result.message,
+        "recorded_at": now,
+        "recorded_by": user,
+        "run_id": run_id,
+    }
+    if result.status == "kept":
+        store.record_event(con, {**event, "event": "kept"})
+        return
+    if result.status == "held":
+        stamp = {
+            "period": period,
+            "source": spec.source,
+            "file": result.file or "",
+            "sha256": result.sha256 or "",
+        }
+        gates = pl.DataFrame(
+            [
+                {
+                    **stamp,
+                    "gate": g.gate,
+                    "measured": g.measured,
+                    "threshold": g.threshold,
+                    "rows_read": result.rows_read,
+                    "rows_accepted": result.rows_accepted,
+                    "rows_rejected": result.rows_rejected,
+                    "held_at": now,
+                    "run_id": run_id,
+                }
+                for g in result.held
+            ]
+        )
+        store.hold_delivery(con, gates, result.good, result.quarantine, stamp)
+        store.record_event(con, {**event, "event": "held"})
+        if result.kept_file is None:  # nothing of the period stored: the log says held
+            store.upsert_log(con, result.log_row(period, now))
+        return
+    if _as_logged(result, previous):
+        return
+    store.replace_delivery(con, spec, period, result.good, result.quarantine, result.duplicates)
+    store.upsert_log(con, result.log_row(period, now))
+    accepted = [g for g in result.gates if g.held]
+    if accepted and result.sha256:
+        store.accept_held(
+            con, period, spec.source, result.sha256, [g.gate for g in accepted], user, now
+        )
+        who = ", ".join(sorted({g.accepted_by or user for g in accepted}))
+        reasons = "; ".join(g.describe() for g in accepted)
+        store.record_event(
+            con, {**event, "event": "accepted", "message": f"接受 accepted by {who}: {reasons}"}
+        )
 
 
 def _as_logged(result: SourceResult, previous: dict | None) -> bool:
@@ -217,37 +586,8 @@ def _as_logged(result: SourceResult, previous: dict | None) -> bool:
     return (
         result.status == "missing"
         and previous is not None
-        and previous["status"] == "missing"
-        and previous["file"] is None
+        and previous["status"] in ("missing", "withdrawn")
     )
-
-
-def _ingest_source(
-    item: Found, spec: SourceSpec, period: str, previous: dict | None
-) -> SourceResult:
-    if item.problem == "missing":
-        return SourceResult(spec.source, None, "missing", message=item.message)
-    if item.problem == "ambiguous":
-        names = ", ".join(p.name for p in item.candidates)
-        return SourceResult(spec.source, names, "rejected", message=item.message)
-    assert item.path is not None
-    if previous is not None and _unchanged(previous, item.path):
-        return _unchanged_result(previous)
-    return read_guarded(item.path, spec, period)
-
-
-def _unchanged(previous: dict | None, path: Path) -> bool:
-    # Same file, same bytes, read successfully before: reading it again could only
-    # reproduce the same rows, so re-runs skip it (and leave every table identical).
-    try:
-        return (
-            previous is not None
-            and previous["file"] == path.name
-            and previous["status"] in ("loaded", "empty")
-            and previous["sha256"] == file_sha256(path)
-        )
-    except OSError:
-        return False  # reading it again will say what is wrong with it
 
 
 def _unchanged_result(previous: dict) -> SourceResult:
@@ -258,10 +598,81 @@ def _unchanged_result(previous: dict) -> SourceResult:
         rows_read=previous["rows_read"],
         rows_accepted=previous["rows_accepted"],
         rows_rejected=previous["rows_rejected"],
-        message="same file as last time, not read again",
+        rows_duplicate=previous.get("rows_duplicate") or 0,
+        message="与上次相同的文件，未重新读取 same file as last time, not read again",
         sha256=previous["sha256"],
         encoding=previous["encoding"],
+        read_key=previous.get("read_key"),
     )
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    period: str
+    source: str
+    file: str | None
+    rows: int  # rows removed from stg_<source>
+    by: str
+    at: dt.datetime
+
+
+def withdraw(
+    con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec], source: str, period: str
+) -> Withdrawn:
+    """Remove the stored delivery of `source` for `period` on purpose: its rows, quarantine
+    rows and duplicate copies go; `ingest_log` says withdrawn (who, when) and
+    `delivery_events` records it. Raises `NothingToWithdraw` when none is stored."""
+    check_period(period)
+    store.ensure_schema(con, specs)
+    entry = store.log_entry(con, period, source)
+    if entry is None or entry["status"] not in store.STORED:
+        state = "无记录 nothing recorded" if entry is None else entry["status"]
+        raise NothingToWithdraw(
+            f"{period} 期没有已入库的 {source} 数据可撤回 no stored {source} delivery for "
+            f"{period} to withdraw ({state})"
+        )
+    now = dt.datetime.now().replace(microsecond=0)
+    user = os_user()
+    with store.transaction(con):
+        rows = store.remove_delivery(con, specs[source], period)
+        message = (
+            f"撤回 withdrawn by {user} at {_when(now)}: {rows} 行 rows of {entry['file']} "
+            f"(ingested {_when(entry['ingested_at'])}) removed"
+        )
+        store.upsert_log(
+            con,
+            {
+                **entry,
+                "rows_read": 0,
+                "rows_accepted": 0,
+                "rows_rejected": 0,
+                "status": "withdrawn",
+                "message": message,
+                "ingested_at": now,
+                "read_key": None,
+                "warning": None,
+            },
+        )
+        store.record_event(
+            con,
+            {
+                "period": period,
+                "source": source,
+                "event": "withdrawn",
+                "file": None,
+                "stored_file": entry["file"],
+                "stored_ingested_at": entry["ingested_at"],
+                "message": message,
+                "recorded_at": now,
+                "recorded_by": user,
+                "run_id": None,
+            },
+        )
+    return Withdrawn(period, source, entry["file"], rows, user, now)
+
+
+class NothingToWithdraw(ValueError):
+    """`withdraw` found no stored delivery; the message says what the log holds."""
 
 
 def unrecognised_files(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> list[str]:

@@ -90,7 +90,9 @@ class Holder:
 
 
 def lock_path(db_path: Path | str) -> Path:
-    db = Path(db_path)
+    """`<db>.lock` beside the database file itself: a path reached through a symlink (or
+    `..`, or a relative path) names the same lock as the file's real path."""
+    db = Path(db_path).resolve()
     return db.with_name(db.name + ".lock")
 
 
@@ -221,12 +223,20 @@ def _busy_message(db: Path, path: Path, holder: Holder) -> str:
         f" on {holder.host}" if holder.host != socket.gethostname() else ""
     )
     message = (
+        f"数据库 {db} 正由另一个筛查进程使用（{who}，{holder.started_at} 开始），请等它结束 "
         f"database {db} is in use by another screening process ({who}, "
         f"started {holder.started_at}); wait for it to finish"
     )
     if holder.host != socket.gethostname() or _process(holder.pid) is None:
-        message += f"; if it is no longer running, delete {path}"
+        message += f"; 若该进程已不在运行，请删除 if it is no longer running, delete {path}"
     return message
+
+
+def _locking_now(db: Path) -> str:
+    return (
+        f"数据库 {db} 正被另一进程加锁，请稍后再试 "
+        "database is being locked by another process right now; try again"
+    )
 
 
 def _clear_if_stale(db: Path, path: Path) -> str | None:
@@ -242,7 +252,7 @@ def _clear_if_stale(db: Path, path: Path) -> str | None:
         if _age(breaker) > UNREADABLE_GRACE:  # its owner died inside the critical section
             breaker.unlink(missing_ok=True)
             return None
-        return f"database {db} is being locked by another process right now; try again"
+        return _locking_now(db)
     try:
         text = _read(path)
         if text is None:
@@ -250,11 +260,12 @@ def _clear_if_stale(db: Path, path: Path) -> str | None:
         holder = Holder.from_json(text)
         if holder is None:
             if _age(path) <= UNREADABLE_GRACE:
-                return f"database {db} is being locked by another process right now; try again"
-            log.warning("removing unreadable lock file %s", path)
+                return _locking_now(db)
+            log.warning("移除无法读取的锁文件 removing unreadable lock file %s", path)
         elif holder_gone(holder):
             log.warning(
-                "removing stale lock %s of pid %s (started %s), which no longer runs",
+                "移除已退出进程留下的锁 removing stale lock %s of pid %s (started %s), "
+                "which no longer runs",
                 path,
                 holder.pid,
                 holder.started_at,
@@ -279,7 +290,9 @@ def acquire(db_path: Path | str) -> Holder:
         reason = _clear_if_stale(db, path)
         if reason is not None:
             raise Busy(reason)
-    raise Busy(f"database {db}: its lock {path} keeps changing hands; try again")
+    raise Busy(
+        f"数据库 {db} 的锁 {path} 不断易手，请稍后再试 its lock keeps changing hands; try again"
+    )
 
 
 def release(db_path: Path | str, me: Holder) -> None:

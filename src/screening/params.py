@@ -33,11 +33,37 @@ ParamValue = int | float | list[int] | list[str]
 
 # How a value of each unit is written and read: checked when a file is loaded, typed when
 # the code reads it.
-UNITS = ("currency-CNY", "year", "month", "working-days", "periods", "share", "dates", "grade")
+UNITS = (
+    "currency-CNY", "year", "month", "working-days", "periods", "share", "dates", "grade",
+    "megabytes", "times", "rows",
+)  # fmt: skip
+WHOLE_UNITS = ("year", "month", "working-days", "periods", "megabytes", "times", "rows")
+LIMITS = "ingest_limits"
+MEGABYTE = 1_000_000
 # Node keys that document a parameter or a group and are never parameter names.
 _META_KEYS = frozenset({"description", "unit", "reference", "documentation", "metadata", "label"})
 # A value given without a date (test and override shorthand) is in force from this day.
 ALWAYS = dt.date(1900, 1, 1)
+
+
+# A delivery with this share of its rows quarantined is held whatever the parameters say
+# (data contract, "Deliveries"): no county setting lets such a file through unasked.
+ALWAYS_HELD_SHARE = 2 / 3
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Completeness gates of a delivery (data contract, "Deliveries"): hold and warn levels."""
+
+    max_quarantined_share: float  # held above
+    warn_quarantined_share: float  # warned above
+    min_snapshot_ratio: float  # a snapshot with fewer persons than this × the previous: held
+    warn_snapshot_ratio: float
+    min_match_rate: float  # an events delivery matching the roster below this: held
+    warn_match_rate: float
+    # Fewer rows than this are too few to judge by a share: such a delivery is held only
+    # when two thirds are quarantined; the share and match-rate gates then only warn.
+    min_rows: int = 1
 
 
 class ParameterError(ValueError):
@@ -78,7 +104,7 @@ def typed(unit: str, value: ParamValue) -> Any:
     grades as a sorted tuple."""
     if unit == "currency-CNY":
         return Decimal(str(value)).quantize(Decimal("0.01"))
-    if unit in ("year", "month", "working-days", "periods"):
+    if unit in WHOLE_UNITS:
         assert not isinstance(value, list)
         return int(value)
     if unit == "share":
@@ -123,6 +149,19 @@ class Node(Mapping[str, Any]):
 
 
 @dataclass(frozen=True)
+class IngestLimits:
+    """What reading a delivery refuses (parameters `ingest_limits.*`): a money value above
+    `max_amount` (events) or `max_per_capita_income` (roster) is quarantined as
+    `implausible`; an xlsx whose unzipped parts exceed `xlsx_max_unzipped_bytes`, or
+    `xlsx_max_inflation` times the file's size, is rejected before it is read."""
+
+    max_amount: Decimal
+    max_per_capita_income: Decimal
+    xlsx_max_unzipped_bytes: int
+    xlsx_max_inflation: int
+
+
+@dataclass(frozen=True)
 class ResolvedParams:
     """The parameter values in force on end(P), with their effective dates, read as a tree
     by attribute: a parameter → its typed value, a group of `min` and `max` → the range
@@ -139,9 +178,11 @@ class ResolvedParams:
     warnings: list[str] = field(default_factory=list)
 
     def children(self, prefix: str) -> list[str]:
-        """The direct children of a group, in name order."""
+        """The direct children of a group, in the defaults' order (by name if unlabelled)."""
         start = f"{prefix}."
-        return sorted({n[len(start) :].split(".")[0] for n in self.values if n.startswith(start)})
+        kids = {n[len(start) :].split(".")[0] for n in self.values if n.startswith(start)}
+        ordered = [n[len(start) :] for n in self.labels if n[len(start) :] in kids]
+        return ordered + sorted(kids - set(ordered))
 
     def get(self, name: str) -> Any:
         if name in self.values:
@@ -200,6 +241,11 @@ class ResolvedParams:
             f"{self.labels.get(f'{name}.{k}') or k} {self.text(f'{name}.{k}')}" for k in kids
         )
 
+    @property
+    def gates(self) -> Gates:
+        """The completeness gates (`gates.*`), typed."""
+        return Gates(**{f: self.get(f"gates.{f}") for f in Gates.__dataclass_fields__})
+
 
 def _text(unit: str, value: Any) -> str:
     if unit == "share":
@@ -211,6 +257,25 @@ def _text(unit: str, value: Any) -> str:
     if isinstance(value, Decimal) and value != value.to_integral_value():
         return f"{value:,.2f}"
     return f"{int(value):,}"
+
+
+def _check_gates(resolved: ResolvedParams, parameters: Mapping[str, Parameter]) -> None:
+    """A warning level must warn before the hold level holds."""
+    gates = resolved.gates
+    pairs = (
+        ("warn_quarantined_share", "max_quarantined_share", gates.warn_quarantined_share
+         <= gates.max_quarantined_share),
+        ("warn_snapshot_ratio", "min_snapshot_ratio", gates.warn_snapshot_ratio
+         >= gates.min_snapshot_ratio),
+        ("warn_match_rate", "min_match_rate", gates.warn_match_rate >= gates.min_match_rate),
+    )  # fmt: skip
+    for warn, hold, ok in pairs:
+        if not ok:
+            raise ParameterError(
+                f"{parameters[f'gates.{warn}'].origin}: parameter gates: {warn} "
+                f"{getattr(gates, warn)} is beyond {hold} {getattr(gates, hold)} on "
+                f"{resolved.end.isoformat()} (the warning must come before the hold)"
+            )
 
 
 def _plain(value: ParamValue) -> ParamValue:
@@ -248,6 +313,7 @@ class ParameterSet:
             labels=self.labels(),
         )
         self._check_ranges(resolved)
+        _check_gates(resolved, self.parameters)
         if resolved.monitoring_line_stale:
             since = effective["monitoring_line"].isoformat()
             line = values["monitoring_line"]
@@ -283,6 +349,28 @@ class ParameterSet:
             nodes[name] = node.label if node else ""
         return nodes
 
+    def ingest_limits(self, period: str) -> IngestLimits:
+        """The `ingest_limits.*` values in force on end(period). Only these are resolved:
+        a delivery may be ingested for a period the rules have no parameters for."""
+        end = period_end(period)
+        found: dict[str, Any] = {}
+        for name, param in self.parameters.items():
+            if not name.startswith(f"{LIMITS}."):
+                continue
+            value = param.in_force(end)
+            if value is None:
+                raise ParameterError(
+                    f"{param.origin}: parameter {name} has no value in force on "
+                    f"{end.isoformat()} (period {period})"
+                )
+            found[name.removeprefix(f"{LIMITS}.")] = typed(param.unit, value[1])
+        return IngestLimits(
+            max_amount=found["max_amount"],
+            max_per_capita_income=found["max_per_capita_income"],
+            xlsx_max_unzipped_bytes=found["xlsx_max_unzipped_mb"] * MEGABYTE,
+            xlsx_max_inflation=found["xlsx_max_inflation"],
+        )
+
     def merged(self, other: ParameterSet) -> ParameterSet:
         """`other`'s parameters replace these, name by name; the rest are kept. A county
         file documents what it changes or inherits the default's words."""
@@ -308,6 +396,12 @@ class ParameterSet:
             node = {"values": given if isinstance(given, Mapping) else {ALWAYS: given}}
             parsed[name] = _parse_leaf(name, node, origin, self.parameters[name].unit)
         return self.merged(ParameterSet(parsed))
+
+
+def ingest_limits(period: str | None = None, path: Path | None = None) -> IngestLimits:
+    """The ingest limits in force for `period` (default: the current month), from the
+    defaults with the user's parameters file at `path` merged over them."""
+    return load(path).ingest_limits(period or dt.date.today().strftime("%Y-%m"))
 
 
 def load(path: Path | None = None) -> ParameterSet:
@@ -486,7 +580,7 @@ def _check_value(unit: str, value: Any, where: str) -> ParamValue:
         if not _is_int(value) or value < 1:
             raise ParameterError(f"{where}: expected a whole number of months ≥ 1, got {value!r}")
         return int(value)
-    if unit in ("working-days", "periods"):
+    if unit in ("working-days", "periods", "megabytes", "times", "rows"):
         if not _is_int(value) or value < 1:
             raise ParameterError(f"{where}: expected a whole number ≥ 1, got {value!r}")
         return int(value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import os
 import re
 import tempfile
@@ -33,7 +34,7 @@ from screening import contract, ids, tables
 from screening.params import ResolvedParams
 from screening.periods import check_period, period_words
 from screening.rules import RISK_LABELS, RISKS, risks_fed_by
-from screening.vocab import COLOURS, MONEY
+from screening.vocab import COLOURS
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -47,6 +48,42 @@ EVIDENCE_SCHEMA = tables.schema("evidence")
 MEMBERS_SCHEMA = tables.schema("members")
 CANDIDATES_SCHEMA = tables.schema("removal_candidates")
 SUSPECT_HEADERS: dict[str, str] = tables.table("suspects").headers
+# A row's 核对码: how an import finds the household when its 户编号 was masked
+# (--mask-ids). Derived from the 户编号 with the database's secret, so it tells nothing
+# about the person; a letter first and no 0/O/1/I, so Excel keeps it as typed text.
+LIST_KEY = "list_key"
+LIST_KEY_HEADER = "核对码"
+_KEY_FIRST = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+_KEY_REST = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_KEY_LENGTH = 8
+
+
+def list_key(secret: str, period: str, household_id: str) -> str:
+    """The 核对码 of a household on the lists of `period` (the same on every re-run)."""
+    digest = hmac.new(
+        secret.encode("utf-8"), f"{period}|{household_id}".encode(), hashlib.sha256
+    ).digest()
+    number = int.from_bytes(digest[:8], "big")
+    chars = [_KEY_FIRST[number % len(_KEY_FIRST)]]
+    number //= len(_KEY_FIRST)
+    for _ in range(_KEY_LENGTH - 1):
+        chars.append(_KEY_REST[number % len(_KEY_REST)])
+        number //= len(_KEY_REST)
+    return "".join(chars)
+
+
+def with_list_keys(frame: pl.DataFrame, meta: PublishMeta) -> pl.DataFrame:
+    """`frame` with its 核对码 right after household_id (unchanged without a secret)."""
+    if meta.list_key_secret is None:
+        return frame
+    secret, period = meta.list_key_secret, meta.period
+    keys = pl.Series(
+        LIST_KEY, [list_key(secret, period, h) for h in frame["household_id"]], pl.String
+    )
+    at = frame.columns.index("household_id") + 1
+    return frame.clone().insert_column(at, keys)  # insert_column changes the frame in place
+
+
 # The three columns a township fills in and sends back (feedback.py reads them).
 FEEDBACK_HEADERS = ("核实结果", "核实日期", "备注")
 FEEDBACK_RESULTS = ("确认纳入", "不予纳入", "待核实")
@@ -54,15 +91,19 @@ CANDIDATES_FILE = "removal_candidates.parquet"
 CANDIDATES_PREFIX = "风险消除候选"
 CANDIDATE_HEADERS: dict[str, str] = tables.table("removal_candidates").headers
 # A header-only file is a delivery (nothing new this month); these are not.
-ABSENT = ("missing", "rejected")
+ABSENT = ("missing", "rejected", "held", "withdrawn")
 SOURCE_STATUS_LABELS: dict[str, str] = {
     "loaded": "已读入",
     "missing": "本期未收到",
     "rejected": "文件被拒收（无法读取或缺少必需列）",
     "empty": "已收到，但没有记录",
+    "kept": "本期文件未能使用，沿用此前已入库的本期数据",
+    "held": "文件未通过完整性检查，暂扣未用",
+    "withdrawn": "已撤回",
 }
-# Not a screening rule, and a long list: the township's 说明 sheet leaves it out.
-_NOT_ON_LISTS = ("public_holidays",)
+# Not screening rules (a long list of holidays; limits on what is read; the checks of the
+# deliveries): the township's 说明 sheet leaves them out; the run report shows them.
+_NOT_ON_LISTS = ("public_holidays", "ingest_limits", "gates")
 # Soft fills that stay readable in black-and-white print (the cell text names the colour too).
 COLOUR_FILLS: dict[str, str] = {"红": "#FFC7CE", "黄": "#FFEB9C", "蓝": "#BDD7EE"}
 COLOUR_FONTS: dict[str, str] = {"红": "#9C0006", "黄": "#7F4F00", "蓝": "#1F4E79"}
@@ -96,6 +137,12 @@ class PublishMeta:
     mask_ids: bool = False
     # Every township in the roster: one with no listed household still gets its (empty) list.
     all_townships: list[str] | None = None
+    # Source key → what was used instead of this period's file, or how a held file came to
+    # be used (`delivery_note`): said on every list's 说明 sheet.
+    delivery_notes: dict[str, str] = field(default_factory=dict)
+    demo: bool = False  # made from the bundled synthetic sample: the lists say so
+    # The database's secret for the 核对码 column (store.list_key_secret); None: no column.
+    list_key_secret: str | None = None
 
 
 # ---------------------------------------------------------------- safe, atomic files
@@ -189,15 +236,47 @@ def safe_name(name: str) -> str:
     control and format characters are replaced, and a short hash of the real name is
     appended so two different names never share a folder. The real name stays in the files.
     """
+    cleaned = _cleaned(name)
+    if cleaned == name and 0 < len(cleaned) <= _MAX_NAME_CHARS:
+        return name
+    return _hashed(name, cleaned)
+
+
+def _cleaned(name: str) -> str:
     nfc = unicodedata.normalize("NFC", name)
     cleaned = "".join("_" if _unsafe_char(c) else c for c in nfc)
     cleaned = cleaned.replace("..", "_").strip(" .")
     if cleaned.split(".")[0].upper() in _RESERVED_NAMES:
         cleaned = "_" + cleaned
-    if cleaned == name and 0 < len(cleaned) <= _MAX_NAME_CHARS:
-        return name
+    return cleaned
+
+
+def _hashed(name: str, cleaned: str) -> str:
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"{cleaned[:_MAX_NAME_CHARS] or '乡镇'}_{digest}"
+
+
+def folder_key(folder: str) -> str:
+    """Folder names that one file system may take for the same folder: Windows and macOS
+    ignore case, and a full-width Ｃ is easily typed for a C."""
+    return unicodedata.normalize("NFKC", folder).casefold()
+
+
+def township_folders(names: Iterable[str]) -> dict[str, str]:
+    """Each township's folder name. It is `safe_name`, except for names that differ only
+    in case or in full-/half-width characters (`Chengguan`, `CHENGGUAN`, `Ｃhengguan`):
+    each of them gets a short hash of its own name appended, so none takes the others'
+    folder and none depends on which of them came first."""
+    unique = sorted(set(names))
+    by_key: dict[str, list[str]] = {}
+    for name in unique:
+        by_key.setdefault(folder_key(safe_name(name)), []).append(name)
+    folders = {}
+    for group in by_key.values():
+        for name in group:
+            folders[name] = safe_name(name) if len(group) == 1 else _hashed(name, _cleaned(name))
+    _check_unique_folders(folders)
+    return folders
 
 
 def _unsafe_char(c: str) -> bool:
@@ -205,18 +284,23 @@ def _unsafe_char(c: str) -> bool:
     return c in _UNSAFE_FILE_CHARS or (unicodedata.category(c)[0] in "CZ" and c != " ")
 
 
-def township_paths(period_path: Path, township: str, period: str) -> tuple[Path, Path]:
-    """The xlsx and csv paths of one township's list, proven to lie inside `period_path`."""
-    folder = period_path / safe_name(township)
+def township_paths(
+    period_path: Path, township: str, period: str, folder_name: str | None = None
+) -> tuple[Path, Path]:
+    """The xlsx and csv paths of one township's list, proven to lie inside `period_path`;
+    the folder is `folder_name` (from `township_folders`), else `safe_name(township)`."""
+    folder = period_path / (folder_name or safe_name(township))
     if folder.resolve().parent != period_path.resolve():
         raise ValueError("township folder would leave the output folder")
     stem = f"{LIST_PREFIX}_{folder.name}_{period.replace('-', '')}"
     return folder / f"{stem}.xlsx", folder / f"{stem}.csv"
 
 
-def candidate_paths(period_path: Path, township: str, period: str) -> tuple[Path, Path]:
+def candidate_paths(
+    period_path: Path, township: str, period: str, folder_name: str | None = None
+) -> tuple[Path, Path]:
     """The xlsx and csv of one township's 风险消除候选 list, beside its 疑似监测对象 list."""
-    xlsx, _ = township_paths(period_path, township, period)
+    xlsx, _ = township_paths(period_path, township, period, folder_name)
     stem = f"{CANDIDATES_PREFIX}_{xlsx.parent.name}_{period.replace('-', '')}"
     return xlsx.parent / f"{stem}.xlsx", xlsx.parent / f"{stem}.csv"
 
@@ -265,7 +349,7 @@ def publish(
         all_candidates = pl.concat([old.filter(~pl.col("township").is_in(names)), candidates]).sort(
             "township", "village", "household_id"
         )
-    _check_unique_folders(names)
+    folders = township_folders([*names, *(meta.all_townships or [])])
     with StagedFiles() as staged:
         staged.add(target / SUSPECTS_FILE, all_suspects.write_parquet)
         staged.add(target / EVIDENCE_FILE, all_evidence.write_parquet)
@@ -273,16 +357,24 @@ def publish(
         for name in names:
             own = all_candidates.filter(pl.col("township") == name)
             _stage_township(
-                staged, target, name, all_suspects, all_evidence, members, meta, own.height
+                staged,
+                target,
+                name,
+                all_suspects,
+                all_evidence,
+                members,
+                meta,
+                own.height,
+                folders,
             )
             if own.height:
-                _stage_candidates(staged, target, name, own, meta)
+                _stage_candidates(staged, target, name, own, meta, folders[name])
         written = staged.commit()
     if townships is None:
         _remove_stale(target, meta.period, keep=set(written))
     else:  # a township whose candidates are gone keeps no old candidates list
         for name in names:
-            for path in candidate_paths(target, name, meta.period):
+            for path in candidate_paths(target, name, meta.period, folders[name]):
                 if path not in written and path.is_file():
                     path.unlink()
     return written
@@ -359,13 +451,13 @@ def _read_published(path: Path, schema: pl.Schema) -> pl.DataFrame:
     return _conform(pl.read_parquet(path), schema, path.name)
 
 
-def _check_unique_folders(names: Sequence[str]) -> None:
+def _check_unique_folders(folders: Mapping[str, str]) -> None:
     seen: dict[str, str] = {}
-    for name in names:
-        folder = safe_name(name).casefold()  # Windows and macOS folders ignore case
-        if folder in seen:
-            raise ValueError(f"townships {seen[folder]!r} and {name!r} would share a folder")
-        seen[folder] = name
+    for name, folder in folders.items():
+        key = folder_key(folder)
+        if key in seen:
+            raise ValueError(f"townships {seen[key]!r} and {name!r} would share a folder")
+        seen[key] = name
 
 
 def _remove_stale(target: Path, period: str, keep: set[Path]) -> None:
@@ -394,24 +486,32 @@ def _stage_township(
     members: pl.DataFrame,
     meta: PublishMeta,
     candidates: int = 0,
+    folders: Mapping[str, str] | None = None,
 ) -> None:
     households = suspects.filter(pl.col("township") == township)
     listed = households.select("household_id")
     own_evidence = evidence.join(listed, on="household_id", how="semi")
     own_members = members.join(listed, on="household_id", how="semi")
     details = _detail_rows(households, own_evidence, own_members)
-    xlsx, csv = township_paths(target, township, meta.period)
+    folders = folders or township_folders([township])
+    xlsx, csv = township_paths(target, township, meta.period, folders[township])
     ensure_dir(xlsx.parent)
     staged.add(
-        xlsx, lambda tmp: _write_workbook(tmp, township, households, details, meta, candidates)
+        xlsx,
+        lambda tmp: _write_workbook(tmp, township, households, details, meta, candidates, folders),
     )
-    staged.add(csv, lambda tmp: _write_csv(tmp, households, meta.mask_ids))
+    staged.add(csv, lambda tmp: _write_csv(tmp, households, meta))
 
 
 def _stage_candidates(
-    staged: StagedFiles, target: Path, township: str, candidates: pl.DataFrame, meta: PublishMeta
+    staged: StagedFiles,
+    target: Path,
+    township: str,
+    candidates: pl.DataFrame,
+    meta: PublishMeta,
+    folder_name: str | None = None,
 ) -> None:
-    xlsx, csv = candidate_paths(target, township, meta.period)
+    xlsx, csv = candidate_paths(target, township, meta.period, folder_name)
     staged.add(xlsx, lambda tmp: _write_candidates_workbook(tmp, township, candidates, meta))
     staged.add(csv, lambda tmp: _write_candidates_csv(tmp, candidates, meta.mask_ids))
 
@@ -419,15 +519,16 @@ def _stage_candidates(
 # ---------------------------------------------------------------- csv
 
 
-def _write_csv(path: Path, households: pl.DataFrame, mask_ids: bool) -> None:
+def _write_csv(path: Path, households: pl.DataFrame, meta: PublishMeta) -> None:
     """The contract columns with Chinese headers; UTF-8 with BOM so Excel reads the Chinese.
 
     The run id is left out: re-running a period on the same inputs must give the same
     bytes, so a township can tell at a glance that nothing changed (the run id is on the
     xlsx 说明 sheet and in suspects.parquet)."""
-    frame = households.with_columns(pl.col("risk_codes").list.join(";"))
+    frame = with_list_keys(households.with_columns(pl.col("risk_codes").list.join(";")), meta)
     blanks = [pl.lit(None, pl.String).alias(h) for h in FEEDBACK_HEADERS]
-    _write_people_csv(path, frame, SUSPECT_HEADERS, mask_ids, blanks)
+    headers = {**SUSPECT_HEADERS, LIST_KEY: LIST_KEY_HEADER}
+    _write_people_csv(path, frame, headers, meta.mask_ids, blanks)
 
 
 def _write_candidates_csv(path: Path, candidates: pl.DataFrame, mask_ids: bool) -> None:
@@ -532,7 +633,7 @@ def _kind_of(key: str, dtype: pl.DataType) -> str:
         return "colour"
     if key in _ENUM_KEYS:
         return "enum"  # short category words, centred so they stand apart from the numbers
-    if dtype == MONEY:
+    if isinstance(dtype, pl.Decimal):  # amounts and sums of amounts
         return "money"
     if dtype == pl.Date():
         return "date"
@@ -558,6 +659,17 @@ _HOUSEHOLD_COLS = (
     ]
     + [_Col(header, f"_feedback_{i}", "text") for i, header in enumerate(FEEDBACK_HEADERS)]
 )
+
+
+def _household_cols(with_key: bool) -> list[_Col]:
+    """The first sheet's columns: the 核对码 after the 户编号 when the list has one."""
+    if not with_key:
+        return list(_HOUSEHOLD_COLS)
+    at = next(i for i, col in enumerate(_HOUSEHOLD_COLS) if col.key == "household_id") + 1
+    key = _Col(LIST_KEY_HEADER, LIST_KEY, "text")
+    return [*_HOUSEHOLD_COLS[:at], key, *_HOUSEHOLD_COLS[at:]]
+
+
 _CANDIDATE_COLS = [_Col("序号", "_seq", "seq")] + [
     _Col(header, key, _kind_of(key, CANDIDATES_SCHEMA[key]))
     for key, header in CANDIDATE_HEADERS.items()
@@ -590,6 +702,7 @@ def _write_workbook(
     details: pl.DataFrame,
     meta: PublishMeta,
     candidates: int = 0,
+    folders: Mapping[str, str] | None = None,
 ) -> None:
     # Never let xlsxwriter guess: data text that looks like a formula, URL or number stays text.
     options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
@@ -597,12 +710,12 @@ def _write_workbook(
     try:
         workbook.set_properties(_properties(township, meta))
         formats = _Formats(workbook)
-        # Excel caps a page header at 255 characters; a name from data could be any length.
-        header = f"{LIST_PREFIX}名单 {township[:60]} {period_words(meta.period)}"
-        rows = _household_cells(households, meta.mask_ids)
+        header = _page_header(LIST_PREFIX, township, meta)
+        rows = _household_cells(with_list_keys(households, meta), meta.mask_ids)
+        cols = _household_cols(meta.list_key_secret is not None)
         sheet = workbook.add_worksheet(SHEET_HOUSEHOLDS)
-        _write_table(sheet, _HOUSEHOLD_COLS, rows, formats, header)
-        result_col = len(_HOUSEHOLD_COLS) - len(FEEDBACK_HEADERS)
+        _write_table(sheet, cols, rows, formats, header)
+        result_col = len(cols) - len(FEEDBACK_HEADERS)
         if rows:  # a drop-down, so a typed result is one the import knows
             sheet.data_validation(
                 1,
@@ -614,7 +727,7 @@ def _write_workbook(
         detail = workbook.add_worksheet(SHEET_DETAILS)
         _write_table(detail, _DETAIL_COLS, _detail_cells(details, meta.mask_ids), formats, header)
         about = workbook.add_worksheet(SHEET_ABOUT)
-        lines = about_lines(township, households, meta, candidates)
+        lines = about_lines(township, households, meta, candidates, folders)
         _write_about(about, lines, formats, header)
         if not households.height:
             about.activate()  # an empty list opens on the sheet that says "none this month"
@@ -633,7 +746,7 @@ def _write_candidates_workbook(
             {**props, "title": props["title"].replace(LIST_PREFIX, CANDIDATES_PREFIX)}
         )
         formats = _Formats(workbook)
-        header = f"{CANDIDATES_PREFIX}名单 {township[:60]} {period_words(meta.period)}"
+        header = _page_header(CANDIDATES_PREFIX, township, meta)
         frame = candidates.with_row_index("_seq", offset=1)
         rows = (_mask_ids(frame, "head_id_number") if meta.mask_ids else frame).rows(named=True)
         sheet = workbook.add_worksheet(SHEET_CANDIDATES)
@@ -656,6 +769,12 @@ def _properties(township: str, meta: PublishMeta) -> dict[str, Any]:
         "comments": f"批次号 {meta.run_id}",
         "created": made,
     }
+
+
+def _page_header(prefix: str, township: str, meta: PublishMeta) -> str:
+    # Excel caps a page header at 255 characters; a name from data could be any length.
+    demo = "【示例数据 虚构人员】" if meta.demo else ""
+    return f"{demo}{prefix}名单 {township[:60]} {period_words(meta.period)}"
 
 
 class _Formats:
@@ -847,6 +966,7 @@ def candidate_about_lines(
     """The 说明 sheet of the 风险消除候选 list."""
     periods = meta.params.risk_removal_clear_periods
     return [
+        *_demo_lines(meta),
         ("乡镇", township),
         ("期次", f"{period_words(meta.period)}（{meta.period}）"),
         ("批次号", meta.run_id),
@@ -871,14 +991,21 @@ def candidate_about_lines(
 
 
 def about_lines(
-    township: str, households: pl.DataFrame, meta: PublishMeta, candidates: int = 0
+    township: str,
+    households: pl.DataFrame,
+    meta: PublishMeta,
+    candidates: int = 0,
+    folders: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """(label, text) rows of the 说明 sheet, in the words a township officer uses."""
     lines = [
+        *_demo_lines(meta),
         ("乡镇", township),
+        *_folder_lines(township, folders or {}),
         ("期次", f"{period_words(meta.period)}（{meta.period}）"),
         ("批次号", meta.run_id),
         ("名单户数", _count_sentence(households)),
+        *_delivery_lines(meta),
         (
             "工作表",
             "「疑似监测户」每户一行，按预警等级红、黄、蓝排列，同一等级内风险点多、"
@@ -898,6 +1025,17 @@ def about_lines(
             "表最后三列填写核实结果（确认纳入／不予纳入／待核实）、核实日期和备注，"
             "将本文件反馈县级。",
         ),
+        *(
+            [
+                (
+                    LIST_KEY_HEADER,
+                    "「核对码」是县级导入核实结果时用来对应农户的编码，不含个人信息。"
+                    "请勿修改或删除；排序、筛选、删除行都不影响导入。",
+                )
+            ]
+            if meta.list_key_secret is not None
+            else []
+        ),
         (
             "风险消除候选",
             f"本期本乡镇有 {candidates} 户监测户符合风险消除候选条件，名单见同一文件夹中的"
@@ -912,6 +1050,93 @@ def about_lines(
         ),
     ]
     return lines
+
+
+def _folder_lines(township: str, folders: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Where the list lies, when its folder is not simply the township's name; and which
+    folder is which, when names differ only in case or width."""
+    folder = folders.get(township)
+    if folder is None or folder == township:
+        return []
+    mine = folder_key(safe_name(township))
+    twins = [
+        f"「{name}」在文件夹 {other}"
+        for name, other in sorted(folders.items())
+        if name != township and folder_key(safe_name(name)) == mine
+    ]
+    text = f"本乡镇名单所在文件夹：{folder}。"
+    if twins:
+        text += f"另有乡镇名称与本乡镇仅大小写或全角半角不同，请勿混淆：{'；'.join(twins)}。"
+    return [("文件夹", text)]
+
+
+def _delivery_lines(meta: PublishMeta) -> list[tuple[str, str]]:
+    ordered = sorted(meta.delivery_notes.items(), key=lambda kv: contract.source_order(kv[0]))
+    return [("数据提示" if i == 0 else "", note) for i, (_, note) in enumerate(ordered)]
+
+
+def delivery_note(
+    source: str,
+    event: str,
+    file: str | None,
+    stored_file: str | None,
+    stored_at: dt.datetime | None,
+    message: str | None = None,
+    english: bool = False,
+) -> str:
+    """One sentence, for the lists and the run report, on a source whose delivery of the
+    period is not simply this run's file: a stored delivery used instead of a missing,
+    rejected or held file (`kept`, `held`), or a held file the officer accepted. With
+    `english`, the English follows (the run report and the console)."""
+    label = contract.label(source)
+    at = stored_at.strftime("%Y-%m-%d %H:%M") if stored_at else "此前"
+    if event == "accepted":
+        text = (
+            f"{label}：本期文件「{file}」未通过数据完整性检查，经县级人员确认后使用"
+            f"（{message or ''}）。"
+        )
+        return text + (f" ({source}: held file {file} used, accepted)" if english else "")
+    why = {
+        "kept": f"本期文件「{file}」被拒收" if file else "本期收件箱中没有文件",
+        "held": f"本期文件「{file}」未通过数据完整性检查，暂扣未用",
+    }[event]
+    if not stored_file:
+        text = f"{label}：{why}，本期没有可用的数据。"
+        return text + (f" ({source}: no delivery of this period in force)" if english else "")
+    text = f"{label}：{why}，名单使用的是 {at} 已入库的「{stored_file}」。"
+    problem = {"kept": "rejected" if file else "missing", "held": "held"}[event]
+    return text + (
+        f" ({source}: this period's file {problem}; the delivery stored at {at}, "
+        f"{stored_file}, was used instead)"
+        if english
+        else ""
+    )
+
+
+def delivery_notes(events: pl.DataFrame, english: bool = False) -> dict[str, str]:
+    """Source → `delivery_note` for a run's `store.run_events`: the stored deliveries kept in
+    force and the held files accepted (a held file never reaches a publication: its run
+    publishes nothing)."""
+    used = events.filter(pl.col("event").is_in(["kept", "accepted"]))
+    return {
+        r["source"]: delivery_note(
+            r["source"], r["event"], r["file"], r["stored_file"], r["stored_ingested_at"],
+            r["message"], english,
+        )
+        for r in used.iter_rows(named=True)
+    }  # fmt: skip
+
+
+def _demo_lines(meta: PublishMeta) -> list[tuple[str, str]]:
+    if not meta.demo:
+        return []
+    return [
+        (
+            "示例数据",
+            "示例数据 synthetic sample：本名单由程序自带的虚构示例县数据生成，所列人员、"
+            "身份证号和部门记录均为虚构，不存在，仅供演示和培训，不得用于实际工作。",
+        )
+    ]
 
 
 def _count_sentence(households: pl.DataFrame) -> str:
@@ -1005,4 +1230,10 @@ def missing_sources_sentence(absent: Iterable[str], sources: Mapping[str, str]) 
 
 
 def _short_status(status: str) -> str:
-    return {"missing": "未收到", "rejected": "被拒收", "empty": "没有记录"}.get(status, status)
+    return {
+        "missing": "未收到",
+        "rejected": "被拒收",
+        "empty": "没有记录",
+        "held": "被暂扣",
+        "withdrawn": "已撤回",
+    }.get(status, status)

@@ -3,6 +3,7 @@
 One `RunReport` renders two ways: `run-report.md` beside the lists (Chinese, with the
 English keys analysts search for) and rich tables on the console. Rendering is pure: the
 same report gives the same text, and the only times shown are those the caller passes in.
+`stored_parts` reads the parts a run and a report rebuilt later take from the database.
 """
 
 from __future__ import annotations
@@ -11,42 +12,54 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, Required, TypedDict
 
+import duckdb
 import polars as pl
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from screening import contract, followup
+from screening import contract, followup, gates, ids, store, vocab
+from screening.config import DEMO_LABEL
+from screening.ids import mask_text
 from screening.params import ResolvedParams
 from screening.publish import (
     ABSENT,
     SUSPECTS_SCHEMA,
+    delivery_notes,
     missing_sources_sentence,
     period_dir,
     source_status,
+    township_folders,
     write_text_atomic,
 )
 from screening.rules import RISK_LABELS
 from screening.vocab import COLOURS, STATUSES
 
 REPORT_FILE = "run-report.md"
+DEMO_SENTENCE = (
+    "数据来自程序自带的虚构示例县，所列人员均不存在 data of the bundled synthetic county: "
+    "nobody listed exists"
+)
 OVERDUE_SCHEMA = {"township": pl.String(), "overdue": pl.Int64(), "due": pl.Date()}
 TOTAL = "合计"
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*_`<>[]#"})
 
 
-class FileRead(TypedDict):
+class FileRead(TypedDict, total=False):
     """One row of `ingest_log`; a missing source has a row with file None."""
 
-    source: str
-    file: str | None
-    status: str  # loaded / missing / rejected / empty
-    rows_read: int | None
-    rows_accepted: int | None
-    rows_rejected: int | None
-    message: str | None
+    source: Required[str]
+    file: Required[str | None]
+    status: Required[str]  # loaded / missing / rejected / empty / held / withdrawn
+    rows_read: Required[int | None]
+    rows_accepted: Required[int | None]
+    rows_rejected: Required[int | None]
+    # Rows identical to an earlier row of the file, counted once.
+    rows_duplicate: Required[int | None]
+    message: Required[str | None]
+    warning: str | None  # the file named another month, was another month's, gates' warnings
 
 
 class RejectedCount(TypedDict):
@@ -81,6 +94,22 @@ def _no_candidates() -> pl.DataFrame:
     return pl.DataFrame(schema=followup.CANDIDATES_SCHEMA)
 
 
+HELD_SCHEMA = {
+    "source": pl.String(),
+    "file": pl.String(),
+    "gate": pl.String(),
+    "measured": pl.Float64(),
+    "threshold": pl.Float64(),
+    "held_at": pl.Datetime(),
+    "accepted_by": pl.String(),
+    "accepted_at": pl.Datetime(),
+}
+
+
+def _no_held() -> pl.DataFrame:
+    return pl.DataFrame(schema=HELD_SCHEMA)
+
+
 @dataclass
 class RunReport:
     period: str
@@ -98,6 +127,28 @@ class RunReport:
     scale: pl.DataFrame = field(default_factory=_no_scale)  # followup.SCALE_SCHEMA
     overdue: pl.DataFrame = field(default_factory=_no_overdue)  # OVERDUE_SCHEMA
     candidates: pl.DataFrame = field(default_factory=_no_candidates)
+    # Sentences on stored deliveries used instead of this period's files, and held files
+    # accepted (`publish.delivery_note`): said before every other warning.
+    deliveries: list[str] = field(default_factory=list)
+    held: pl.DataFrame = field(default_factory=_no_held)  # the period's held_deliveries
+    # store.ROSTER_QUALITY_SQL's findings, by name; empty: nothing to say.
+    quality: dict[str, pl.DataFrame] = field(default_factory=dict)
+    # Township → folder, where they differ (unsafe names, names differing only in case).
+    folders: dict[str, str] = field(default_factory=dict)
+    demo: bool = False  # made from the bundled synthetic sample
+
+
+def stored_parts(
+    con: duckdb.DuckDBPyConnection, period: str, run_id: str, all_townships: list[str]
+) -> dict[str, Any]:
+    """The report's parts on deliveries, the roster and the folders, read the same way for
+    a run (after it stored its screened households) and for a report rebuilt later."""
+    return {
+        "deliveries": list(delivery_notes(store.run_events(con, run_id), english=True).values()),
+        "held": store.held_of_period(con, period),
+        "quality": store.roster_quality(con, period, vocab.HEAD_RELATION),
+        "folders": {t: f for t, f in township_folders(all_townships).items() if t != f},
+    }
 
 
 # ---------------------------------------------------------------- warnings
@@ -113,6 +164,15 @@ def file_warnings(files: Iterable[FileRead] | pl.DataFrame) -> list[str]:
         if row["status"] == "rejected":
             warnings.append(
                 f"{label}文件整表拒收 ({row['source']} rejected): {row['file']}: {row['message']}"
+            )
+        if row["status"] == "held":
+            warnings.append(
+                f"{label}文件暂扣，本期无{label}数据 ({row['source']} held): {row['file']}: "
+                f"{row['message']}"
+            )
+        if row.get("warning"):
+            warnings.append(
+                f"{label}文件提示 ({row['source']} warning): {row['file']}: {row['warning']}"
             )
     return warnings
 
@@ -201,10 +261,13 @@ def render_markdown(report: RunReport) -> str:
     parts = [
         _md_heading(report),
         _md_warnings(report),
+        _md_held(report),
         _md_files(report),
         _md_rejected(report),
+        _md_quality(report),
         _md_matches(report),
         _md_listed(report),
+        _md_folders(report),
         _md_followup(report),
         _md_parameters(report),
     ]
@@ -217,8 +280,9 @@ def write_report(out: Path, report: RunReport) -> Path:
 
 
 def _md(value: object) -> str:
-    """Text from data made safe for a markdown table cell or list item."""
-    text = "" if value is None else str(value)
+    """Text from data made safe for a markdown table cell or list item; an ID number in it
+    (a file named after its holder) masked."""
+    text = mask_text("" if value is None else str(value))
     text = "".join(" " if ch in "\r\n\t" else ch for ch in text if ch >= " " or ch in "\r\n\t")
     return text.translate(_MD_SPECIAL)
 
@@ -236,6 +300,7 @@ def _md_heading(report: RunReport) -> str:
     lines = [
         f"# 筛查运行报告 Run report {report.period}",
         "",
+        *([f"> **{DEMO_LABEL}**：{DEMO_SENTENCE}", ""] if report.demo else []),
         f"- 期次 period：{report.period}",
         f"- 批次号 run_id：{_md(report.run_id)}",
         f"- 范围 scope：{scope}",
@@ -248,19 +313,137 @@ def _md_heading(report: RunReport) -> str:
 
 
 def _md_warnings(report: RunReport) -> str:
-    items = _all_warnings(report)
+    items = all_warnings(report)
     body = "\n".join(f"- {_md(w)}" for w in items) if items else "无 none."
     return f"## 提示 Warnings\n\n{body}"
 
 
-def _all_warnings(report: RunReport) -> list[str]:
-    """The caller's warnings, led by the one about sources the lists were made without."""
+def all_warnings(report: RunReport) -> list[str]:
+    """Every warning of the run, once each, ID numbers masked (they name files): the one
+    about sources the lists were made without first, then the caller's."""
     statuses = source_statuses(report.files)
     known = contract.SOURCES
     absent = [s for s in known if statuses.get(s, "missing") in ABSENT]
     absent += sorted(s for s, st in statuses.items() if s not in known and st in ABSENT)
     lead = [missing_sources_sentence(absent, statuses)] if report.files and absent else []
-    return lead + report.warnings
+    return list(dict.fromkeys(mask_text(w) for w in lead + report.deliveries + report.warnings))
+
+
+def _md_held(report: RunReport) -> str:
+    if not report.held.height:
+        return ""
+    rows = [
+        [
+            _md(contract.long_name(r["source"])),
+            _md(r["file"]),
+            f"{_md(gates.GATE_LABELS.get(r['gate'], r['gate']))} ({_md(r['gate'])})",
+            gates.percent(r["measured"]),
+            gates.percent(r["threshold"]),
+            _md(
+                f"已接受 accepted by {r['accepted_by']} "
+                f"{r['accepted_at'].isoformat(timespec='minutes') if r['accepted_at'] else ''}"
+                if r["accepted_by"]
+                else "暂扣未用 held, not used"
+            ),
+        ]
+        for r in report.held.iter_rows(named=True)
+    ]
+    headers = ["数据来源 source", "文件 file", "检查 gate", "实测 measured", "标准 threshold",
+               "处理 outcome"]  # fmt: skip
+    return (
+        "## 完整性检查暂扣 Held deliveries\n\n"
+        "未通过数据完整性检查的文件不使用，此前已入库的数据继续有效；核对无误后可用 "
+        f"`screening run --period {report.period} --accept-held <来源>` 接受 "
+        "(a held file is not used, the delivery stored before stays in force; accept it "
+        "with `--accept-held SOURCE` once checked).\n\n" + _md_table(headers, rows)
+    )
+
+
+QUALITY_TITLES = {
+    "split_townships": "成员所填乡镇不一致的户 households whose members name two townships",
+    "several_heads": "有多个户主的户 households with several 户主",
+    "no_head": "没有户主的户 households without a 户主",
+    "two_households": "同一人出现在两户 persons in two households",
+    "duplicates_touch": "同一记录多份且内容不同（均已拒收）涉及的户 households touched by "
+    "differing copies of one record (duplicate_key, all quarantined)",
+}
+QUALITY_RULES = {
+    "split_townships": "按户主（无户主时为第一位成员）所在行的乡镇归户 the head's row (else "
+    "the first member's) gives the township",
+    "several_heads": "以表中第一位户主为户主 the first 户主 row is the head",
+    "no_head": "以第一位成员代替户主 the first member stands in",
+    "two_households": "两行都已拒收（duplicate_key），此人不计入任何一户，请核实后重新报送 "
+    "both rows quarantined, the person counts in neither household",
+    "duplicates_touch": "这些记录未用于筛查，相关户的风险可能未能筛出 these records were not "
+    "screened: the households' risks may be missed",
+}
+QUALITY_SHOWN = 20  # rows named per finding; the rest are counted (SQL in the data dictionary)
+
+
+def _quality_rows(name: str, frame: pl.DataFrame) -> tuple[list[str], list[list[str]]]:
+    def hh(value: object) -> str:
+        return _md(ids.mask_text(str(value or "")))
+
+    shown = frame.head(QUALITY_SHOWN).iter_rows(named=True)
+    if name == "split_townships":
+        return ["户编号 household_id", "所填乡镇 townships", "归入 used"], [
+            [hh(r["household_id"]), _md(r["townships"]), _md(r["township_used"] or "—")]
+            for r in shown
+        ]
+    if name == "several_heads":
+        return ["户编号 household_id", "户主人数 heads"], [
+            [hh(r["household_id"]), _num(r["heads"])] for r in shown
+        ]
+    if name == "no_head":
+        return ["户编号 household_id"], [[hh(r["household_id"])] for r in shown]
+    if name == "two_households":
+        return ["身份证号 id_number", "户编号 households"], [
+            [_md(ids.mask(r["id_number"])), hh(r["households"])] for r in shown
+        ]
+    return ["户编号 household_id", "数据来源 source", "记录 source_key"], [
+        [hh(r["household_id"]), _md(contract.long_name(r["source"])), hh(r["source_key"])]
+        for r in shown
+    ]
+
+
+def _md_quality(report: RunReport) -> str:
+    parts = []
+    for name, title in QUALITY_TITLES.items():
+        frame = report.quality.get(name)
+        if frame is None or not frame.height:
+            continue
+        headers, rows = _quality_rows(name, frame)
+        more = (
+            f"（列出前 {QUALITY_SHOWN} 户 the first {QUALITY_SHOWN} shown）"
+            if frame.height > QUALITY_SHOWN
+            else ""
+        )
+        parts.append(
+            f"### {title}: {frame.height:,}\n\n{QUALITY_RULES[name]}{more}\n\n"
+            + _md_table(headers, rows)
+        )
+    body = "\n\n".join(parts) if parts else "无 none."
+    return f"## 数据质量 Data quality（人口库 roster）\n\n{body}"
+
+
+def quality_counts(report: RunReport) -> list[str]:
+    """One line per data-quality finding, for the console."""
+    return [
+        f"{QUALITY_TITLES[name]}: {report.quality[name].height:,}"
+        for name in QUALITY_TITLES
+        if name in report.quality and report.quality[name].height
+    ]
+
+
+def _md_folders(report: RunReport) -> str:
+    if not report.folders:
+        return ""
+    rows = [[_md(t), _md(f)] for t, f in sorted(report.folders.items())]
+    return (
+        "## 乡镇文件夹 Township folders\n\n名称含特殊字符、过长或仅大小写/全角半角不同的乡镇，"
+        "名单放在下列文件夹中 (townships whose lists are in a folder not named exactly like "
+        "them).\n\n" + _md_table(["乡镇 township", "文件夹 folder"], rows)
+    )
 
 
 def _md_files(report: RunReport) -> str:
@@ -272,6 +455,7 @@ def _md_files(report: RunReport) -> str:
         "读入 rows_read",
         "接收 rows_accepted",
         "拒收 rows_rejected",
+        "重复 rows_duplicate",
     ]
     rows = [
         [
@@ -282,10 +466,11 @@ def _md_files(report: RunReport) -> str:
             _num(f["rows_read"]),
             _num(f["rows_accepted"]),
             _num(f["rows_rejected"]),
+            _num(f.get("rows_duplicate")),
         ]
         for f in report.files
     ]
-    body = _md_table(headers, rows, right=3) if rows else "没有读入任何文件 no files."
+    body = _md_table(headers, rows, right=4) if rows else "没有读入任何文件 no files."
     return f"## 读入文件 Files read\n\n{body}"
 
 
@@ -415,8 +600,22 @@ def render_console(report: RunReport, console: Console) -> None:
     """The same report as rich tables; data text is never read as rich markup."""
     scope = f"（{report.township}）" if report.township else ""
     console.print(Text(f"筛查运行 {report.period}{scope}  批次号 {report.run_id}", style="bold"))
-    for warning in _all_warnings(report):
+    for warning in all_warnings(report):
         console.print(Text(f"! {warning}", style="yellow"))
+    for line in quality_counts(report):
+        console.print(Text(f"! 数据质量 data quality: {line}", style="yellow"))
+    for r in report.held.iter_rows(named=True):
+        outcome = (
+            f"已接受 accepted by {r['accepted_by']}" if r["accepted_by"] else "暂扣未用 not used"
+        )
+        console.print(
+            Text(
+                f"! 暂扣 held: {contract.label(r['source'])} {r['source']} "
+                f"{r['file']}: {gates.GATE_LABELS.get(r['gate'], r['gate'])} "
+                f"{gates.percent(r['measured'])} / {gates.percent(r['threshold'])}: {outcome}",
+                style="yellow",
+            )
+        )
     console.print(_files_table(report.files))
     if report.match_rates:
         console.print(_matches_table(report.match_rates))
@@ -434,11 +633,11 @@ def _table(title: str, headers: Sequence[str], right_from: int) -> Table:
 
 
 def _cells(values: Iterable[object]) -> list[Text]:
-    return [Text("" if v is None else str(v)) for v in values]
+    return [Text(mask_text("" if v is None else str(v))) for v in values]
 
 
 def _files_table(files: Sequence[FileRead]) -> Table:
-    table = _table("读入文件 files", ["来源", "文件", "状态", "读入", "接收", "拒收"], 3)
+    table = _table("读入文件 files", ["来源", "文件", "状态", "读入", "接收", "拒收", "重复"], 3)
     for f in files:
         table.add_row(
             *_cells(
@@ -449,6 +648,7 @@ def _files_table(files: Sequence[FileRead]) -> Table:
                     _num(f["rows_read"]),
                     _num(f["rows_accepted"]),
                     _num(f["rows_rejected"]),
+                    _num(f.get("rows_duplicate")),
                 ]
             )
         )

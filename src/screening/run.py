@@ -1,15 +1,23 @@
 """One screening run of a period: ingest → screen → store → publish → report, in `runs`.
 
 The run is cut into plain stage functions that take small arguments (a `RunRequest` of
-paths and names, the run id, a folder) so that a Prefect flow can call each one as a task
-(flows/monthly.py) and `run_period` composes the same stages for the CLI:
+paths and names, the run id) so that the Prefect flow (flow.py) can call each one as a
+task; `RUN_STAGES` is their one order, which the flow and `run_period` both iterate:
 
     prepare → start_run → ingest_inputs → screen_period → publish_run → finish_run
                                    (on any failure: fail_run)
 
-Each stage opens the database and closes it before it returns, so an analyst can open the
-file between runs; the one-writer lock (`lock.hold`), held by `run_period` and the flow
-for the whole run, keeps a second run off the same database meanwhile. The
+`prepare` refuses two files of one source before anything is recorded; `ingest_inputs`
+raises `DeliveryHeld` when a completeness gate held a delivery that `--accept-held` does
+not accept: the run is recorded `held` and nothing is screened or published.
+
+
+`start_run` refuses, before anything is recorded, what can only be checked against the
+database: a `--township` no roster names, real data into the synthetic sample's database
+or the other way round. Each stage opens the database and closes it before it returns, so
+an analyst can open the file between runs (a stage that finds it open waits for it, up to
+`busy_timeout` seconds); the one-writer lock (`lock.hold`), held by `run_period` and the
+flow for the whole run, keeps a second run off the same database meanwhile. The
 screen stage hands its frames to the publish stage through a private work folder
 (`<out>/.work/<run_id>/`), removed when the run ends either way. A run that fails is
 recorded as failed with its reason, and leaves the published lists and the stored lists as
@@ -31,7 +39,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -42,11 +49,14 @@ from typing import cast
 import duckdb
 import polars as pl
 
-from . import __version__, contract, followup, ids, lock, params, publish, report, store
-from .ingest import SourceResult, ingest_period, unrecognised_files
+from . import config, contract, followup, ids, lock, params, publish, report, store
+from .gates import DeliveryHeld
+from .inbox import check_one_file_per_source, discover
+from .ingest import SourceResult, held, ingest_period, read_guarded, unrecognised_files
 from .periods import check_period, previous_period
 from .rules import EVENT_SOURCES, batches, facts
 from .rules.screen import ScreenInputs, ScreenResult, screen
+from .version import code_version
 
 WORK_FOLDER = ".work"
 _WORK_FRAMES = (
@@ -92,6 +102,9 @@ class RunRequest:
     aliases_file: Path | None = None
     township: str | None = None  # None: every township
     mask_ids: bool = False
+    accept_held: tuple[str, ...] = ()  # sources whose held delivery the officer accepts
+    demo: bool = False  # the inbox is the bundled synthetic sample: every output says so
+    busy_timeout: float = 0.0  # seconds to wait for a database another process has open
 
 
 @dataclass
@@ -118,22 +131,6 @@ class RunOutcome:
 
 def new_run_id(period: str, now: dt.datetime) -> str:
     return f"{period}-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-
-
-def code_version() -> str:
-    """The package version, with the git commit when running from a checkout."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{__version__}+{sha}" if sha else __version__
 
 
 def nearest(name: str, names: list[str]) -> str:
@@ -184,7 +181,10 @@ def load_inputs(
     with their provenance, `store.events_as_of`.)"""
     population = store.population(con, period)
     if population.height == 0:
-        raise RunError(f"no roster (人口/roster file) received at or before {period}")
+        raise RunError(
+            f"截至 {period} 没有收到人口库文件 no roster (人口/roster file) received at or "
+            f"before {period}"
+        )
     events = {
         source: store.events_as_of(
             con, specs[source], period, **facts.rule_reads(source, period, window_months)
@@ -207,28 +207,81 @@ def previously_listed(con: duckdb.DuckDBPyConnection, period: str) -> frozenset[
 def _record_start(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
-    period: str,
-    township: str | None,
+    req: RunRequest,
     started: dt.datetime,
     resolved: params.ResolvedParams,
 ) -> None:
     con.execute(
         "INSERT INTO runs (run_id, period, township, started_at, status, parameters, "
-        "code_version) VALUES (?, ?, ?, ?, 'running', ?, ?)",
+        "code_version, demo) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
         [
             run_id,
-            period,
-            township,
+            req.period,
+            req.township,
             started,
             json.dumps(resolved.provenance(), ensure_ascii=False, default=str),
             code_version(),
+            req.demo,
         ],
     )
 
 
+def _check_demo(con: duckdb.DuckDBPyConnection, req: RunRequest) -> None:
+    """The synthetic sample and real data never share a database: listing statuses and
+    the follow-up would mix fake people with real ones."""
+    demo, other = store.demo_runs(con)
+    if req.demo and other:
+        raise RunError(
+            f"数据库 {req.db} 中已有真实数据的筛查，示例数据不能写入 the database holds runs of "
+            "real data: the synthetic sample goes to its own database (--demo without --db "
+            "uses demo/screening.duckdb)"
+        )
+    if not req.demo and demo:
+        raise RunError(
+            f"数据库 {req.db} 是示例数据（{config.DEMO_LABEL}）的数据库，真实数据请用另一个数据库 "
+            "the database holds the synthetic sample: screen real data into another --db"
+        )
+
+
+def _check_township(
+    con: duckdb.DuckDBPyConnection, req: RunRequest, specs: dict[str, contract.SourceSpec]
+) -> None:
+    """A --township that no roster in force at the period names is refused. The stored
+    roster answers at once; only a name it lacks makes us read the period's roster file,
+    which may bring a new township."""
+    if req.township is None:
+        return
+    known = store.roster_townships(con, req.period)
+    if req.township in known:
+        return
+    known = sorted(set(known) | set(_inbox_townships(req, specs)))
+    if req.township not in known:
+        raise RunError(
+            f"未知的乡镇 unknown township {req.township!r}; "
+            f"最接近的 nearest: {nearest(req.township, known) or '—'}"
+        )
+
+
+def _inbox_townships(req: RunRequest, specs: dict[str, contract.SourceSpec]) -> list[str]:
+    found = discover(req.inbox, req.period, {"roster": specs["roster"]})["roster"]
+    if found.path is None:
+        return []
+    good = read_guarded(found.path, specs["roster"], req.period).good
+    if good is None or "township" not in good.columns:
+        return []
+    return good["township"].drop_nulls().unique().to_list()
+
+
 def _record_inputs(con: duckdb.DuckDBPyConnection, run_id: str, inputs: list[SourceResult]) -> None:
     files = [
-        {"source": r.source, "file": r.file, "sha256": r.sha256, "status": r.status} for r in inputs
+        {
+            "source": r.source,
+            "file": r.file,
+            "sha256": r.sha256,
+            "status": r.status,
+            "kept_file": r.kept_file,
+        }
+        for r in inputs
     ]
     con.execute(
         "UPDATE runs SET input_files = ? WHERE run_id = ?",
@@ -348,7 +401,10 @@ def build_report(
     township: str | None,
     stray_files: list[str],
     started: dt.datetime,
+    *,
+    demo: bool = False,
 ) -> report.RunReport:
+    """The run's report. Reads the run's screened households: call after storing them."""
     files = store.files_read(con, period)
     rejected = store.rejected_counts(con, period)
     overdue = followup.load_overdue(con, period, started.date(), resolved)
@@ -360,7 +416,9 @@ def build_report(
         *report.overdue_warning(overdue),
     ]
     if stray_files:
-        warnings.append(f"未识别的文件 unrecognised files in the inbox: {', '.join(stray_files)}")
+        # A scan named after its holder's ID number is a file name a person reads.
+        names = ids.mask_text(", ".join(stray_files))
+        warnings.append(f"收件箱中有未识别的文件 unrecognised files in the inbox: {names}")
     return report.RunReport(
         period=period,
         run_id=run_id,
@@ -382,6 +440,8 @@ def build_report(
         scale=result.scale,
         overdue=overdue,
         candidates=result.candidates,
+        **report.stored_parts(con, period, run_id, all_townships),
+        demo=demo,
     )
 
 
@@ -477,10 +537,26 @@ def prepare(req: RunRequest) -> None:
     """Everything that can be checked before a run is recorded: a wrong period, a bad
     parameters or aliases file, a missing inbox folder stop here and leave no trace."""
     check_period(req.period)
-    contract.load(req.aliases_file)
-    params.load(req.params_file).at(req.period)
-    if not (Path(req.inbox) / req.period).is_dir():
-        raise RunError(f"no folder for period {req.period} in inbox {req.inbox}")
+    specs = contract.load(req.aliases_file)
+    parameters = params.load(req.params_file)
+    parameters.at(req.period)
+    parameters.ingest_limits(req.period)
+    accepted_sources(req, specs)
+    folder = Path(req.inbox) / req.period
+    if not folder.is_dir():
+        raise RunError(
+            f"收件箱中没有 {req.period} 文件夹 no folder for period {req.period} in inbox "
+            f"{req.inbox}"
+        )
+    check_one_file_per_source(discover(req.inbox, req.period, specs), folder)
+
+
+def accepted_sources(req: RunRequest, specs: dict[str, contract.SourceSpec]) -> set[str]:
+    """The source keys of `--accept-held`, given as keys or department names."""
+    try:
+        return {contract.source_key(name, specs) for name in req.accept_held}
+    except contract.UnknownSource as exc:
+        raise RunError(f"--accept-held: {exc}") from None
 
 
 def start_run(req: RunRequest) -> str:
@@ -488,14 +564,17 @@ def start_run(req: RunRequest) -> str:
     Returns the run id."""
     specs = contract.load(req.aliases_file)
     resolved = params.load(req.params_file).at(req.period)
-    con = store.connect(req.db)
+    con = store.connect(req.db, wait=req.busy_timeout)
     try:
         store.ensure_schema(con, specs)
+        # Refusals come before the run is recorded: a typo is not a failed run.
+        _check_demo(con, req)
+        _check_township(con, req, specs)
         with store.transaction(con):
             interrupted = _close_interrupted(con)
             started = dt.datetime.now().replace(microsecond=0)
             run_id = new_run_id(req.period, started)
-            _record_start(con, run_id, req.period, req.township, started, resolved)
+            _record_start(con, run_id, req, started, resolved)
         leftovers = _ended_work(con, req.out)
     finally:
         con.close()
@@ -507,16 +586,33 @@ def start_run(req: RunRequest) -> str:
 
 
 def ingest_inputs(req: RunRequest, run_id: str) -> list[SourceResult]:
-    """Discover, read, normalise, validate and store the period's files; the files and
-    their hashes go into the run's row. The results come back without their frames."""
+    """Discover, read, normalise, validate, gate and store the period's files; the files and
+    their hashes go into the run's row. The results come back without their frames.
+    Raises `DeliveryHeld` (after storing the rest) when a completeness gate held a delivery
+    that `req.accept_held` does not accept: the run must publish nothing new."""
     specs = contract.load(req.aliases_file)
-    con = store.connect(req.db)
+    parameters = params.load(req.params_file)
+    resolved = parameters.at(req.period)
+    con = store.connect(req.db, wait=req.busy_timeout)
     try:
-        results = ingest_period(con, req.inbox, req.period, specs)
+        results = ingest_period(
+            con,
+            req.inbox,
+            req.period,
+            specs,
+            limits=parameters.ingest_limits(req.period),
+            gates=resolved.gates,
+            accept_held=accepted_sources(req, specs),
+            run_id=run_id,
+        )
         _record_inputs(con, run_id, results)
     finally:
         con.close()
-    return [replace(r, good=None, quarantine=None) for r in results]
+    light = [replace(r, good=None, quarantine=None, duplicates=None) for r in results]
+    holding = held(results)
+    if holding:
+        raise DeliveryHeld(req.period, holding, light)
+    return light
 
 
 def screen_period(req: RunRequest, run_id: str) -> Path:
@@ -524,7 +620,7 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
     (returned). The database is only read, and closed before the rules run."""
     specs = contract.load(req.aliases_file)
     resolved = params.load(req.params_file).at(req.period)
-    con = store.connect(req.db, read_only=True)
+    con = store.connect(req.db, read_only=True, wait=req.busy_timeout)
     try:
         if batches.needs_batches(con, req.period):  # exported, then screened by townships
             folder = work_dir(req.out, run_id) / batches.INPUTS_FOLDER
@@ -540,7 +636,8 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
     )
     if req.township is not None and req.township not in all_townships:
         raise RunError(
-            f"unknown township {req.township!r}; nearest: {nearest(req.township, all_townships)}"
+            f"未知的乡镇 unknown township {req.township!r}; "
+            f"最接近的 nearest: {nearest(req.township, all_townships)}"
         )
     result = batches.screen_in_batches(
         inputs,
@@ -551,40 +648,45 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
     return write_work(work_dir(req.out, run_id), result, all_townships)
 
 
-def publish_run(req: RunRequest, run_id: str, work: Path) -> Published:
+def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Published:
     """Store the lists, evidence and match rates, publish the files and the run report and
     record the run's success: all in one transaction, so that either all of it happens or
-    the lists (in the database and on disk) stay as they were."""
+    the lists (in the database and on disk) stay as they were. `work`: the screen stage's
+    folder (by default the run's)."""
     specs = contract.load(req.aliases_file)
     resolved = params.load(req.params_file).at(req.period)
-    result, all_townships = read_work(work)
+    result, all_townships = read_work(work or work_dir(req.out, run_id))
     suspects, evidence, members = _for_township(result, req.township)
     mine = _township_rows(req.township)
-    con = store.connect(req.db)
+    con = store.connect(req.db, wait=req.busy_timeout)
     try:
-        rep = build_report(
-            con,
-            req.period,
-            run_id,
-            result,
-            suspects,
-            resolved,
-            all_townships,
-            req.township,
-            unrecognised_files(req.inbox, req.period, specs),
-            _started_at(con, run_id),
-        )
         meta = publish.PublishMeta(
             period=req.period,
             run_id=run_id,
             params=resolved,
-            sources=_source_statuses(con, req.period, specs),
+            sources=_source_statuses(con, req.period, specs, run_id),
             mask_ids=req.mask_ids,
             all_townships=all_townships,
+            delivery_notes=publish.delivery_notes(store.run_events(con, run_id)),
+            demo=req.demo,
         )
         with store.transaction(con):
+            meta.list_key_secret = store.list_key_secret(con)
             _store_outputs(con, req.period, req.township, suspects, evidence, result.match_rates)
             _store_followup(con, req.period, req.township, result, run_id)
+            rep = build_report(
+                con,
+                req.period,
+                run_id,
+                result,
+                suspects,
+                resolved,
+                all_townships,
+                req.township,
+                unrecognised_files(req.inbox, req.period, specs),
+                _started_at(con, run_id),
+                demo=req.demo,
+            )
             _record_end(con, run_id, "success", "")
             after_stage("store")
             # The files come last: once they are renamed into place only the commit is left.
@@ -609,22 +711,71 @@ def finish_run(req: RunRequest, run_id: str) -> None:
     remove_work(req.out, run_id)
 
 
-def fail_run(req: RunRequest, run_id: str, reason: str) -> bool:
-    """Record the run as failed with its one-line reason and remove its work folder.
-    Never raises (the caller is already handling the real failure). False when nothing
-    was recorded: the run had already ended, or the database could not be written (the
-    next run to start then closes this one as interrupted)."""
+def fail_run(req: RunRequest, run_id: str, reason: str, status: str = "failed") -> bool:
+    """Record the run as failed (or `held`: a completeness gate held a delivery) with its
+    one-line reason and remove its work folder. Never raises (the caller is already
+    handling the real failure). False when nothing was recorded: the run had already
+    ended, or the database could not be written (the next run to start then closes this
+    one as interrupted)."""
     remove_work(req.out, run_id)
     try:
-        con = store.connect(req.db)
+        con = store.connect(req.db, wait=req.busy_timeout)
     except Exception:
         return False
     try:
-        return _record_end(con, run_id, "failed", ids.mask_text(reason)[:500])
+        return _record_end(con, run_id, status, ids.mask_text(reason)[:500])
     except Exception:
         return False
     finally:
         con.close()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a run after `start_run`: `call(req, run_id)` opens the database and
+    closes it before it returns, and hands on only what it wrote (the work folder). `retry`:
+    whether waiting can fix its failures (reading the inbox, a busy database)."""
+
+    name: str
+    label: str  # for the console's progress line
+    function: str  # a function of this module, looked up at each call (tests replace it)
+    retry: bool = False
+
+    def call(self, req: RunRequest, run_id: str) -> object:
+        function: Callable[[RunRequest, str], object] = globals()[self.function]
+        return function(req, run_id)
+
+
+# The one order of a run's stages: `run_period` and the Prefect flow (flow.py) iterate it.
+RUN_STAGES = (
+    Stage("ingest", "入库 ingest", "ingest_inputs", retry=True),
+    Stage("screen", "筛查 screen", "screen_period"),
+    Stage("publish", "发布 publish", "publish_run"),
+    Stage("finish", "收尾 finish", "finish_run"),
+)
+
+
+def request(
+    settings: config.Settings,
+    period: str,
+    township: str | None = None,
+    accept_held: tuple[str, ...] = (),
+) -> RunRequest:
+    """The run the settings describe for `period` (one township's, or all), accepting the
+    held deliveries of `accept_held`."""
+    return RunRequest(
+        db=settings.db,
+        inbox=settings.require_inbox(),
+        out=settings.out,
+        period=period,
+        params_file=settings.params_file,
+        aliases_file=settings.aliases_file,
+        township=township,
+        mask_ids=settings.mask_ids,
+        accept_held=tuple(accept_held),
+        demo=settings.demo,
+        busy_timeout=settings.busy_timeout,
+    )
 
 
 def run_period(
@@ -638,8 +789,13 @@ def run_period(
     township: str | None = None,
     mask_ids: bool = False,
     on_stage: Callable[[str], None] | None = None,
+    accept_held: tuple[str, ...] = (),
+    demo: bool = False,
+    busy_timeout: float = 0.0,
 ) -> RunOutcome:
-    """Screen one period (or re-screen one township of it) and publish the lists."""
+    """Screen one period (or re-screen one township of it) and publish the lists. Raises
+    `DeliveryHeld` when a completeness gate held a delivery that `accept_held` does not
+    accept (the run is recorded `held`, nothing new is published)."""
     req = RunRequest(
         db=Path(db),
         inbox=Path(inbox),
@@ -649,52 +805,77 @@ def run_period(
         aliases_file=aliases_file,
         township=township,
         mask_ids=mask_ids,
+        accept_held=tuple(accept_held),
+        demo=demo,
+        busy_timeout=busy_timeout,
     )
-    stage = on_stage or (lambda _name: None)
+    return run_request(req, on_stage=on_stage)
+
+
+def run_request(req: RunRequest, on_stage: Callable[[str], None] | None = None) -> RunOutcome:
+    """`run_period` for a prepared request: every stage of `RUN_STAGES` in order under the
+    one-writer lock, a failure recorded with its reason."""
+    stage_started = on_stage or (lambda _label: None)
     prepare(req)
     after_stage("prepare")
+    results: dict[str, object] = {}
     with lock.hold(req.db):
         run_id = start_run(req)
         try:
             after_stage("start")
-            stage("ingest")
-            ingested = ingest_inputs(req, run_id)
-            after_stage("ingest")
-            stage("screen")
-            work = screen_period(req, run_id)
-            after_stage("screen")
-            stage("publish")
-            done = publish_run(req, run_id, work)
-            after_stage("publish")
+            for stage in RUN_STAGES:
+                stage_started(stage.label)
+                results[stage.name] = stage.call(req, run_id)
+                after_stage(stage.name)
         except BaseException as exc:
-            fail_run(req, run_id, one_line(exc))
+            fail_run(req, run_id, one_line(exc), run_status(exc))
             raise
-        finish_run(req, run_id)
-        after_stage("finish")
+    done = cast(Published, results["publish"])
+    ingested = cast(list[SourceResult], results["ingest"])
     return RunOutcome(
-        run_id, period, township, done.result, done.suspects, ingested, done.report, done.written
+        run_id,
+        req.period,
+        req.township,
+        done.result,
+        done.suspects,
+        ingested,
+        done.report,
+        done.written,
     )
 
 
 # ---------------------------------------------------------------- helpers
 
 
+def run_status(exc: BaseException) -> str:
+    """How `runs` records a run that ended with `exc`: held, or failed."""
+    return "held" if isinstance(exc, DeliveryHeld) else "failed"
+
+
 def _started_at(con: duckdb.DuckDBPyConnection, run_id: str) -> dt.datetime:
     rows = con.execute("SELECT started_at FROM runs WHERE run_id = ?", [run_id]).fetchall()
     if not rows:
-        raise RunError(f"run {run_id} is not recorded in the database")
+        raise RunError(f"数据库中没有批次 {run_id} run is not recorded in the database")
     return cast(dt.datetime, rows[0][0])
 
 
 def _source_statuses(
-    con: duckdb.DuckDBPyConnection, period: str, specs: dict[str, contract.SourceSpec]
+    con: duckdb.DuckDBPyConnection,
+    period: str,
+    specs: dict[str, contract.SourceSpec],
+    run_id: str,
 ) -> dict[str, str]:
-    """Each source's delivery this period as the lists describe it: loaded, empty, missing
-    or rejected (a file skipped as unchanged keeps the status of its first reading)."""
+    """Each source's delivery this period as the lists describe it: loaded, empty, missing,
+    rejected, held or withdrawn (a file skipped as unchanged keeps the status of its first
+    reading), or kept: this run could not use the period's file and the delivery stored
+    before stayed in force."""
     rows = con.execute(
         "SELECT source, status FROM ingest_log WHERE period = ?", [period]
     ).fetchall()
     status = dict(rows)
+    events = store.run_events(con, run_id)
+    for source in events.filter(pl.col("event") == "kept")["source"]:
+        status[source] = "kept"
     return {source: status[source] for source in specs if source in status}
 
 

@@ -338,6 +338,30 @@ def style_for(source: str, i: int) -> FileStyle | None:
     return styles[i % len(styles)]
 
 
+# Roster workbook shapes the generator can write instead of the roster's usual files, in
+# every period (`screening sample --roster-xlsx`), as registers are often exported:
+# merged — 户编号 and 乡镇 merged over each household's rows; title — a title row and a
+# 填报单位 row above the header; both.
+ROSTER_SHAPES: dict[str, frozenset[str]] = {
+    "merged": frozenset({"merged_cells"}),
+    "title": frozenset({"title_rows"}),
+    "both": frozenset({"merged_cells", "title_rows"}),
+}
+TITLE_ROWS = 2
+MERGED_KEYS = ("household_id", "township")
+
+
+def roster_xlsx_style(shape: str) -> FileStyle:
+    if shape not in ROSTER_SHAPES:
+        raise ValueError(f"unknown roster shape {shape!r}; one of {', '.join(ROSTER_SHAPES)}")
+    return FileStyle("人口基础信息{yyyy}年{mm}月.xlsx", "xlsx", quirks=ROSTER_SHAPES[shape])
+
+
+def first_data_row(style: FileStyle) -> int:
+    """The spreadsheet row of a file's first record (the header is the row above)."""
+    return 2 + (TITLE_ROWS if "title_rows" in style.quirks else 0)
+
+
 def _accepts_rows(source: str, i: int) -> bool:
     style = style_for(source, i)
     return style is not None and not style.header_only
@@ -849,6 +873,13 @@ class County:
     events: dict[str, pl.DataFrame]  # per source, every delivered row with `_deliver`
     expected: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     planted: list[dict[str, Any]] = field(default_factory=list)
+    roster_shape: str | None = None  # a key of ROSTER_SHAPES: the roster as such an xlsx
+
+    def style(self, source: str, i: int) -> FileStyle | None:
+        """How period i's file of `source` is written."""
+        if source == "roster" and self.roster_shape is not None:
+            return roster_xlsx_style(self.roster_shape)
+        return style_for(source, i)
 
     def delivery(self, source: str, i: int) -> pl.DataFrame:
         """The rows of period i's file for `source`, in file order."""
@@ -1990,6 +2021,30 @@ INVALID_KINDS: dict[str, tuple[tuple[str, str, str], ...]] = {
 _TEXT_ONLY = frozenset({"feb30", "month13", "pending", "bad_grade"})
 
 
+# The share of a file's rows that its invalid rows may take: under the completeness gate's
+# default hold level (gates.max_quarantined_share, 20 %), so that the sample county is not
+# held; a small delivery gets fewer kinds, taken in turn so that each period shows others.
+INVALID_SHARE = 0.15
+
+
+def _invalid_kinds(
+    source: str, kinds: tuple[tuple[str, str, str], ...], i: int, valid_rows: int
+) -> list[tuple[str, str, str]]:
+    """The invalid kinds delivery `i` of `source` carries, within INVALID_SHARE."""
+    style = style_for(source, i)
+    usable = [k for k in kinds if not (k[2] in _TEXT_ONLY and style and style.fmt == "parquet")]
+    chosen: list[tuple[str, str, str]] = []
+    rows = 0
+    for j in range(len(usable)):
+        kind = usable[(i + j) % len(usable)]
+        extra = 2 if kind[2] == "duplicate" else 1
+        if rows + extra > INVALID_SHARE * (valid_rows + rows + extra):
+            continue
+        chosen.append(kind)
+        rows += extra
+    return [k for k in usable if k in chosen]  # in the table's order
+
+
 def _invalid_rows(ctx: _Context, events: dict[str, pl.DataFrame], seed: int) -> None:
     """Add a few rows that validation must reject, for background people who have no other
     record in that source (so no natural key collides and no planted case is touched)."""
@@ -1998,14 +2053,13 @@ def _invalid_rows(ctx: _Context, events: dict[str, pl.DataFrame], seed: int) -> 
         rng = _rng(seed, f"invalid/{source}")
         used = set(events[source]["_pid"].to_list())
         pool = sorted(set(ctx.background.filter(pl.col("_age") >= 18)["_pid"].to_list()) - used)
+        delivered = dict(events[source].group_by("_deliver").len().iter_rows())
         rows: list[dict[str, Any]] = []
         for i in range(cal.n):
             style = style_for(source, i)
             if style is None or style.header_only:
                 continue
-            for check, column, how in kinds:
-                if how in _TEXT_ONLY and style.fmt == "parquet":
-                    continue
+            for check, column, how in _invalid_kinds(source, kinds, i, delivered.get(i, 0)):
                 pid = pool.pop(rng.randrange(len(pool)))
                 rows += _invalid_row(
                     source,
@@ -2070,8 +2124,11 @@ def _invalid_row(
         # digit); an invalid ID says here how `_identify` breaks it.
         "_id_form": how if check == "invalid_id" else "plain",
     }
-    copies = 2 if how == "duplicate" else 1
-    return [{**base, **meta} for _ in range(copies)]
+    if how == "duplicate":
+        # Two settlements under one number that differ (a copy identical in every column
+        # would be the same record, counted once): both are quarantined.
+        return [{**base, **meta}, {**base, **meta, "hospital": HOSPITALS[2]}]
+    return [{**base, **meta}]
 
 
 # ------------------------------------------------------------------ identities on records
@@ -2701,6 +2758,7 @@ class _Table:
     text: list[pl.Series]
     number: list[pl.Series]
     date: list[pl.Series]
+    keys: list[str] = field(default_factory=list)  # the column keys (extra: "")
 
 
 def _render(
@@ -2737,6 +2795,7 @@ def _render(
         text=[cells[f"{k}#t"] for k in keys],
         number=[cells[f"{k}#n"] for k in keys],
         date=[cells[f"{k}#d"] for k in keys],
+        keys=keys,
     )
     return _quirks(table, source, style, rng)
 
@@ -2777,6 +2836,7 @@ def _quirks(table: _Table, source: str, style: FileStyle, rng: random.Random) ->
     if "extra_column" in style.quirks:
         name, values = ("备注", REMARKS) if source == "roster" else ("科室", DEPARTMENTS)
         table.headers.append(name if style.lang == "zh" else "remark")
+        table.keys.append("")
         table.kinds.append("text")
         table.text.append(
             pl.Series([rng.choice(values) or None for _ in range(n)], dtype=pl.String)
@@ -2786,7 +2846,7 @@ def _quirks(table: _Table, source: str, style: FileStyle, rng: random.Random) ->
     if "shuffled" in style.quirks:
         order = list(range(len(table.headers)))
         rng.shuffle(order)
-        for attr in ("headers", "kinds", "text", "number", "date"):
+        for attr in ("headers", "kinds", "text", "number", "date", "keys"):
             values = getattr(table, attr)
             setattr(table, attr, [values[k] for k in order])
     return table
@@ -2826,11 +2886,19 @@ class _Sheet:
     next_row: int = 1  # row 0 holds the headers
 
 
-def _open_xlsx(path: Path, title: str, headers: Sequence[str]) -> _Sheet:
+def _open_xlsx(
+    path: Path,
+    title: str,
+    headers: Sequence[str],
+    quirks: frozenset[str] = frozenset(),
+    period: str = "",
+) -> _Sheet:
     workbook = xlsxwriter.Workbook(
         str(path),
         {
-            "constant_memory": True,
+            # Merged ranges reach down into rows not yet written, which constant memory
+            # (rows written in order, each flushed) cannot do.
+            "constant_memory": "merged_cells" not in quirks,
             "strings_to_numbers": False,
             "strings_to_formulas": False,
             "strings_to_urls": False,
@@ -2841,13 +2909,24 @@ def _open_xlsx(path: Path, title: str, headers: Sequence[str]) -> _Sheet:
     sheet = workbook.add_worksheet("Sheet1")
     date_format = workbook.add_format({"num_format": "yyyy/m/d"})
     money_format = workbook.add_format({"num_format": "#,##0.00"})
+    top = 0
+    if "title_rows" in quirks:
+        heading = workbook.add_format({"bold": True, "align": "center"})
+        yyyy, mm = period.split("-") if period else ("", "")
+        sheet.merge_range(0, 0, 0, max(len(headers) - 1, 1), f"{title}（{yyyy}年{mm}月）", heading)
+        sheet.write_string(1, 0, f"填报单位：{COUNTY_NAME}乡村振兴局")
+        top = TITLE_ROWS
     for c, header in enumerate(headers):
-        sheet.write_string(0, c, header)
-    return _Sheet(workbook, sheet, date_format, money_format)
+        sheet.write_string(top, c, header)
+    return _Sheet(workbook, sheet, date_format, money_format, next_row=top + 1)
 
 
-def _xlsx_rows(out: _Sheet, table: _Table) -> None:
-    sheet, date_format = out.sheet, out.date_format
+def _xlsx_rows(out: _Sheet, table: _Table, merged: Sequence[tuple[int, int]] = ()) -> None:
+    """The table's rows from `out.next_row` on; `merged` holds (first, last) row indexes of
+    the table whose household_id and township cells are merged into one each."""
+    sheet = out.sheet
+    merged_cols = [table.keys.index(k) for k in MERGED_KEYS if merged and k in table.keys]
+    in_merge = {j for first, last in merged for j in range(first, last + 1)}
     columns = [
         [
             d if d is not None else (x if x is not None else t)
@@ -2856,25 +2935,64 @@ def _xlsx_rows(out: _Sheet, table: _Table) -> None:
         for text, number, date in zip(table.text, table.number, table.date, strict=True)
     ]
     formats = [out.money_format if kind == "money" else None for kind in table.kinds]
-    for r, row in enumerate(zip(*columns, strict=True), start=out.next_row):
+    for first, last in merged:
+        for c in merged_cols:
+            value = columns[c][first]
+            top, bottom = out.next_row + first, out.next_row + last
+            sheet.merge_range(top, c, bottom, c, None)
+            if value is not None:
+                _write_cell(out, top, c, value, formats[c])
+    for j, row in enumerate(zip(*columns, strict=True)):
+        r = out.next_row + j
         for c, value in enumerate(row):
-            if value is None:
+            if value is None or (j in in_merge and c in merged_cols):
                 continue
-            if isinstance(value, dt.date):
-                sheet.write_datetime(
-                    r, c, dt.datetime(value.year, value.month, value.day), date_format
-                )
-            elif isinstance(value, float):
-                sheet.write_number(r, c, value, formats[c])
-            else:
-                sheet.write_string(r, c, value)
+            _write_cell(out, r, c, value, formats[c])
     out.next_row += len(columns[0]) if columns else 0
 
 
-def _write_xlsx(path: Path, table: _Table, title: str) -> None:
-    out = _open_xlsx(path, title, table.headers)
-    _xlsx_rows(out, table)
+def _write_cell(out: _Sheet, r: int, c: int, value: Any, fmt: Any) -> None:
+    sheet = out.sheet
+    if isinstance(value, dt.date):
+        sheet.write_datetime(r, c, dt.datetime(value.year, value.month, value.day), out.date_format)
+    elif isinstance(value, float):
+        sheet.write_number(r, c, value, fmt)
+    else:
+        sheet.write_string(r, c, value)
+
+
+def _write_xlsx(
+    path: Path,
+    table: _Table,
+    title: str,
+    style: FileStyle | None = None,
+    households: Sequence[tuple[int, int]] = (),
+    period: str = "",
+) -> None:
+    """`households`: (first, last) row indexes of each household's rows, merged when the
+    style has the merged_cells quirk."""
+    quirks = style.quirks if style else frozenset()
+    out = _open_xlsx(path, title, table.headers, quirks, period)
+    _xlsx_rows(out, table, households if "merged_cells" in quirks else ())
     out.workbook.close()
+
+
+def _household_runs(rows: pl.DataFrame) -> list[tuple[int, int]]:
+    """(first, last) row indexes of each run of two or more consecutive rows of one
+    household (and one township), as a register export merges them."""
+    if "household_id" not in rows.columns or rows.height < 2:
+        return []
+    key = pl.concat_str([pl.col(k).fill_null("\x00") for k in MERGED_KEYS], separator="|")
+    runs = (
+        rows.select(key.alias("key"), pl.col("household_id").is_null().alias("none"))
+        .with_row_index("j")
+        .with_columns(run=(pl.col("key") != pl.col("key").shift()).fill_null(True).cum_sum())
+        .filter(~pl.col("none"))
+        .group_by("run", maintain_order=True)
+        .agg(first=pl.col("j").min(), last=pl.col("j").max())
+        .filter(pl.col("last") > pl.col("first"))
+    )
+    return [(int(a), int(b)) for a, b in runs.select("first", "last").iter_rows()]
 
 
 def _parquet_frame(table: _Table) -> pl.DataFrame:
@@ -2896,7 +3014,7 @@ def write_inbox(county: County, out: Path) -> None:
         folder = out / period
         folder.mkdir(parents=True, exist_ok=True)
         for source in contract.SOURCES:
-            style = style_for(source, i)
+            style = county.style(source, i)
             if style is None:
                 continue
             rows = county.delivery(source, i)
@@ -2905,7 +3023,8 @@ def write_inbox(county: County, out: Path) -> None:
             if style.fmt == "csv":
                 _write_csv(path, table, style)
             elif style.fmt == "xlsx":
-                _write_xlsx(path, table, contract.load()[source].title)
+                title = contract.load()[source].title
+                _write_xlsx(path, table, title, style, _household_runs(rows), period)
             else:
                 _write_parquet(path, table)
 
@@ -2928,12 +3047,13 @@ def manifest(county: County) -> dict[str, Any]:
         }
         files[period], rows[period], unmatched[period] = {}, {}, {}
         for source in contract.SOURCES:
-            style = style_for(source, i)
+            style = county.style(source, i)
             data = county.delivery(source, i)
             name = style.file_name(period) if style else None
             files[period][source] = name
             rows[period][source] = data.height if style else 0
-            invalid += _invalid_entries(data, period, source, name)
+            first = first_data_row(style) if style else 2
+            invalid += _invalid_entries(data, period, source, name, first)
             if source != "roster":
                 valid = data.filter(pl.col("_check").is_null())
                 unmatched[period][source] = valid.join(
@@ -3038,7 +3158,7 @@ def write_feedback(county: County, out: Path, entry: dict[str, Any]) -> Path:
 
 
 def _invalid_entries(
-    data: pl.DataFrame, period: str, source: str, name: str | None
+    data: pl.DataFrame, period: str, source: str, name: str | None, first: int = 2
 ) -> list[dict[str, Any]]:
     marked = data.with_row_index("_row").filter(pl.col("_check").is_not_null())
     return [
@@ -3046,7 +3166,7 @@ def _invalid_entries(
             "period": period,
             "source": source,
             "file": name,
-            "row_number": row + 2,
+            "row_number": row + first,
             "column": column,
             "check": check,
         }
@@ -3061,17 +3181,25 @@ def generate(
     seed: int,
     *,
     chunk_households: int | None = None,
+    roster_xlsx: str | None = None,
 ) -> dict[str, Any]:
     """Write the sample inbox under `out` (one folder per period) and `out/manifest.json`;
     return the manifest. Refuses to write into a period folder that already has files.
+    `roster_xlsx` (a key of ROSTER_SHAPES) writes every period's roster as an xlsx of that
+    shape instead of the usual CSV and parquet files.
 
     A county of more than CHUNKED_ABOVE households (or any, given `chunk_households`) is
     generated in chunks of households, so that memory stays bounded; see
     `_generate_chunked` for how its manifest differs."""
+    if roster_xlsx is not None:
+        roster_xlsx_style(roster_xlsx)  # an unknown shape stops here
     chunk = chunk_size(households) if chunk_households is None else chunk_households
     if chunk is not None:
+        if roster_xlsx is not None:
+            raise ValueError("a roster xlsx shape is only written for a county built whole")
         return _generate_chunked(Path(out), households, list(periods), seed, chunk)
     county = build(households, periods, seed)
+    county.roster_shape = roster_xlsx
     out = Path(out)
     for period in county.cal.periods:
         folder = out / period
@@ -3207,6 +3335,7 @@ class _Appender:
             text=[table.text[k] for k in order],
             number=[table.number[k] for k in order],
             date=[table.date[k] for k in order],
+            keys=[table.keys[k] for k in order] if table.keys else [],
         )
 
     def _append_csv(

@@ -1,4 +1,4 @@
-"""The monthly run on a schedule: a Prefect deployment of the flow in flows/monthly.py,
+"""The monthly run on a schedule: a Prefect deployment of the flow in `screening.flow`,
 served against a running Prefect server, or a plain crontab line calling `screening run`.
 
 Both screen the previous month in Asia/Shanghai time, at 03:00 on the 5th by default,
@@ -24,10 +24,8 @@ if TYPE_CHECKING:
     from prefect.flows import Flow
 
 TIMEZONE = "Asia/Shanghai"
-DEFAULT_CRON = "0 3 5 * *"  # minute hour day-of-month month day-of-week: 03:00 on the 5th
+DEFAULT_CRON = config.DEFAULT_CRON
 DEPLOYMENT_NAME = "monthly"
-FLOW_FILE = Path("flows") / "monthly.py"
-FLOW_FUNCTION = "monthly_screening"
 LOG_FILE = "screening-monthly.log"
 
 
@@ -45,50 +43,32 @@ def last_month(now: dt.datetime | None = None, timezone: str = TIMEZONE) -> str:
     return previous_period(f"{local:%Y-%m}")
 
 
-def project_root() -> Path:
-    """The checkout this package runs from: flows/ sits beside src/."""
-    return Path(__file__).resolve().parents[2]
+def load_flow() -> Flow[..., Any]:
+    """The monthly flow, imported from the package (a checkout or an installed wheel)."""
+    from .flow import monthly_screening
+
+    return monthly_screening
 
 
-def load_flow(root: Path | None = None) -> Flow[..., Any]:
-    """The monthly flow, loaded from `<root>/flows/monthly.py` the way Prefect loads a
-    deployment's code, so the served runs find it whatever the working directory."""
-    from prefect import Flow
-
-    root = (root or project_root()).resolve()
-    if not (root / FLOW_FILE).is_file():
-        raise ScheduleError(
-            f"{FLOW_FILE} not found under {root}: serve from a checkout of the project"
-        )
-    # from_source is sync-or-async by context; called from sync code it returns the flow.
-    flow = Flow.from_source(source=str(root), entrypoint=f"{FLOW_FILE}:{FLOW_FUNCTION}")
-    return cast("Flow[..., Any]", flow)
-
-
-def deployment_parameters(
-    *,
-    inbox: Path | None = None,
-    db: Path | None = None,
-    out: Path | None = None,
-    params_file: Path | None = None,
-    aliases_file: Path | None = None,
-    mask_ids: bool = False,
-) -> dict[str, Any]:
+def deployment_parameters(settings: config.Settings) -> dict[str, Any]:
     """The flow's parameters for every scheduled run, as absolute paths (the runs do not
-    start in the folder `serve` was started in). No period: each run screens last month."""
-    db = Path(db or config.default_db())
+    start in the folder `serve` was started in). No period: each run screens last month.
+    Refuses settings without an inbox: a schedule never screens a guessed folder."""
+    if settings.demo:
+        parameters: dict[str, Any] = {"demo": True}
+    else:
+        parameters = {"inbox": str(settings.require_inbox().absolute())}
     paths = {
-        "inbox": inbox or config.default_inbox(),
-        "db": db,
-        "out": out or config.default_out(db),
-        "params_file": params_file,
-        "aliases_file": aliases_file,
+        "db": settings.db,
+        "out": settings.out,
+        "params_file": settings.params_file,
+        "aliases_file": settings.aliases_file,
     }
-    parameters: dict[str, Any] = {
-        key: str(Path(value).absolute()) for key, value in paths.items() if value is not None
-    }
-    if mask_ids:
+    parameters |= {key: str(Path(value).absolute()) for key, value in paths.items() if value}
+    if settings.mask_ids:
         parameters["mask_ids"] = True
+    if settings.busy_timeout != config.DEFAULT_BUSY_TIMEOUT:
+        parameters["busy_timeout"] = settings.busy_timeout
     return parameters
 
 
@@ -98,44 +78,34 @@ def check_schedule(cron: str, timezone: str) -> None:
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown time zone {timezone!r}, e.g. {TIMEZONE}") from None
+        raise ScheduleError(f"未知的时区 unknown time zone {timezone!r}, e.g. {TIMEZONE}") from None
     try:
         Cron(cron, timezone=timezone)
     except ValueError as exc:
-        raise ScheduleError(f"invalid cron schedule {cron!r}: {exc}") from None
+        raise ScheduleError(f"定时格式错误 invalid cron schedule {cron!r}: {exc}") from None
 
 
 def build_deployment(
+    settings: config.Settings,
     *,
-    inbox: Path | None = None,
-    db: Path | None = None,
-    out: Path | None = None,
-    params_file: Path | None = None,
-    aliases_file: Path | None = None,
-    mask_ids: bool = False,
-    cron: str = DEFAULT_CRON,
     timezone: str = TIMEZONE,
     name: str = DEPLOYMENT_NAME,
-    root: Path | None = None,
 ) -> RunnerDeployment:
-    """The deployment `serve` serves: the monthly flow on `cron` in `timezone`, with the
-    folders as parameters. Needs no Prefect server."""
+    """The deployment `serve` serves: the monthly flow on the settings' cron in
+    `timezone`, with the folders as parameters. Needs no Prefect server."""
+    from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
-    check_schedule(cron, timezone)
-    deployment = load_flow(root).to_deployment(
+    check_schedule(settings.cron, timezone)
+    parameters = deployment_parameters(settings)
+    deployment = load_flow().to_deployment(
         name=name,
-        schedules=[Cron(cron, timezone=timezone)],
-        parameters=deployment_parameters(
-            inbox=inbox,
-            db=db,
-            out=out,
-            params_file=params_file,
-            aliases_file=aliases_file,
-            mask_ids=mask_ids,
-        ),
+        schedules=[Cron(settings.cron, timezone=timezone)],
+        parameters=parameters,
         description="防返贫监测 monthly screening of the previous month (Asia/Shanghai)",
-        tags=["screening"],
+        tags=["screening", "demo"] if settings.demo else ["screening"],
+        # The module path, not a file under the working folder: an installed package runs.
+        entrypoint_type=EntrypointType.MODULE_PATH,
     )
     return cast("RunnerDeployment", deployment)
 
@@ -147,52 +117,27 @@ def api_url() -> str | None:
 
 
 def serve(
-    *,
-    inbox: Path | None = None,
-    db: Path | None = None,
-    out: Path | None = None,
-    params_file: Path | None = None,
-    aliases_file: Path | None = None,
-    mask_ids: bool = False,
-    cron: str = DEFAULT_CRON,
-    timezone: str = TIMEZONE,
-    name: str = DEPLOYMENT_NAME,
+    settings: config.Settings, *, timezone: str = TIMEZONE, name: str = DEPLOYMENT_NAME
 ) -> None:
     """Register the deployment with the Prefect server at PREFECT_API_URL and run its
     scheduled runs until interrupted (Ctrl-C pauses the schedule)."""
     from prefect import serve as prefect_serve
 
+    deployment = build_deployment(settings, timezone=timezone, name=name)
     if not api_url():
         # Without a server Prefect would start a temporary one that runs no scheduler:
         # nothing would ever run.
         raise ScheduleError(
-            "PREFECT_API_URL is not set: start `prefect server start` and "
-            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` (see docs/scheduling.md)"
+            "未设置 PREFECT_API_URL PREFECT_API_URL is not set: start `prefect server start` "
+            "and `export PREFECT_API_URL=http://127.0.0.1:4200/api` (see docs/scheduling.md)"
         )
-    deployment = build_deployment(
-        inbox=inbox,
-        db=db,
-        out=out,
-        params_file=params_file,
-        aliases_file=aliases_file,
-        mask_ids=mask_ids,
-        cron=cron,
-        timezone=timezone,
-        name=name,
-    )
     # One run at a time: the runs share one database and screen the months in order.
     prefect_serve(deployment, limit=1)
 
 
 def crontab_line(
+    settings: config.Settings,
     *,
-    inbox: Path | None = None,
-    db: Path | None = None,
-    out: Path | None = None,
-    params_file: Path | None = None,
-    aliases_file: Path | None = None,
-    mask_ids: bool = False,
-    cron: str = DEFAULT_CRON,
     timezone: str = TIMEZONE,
     screening_bin: Path | None = None,
     log: Path | None = None,
@@ -201,26 +146,25 @@ def crontab_line(
     to `serve`. The schedule fields are read on the cron daemon's clock (run it on
     Asia/Shanghai time, or put CRON_TZ=Asia/Shanghai above the line where cron supports
     it); the period is computed on `timezone`'s clock either way."""
-    fields = cron.split()
+    fields = settings.cron.split()
     if len(fields) != 5:
-        raise ScheduleError(f"a crontab schedule has five fields, got {cron!r}")
-    check_schedule(cron, timezone)
-    parameters = deployment_parameters(
-        inbox=inbox,
-        db=db,
-        out=out,
-        params_file=params_file,
-        aliases_file=aliases_file,
-        mask_ids=mask_ids,
-    )
+        raise ScheduleError(
+            f"crontab 定时须为五段 a crontab schedule has five fields, got {settings.cron!r}"
+        )
+    check_schedule(settings.cron, timezone)
+    parameters = deployment_parameters(settings)
     options = {"params_file": "--params", "aliases_file": "--aliases"}
     args = [str(screening_bin or Path(sys.executable).parent / "screening"), "run"]
     words = [shlex.quote(a) for a in args] + ["--period", _last_month_shell(timezone)]
+    if settings.demo:
+        words.append("--demo")
     for key in ("inbox", "db", "out", "params_file", "aliases_file"):
         if key in parameters:
             words += [options.get(key, f"--{key}"), shlex.quote(parameters[key])]
-    if mask_ids:
+    if settings.mask_ids:
         words.append("--mask-ids")
+    if "busy_timeout" in parameters:
+        words += ["--busy-timeout", f"{settings.busy_timeout:g}"]
     logfile = Path(log or Path(parameters["db"]).parent / LOG_FILE).absolute()
     # The redirection needs the log's folder, which the first run would only be creating.
     mkdir = ["mkdir", "-p", shlex.quote(str(logfile.parent)), "&&"]

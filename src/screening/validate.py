@@ -1,13 +1,16 @@
 """Validation: a pandera schema per source, built from `schemas/<source>.yaml`.
 
 Input is the normalised frame (typed columns plus `__raw_<key>` text, see normalise.py).
-Every failing cell becomes one quarantine row; a row with any failure is kept out of the
-good rows. Validation is lazy: all failures of a delivery are collected in one pass.
+A row identical in every contract column to an earlier one is the same record sent twice:
+it is counted as a duplicate, not validated again. Every failing cell becomes one
+quarantine row; a row with any failure is kept out of the good rows. Validation is lazy:
+all failures of a delivery are collected in one pass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -16,10 +19,14 @@ import polars as pl
 from pandera.api.polars.types import PolarsData
 from pandera.errors import SchemaErrors
 
-from . import tables
+from . import params, tables
 from .contract import ColumnSpec, CrossCheck, SourceSpec
 from .normalise import is_empty, raw_name
-from .vocab import TYPES
+from .vocab import SUM, TYPES
+
+# Wide enough for any limit a parameters file may set, compared with any stored amount.
+_LIMIT_TYPE = SUM
+_LIMIT_MAX = Decimal("9" * 36 + ".99")
 
 PARSE_CHECK = {
     "id": "invalid_id",
@@ -70,6 +77,24 @@ def _min_check(col: ColumnSpec) -> pa.Check:
     return pa.Check(at_least, name="min")
 
 
+def _plausible_check(limit: Decimal) -> pa.Check:
+    # A 16-digit 户编号 in an income cell parses as money; the limit keeps it out of sums.
+    bound = pl.lit(min(limit, _LIMIT_MAX), dtype=_LIMIT_TYPE)
+
+    def plausible(data: PolarsData) -> pl.LazyFrame:
+        value = pl.col(data.key)
+        return data.lazyframe.select(value.is_null() | (value.cast(_LIMIT_TYPE) <= bound))
+
+    return pa.Check(plausible, name="implausible")
+
+
+def money_limit(col: ColumnSpec, limits: params.IngestLimits) -> Decimal:
+    """The largest plausible value of a money column: per-capita income has its own."""
+    if col.key == "per_capita_income":
+        return limits.max_per_capita_income
+    return limits.max_amount
+
+
 def _cross_check(check: CrossCheck) -> pa.Check:
     def compare(data: PolarsData) -> pl.LazyFrame:
         a, b = pl.col(check.column), pl.col(check.other)
@@ -84,11 +109,11 @@ def _grade_range(data: PolarsData) -> pl.LazyFrame:
 
 
 @cache
-def _schema_cached(spec: SourceSpec) -> pa.DataFrameSchema:
-    return build_schema(spec)
+def _schema_cached(spec: SourceSpec, limits: params.IngestLimits) -> pa.DataFrameSchema:
+    return build_schema(spec, limits)
 
 
-def build_schema(spec: SourceSpec) -> pa.DataFrameSchema:
+def build_schema(spec: SourceSpec, limits: params.IngestLimits) -> pa.DataFrameSchema:
     cross_by_column: dict[str, list[pa.Check]] = {}
     for check in spec.checks:
         cross_by_column.setdefault(check.column, []).append(_cross_check(check))
@@ -105,6 +130,8 @@ def build_schema(spec: SourceSpec) -> pa.DataFrameSchema:
             checks.append(pa.Check(_grade_range, name="invalid_value"))
         if col.min is not None:
             checks.append(_min_check(col))
+        if col.type == "money":
+            checks.append(_plausible_check(money_limit(col, limits)))
         checks.extend(cross_by_column.get(key, []))
         columns[key] = pa.Column(TYPES[col.type][0], nullable=True, checks=checks)
     return pa.DataFrameSchema(
@@ -121,11 +148,29 @@ class Validated:
     good: pl.DataFrame  # typed columns + row_number + extra, no __raw_ columns
     quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
     rows_rejected: int
+    # Row numbers of the rows identical to an earlier row, counted once (not in good).
+    duplicates: pl.Series = field(default_factory=lambda: pl.Series("row_number", [], pl.Int64))
+
+    @property
+    def rows_duplicate(self) -> int:
+        return self.duplicates.len()
 
 
-def validate(frame: pl.DataFrame, spec: SourceSpec, *, period: str, file: str) -> Validated:
-    """Split a normalised delivery into good rows and quarantine rows."""
-    failures = _failures(frame, spec)
+def validate(
+    frame: pl.DataFrame,
+    spec: SourceSpec,
+    *,
+    period: str,
+    file: str,
+    limits: params.IngestLimits | None = None,
+) -> Validated:
+    """Split a normalised delivery into good rows, quarantine rows and identical copies.
+    `limits` (the `ingest_limits` parameters) default to those in force for `period`."""
+    limits = limits or params.ingest_limits(period)
+    copies = identical_copies(frame, spec)
+    duplicates = frame.filter(copies).get_column("row_number").cast(pl.Int64)
+    frame = frame.filter(~copies)
+    failures = _failures(frame, spec, limits)
     quarantine = _quarantine_rows(frame, failures, spec, period=period, file=file)
     bad_index = failures.get_column("index").unique()
     good = (
@@ -134,14 +179,47 @@ def validate(frame: pl.DataFrame, spec: SourceSpec, *, period: str, file: str) -
         .drop("__index")
     )
     good = good.drop([c for c in good.columns if c.startswith("__raw_")])
-    return Validated(good=good, quarantine=quarantine, rows_rejected=bad_index.len())
+    return Validated(
+        good=good, quarantine=quarantine, rows_rejected=bad_index.len(), duplicates=duplicates
+    )
 
 
-def _failures(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
+def _as_read(key: str) -> pl.Expr:
+    """A cell as identical rows compare it: the value it normalised to, else its raw text
+    (so two different unreadable cells stay different)."""
+    typed = pl.col(key)
+    return (
+        pl.when(typed.is_not_null())
+        .then(typed.cast(pl.String))
+        .otherwise(pl.lit("\x00") + pl.col(raw_name(key)).fill_null(""))
+    )
+
+
+def identical_copies(frame: pl.DataFrame, spec: SourceSpec) -> pl.Series:
+    """True for each row identical in every contract column to an earlier row (the first
+    copy is kept). Only rows sharing their natural key with another are compared whole."""
+    no_copies = pl.Series("copy", [False] * frame.height, dtype=pl.Boolean)
+    if frame.height < 2:
+        return no_copies
+    shared_key = frame.select(
+        pl.struct([_as_read(k) for k in spec.natural_key]).is_duplicated().alias("shared")
+    ).get_column("shared")
+    if not shared_key.any():
+        return no_copies
+    indexed = frame.with_row_index("__index").filter(shared_key)
+    later = indexed.filter(
+        ~pl.struct([_as_read(k) for k in spec.columns]).is_first_distinct()
+    ).get_column("__index")
+    return (
+        pl.Series("copy", range(frame.height), dtype=pl.UInt32).is_in(later.implode()).alias("copy")
+    )
+
+
+def _failures(frame: pl.DataFrame, spec: SourceSpec, limits: params.IngestLimits) -> pl.DataFrame:
     """(index, column, check) for every failing cell."""
     empty = pl.DataFrame(schema={"index": pl.UInt32, "column": pl.String, "check": pl.String})
     try:
-        _schema_cached(spec).validate(frame, lazy=True)
+        _schema_cached(spec, limits).validate(frame, lazy=True)
         return empty
     except SchemaErrors as errors:
         cases = errors.failure_cases

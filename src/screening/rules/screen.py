@@ -135,8 +135,8 @@ def screen(
 
 
 def _conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
-    """Exactly the schema's columns, in its order and dtypes (sums come out as
-    Decimal(38, 2) and are narrowed back to the contract's Decimal(18, 2))."""
+    """Exactly the schema's columns, in its order and dtypes (sums stay Decimal(38, 2),
+    vocab.SUM: narrowing them could fail the run on absurd but accepted values)."""
     return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
 
 
