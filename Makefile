@@ -60,17 +60,17 @@ check-xlsx: venv
 	$(BIN)/pytest -q tests/test_publish.py -k libreoffice
 
 lint: venv
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests dev
+	$(BIN)/ruff format --check src tests dev
 	$(BIN)/mypy
 
 bench: venv
-	$(BIN)/python -m screening.bench $(or $(SIZE),small)
+	$(BIN)/python -m dev.bench $(or $(SIZE),small)
 
 # Regenerates the committed sample inbox (deterministic for the seed).
 sample-data: venv
 	rm -rf sample_data/20*-* sample_data/feedback sample_data/manifest.*
-	$(BIN)/screening sample --out sample_data --households 500 --periods 2026-07,2026-08,2026-09 --seed 20260701
+	$(BIN)/python -m dev.sample --out sample_data --households 500 --periods 2026-07,2026-08,2026-09 --seed 20260701
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(DEMO) .pytest_cache .mypy_cache .ruff_cache .bench

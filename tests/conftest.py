@@ -53,7 +53,7 @@ def specs() -> dict[str, contract.SourceSpec]:
 def sample_inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated county (three periods), made once per test session. Tests must
     not modify it: copy it first (see `inbox_copy`)."""
-    from screening.sample import generate
+    from dev.sample import generate
 
     out = tmp_path_factory.mktemp("inbox")
     generate(out, households=200, periods=SAMPLE_PERIODS, seed=7)
@@ -83,7 +83,7 @@ def db_path(tmp_path: Path) -> Path:
 def screened(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The sample county screened period by period into one database, once per session.
     Read-only for tests: copy the folder first to change anything."""
-    from screening.run import run_period
+    from screening.pipeline.run import run_period
 
     work = tmp_path_factory.mktemp("screened")
     db, out = work / "screening.duckdb", work / "out"
@@ -106,7 +106,7 @@ def unstamped(text: str) -> list[str]:
 
 def query(db: Path, sql: str) -> pl.DataFrame:
     """A read-only query against a test database, the connection closed after."""
-    from screening import store
+    from screening.db import store
 
     con = store.connect(db, read_only=True)
     try:
@@ -119,7 +119,7 @@ def query(db: Path, sql: str) -> pl.DataFrame:
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wide console keeps table cells on one line, so what a test looks for is not
     folded."""
-    from screening import cli
+    from screening.cli import main as cli
 
     monkeypatch.setattr(cli.console, "width", 240)
     monkeypatch.setattr(cli.err, "width", 240)

@@ -20,10 +20,12 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from screening import contract, ids, ingest, store
+from screening import contract, ids
 from screening.contract import SOURCES
-from screening.ingest import SourceResult, ingest_period, read_one
-from screening.validate import Validated
+from screening.db import store
+from screening.ingest import deliveries as ingest
+from screening.ingest.deliveries import SourceResult, ingest_period, read_one
+from screening.ingest.validate import Validated
 
 P = "2026-08"
 FORMULA = '=HYPERLINK("http://x","y")'
@@ -868,7 +870,7 @@ def test_an_unexpected_error_rejects_only_its_source(
         return real(frame, spec)
 
     monkeypatch.setattr(ingest, "normalise_frame", broken)
-    with caplog.at_level(logging.ERROR, logger="screening.ingest"):
+    with caplog.at_level(logging.ERROR, logger="screening.ingest.deliveries"):
         outcome = ingest_beside_good(tmp_path, source, ".csv", csv_bytes(good_table(source)))
     masked = ids.mask(make_id(0))
     assert_rejected(outcome, f"internal error: ValueError: cannot handle {masked}")

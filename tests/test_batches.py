@@ -7,8 +7,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from screening import contract, followup, params, run, store
-from screening.rules import batches, screen
+from screening import contract, params
+from screening.db import store
+from screening.pipeline import run
+from screening.rules import batches, followup, screen
 
 PERIOD = "2026-09"
 

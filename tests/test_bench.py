@@ -7,8 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from screening import bench
+from dev import bench
 
 STAGES = [
     "read + normalise",

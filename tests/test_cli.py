@@ -27,15 +27,18 @@ import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner, Result
 
-from screening import cli, ids, lock, report, store
-from screening import explain as why
+from screening import ids
+from screening.cli import main as cli
+from screening.db import lock, store
+from screening.inspect import explain as why
+from screening.publish import report
 
 from .conftest import SAMPLE_PERIODS, query, unstamped
 
 FIRST, LAST = SAMPLE_PERIODS[0], SAMPLE_PERIODS[-1]
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")
 CJK = re.compile(r"[\u4e00-\u9fff]")
-COMMANDS = ["run", "ingest", "sample", "summary", "explain", "quarantine", "report", "serve"]
+COMMANDS = ["run", "ingest", "summary", "explain", "quarantine", "report", "serve"]
 
 runner = CliRunner()
 
@@ -600,38 +603,6 @@ def test_a_database_held_by_another_process_is_one_line(workspace: dict[str, Pat
         assert error.startswith("错误 error:") and "still after waiting 1 s" in error
     finally:
         holder.communicate("", timeout=30)
-
-
-# ---------------------------------------------------------------- sample
-
-
-def test_sample_refuses_a_non_empty_period_folder_in_one_line(tmp_path: Path) -> None:
-    (tmp_path / "2026-07").mkdir()
-    (tmp_path / "2026-07" / "roster.csv").write_text("x\n", encoding="utf-8")
-    line = one_error_line(
-        invoke("sample", "--out", tmp_path, "--households", 80, "--periods", "2026-07")
-    )
-    assert "not empty" in line
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["2026-07", "roster.csv"]
-
-
-@pytest.mark.parametrize(
-    ("households", "periods", "says"),
-    [
-        (5, "2026-07", "households"),
-        (80, "2026-07,2026-09", "consecutive"),
-        (80, "2026-09,2026-07", "in order"),
-        (80, "2026-7", "YYYY-MM"),
-    ],
-)
-def test_sample_with_impossible_settings_is_one_line(
-    tmp_path: Path, households: int, periods: str, says: str
-) -> None:
-    line = one_error_line(
-        invoke("sample", "--out", tmp_path / "s", "--households", households, "--periods", periods)
-    )
-    assert says in line
-    assert not (tmp_path / "s").exists()
 
 
 def test_summary_lists_every_period(screened: dict[str, Path]) -> None:

@@ -19,10 +19,15 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner, Result
 
-from screening import cli, contract, ids, ingest, publish, report, store, tables
-from screening import explain as why
-from screening.inbox import discover
-from screening.run import run_period
+from screening import contract, ids, tables
+from screening.cli import main as cli
+from screening.db import store
+from screening.ingest import deliveries as ingest
+from screening.ingest.inbox import discover
+from screening.inspect import explain as why
+from screening.pipeline.run import run_period
+from screening.publish import lists as publish
+from screening.publish import report
 
 from .conftest import SAMPLE_PERIODS, query, unstamped
 

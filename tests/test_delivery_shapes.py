@@ -18,10 +18,14 @@ import polars as pl
 import pytest
 import xlsxwriter
 import yaml
+from dev import sample
 
-from screening import contract, ids, params, read, run, sample, store, tables
-from screening.gates import DeliveryHeld
-from screening.ingest import SourceResult, ingest_period
+from screening import contract, ids, params, tables
+from screening.db import store
+from screening.ingest import read
+from screening.ingest.deliveries import SourceResult, ingest_period
+from screening.ingest.gates import DeliveryHeld
+from screening.pipeline import run
 
 P = "2026-08"
 HEAD = ["户编号", "身份证号", "姓名", "与户主关系", "乡镇", "村", "户类型", "监测状态"]

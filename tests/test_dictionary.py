@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from screening import dictionary, store
+from screening.db import dictionary, store
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,9 +16,15 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner, Result
 
-from screening import cli, feedback, ids, lock, normalise, publish, run, store
-from screening.feedback import FeedbackError
-from screening.read import FileRejected
+from screening import ids
+from screening.cli import main as cli
+from screening.db import lock, store
+from screening.feedback import imports as feedback
+from screening.feedback.imports import FeedbackError
+from screening.ingest import normalise
+from screening.ingest.read import FileRejected
+from screening.pipeline import run
+from screening.publish import lists as publish
 
 from .conftest import SAMPLE_PERIODS, query
 
@@ -38,7 +44,7 @@ PUBLISHED = dt.datetime(2026, 10, 1, 8, 0)
 
 def publish_on(db: Path, period: str, when: dt.datetime) -> None:
     """Date the period's runs as if they had ended on `when`."""
-    from screening import store
+    from screening.db import store
 
     con = store.connect(db)
     try:
@@ -604,7 +610,7 @@ def test_the_publication_is_that_of_the_run_named_on_the_list(
     own, _ = townships
     xlsx, _ = published(workspace, own)
     run_id = str(openpyxl.load_workbook(xlsx)["说明"]["B5"].value)
-    from screening import store
+    from screening.db import store
 
     con = store.connect(workspace["db"])
     try:

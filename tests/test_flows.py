@@ -1,6 +1,6 @@
 """The run's stages, the monthly Prefect flow and its schedule.
 
-The stage tests call `screening.run` directly (no Prefect). The flow tests (marked
+The stage tests call `screening.pipeline.run` directly (no Prefect). The flow tests (marked
 `flow`) run under one real Prefect server for the whole session (conftest's
 `prefect_server`): the flow in this process, and `screening serve` in another process,
 whose schedule the server must turn into scheduled runs and whose runs must screen.
@@ -26,8 +26,12 @@ from typing import Any
 import polars as pl
 import pytest
 
-from screening import config, ids, lock, publish, run, schedule, store
-from screening.schedule import ScheduleError
+from screening import config, ids
+from screening.db import lock, store
+from screening.orchestration import schedule
+from screening.orchestration.schedule import ScheduleError
+from screening.pipeline import run
+from screening.publish import lists as publish
 
 from .conftest import BIN, SAMPLE_PERIODS, query, stop, wait_for
 
@@ -301,7 +305,7 @@ def test_the_deployment_runs_last_month_at_3_on_the_5th_in_shanghai(tmp_path: Pa
     assert only.active
     assert deployment.name == "monthly" and deployment.flow_name == "monthly-screening"
     # The package's module, not a file of a checkout: an installed wheel serves it.
-    assert deployment.entrypoint == "screening.flow.monthly_screening"
+    assert deployment.entrypoint == "screening.orchestration.flow.monthly_screening"
     assert deployment.parameters == {
         "inbox": str(inbox),
         "db": str(db),
@@ -403,7 +407,7 @@ def test_the_crontab_line_runs_screening_for_last_month(tmp_path: Path) -> None:
 def test_retries_are_for_io_errors_and_a_busy_database_only() -> None:
     from prefect.states import Failed
 
-    from screening.flow import STAGE_TASKS, retry_on_io, start
+    from screening.orchestration.flow import STAGE_TASKS, retry_on_io, start
 
     ingest, screen = STAGE_TASKS["ingest"], STAGE_TASKS["screen"]
 
@@ -447,7 +451,7 @@ def prefect_logs() -> Iterator[list[str]]:
 def flow_county(
     prefect_server: str, sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    from screening.flow import monthly_screening
+    from screening.orchestration.flow import monthly_screening
 
     work = tmp_path_factory.mktemp("flow-county")
     db, out = work / "screening.duckdb", work / "out"
@@ -515,7 +519,7 @@ def test_a_failing_flow_is_recorded_failed_and_damages_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from screening.flow import monthly_screening
+    from screening.orchestration.flow import monthly_screening
 
     shutil.copytree(flow_county["db"].parent, tmp_path / "copy")
     db, out = tmp_path / "copy" / "screening.duckdb", tmp_path / "copy" / "out"
@@ -547,9 +551,9 @@ def test_a_held_delivery_fails_the_flow_clearly_and_publishes_nothing(
     """A completeness gate holds a delivery: the flow run fails with DeliveryHeld (the
     CLI's exit status 3), recorded `held`; accepting it lets the next flow run publish."""
     from screening import contract
-    from screening.flow import monthly_screening
-    from screening.gates import DeliveryHeld
-    from screening.inbox import discover
+    from screening.ingest.gates import DeliveryHeld
+    from screening.ingest.inbox import discover
+    from screening.orchestration.flow import monthly_screening
 
     shutil.copytree(flow_county["db"].parent, tmp_path / "copy")
     db, out = tmp_path / "copy" / "screening.duckdb", tmp_path / "copy" / "out"
@@ -647,7 +651,7 @@ def test_the_served_schedule_creates_the_coming_months_runs(served: dict[str, An
     from prefect.client.schemas.objects import StateType
 
     deployment = served["deployment"]
-    assert deployment.entrypoint == "screening.flow.monthly_screening"
+    assert deployment.entrypoint == "screening.orchestration.flow.monthly_screening"
     assert deployment.parameters["inbox"] and "period" not in deployment.parameters
     expected = coming_slots(dt.datetime.now(dt.UTC), 3)
 

@@ -10,7 +10,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from screening import contract, followup, params, store
+from screening import contract, params
+from screening.db import store
+from screening.rules import followup
 
 from .conftest import query
 
@@ -223,8 +225,8 @@ def test_the_sample_feedback_round_changes_the_next_lists_as_the_manifest_says(
     every list is the manifest's, except the answered households, which follow the answers
     (a 不予纳入 household drops off and comes back as 新增 after a newer settlement; a
     确认纳入 household is 已确认待录入 until the roster says 监测中)."""
-    from screening import feedback
-    from screening.run import run_period
+    from screening.feedback import imports as feedback
+    from screening.pipeline.run import run_period
 
     entry = sample_manifest["feedback"]
     answers = entry["answers"]

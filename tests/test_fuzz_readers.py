@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from screening import contract, read
+from screening import contract
 from screening.contract import SOURCES
-from screening.ingest import read_one
+from screening.ingest import read
+from screening.ingest.deliveries import read_one
 from tests.test_bad_inputs import FORMATS, good_table, make_id
 
 # Reading a few bytes takes milliseconds, so those properties afford many examples; a

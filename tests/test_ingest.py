@@ -10,9 +10,10 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from screening import ids, store
-from screening.inbox import TwoFilesForOneSource, discover
-from screening.ingest import ingest_period
+from screening import ids
+from screening.db import store
+from screening.ingest.deliveries import ingest_period
+from screening.ingest.inbox import TwoFilesForOneSource, discover
 
 P1, P2 = "2026-08", "2026-09"
 

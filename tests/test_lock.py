@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from screening import lock, store
-from screening.lock import Busy, Holder, hold, lock_path
+from screening.db import lock, store
+from screening.db.lock import Busy, Holder, hold, lock_path
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 
@@ -97,7 +97,7 @@ def test_a_holder_in_another_process_and_its_death(db: Path) -> None:
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from screening.lock import hold\n"
+            "from screening.db.lock import hold\n"
             f"with hold({str(db)!r}):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(120)\n",
@@ -123,7 +123,7 @@ def test_a_stale_lock_of_a_dead_process_is_cleared(
 ) -> None:
     pid = dead_pid()
     write_lock(db, pid, start=1.0)
-    with caplog.at_level("WARNING", logger="screening.lock"), hold(db) as me:
+    with caplog.at_level("WARNING", logger="screening.db.lock"), hold(db) as me:
         assert json.loads(lock_path(db).read_text(encoding="utf-8"))["pid"] == me.pid
     assert f"pid {pid}" in caplog.text and "no longer runs" in caplog.text
     assert not lock_path(db).exists()

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from screening import contract, ids
-from screening import normalise as nz
 from screening.contract import ColumnSpec, SourceSpec
+from screening.ingest import normalise as nz
 
 TODAY = dt.date(2026, 10, 31)
 PROPERTY = settings(deadline=None, derandomize=True, max_examples=150)

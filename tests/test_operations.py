@@ -19,7 +19,10 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner, Result
 
-from screening import cli, config, ids, lock, run, store
+from screening import config, ids
+from screening.cli import main as cli
+from screening.db import lock, store
+from screening.pipeline import run
 
 from .conftest import BIN, SAMPLE_PERIODS, query
 
@@ -306,7 +309,7 @@ def test_under_cron_the_console_is_whole_timestamped_lines(
 
 def test_help_starts_without_the_heavy_libraries() -> None:
     code = (
-        "import sys, screening.cli\n"
+        "import sys, screening.cli.main\n"
         "heavy = ('polars', 'duckdb', 'pandas', 'pandera', 'prefect', 'pyarrow', 'xlsxwriter')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
@@ -367,10 +370,10 @@ def test_a_busy_database_is_waited_for_with_a_message(
     db = tmp_path / "s.duckdb"
     store.connect(db).close()
     analyst_session(db, 3)
-    with caplog.at_level(logging.WARNING, logger="screening.store"):
+    with caplog.at_level(logging.WARNING, logger="screening.db.store"):
         con = store.connect(db, wait=120)  # opens once the session has closed
     con.close()
-    (said,) = [r.getMessage() for r in caplog.records if r.name == "screening.store"]
+    (said,) = [r.getMessage() for r in caplog.records if r.name == "screening.db.store"]
     assert said.startswith(f"数据库 {db}") and "waiting up to 2 min" in said
     analyst_session(db, 8)  # far longer than the 1 s we wait
     with pytest.raises(store.DatabaseBusy, match="still after waiting 1 s"):
@@ -393,7 +396,7 @@ def test_an_analyst_opening_the_database_between_stages_delays_the_run(
             analyst_session(db, 4)
 
     monkeypatch.setattr(run, "after_stage", between)
-    with caplog.at_level(logging.WARNING, logger="screening.store"):
+    with caplog.at_level(logging.WARNING, logger="screening.db.store"):
         done = run.run_period(db=db, inbox=sample_inbox, out=out, period=FIRST, busy_timeout=120)
     assert query(db, "SELECT status FROM runs").rows() == [("success",)]
     assert (out / FIRST / "run-report.md").is_file() and done.suspects.height > 0

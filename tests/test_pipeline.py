@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from screening.run import RunError, run_period
+from screening.pipeline.run import RunError, run_period
 
 from .conftest import SAMPLE_PERIODS, query
 

@@ -16,8 +16,9 @@ import openpyxl
 import polars as pl
 import pytest
 
-from screening import ids, params, publish
-from screening.publish import (
+from screening import ids, params
+from screening.publish import lists as publish
+from screening.publish.lists import (
     COLOUR_FILLS,
     EVIDENCE_SCHEMA,
     MEMBERS_SCHEMA,

@@ -27,9 +27,13 @@ import openpyxl
 import polars as pl
 import pytest
 
-from screening import contract, ids, inbox, lock, publish, run, store
+from screening import contract, ids
 from screening.contract import SourceSpec
-from screening.report import REPORT_FILE
+from screening.db import lock, store
+from screening.ingest import inbox
+from screening.pipeline import run
+from screening.publish import lists as publish
+from screening.publish.report import REPORT_FILE
 
 from .conftest import SAMPLE_PERIODS
 
@@ -285,8 +289,9 @@ def test_a_fault_inside_the_ingest_transaction_stores_no_half_delivery(
 # file under its temporary name and before it renames any: publish.py has no hook of its
 # own, so the pause is added here, through the same environment variables.
 PAUSE_AFTER_STAGING = """\
-from screening import publish, run
-from screening.cli import app
+from screening.cli.main import app
+from screening.pipeline import run
+from screening.publish import lists as publish
 
 commit = publish.StagedFiles.commit
 

@@ -11,8 +11,8 @@ import polars as pl
 from rich.console import Console
 
 from screening import params
-from screening.publish import SUSPECTS_SCHEMA
-from screening.report import (
+from screening.publish.lists import SUSPECTS_SCHEMA
+from screening.publish.report import (
     FileRead,
     MatchRate,
     RejectedCount,

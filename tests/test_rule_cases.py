@@ -40,9 +40,9 @@ import polars as pl
 import pytest
 import yaml
 
-from screening import contract, followup, ids
+from screening import contract, ids
 from screening.params import ParameterSet, ResolvedParams, load
-from screening.rules import EVENT_SOURCES
+from screening.rules import EVENT_SOURCES, followup
 from screening.rules.screen import ScreenInputs, ScreenResult, screen, source_schema
 
 RULES_DIR = Path(__file__).parent / "rules"

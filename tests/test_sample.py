@@ -23,8 +23,9 @@ from typing import Any
 import openpyxl
 import polars as pl
 import pytest
+from dev import sample
 
-from screening import contract, ids, sample
+from screening import contract, ids
 
 PERIODS = ["2026-07", "2026-08", "2026-09"]
 SEED = 7
@@ -946,3 +947,37 @@ def test_a_large_county_is_quick_and_readable(tmp_path: Path) -> None:
             else:
                 lines = decode(path.read_bytes())[0].splitlines()
                 assert len(lines) == m["rows"][period][source] + 1
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_the_generator_refuses_a_non_empty_period_folder_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "2026-07").mkdir()
+    (tmp_path / "2026-07" / "roster.csv").write_text("x\n", encoding="utf-8")
+    code = sample.main(["--out", str(tmp_path), "--households", "80", "--periods", "2026-07"])
+    assert code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "not empty" in line
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["2026-07", "roster.csv"]
+
+
+@pytest.mark.parametrize(
+    ("households", "periods", "says"),
+    [
+        (5, "2026-07", "households"),
+        (80, "2026-07,2026-09", "consecutive"),
+        (80, "2026-09,2026-07", "in order"),
+        (80, "2026-7", "YYYY-MM"),
+    ],
+)
+def test_the_generator_with_impossible_settings_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], households: int, periods: str, says: str
+) -> None:
+    argv = ["--out", str(tmp_path / "s"), "--households", str(households), "--periods", periods]
+    assert sample.main(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert says in line
+    assert not (tmp_path / "s").exists()

@@ -11,8 +11,12 @@ from typing import Any
 
 import polars as pl
 import pytest
+from dev import sample
 
-from screening import contract, ids, normalise, read, run, sample, store
+from screening import contract, ids
+from screening.db import store
+from screening.ingest import normalise, read
+from screening.pipeline import run
 
 PERIODS = ["2026-07", "2026-08", "2026-09"]
 SEED = 11

@@ -11,18 +11,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from screening import contract, store
-from screening import run as monthly
+from screening import contract
+from screening.db import store
 from screening.params import ResolvedParams, load
+from screening.pipeline import run as monthly
 from screening.rules import DEPARTMENT_BY_SOURCE, EVENT_SOURCES, facts, rule_columns
 from screening.rules.base import window
-from screening.rules.screen import (
-    ScreenInputs,
-    ScreenResult,
-    empty_source,
-    screen,
-    source_schema,
-)
+from screening.rules.screen import ScreenInputs, ScreenResult, empty_source, screen, source_schema
 
 from .test_rule_cases import _cases, build, default_parameters, earlier_of
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from screening import contract, store, tables
+from screening import contract, tables
+from screening.db import store
 from screening.rules import screen
 
 from .conftest import query

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .contract import resource_dir
+from screening.contract import resource_dir
 
 SETTINGS_FILE = "screening.toml"
 DEFAULT_DB = "screening.duckdb"

@@ -6,7 +6,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-from . import __version__
+from screening import __version__
 
 
 @cache

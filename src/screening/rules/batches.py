@@ -25,9 +25,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from screening import contract, followup, store
+from screening import contract
+from screening.db import store
 from screening.params import ResolvedParams
-from screening.rules import EVENT_SOURCES, facts
+from screening.rules import EVENT_SOURCES, facts, followup
 from screening.rules.base import window
 from screening.rules.screen import ScreenInputs, ScreenResult
 

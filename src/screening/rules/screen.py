@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from screening import contract, followup, tables
+from screening import contract, tables
 from screening.params import ResolvedParams
-from screening.rules import EVENT_SOURCES, facts, households
+from screening.rules import EVENT_SOURCES, facts, followup, households
 from screening.rules.base import window
 from screening.vocab import COLOURS, TYPES
 

@@ -20,11 +20,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from screening import contract, followup, gates, ids, store, vocab
+from screening import contract, ids, vocab
 from screening.config import DEMO_LABEL
+from screening.db import store
 from screening.ids import mask_text
+from screening.ingest import gates
 from screening.params import ResolvedParams
-from screening.publish import (
+from screening.publish.lists import (
     ABSENT,
     SUSPECTS_SCHEMA,
     delivery_notes,
@@ -34,7 +36,7 @@ from screening.publish import (
     township_folders,
     write_text_atomic,
 )
-from screening.rules import RISK_LABELS
+from screening.rules import RISK_LABELS, followup
 from screening.vocab import COLOURS, STATUSES
 
 REPORT_FILE = "run-report.md"

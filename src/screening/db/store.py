@@ -21,9 +21,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import dictionary, tables
-from .contract import SourceSpec
-from .vocab import TYPES
+from screening import tables
+from screening.contract import SourceSpec
+from screening.db import dictionary
+from screening.vocab import TYPES
 
 # ingest_log statuses of a period whose delivery is stored (rows in stg_<source>); the
 # others (missing, rejected, held, withdrawn) mean nothing of that period is stored.

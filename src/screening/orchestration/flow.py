@@ -1,7 +1,7 @@
 """The monthly screening run as a Prefect 3 flow: each stage of `run.RUN_STAGES` is a task.
 
 It lives inside the package, so an installed wheel can serve it (`screening serve`); its
-deployment's entrypoint is the module path `screening.flow.monthly_screening`.
+deployment's entrypoint is the module path `screening.orchestration.flow.monthly_screening`.
 
 The tasks pass only paths, names and the run id: the frames travel through the run's
 work folder. No task is cached (each one changes the database or the published files, so
@@ -14,13 +14,13 @@ The run's warnings (a missing source, a stale monitoring line, the scale check, 
 logged as WARNINGs, each once, and so are the package's own warnings while the flow runs
 (waiting for a database an analyst has open). Logs carry counts, never ID numbers; a
 failure whose message names one is re-raised with the number masked. A delivery held by a
-completeness gate fails the ingest task with `screening.gates.DeliveryHeld` (the CLI's
+completeness gate fails the ingest task with `screening.ingest.gates.DeliveryHeld` (the CLI's
 exit status 3): the run is recorded `held`, the flow run fails with that exception and its
 one-line message (which gate, the measured value, the threshold and the command that
 accepts it), and nothing is published; pass `accept_held=["medical"]` to accept.
 Importing this module only defines the flow.
 
-    from screening.flow import monthly_screening
+    from screening.orchestration.flow import monthly_screening
     monthly_screening(period="2026-09", inbox=Path("inbox"), db=Path("screening.duckdb"))
 """
 
@@ -39,10 +39,13 @@ from prefect.exceptions import MissingContextError
 from prefect.states import State
 from prefect.tasks import Task
 
-from screening import config, ids, lock, report, run, store
-from screening.gates import DeliveryHeld
-from screening.ingest import STATUS_LABELS, SourceResult
-from screening.schedule import last_month
+from screening import config, ids
+from screening.db import lock, store
+from screening.ingest.deliveries import STATUS_LABELS, SourceResult
+from screening.ingest.gates import DeliveryHeld
+from screening.orchestration.schedule import last_month
+from screening.pipeline import run
+from screening.publish import report
 from screening.vocab import COLOURS
 
 T = TypeVar("T")

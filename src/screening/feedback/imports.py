@@ -30,12 +30,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import contract, ids, lock, normalise, publish, store
-from .inbox import periods_named
-from .ingest import file_sha256, os_user
-from .periods import check_period
-from .read import FileRejected, RawFile, read_source
-from .vocab import DECISIONS, PENDING
+from screening import contract, ids
+from screening.db import lock, store
+from screening.ingest import normalise
+from screening.ingest.deliveries import file_sha256, os_user
+from screening.ingest.inbox import periods_named
+from screening.ingest.read import FileRejected, RawFile, read_source
+from screening.periods import check_period
+from screening.publish import lists as publish
+from screening.vocab import DECISIONS, PENDING
 
 RESULTS = DECISIONS
 # A verification is dated in the listed month or within the two months after it: the

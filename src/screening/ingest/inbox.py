@@ -13,8 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .contract import SourceSpec
-from .periods import check_period
+from screening.contract import SourceSpec
+from screening.periods import check_period
 
 FORMATS = (".csv", ".xlsx", ".parquet")
 # Files a department may send by mistake in another office format: named like a source,

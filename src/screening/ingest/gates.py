@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from .params import ALWAYS_HELD_SHARE, Gates
+from screening.params import ALWAYS_HELD_SHARE, Gates
 
 QUARANTINED_SHARE = "quarantined_share"
 SNAPSHOT_RATIO = "snapshot_ratio"
@@ -173,7 +173,7 @@ class DeliveryHeld(Exception):
         return f"{self.command} --period {self.period} {flags}"
 
     def line(self) -> str:
-        from .contract import label
+        from screening.contract import label
 
         what = "; ".join(
             f"{label(g.source)} {g.source} {g.file}: {g.describe()}" for g in self.held

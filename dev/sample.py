@@ -25,6 +25,7 @@ import json
 import math
 import random
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -3478,3 +3479,49 @@ def _merge_chunk(
     totals["invalid_rows"] += invalid
     for period, n in counts.items():
         totals["expected"][period] += n
+
+
+# ---------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m dev.sample --out DIR [--households N] [--periods P1,P2] [--seed S]
+    [--roster-xlsx merged|title|both]`: a synthetic county inbox (all the messy forms) and
+    its manifest of planted cases. Refuses to write into non-empty period folders."""
+    import argparse
+
+    from screening.periods import PeriodError, check_period
+
+    parser = argparse.ArgumentParser(prog="python -m dev.sample", description=main.__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="where to write the inbox")
+    parser.add_argument("--households", type=int, default=500, help="number of households")
+    parser.add_argument(
+        "--periods", default="2026-07,2026-08,2026-09", help="comma-separated consecutive periods"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="same seed, same files")
+    parser.add_argument(
+        "--roster-xlsx",
+        choices=["merged", "title", "both"],
+        help="write the roster as an xlsx of this shape: merged (户编号/乡镇 merged per "
+        "household), title (title rows above the header) or both",
+    )
+    args = parser.parse_args(argv)
+    try:
+        periods = [check_period(p.strip()) for p in args.periods.split(",") if p.strip()]
+        if not periods or periods != sorted(set(periods)):
+            raise SampleError("periods must be distinct and in order, e.g. 2026-07,2026-08")
+        if args.households < 1:
+            raise SampleError("at least one household")
+        made = generate(args.out, args.households, periods, args.seed, roster_xlsx=args.roster_xlsx)
+    except (PeriodError, SampleError, ValueError, FileExistsError, OSError) as exc:
+        print(f"cannot generate the sample: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {len(periods)} period(s) for {args.households} households to {args.out} "
+        f"(manifest: {args.out / 'manifest.json'}, {len(made.get('planted', []))} planted cases)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,8 +12,8 @@ import datetime as dt
 
 import duckdb
 
-from . import tables
-from .contract import SourceSpec
+from screening import tables
+from screening.contract import SourceSpec
 
 TYPE_WORDS = {
     "text": "text",

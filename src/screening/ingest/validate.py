@@ -19,10 +19,10 @@ import polars as pl
 from pandera.api.polars.types import PolarsData
 from pandera.errors import SchemaErrors
 
-from . import params, tables
-from .contract import ColumnSpec, CrossCheck, SourceSpec
-from .normalise import is_empty, raw_name
-from .vocab import SUM, TYPES
+from screening import params, tables
+from screening.contract import ColumnSpec, CrossCheck, SourceSpec
+from screening.ingest.normalise import is_empty, raw_name
+from screening.vocab import SUM, TYPES
 
 # Wide enough for any limit a parameters file may set, compared with any stored amount.
 _LIMIT_TYPE = SUM

@@ -38,8 +38,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 import yaml
 
-from . import params, workbook
-from .contract import SOURCES, SourceSpec, fold_header
+from screening import params
+from screening.contract import SOURCES, SourceSpec, fold_header
+from screening.ingest import workbook
 
 if TYPE_CHECKING:
     from fastexcel import ExcelReader

@@ -37,10 +37,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import gates as gating
-from . import ids, params, store
-from .contract import SourceSpec
-from .inbox import (
+from screening import ids, params
+from screening.contract import SourceSpec
+from screening.db import store
+from screening.ingest import gates as gating
+from screening.ingest.inbox import (
     Found,
     check_one_file_per_source,
     check_period,
@@ -48,11 +49,11 @@ from .inbox import (
     periods_named,
     unrecognised,
 )
-from .normalise import normalise_frame
-from .params import Gates
-from .read import FileRejected, RawFile, read_source
-from .validate import QUARANTINE_SCHEMA, validate
-from .version import code_version
+from screening.ingest.normalise import normalise_frame
+from screening.ingest.read import FileRejected, RawFile, read_source
+from screening.ingest.validate import QUARANTINE_SCHEMA, validate
+from screening.params import Gates
+from screening.version import code_version
 
 log = logging.getLogger(__name__)
 # A library does not print: the application decides where tracebacks go. Without this,

@@ -49,14 +49,23 @@ from typing import cast
 import duckdb
 import polars as pl
 
-from . import config, contract, followup, ids, lock, params, publish, report, store
-from .gates import DeliveryHeld
-from .inbox import check_one_file_per_source, discover
-from .ingest import SourceResult, held, ingest_period, read_guarded, unrecognised_files
-from .periods import check_period, previous_period
-from .rules import EVENT_SOURCES, batches, facts
-from .rules.screen import ScreenInputs, ScreenResult, screen
-from .version import code_version
+from screening import config, contract, ids, params
+from screening.db import lock, store
+from screening.ingest.deliveries import (
+    SourceResult,
+    held,
+    ingest_period,
+    read_guarded,
+    unrecognised_files,
+)
+from screening.ingest.gates import DeliveryHeld
+from screening.ingest.inbox import check_one_file_per_source, discover
+from screening.periods import check_period, previous_period
+from screening.publish import lists as publish
+from screening.publish import report
+from screening.rules import EVENT_SOURCES, batches, facts, followup
+from screening.rules.screen import ScreenInputs, ScreenResult, screen
+from screening.version import code_version
 
 WORK_FOLDER = ".work"
 _WORK_FRAMES = (

@@ -34,16 +34,17 @@ from rich.console import Console, ConsoleDimensions, Group
 from rich.table import Table
 from rich.text import Text
 
-from . import config
-from .periods import check_period
+from screening import config
+from screening.periods import check_period
 
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
-    from . import contract, feedback
-    from . import explain as why
-    from .ingest import SourceResult
+    from screening import contract
+    from screening.feedback import imports as feedback
+    from screening.ingest.deliveries import SourceResult
+    from screening.inspect import explain as why
 
 app = typer.Typer(
     help="防返贫监测 部门数据筛查 — screen department data for households at risk of "
@@ -120,13 +121,13 @@ class _ToConsole(logging.Handler):
     cleared) as lines on stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        from .ids import mask_text
+        from screening.ids import mask_text
 
         err.print(Text(mask_text(record.getMessage()), style="yellow"), soft_wrap=True)
 
 
 _HANDLER = _ToConsole(logging.WARNING)
-for _name in ("screening.store", "screening.lock"):
+for _name in ("screening.db.store", "screening.db.lock"):
     if _HANDLER not in logging.getLogger(_name).handlers:
         logging.getLogger(_name).addHandler(_HANDLER)
 
@@ -143,15 +144,15 @@ class UserError(Exception):
 EXPECTED_ERRORS = (
     ("screening.config", "SettingsError", "设置有误"),
     ("screening.periods", "PeriodError", "期次有误"),
-    ("screening.read", "FileRejected", "文件无法使用"),
+    ("screening.ingest.read", "FileRejected", "文件无法使用"),
     ("screening.contract", "ContractError", "数据约定或表头别名有误"),
-    ("screening.store", "DatabaseBusy", "数据库正被占用"),
-    ("screening.run", "RunError", "无法完成筛查"),
+    ("screening.db.store", "DatabaseBusy", "数据库正被占用"),
+    ("screening.pipeline.run", "RunError", "无法完成筛查"),
     ("screening.params", "ParameterError", "参数有误"),
-    ("screening.explain", "ExplainError", "无法说明"),
-    ("screening.feedback", "FeedbackError", "无法导入核实结果"),
-    ("screening.inbox", "TwoFilesForOneSource", "同一数据源有两个文件"),
-    ("screening.ingest", "NothingToWithdraw", "没有可撤回的数据"),
+    ("screening.inspect.explain", "ExplainError", "无法说明"),
+    ("screening.feedback.imports", "FeedbackError", "无法导入核实结果"),
+    ("screening.ingest.inbox", "TwoFilesForOneSource", "同一数据源有两个文件"),
+    ("screening.ingest.deliveries", "NothingToWithdraw", "没有可撤回的数据"),
 )
 
 
@@ -181,9 +182,9 @@ def one_line_errors(func: F) -> F:
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:
-            from .ids import mask_text
+            from screening.ids import mask_text
 
-            held = sys.modules.get("screening.gates")
+            held = sys.modules.get("screening.ingest.gates")
             if held is not None and isinstance(exc, held.DeliveryHeld):
                 _held(exc)
             if isinstance(exc, tuple(expected_errors())):
@@ -211,7 +212,7 @@ def _held(exc: Any) -> None:
     """A delivery held by a completeness gate: not a failure of the program, the officer
     decides. The ingest table and each gate on stdout, one line on stderr, exit status 3
     (output contract)."""
-    from .ids import mask_text
+    from screening.ids import mask_text
 
     if exc.results:
         console.print(ingest_table(exc.period, exc.results))
@@ -227,7 +228,7 @@ def _held(exc: Any) -> None:
 
 def _keep_traceback(exc: BaseException) -> Path:
     """The traceback, ID numbers masked, in a private file under the temp folder."""
-    from .ids import mask_text
+    from screening.ids import mask_text
 
     text = mask_text("".join(traceback.format_exception(exc)))
     fd, name = tempfile.mkstemp(prefix="screening-error-", suffix=".log")
@@ -310,7 +311,7 @@ def _inbox(settings: config.Settings, period: str) -> Path:
 
 def _demo_banner(demo: bool) -> None:
     if demo:
-        from .report import DEMO_SENTENCE
+        from screening.publish.report import DEMO_SENTENCE
 
         console.print(Text(f"{config.DEMO_LABEL}: {DEMO_SENTENCE}", style="bold magenta"))
 
@@ -321,7 +322,7 @@ def _read_db(settings: config.Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     of the synthetic sample says so first."""
     import duckdb
 
-    from . import store
+    from screening.db import store
 
     path = settings.db
     if not path.is_file():
@@ -367,13 +368,13 @@ def _cells(*values: object) -> list[Text]:
 
 
 def _source(source: str | None) -> str:
-    from . import contract
+    from screening import contract
 
     return f"{contract.label(source)} {source}" if source else "—"
 
 
 def _risk(code: str) -> str:
-    from .rules import RISK_LABELS
+    from screening.rules import RISK_LABELS
 
     return f"{RISK_LABELS.get(code, code)} {code}"
 
@@ -382,8 +383,8 @@ def _risk(code: str) -> str:
 
 
 def ingest_table(period: str, results: list[SourceResult]) -> Table:
-    from .ids import mask_text
-    from .ingest import STATUS_LABELS
+    from screening.ids import mask_text
+    from screening.ingest.deliveries import STATUS_LABELS
 
     table = Table(title=f"入库 ingest {period}", title_justify="left")
     numbers = ("读入 read", "接收 accepted", "拒收 rejected", "重复 duplicate")
@@ -457,10 +458,11 @@ def ingest(
     (see `screening quarantine`). Does not screen or publish. The parameters file's
     ingest_limits (implausible amounts, xlsx size) apply. A missing or rejected file
     leaves the stored delivery in force; `--withdraw SOURCE` removes one on purpose."""
-    from . import contract, lock, params, store
-    from .gates import DeliveryHeld
-    from .ids import mask_text
-    from .ingest import held, ingest_period, unrecognised_files
+    from screening import contract, params
+    from screening.db import lock, store
+    from screening.ids import mask_text
+    from screening.ingest.deliveries import held, ingest_period, unrecognised_files
+    from screening.ingest.gates import DeliveryHeld
 
     check_period(period)
     settings = config.load(
@@ -514,7 +516,7 @@ def ingest(
 
 
 def _source_key(name: str, specs: dict[str, contract.SourceSpec], option: str) -> str:
-    from . import contract
+    from screening import contract
 
     try:
         return contract.source_key(name, specs)
@@ -525,8 +527,8 @@ def _source_key(name: str, specs: dict[str, contract.SourceSpec], option: str) -
 def _withdraw(
     settings: config.Settings, specs: dict[str, contract.SourceSpec], name: str, period: str
 ) -> None:
-    from . import lock, store
-    from .ingest import withdraw
+    from screening.db import lock, store
+    from screening.ingest.deliveries import withdraw
 
     source = _source_key(name, specs, "--withdraw")
     if not settings.db.is_file():
@@ -550,47 +552,6 @@ def _withdraw(
 
 @app.command()
 @one_line_errors
-def sample(
-    out: Annotated[Path, typer.Option(help="输出目录 where to write the inbox")],
-    households: Annotated[int, typer.Option(min=1, help="户数 number of households")] = 500,
-    periods: Annotated[
-        str, typer.Option(help="期次 comma-separated consecutive periods")
-    ] = "2026-07,2026-08,2026-09",
-    seed: Annotated[int, typer.Option(help="随机种子 seed (same seed, same files)")] = 1,
-    roster_xlsx: Annotated[
-        str | None,
-        typer.Option(
-            help="人口库写成 xlsx write the roster as an xlsx of this shape: merged (户编号/乡镇 "
-            "merged per household), title (title rows above the header) or both"
-        ),
-    ] = None,
-) -> None:
-    """生成样例: write a synthetic county inbox (all the messy forms) and its manifest of
-    planted cases. Synthetic data only; refuses to write into non-empty period folders."""
-    from .sample import generate
-
-    plist = [check_period(p.strip()) for p in periods.split(",") if p.strip()]
-    if not plist:
-        raise UserError("至少需要一个期次 at least one period is needed, e.g. 2026-07")
-    if plist != sorted(set(plist)):
-        raise UserError(
-            "期次须不重复且按顺序 periods must be distinct and in order, e.g. 2026-07,2026-08"
-        )
-    try:
-        manifest = generate(out, households, plist, seed, roster_xlsx=roster_xlsx)
-    except (ValueError, FileExistsError) as exc:
-        raise UserError(f"无法生成样例 cannot generate the sample: {exc}") from None
-    except OSError as exc:
-        raise UserError(f"无法写入 cannot write to {out}: {exc.strerror or exc}") from None
-    console.print(
-        f"样例已生成 wrote {len(plist)} period(s) for {households} households to {out} "
-        f"(manifest: {out / 'manifest.json'}, {len(manifest.get('planted', []))} planted cases)",
-        highlight=False,
-    )
-
-
-@app.command()
-@one_line_errors
 def run(
     period: PeriodOpt,
     township: Annotated[
@@ -609,8 +570,8 @@ def run(
     """筛查: ingest the period, apply the rules, publish each township's list and the run
     report. On failure nothing already published is changed; a delivery held by a
     completeness gate stops the run with exit status 3 (see --accept-held)."""
-    from . import run as runs
-    from .report import render_console
+    from screening.pipeline import run as runs
+    from screening.publish.report import render_console
 
     check_period(period)
     settings = config.load(
@@ -650,7 +611,7 @@ def summary(
 ) -> None:
     """汇总: listed households per period by colour and status, the townships' answers on
     each list, the risk-removal candidates, and where the lists are."""
-    from . import explain as why
+    from screening.inspect import explain as why
 
     settings = config.load(db=db, out=out, busy_timeout=busy_timeout, demo=demo)
     with _read_db(settings) as con:
@@ -707,8 +668,8 @@ def report(
 ) -> None:
     """报告: show a period's run report again, rebuilt from the database (works when the
     published files were moved or deleted): files read, rejected rows, match rates, lists."""
-    from . import explain as why
-    from .report import REPORT_FILE, render_console
+    from screening.inspect import explain as why
+    from screening.publish.report import REPORT_FILE, render_console
 
     check_period(period)
     settings = config.load(db=db, out=out, busy_timeout=busy_timeout, demo=demo)
@@ -740,9 +701,9 @@ def quarantine(
 ) -> None:
     """拒收明细: the rows set aside (quarantined) in a period's department files and why —
     file, row, column, check and the raw value (ID numbers masked) — with counts."""
-    from . import contract
-    from . import explain as why
-    from .ids import mask_text
+    from screening import contract
+    from screening.ids import mask_text
+    from screening.inspect import explain as why
 
     try:
         key = None if source is None else contract.source_key(source)
@@ -819,7 +780,7 @@ def explain_cmd(
     """说明: why a household is (or is not) on the list for a period — the household, each
     rule with the facts it saw and the parameters used, the colour and status, and the
     department records behind it. For the family's question "why us?" / "why not us?"."""
-    from . import explain as why
+    from screening.inspect import explain as why
 
     settings = config.load(db=db, busy_timeout=busy_timeout, demo=demo)
     with _read_db(settings) as con:
@@ -844,7 +805,7 @@ def explain_cmd(
 
 def people_table(name: str, period: str, people: pl.DataFrame, *, show_ids: bool) -> Table:
     """The roster's members called `name`, to choose a household from (IDs masked)."""
-    from .ids import mask, mask_text
+    from screening.ids import mask, mask_text
 
     shown: Callable[[str | None], str] = (lambda s: s or "") if show_ids else mask_text
     an_id: Callable[[str | None], str] = (lambda s: s or "") if show_ids else mask
@@ -883,7 +844,7 @@ POSITION_LABELS = {
 def render_explanation(exp: why.Explanation, out: Console, *, show_ids: bool = False) -> None:
     """The answer, top down: the verdict first, then each rule, the evidence, every record
     of the members, the members and the parameters."""
-    from . import ids
+    from screening import ids
 
     shown: Callable[[str | None], str] = (lambda s: s or "") if show_ids else ids.mask_text
     an_id: Callable[[str | None], str] = (lambda s: s or "") if show_ids else ids.mask
@@ -901,7 +862,7 @@ def render_explanation(exp: why.Explanation, out: Console, *, show_ids: bool = F
 
 
 def _history_table(exp: why.Explanation) -> Table:
-    from . import ids
+    from screening import ids
 
     table = _table(
         "历史 history (household_history)",
@@ -928,8 +889,8 @@ def _history_table(exp: why.Explanation) -> Table:
 def _household_part(
     exp: why.Explanation, an_id: Callable[[str | None], str], shown: Callable[[str | None], str]
 ) -> Group:
-    from . import vocab
-    from .rules.base import yuan
+    from screening import vocab
+    from screening.rules.base import yuan
 
     hh = exp.household
     # A county may number its households with the head's ID number: masked like one.
@@ -999,7 +960,7 @@ def _rules_table(exp: why.Explanation) -> Table:
 def _evidence_table(
     exp: why.Explanation, shown: Callable[[str | None], str], an_id: Callable[[str | None], str]
 ) -> Table | Text:
-    from .rules.base import yuan
+    from screening.rules.base import yuan
 
     if exp.evidence.height == 0:
         return Text("依据 evidence: 无 none (no risk point applies)")
@@ -1028,8 +989,8 @@ def _evidence_table(
 def _records_part(
     exp: why.Explanation, shown: Callable[[str | None], str], an_id: Callable[[str | None], str]
 ) -> Table | Text:
-    from . import explain as why
-    from .rules.base import yuan
+    from screening.inspect import explain as why
+    from screening.rules.base import yuan
 
     if exp.records.height == 0:
         return Text(
@@ -1070,7 +1031,7 @@ def _records_part(
 
 
 def _members_table(exp: why.Explanation, an_id: Callable[[str | None], str]) -> Table:
-    from .rules.base import yuan
+    from screening.rules.base import yuan
 
     table = _table(
         "家庭成员 members",
@@ -1138,7 +1099,7 @@ def serve(
     """定时: serve the monthly Prefect deployment, screening the previous month (needs a
     running `prefect server start` and PREFECT_API_URL), or print the plain-cron line.
     Refuses without an inbox: a schedule never screens a guessed folder."""
-    from . import schedule
+    from screening.orchestration import schedule
 
     settings = config.load(
         inbox=inbox,
@@ -1191,7 +1152,7 @@ def feedback_import(
     listed household; rows that cannot be used are listed with the reason, the others are
     kept. Importing the same file again changes nothing. Lists published with --mask-ids
     are matched by their 核对码 column."""
-    from . import feedback
+    from screening.feedback import imports as feedback
 
     settings = config.load(db=db, busy_timeout=busy_timeout, demo=demo)
     _demo_banner(settings.demo)
@@ -1213,7 +1174,7 @@ FEEDBACK_COUNTS = (
 
 
 def feedback_counts_table(result: feedback.ImportResult) -> Table:
-    from . import ids
+    from screening import ids
 
     township = f"{result.township.name} (from {result.township.origin})"
     table = _table(
@@ -1235,7 +1196,7 @@ def feedback_counts_table(result: feedback.ImportResult) -> Table:
 
 
 def feedback_rejects_table(messages: pl.DataFrame) -> Table:
-    from . import ids
+    from screening import ids
 
     table = _table(
         "拒收的行 rejected rows", ["行 row", "户编号 household", "原因 reason"], right=["行 row"]

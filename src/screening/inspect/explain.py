@@ -20,10 +20,12 @@ from typing import Any, cast
 import duckdb
 import polars as pl
 
-from . import contract, followup, ids, params, report, store, vocab
-from .periods import check_period, previous_period
-from .rules import EVENT_DEPARTMENTS, RISK_BY_CODE, RISKS, facts, screen
-from .rules.base import ExplainContext, Window, window
+from screening import contract, ids, params, vocab
+from screening.db import store
+from screening.periods import check_period, previous_period
+from screening.publish import report
+from screening.rules import EVENT_DEPARTMENTS, RISK_BY_CODE, RISKS, facts, followup, screen
+from screening.rules.base import ExplainContext, Window, window
 
 
 class ExplainError(Exception):

@@ -54,21 +54,15 @@ import polars as pl
 import psutil
 import pyarrow as pa
 
-from screening import (
-    contract,
-    ingest,
-    normalise,
-    params,
-    periods,
-    publish,
-    read,
-    report,
-    run,
-    sample,
-    store,
-    validate,
-)
-from screening.inbox import discover
+from dev import sample
+from screening import contract, params, periods
+from screening.db import store
+from screening.ingest import deliveries as ingest
+from screening.ingest import normalise, read, validate
+from screening.ingest.inbox import discover
+from screening.pipeline import run
+from screening.publish import lists as publish
+from screening.publish import report
 from screening.rules import batches, screen
 from screening.rules.base import window
 from screening.vocab import DEFAULT_HOUSEHOLD_TYPE
@@ -1158,6 +1152,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run from the importable module, not __main__, so that the spawned phase processes
     # find the phase functions under the same name.
-    from screening.bench import main as _main
+    from dev.bench import main as _main
 
     sys.exit(_main())

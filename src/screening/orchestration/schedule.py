@@ -1,5 +1,6 @@
-"""The monthly run on a schedule: a Prefect deployment of the flow in `screening.flow`,
-served against a running Prefect server, or a plain crontab line calling `screening run`.
+"""The monthly run on a schedule: a Prefect deployment of the flow in
+`screening.orchestration.flow`, served against a running Prefect server, or a plain crontab
+line calling `screening run`.
 
 Both screen the previous month in Asia/Shanghai time, at 03:00 on the 5th by default,
 which leaves the departments the first days of the month to deliver. docs/scheduling.md
@@ -15,9 +16,9 @@ import zoneinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from . import config
-from .periods import previous_period
-from .run import RunError
+from screening import config
+from screening.periods import previous_period
+from screening.pipeline.run import RunError
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -45,7 +46,7 @@ def last_month(now: dt.datetime | None = None, timezone: str = TIMEZONE) -> str:
 
 def load_flow() -> Flow[..., Any]:
     """The monthly flow, imported from the package (a checkout or an installed wheel)."""
-    from .flow import monthly_screening
+    from screening.orchestration.flow import monthly_screening
 
     return monthly_screening
 
