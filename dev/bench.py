@@ -56,7 +56,9 @@ import pyarrow as pa
 
 from dev import sample
 from screening import contract, params, periods
-from screening.db import store
+from screening.db import deliveries as db_deliveries
+from screening.db import schema as db_schema
+from screening.db.connect import connect, transaction
 from screening.ingest import deliveries as ingest
 from screening.ingest import normalise, read, validate
 from screening.ingest.inbox import discover
@@ -277,7 +279,7 @@ def _setup(inbox: Path, db: Path, out: Path, periods: tuple[str, ...]) -> list[M
     with Meter() as meter:
         if earlier:
             with meter.measure(f"ingest {len(earlier)} earlier month(s)", "rows read") as m:
-                con = _quiet(store.connect(db))
+                con = _quiet(connect(db))
                 try:
                     for period in earlier:
                         results = ingest.ingest_period(con, inbox, period, specs)
@@ -339,7 +341,7 @@ def _stages(
     transactions `run.run_period` uses; then the baselines on the same database."""
     specs = contract.load()
     resolved = params.load().at(period)
-    con = _quiet(store.connect(db))
+    con = _quiet(connect(db))
     try:
         with Meter(profile_dir) as stage_meter:
             stages, result = _monthly_stages(stage_meter, con, inbox, out, period, specs, resolved)
@@ -428,12 +430,12 @@ def _monthly_stages(
     del raws, normalised
 
     with meter.measure("store (replace_delivery)", "rows stored") as m:
-        store.ensure_schema(con, specs)
+        db_schema.ensure_schema(con, specs)
         now = dt.datetime.now().replace(microsecond=0)
-        with store.transaction(con):
+        with transaction(con):
             for r in results:
-                store.replace_delivery(con, specs[r.source], period, r.good, r.quarantine)
-                store.upsert_log(con, r.log_row(period, now))
+                db_deliveries.replace_delivery(con, specs[r.source], period, r.good, r.quarantine)
+                db_deliveries.upsert_log(con, r.log_row(period, now))
                 m.rows += (r.good.height if r.good is not None else 0) + (
                     r.quarantine.height if r.quarantine is not None else 0
                 )
@@ -489,7 +491,7 @@ def _monthly_stages(
             sources={r.source: r.status for r in results},
             all_townships=all_townships,
         )
-        with store.transaction(con):
+        with transaction(con):
             # The private helper is what run_period calls: the stored lists are part of
             # publishing, and a copy of its SQL here could drift from it.
             run._store_outputs(

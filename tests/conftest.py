@@ -106,9 +106,9 @@ def unstamped(text: str) -> list[str]:
 
 def query(db: Path, sql: str) -> pl.DataFrame:
     """A read-only query against a test database, the connection closed after."""
-    from screening.db import store
+    from screening.db.connect import connect
 
-    con = store.connect(db, read_only=True)
+    con = connect(db, read_only=True)
     try:
         return con.sql(sql).pl()
     finally:

@@ -22,7 +22,7 @@ import xlsxwriter
 
 from screening import contract, ids
 from screening.contract import SOURCES
-from screening.db import store
+from screening.db.connect import connect
 from screening.ingest import deliveries as ingest
 from screening.ingest.deliveries import SourceResult, ingest_period, read_one
 from screening.ingest.validate import Validated
@@ -424,7 +424,7 @@ def periods() -> Iterator[str]:
 def ingest_inbox(inbox: Path, db: Path, bad: dict[str, set[str]]) -> dict[str, Outcome]:
     """Ingest every period of `inbox`; `bad` maps period → its bad sources. The outcome of
     each bad source, keyed by period + source."""
-    con = store.connect(db)
+    con = connect(db)
     try:
         results = {p: {r.source: r for r in ingest_period(con, inbox, p, specs())} for p in bad}
         logs = con.sql("SELECT * FROM ingest_log").pl()

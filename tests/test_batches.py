@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from screening import contract, params
-from screening.db import store
+from screening.db.connect import connect
 from screening.pipeline import run
 from screening.rules import batches, followup, screen
 
@@ -21,7 +21,7 @@ def whole_and_batched(
 ) -> tuple[screen.ScreenResult, screen.ScreenResult, screen.ScreenInputs]:
     specs = contract.load()
     resolved = params.load().at(PERIOD)
-    con = store.connect(screened["db"], read_only=True)
+    con = connect(screened["db"], read_only=True)
     try:
         inputs = run.load_inputs(con, specs, PERIOD)
         exported = batches.export_inputs(
@@ -84,7 +84,7 @@ def test_within_the_budget_the_inputs_are_screened_at_once(
     with pytest.raises(StopIteration):
         batches.screen_in_batches(exported, PERIOD, params.load().at(PERIOD), count)
     assert calls == [exported.population.select(pl.len()).collect().item()]
-    con = store.connect(screened["db"], read_only=True)
+    con = connect(screened["db"], read_only=True)
     try:
         persons = batches.persons_as_of(con, PERIOD)
         assert persons == calls[0]
@@ -112,7 +112,7 @@ def test_run_period_screens_a_county_over_the_budget_in_batches(
         run.run_period(db=db, inbox=sample_inbox, out=out, period=period)
     assert len(cut) >= 2 * len(sample_manifest["periods"])  # every period in batches
     assert not (out / run.WORK_FOLDER).exists()  # the exported inputs went with the work
-    con = store.connect(db, read_only=True)
+    con = connect(db, read_only=True)
     try:
         got = con.sql(
             "SELECT period, household_id, list_sort(risk_codes), listing_status FROM suspects"

@@ -29,7 +29,9 @@ from typer.testing import CliRunner, Result
 
 from screening import ids
 from screening.cli import main as cli
-from screening.db import lock, store
+from screening.db import lock
+from screening.db import roster as db_roster
+from screening.db.connect import connect
 from screening.inspect import explain as why
 from screening.publish import report
 
@@ -305,7 +307,7 @@ def test_explain_agrees_with_the_run_on_every_planted_case(
 
 
 def _agrees(db: Path, cases: list[dict], periods: list[str] = SAMPLE_PERIODS) -> None:
-    con = store.connect(db, read_only=True)
+    con = connect(db, read_only=True)
     try:
         for case in cases:
             for period in periods:
@@ -326,7 +328,7 @@ def _agrees(db: Path, cases: list[dict], periods: list[str] = SAMPLE_PERIODS) ->
 
 
 def _on_roster(con: duckdb.DuckDBPyConnection, household_id: str, period: str) -> bool:
-    frame = store.population(con, period)
+    frame = db_roster.population(con, period)
     return bool(frame.filter(pl.col("household_id") == household_id).height)
 
 
@@ -478,7 +480,7 @@ def test_report_prints_the_rebuilt_run_report(screened: dict[str, Path]) -> None
 
 def test_the_rebuilt_report_is_the_one_the_run_wrote(screened: dict[str, Path]) -> None:
     """Everything but the finishing time, which the run records after writing the file."""
-    con = store.connect(screened["db"], read_only=True)
+    con = connect(screened["db"], read_only=True)
     try:
         for period in SAMPLE_PERIODS:
             rebuilt = report.render_markdown(why.run_report(con, period))

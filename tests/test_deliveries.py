@@ -21,7 +21,9 @@ from typer.testing import CliRunner, Result
 
 from screening import contract, ids, tables
 from screening.cli import main as cli
-from screening.db import store
+from screening.db import roster as db_roster
+from screening.db import schema as db_schema
+from screening.db.connect import connect
 from screening.ingest import deliveries as ingest
 from screening.ingest.inbox import discover
 from screening.inspect import explain as why
@@ -571,7 +573,7 @@ def test_the_read_key_follows_each_sources_contract_and_the_program(
     keys = {s: log_row(db, s, LAST)["read_key"] for s in SPECS}
     aliases = county["root"] / "aliases.yaml"
     aliases.write_text("medical:\n  out_of_pocket: [自付费用]\n", encoding="utf-8")
-    con = store.connect(db)
+    con = connect(db)
     try:
         specs = contract.load(aliases)
         results = {r.source: r for r in ingest.ingest_period(con, county["inbox"], LAST, specs)}
@@ -588,11 +590,11 @@ def test_the_read_key_follows_each_sources_contract_and_the_program(
 
 def test_an_old_database_gains_the_new_columns(tmp_path: Path) -> None:
     db = tmp_path / "old.duckdb"
-    con = store.connect(db)
+    con = connect(db)
     try:
         ddl = tables.table("ingest_log").ddl()
         con.execute(ddl.replace('"read_key" VARCHAR, ', "").replace('"warning" VARCHAR, ', ""))
-        store.ensure_schema(con, SPECS)
+        db_schema.ensure_schema(con, SPECS)
         columns = {r[0] for r in con.execute("DESCRIBE ingest_log").fetchall()}
     finally:
         con.close()
@@ -670,9 +672,9 @@ def test_the_run_report_names_what_the_roster_resolved(tmp_path: Path) -> None:
     outcome = run_period(db=db, inbox=inbox, out=out, period=LAST)
     assert accounted(db, "roster", LAST)["rows_rejected"] == 2  # both rows of E
     assert accounted(db, "medical", LAST)["rows_rejected"] == 2  # both copies of S2
-    con = store.connect(db, read_only=True)
+    con = connect(db, read_only=True)
     try:
-        quality = store.roster_quality(con, LAST, "户主")
+        quality = db_roster.roster_quality(con, LAST, "户主")
         rebuilt = report.render_markdown(why.run_report(con, LAST))
     finally:
         con.close()

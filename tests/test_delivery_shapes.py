@@ -21,7 +21,8 @@ import yaml
 from dev import sample
 
 from screening import contract, ids, params, tables
-from screening.db import store
+from screening.db import schema as db_schema
+from screening.db.connect import connect
 from screening.ingest import read
 from screening.ingest.deliveries import SourceResult, ingest_period
 from screening.ingest.gates import DeliveryHeld
@@ -67,7 +68,7 @@ def put(inbox: Path, name: str, content: str | bytes) -> Path:
 
 
 def ingest(tmp_path: Path, aliases: Path | None = None) -> dict[str, SourceResult]:
-    con = store.connect(tmp_path / "screening.duckdb")
+    con = connect(tmp_path / "screening.duckdb")
     try:
         results = ingest_period(con, tmp_path / "inbox", P, contract.load(aliases))
     finally:
@@ -86,7 +87,7 @@ def screen(tmp_path: Path, **kw: Any) -> run.RunOutcome:
 
 
 def query(tmp_path: Path, sql: str) -> pl.DataFrame:
-    con = store.connect(tmp_path / "screening.duckdb", read_only=True)
+    con = connect(tmp_path / "screening.duckdb", read_only=True)
     try:
         return con.sql(sql).pl()
     finally:
@@ -543,7 +544,7 @@ def test_an_ordinary_workbook_is_far_below_the_inflation_limits() -> None:
 def test_a_database_made_before_gains_the_duplicate_count_and_wide_sums(tmp_path: Path) -> None:
     """Tables as they were created before: ingest_log without rows_duplicate, sums in
     DECIMAL(18,2). Opening the database for a run brings them up to date, rows kept."""
-    con = store.connect(tmp_path / "old.duckdb")
+    con = connect(tmp_path / "old.duckdb")
     try:
         for table in ("suspects", "evidence", "ingest_log"):
             ddl = tables.table(table).ddl().replace("DECIMAL(38,2)", "DECIMAL(18,2)")
@@ -551,7 +552,7 @@ def test_a_database_made_before_gains_the_duplicate_count_and_wide_sums(tmp_path
         con.execute(
             "INSERT INTO evidence (period, household_id, amount) VALUES ('2026-07', 'H1', 5)"
         )
-        store.ensure_schema(con, contract.load())
+        db_schema.ensure_schema(con, contract.load())
         types = dict(
             con.execute(
                 "SELECT table_name || '.' || column_name, data_type FROM duckdb_columns() "

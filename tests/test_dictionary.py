@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from screening.db import dictionary, store
+from screening.db import dictionary
+from screening.db import schema as db_schema
+from screening.db.connect import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,8 +17,8 @@ def test_data_dictionary_page_is_current(specs) -> None:
 
 
 def test_every_analyst_table_and_column_has_a_comment(db_path: Path, specs) -> None:
-    con = store.connect(db_path)
-    store.ensure_schema(con, specs)
+    con = connect(db_path)
+    db_schema.ensure_schema(con, specs)
     relations = con.sql(
         "SELECT table_name AS name, comment FROM duckdb_tables() "
         "UNION ALL SELECT view_name, comment FROM duckdb_views() WHERE NOT internal"

@@ -18,7 +18,8 @@ from typer.testing import CliRunner, Result
 
 from screening import ids
 from screening.cli import main as cli
-from screening.db import lock, store
+from screening.db import lock
+from screening.db.connect import connect
 from screening.feedback import imports as feedback
 from screening.feedback.imports import FeedbackError
 from screening.ingest import normalise
@@ -44,9 +45,9 @@ PUBLISHED = dt.datetime(2026, 10, 1, 8, 0)
 
 def publish_on(db: Path, period: str, when: dt.datetime) -> None:
     """Date the period's runs as if they had ended on `when`."""
-    from screening.db import store
+    from screening.db.connect import connect
 
-    con = store.connect(db)
+    con = connect(db)
     try:
         con.execute("UPDATE runs SET finished_at = ? WHERE period = ?", [when, period])
     finally:
@@ -610,9 +611,9 @@ def test_the_publication_is_that_of_the_run_named_on_the_list(
     own, _ = townships
     xlsx, _ = published(workspace, own)
     run_id = str(openpyxl.load_workbook(xlsx)["说明"]["B5"].value)
-    from screening.db import store
+    from screening.db.connect import connect
 
-    con = store.connect(workspace["db"])
+    con = connect(workspace["db"])
     try:
         con.execute(
             "UPDATE runs SET finished_at = ? WHERE run_id = ?",
@@ -645,7 +646,7 @@ def test_a_list_published_after_its_window_is_checked_against_the_window_only(
 def masked_lists(workspace: dict[str, Path]) -> dict[str, Path]:
     """The county re-screened with --mask-ids where every household is numbered with its
     head's ID number (some counties do): the lists show each 户编号 masked."""
-    con = store.connect(workspace["db"])
+    con = connect(workspace["db"])
     con.execute(
         "UPDATE stg_roster s SET household_id = h.head FROM (SELECT period, household_id, "
         "min(id_number) FILTER (relation = '户主') AS head FROM stg_roster GROUP BY ALL) h "

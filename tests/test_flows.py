@@ -27,7 +27,8 @@ import polars as pl
 import pytest
 
 from screening import config, ids
-from screening.db import lock, store
+from screening.db import lock
+from screening.db.connect import DatabaseBusy, connect
 from screening.orchestration import schedule
 from screening.orchestration.schedule import ScheduleError
 from screening.pipeline import run
@@ -117,7 +118,7 @@ def test_stages_one_by_one_record_screen_and_publish(sample_inbox: Path, tmp_pat
         run.prepare(req)
         run_id = run.start_run(req)
         assert other() == "ok"  # between stages the file is free
-        con = store.connect(req.db)
+        con = connect(req.db)
         assert other() != "ok"  # (which the analyst can tell)
         con.close()
         row = query(req.db, "SELECT * FROM runs").row(0, named=True)
@@ -202,7 +203,7 @@ def test_a_second_run_on_the_same_database_is_refused(
 ) -> None:
     db, out = county
     runs_before = query(db, "SELECT * FROM runs ORDER BY ALL")
-    with lock.hold(db), pytest.raises(store.DatabaseBusy, match="another screening process"):
+    with lock.hold(db), pytest.raises(DatabaseBusy, match="another screening process"):
         run.run_period(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
     assert query(db, "SELECT * FROM runs ORDER BY ALL").equals(runs_before)
     run.run_period(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
@@ -414,7 +415,7 @@ def test_retries_are_for_io_errors_and_a_busy_database_only() -> None:
     def retried(exc: BaseException) -> bool:
         return retry_on_io(ingest, None, Failed(data=exc))  # type: ignore[arg-type]
 
-    assert retried(OSError("stale NFS handle")) and retried(store.DatabaseBusy("in use"))
+    assert retried(OSError("stale NFS handle")) and retried(DatabaseBusy("in use"))
     assert not retried(run.RunError("no roster")) and not retried(ValueError("bug"))
     assert start.retries == ingest.retries == 2 and screen.retries == 0
     # The flow's tasks are the run's stages, in the one order both follow.

@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from screening import contract, params
-from screening.db import store
+from screening.db import schema as db_schema
+from screening.db.connect import connect
 from screening.rules import followup
 
 from .conftest import query
@@ -21,8 +22,8 @@ D = dt.date
 
 @pytest.fixture
 def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    connection = store.connect(tmp_path / "t.duckdb")
-    store.ensure_schema(connection, contract.load())
+    connection = connect(tmp_path / "t.duckdb")
+    db_schema.ensure_schema(connection, contract.load())
     yield connection
     connection.close()
 

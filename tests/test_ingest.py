@@ -11,7 +11,9 @@ import pytest
 import xlsxwriter
 
 from screening import ids
-from screening.db import store
+from screening.db import deliveries as db_deliveries
+from screening.db import roster as db_roster
+from screening.db.connect import connect
 from screening.ingest.deliveries import ingest_period
 from screening.ingest.inbox import TwoFilesForOneSource, discover
 
@@ -56,7 +58,7 @@ def table(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
 
 
 def run(inbox: Path, db: Path, period: str, specs):  # type: ignore[no-untyped-def]
-    con = store.connect(db)
+    con = connect(db)
     try:
         results = ingest_period(con, inbox, period, specs)
         log = table(con, f"SELECT * FROM ingest_log WHERE period = '{period}' ORDER BY source")
@@ -116,7 +118,7 @@ def test_good_files_load_and_gbk_is_detected(inbox: Path, db_path: Path, specs) 
     assert results["roster"].rows_accepted == 3
     assert results["medical"].rows_accepted == 1
     assert set(log["status"]) == {"loaded", "missing"}
-    con = store.connect(db_path, read_only=True)
+    con = connect(db_path, read_only=True)
     roster = table(con, "SELECT * FROM roster ORDER BY row_number")
     con.close()
     assert roster["id_number"].to_list() == [A, C, B]
@@ -177,7 +179,7 @@ def test_xlsx_with_a_title_row_above_the_header_is_read_from_the_header(
     assert "header on row 2, the 1 row(s) above skipped" in medical.message
     logged = log.filter(pl.col("source") == "medical").row(0, named=True)
     assert logged["message"] == medical.message
-    con = store.connect(db_path, read_only=True)
+    con = connect(db_path, read_only=True)
     stored = table(con, "SELECT row_number, settlement_id FROM stg_medical")
     con.close()
     assert stored.rows() == [(3, "S1")]  # the row a spreadsheet shows
@@ -199,7 +201,7 @@ def test_xlsx_real_date_and_number_cells(tmp_path: Path, db_path: Path, specs) -
     wb.close()
     results, _ = run(box, db_path, P1, specs)
     assert results["medical"].status == "loaded", results["medical"].message
-    con = store.connect(db_path, read_only=True)
+    con = connect(db_path, read_only=True)
     row = table(con, "SELECT * FROM medical").row(0, named=True)
     con.close()
     assert row["id_number"] == A
@@ -232,7 +234,7 @@ def test_bad_rows_go_to_quarantine_with_row_and_reason(
     results, _ = run(box, db_path, P1, specs)
     med = results["medical"]
     assert (med.rows_read, med.rows_accepted, med.rows_rejected) == (9, 1, 8)
-    con = store.connect(db_path, read_only=True)
+    con = connect(db_path, read_only=True)
     q = table(con, 'SELECT row_number, "column", "check", raw_value FROM quarantine ORDER BY 1')
     con.close()
     assert q.rows() == [
@@ -258,14 +260,14 @@ def test_disability_certificate_supplies_missing_id(tmp_path: Path, db_path: Pat
     )
     results, _ = run(box, db_path, P1, specs)
     assert results["disability"].rows_accepted == 1, results["disability"]
-    con = store.connect(db_path, read_only=True)
+    con = connect(db_path, read_only=True)
     row = table(con, "SELECT id_number, grade, issue_date FROM disability").row(0)
     con.close()
     assert row == (A, 1, dt.date(2026, 8, 3))
 
 
 def _snapshot(db: Path) -> dict[str, list]:
-    con = store.connect(db, read_only=True)
+    con = connect(db, read_only=True)
     names = [r[0] for r in con.sql("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
     data = {n: con.sql(f"SELECT * FROM {n} ORDER BY ALL").fetchall() for n in names}
     con.close()
@@ -287,9 +289,9 @@ def test_resent_record_in_a_later_period_replaces_the_old(
     write(inbox, P2, "roster.csv", ROSTER)
     write(inbox, P2, "medical.csv", MEDICAL.replace(",8000,3000", ",8000,300"))
     run(inbox, db_path, P2, specs)
-    con = store.connect(db_path, read_only=True)
+    con = connect(db_path, read_only=True)
     current = table(con, "SELECT period, out_of_pocket FROM medical").rows()
-    as_of_p1 = store.events_as_of(con, specs["medical"], P1)["out_of_pocket"].to_list()
+    as_of_p1 = db_roster.events_as_of(con, specs["medical"], P1)["out_of_pocket"].to_list()
     con.close()
     assert [(p, str(v)) for p, v in current] == [(P2, "300.00")]
     # Re-screening the earlier period still sees what was delivered then.
@@ -306,7 +308,7 @@ def test_a_failure_while_storing_leaves_the_database_as_it_was(
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "upsert_log", broken)
+    monkeypatch.setattr(db_deliveries, "upsert_log", broken)
     with pytest.raises(OSError):
         run(inbox, db_path, P1, specs)
     assert _snapshot(db_path) == before

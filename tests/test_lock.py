@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from screening.db import lock, store
+from screening.db import lock
+from screening.db.connect import DatabaseBusy
 from screening.db.lock import Busy, Holder, hold, lock_path
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -87,7 +88,7 @@ def test_a_live_holder_refuses_a_second_one_at_once(
     assert "started 2026-09-01 08:30:00" in message
     assert str(db) in message and "wait for it to finish" in message
     assert "\n" not in message
-    assert isinstance(refused.value, store.DatabaseBusy)
+    assert isinstance(refused.value, DatabaseBusy)
     assert lock_path(db).read_text(encoding="utf-8") == text  # left alone
 
 

@@ -21,7 +21,8 @@ from typer.testing import CliRunner, Result
 
 from screening import config, ids
 from screening.cli import main as cli
-from screening.db import lock, store
+from screening.db import lock
+from screening.db.connect import DatabaseBusy, connect
 from screening.pipeline import run
 
 from .conftest import BIN, SAMPLE_PERIODS, query
@@ -239,7 +240,7 @@ def test_explain_masks_a_household_id_that_is_the_heads_id_number(
     # Some counties number households with the head's ID number.
     db = tmp_path / "s.duckdb"
     shutil.copy2(screened["db"], db)
-    con = store.connect(db)
+    con = connect(db)
     head, household = con.execute(
         "SELECT head_id_number, household_id FROM suspects WHERE period = ? LIMIT 1", [LAST]
     ).fetchone()  # type: ignore[misc]
@@ -334,7 +335,7 @@ def test_a_database_reached_through_a_symlink_has_the_same_lock(tmp_path: Path) 
     folder_link = tmp_path / "alias"
     folder_link.symlink_to(real.parent)
     assert lock.lock_path(link) == lock.lock_path(real) == lock.lock_path(folder_link / real.name)
-    with lock.hold(link), pytest.raises(store.DatabaseBusy, match="another screening process"):
+    with lock.hold(link), pytest.raises(DatabaseBusy, match="another screening process"):
         lock.acquire(folder_link / ".." / "data" / real.name)
     assert not lock.lock_path(real).exists()
 
@@ -368,16 +369,16 @@ def test_a_busy_database_is_waited_for_with_a_message(
     analyst_session, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     db = tmp_path / "s.duckdb"
-    store.connect(db).close()
+    connect(db).close()
     analyst_session(db, 3)
-    with caplog.at_level(logging.WARNING, logger="screening.db.store"):
-        con = store.connect(db, wait=120)  # opens once the session has closed
+    with caplog.at_level(logging.WARNING, logger="screening.db.connect"):
+        con = connect(db, wait=120)  # opens once the session has closed
     con.close()
-    (said,) = [r.getMessage() for r in caplog.records if r.name == "screening.db.store"]
+    (said,) = [r.getMessage() for r in caplog.records if r.name == "screening.db.connect"]
     assert said.startswith(f"数据库 {db}") and "waiting up to 2 min" in said
     analyst_session(db, 8)  # far longer than the 1 s we wait
-    with pytest.raises(store.DatabaseBusy, match="still after waiting 1 s"):
-        store.connect(db, wait=1)
+    with pytest.raises(DatabaseBusy, match="still after waiting 1 s"):
+        connect(db, wait=1)
 
 
 def test_an_analyst_opening_the_database_between_stages_delays_the_run(
@@ -396,7 +397,7 @@ def test_an_analyst_opening_the_database_between_stages_delays_the_run(
             analyst_session(db, 4)
 
     monkeypatch.setattr(run, "after_stage", between)
-    with caplog.at_level(logging.WARNING, logger="screening.db.store"):
+    with caplog.at_level(logging.WARNING, logger="screening.db.connect"):
         done = run.run_period(db=db, inbox=sample_inbox, out=out, period=FIRST, busy_timeout=120)
     assert query(db, "SELECT status FROM runs").rows() == [("success",)]
     assert (out / FIRST / "run-report.md").is_file() and done.suspects.height > 0

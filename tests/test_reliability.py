@@ -29,7 +29,9 @@ import pytest
 
 from screening import contract, ids
 from screening.contract import SourceSpec
-from screening.db import lock, store
+from screening.db import deliveries as db_deliveries
+from screening.db import lock
+from screening.db.connect import connect
 from screening.ingest import inbox
 from screening.pipeline import run
 from screening.publish import lists as publish
@@ -56,7 +58,7 @@ class Died(BaseException):
 
 
 def query(db: Path, sql: str, params: list[object] | None = None) -> pl.DataFrame:
-    con = store.connect(db, read_only=True)
+    con = connect(db, read_only=True)
     try:
         return con.sql(sql, params=params).pl()
     finally:
@@ -266,7 +268,7 @@ def test_a_fault_inside_the_ingest_transaction_stores_no_half_delivery(
     )
     before, delivered = state(db, out), deliveries(db)
     known = set(query(db, "SELECT run_id FROM runs")["run_id"])
-    real = store.replace_delivery
+    real = db_deliveries.replace_delivery
     replaced: list[str] = []
 
     def second_fails(*args: Any, **kwargs: Any) -> None:
@@ -275,7 +277,7 @@ def test_a_fault_inside_the_ingest_transaction_stores_no_half_delivery(
             raise OSError("No space left on device")
         real(*args, **kwargs)
 
-    monkeypatch.setattr(store, "replace_delivery", second_fails)
+    monkeypatch.setattr(db_deliveries, "replace_delivery", second_fails)
     with pytest.raises(OSError, match="No space"):
         run.run_period(db=db, inbox=renamed, out=out, period=PERIOD)
     assert replaced == ["roster", "medical"]  # the roster's rows were written, then undone

@@ -14,7 +14,7 @@ import pytest
 from dev import sample
 
 from screening import contract, ids
-from screening.db import store
+from screening.db.connect import connect
 from screening.ingest import normalise, read
 from screening.pipeline import run
 
@@ -86,7 +86,7 @@ def test_the_pipeline_lists_what_the_manifest_expects(
     db, out = tmp_path / "screening.duckdb", tmp_path / "out"
     for period in PERIODS:
         run.run_period(db=db, inbox=inbox, out=out, period=period)
-    con = store.connect(db, read_only=True)
+    con = connect(db, read_only=True)
     try:
         got = con.sql(
             "SELECT period, household_id, colour, list_sort(risk_codes), listing_status "

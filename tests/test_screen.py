@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from screening import contract
-from screening.db import store
+from screening.db import roster as db_roster
+from screening.db.connect import connect
 from screening.params import ResolvedParams, load
 from screening.pipeline import run as monthly
 from screening.rules import DEPARTMENT_BY_SOURCE, EVENT_SOURCES, facts, rule_columns
@@ -529,10 +530,10 @@ def test_load_inputs_keeps_what_the_rules_read(screened: dict[str, Path]) -> Non
     sample county as its whole records as of P do, and hold fewer records."""
     resolved = load().at(PERIOD)
     specs = contract.load()
-    con = store.connect(screened["db"], read_only=True)
+    con = connect(screened["db"], read_only=True)
     try:
         lean = monthly.load_inputs(con, specs, PERIOD, resolved.window_months)
-        events = {s: store.events_as_of(con, specs[s], PERIOD) for s in EVENT_SOURCES}
+        events = {s: db_roster.events_as_of(con, specs[s], PERIOD) for s in EVENT_SOURCES}
         whole = ScreenInputs(
             population=lean.population, events={s: f.lazy() for s, f in events.items()}
         )

@@ -7,7 +7,8 @@ from pathlib import Path
 import duckdb
 
 from screening import contract, tables
-from screening.db import store
+from screening.db import schema as db_schema
+from screening.db.connect import connect
 from screening.rules import screen
 
 from .conftest import query
@@ -15,9 +16,9 @@ from .conftest import query
 
 def test_every_stored_table_is_created_as_described(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
-    con = store.connect(db)
+    con = connect(db)
     try:
-        store.ensure_schema(con, contract.load())
+        db_schema.ensure_schema(con, contract.load())
     finally:
         con.close()
     for table in tables.stored():
@@ -42,9 +43,9 @@ def test_a_database_made_before_a_column_was_described_gains_it(tmp_path: Path) 
     raw.execute("CREATE TABLE scale_checks (period VARCHAR NOT NULL, township VARCHAR)")
     raw.execute("INSERT INTO scale_checks VALUES ('2026-07', '城关镇')")
     raw.close()
-    con = store.connect(db)
+    con = connect(db)
     try:
-        store.ensure_schema(con, contract.load())
+        db_schema.ensure_schema(con, contract.load())
     finally:
         con.close()
     got = query(db, "SELECT * FROM scale_checks")

@@ -4,7 +4,7 @@ A table is described once — its columns, their types, 中文表头 where peopl
 descriptions, required columns and key — and everything else is made from that: the
 DuckDB DDL (`Table.ddl`), the polars schema (`Table.schema`), the headers of the lists
 (`Table.headers`) and the data dictionary (dictionary.py). `kind` is `table` (in the
-database), `view` (in the database, its query in store.py) or `frame` (a frame a run
+database), `view` (in the database, its query in src/screening/db/views/) or `frame` (a frame a run
 passes between stages, never stored as such).
 """
 

@@ -127,7 +127,7 @@ class _ToConsole(logging.Handler):
 
 
 _HANDLER = _ToConsole(logging.WARNING)
-for _name in ("screening.db.store", "screening.db.lock"):
+for _name in ("screening.db.connect", "screening.db.lock"):
     if _HANDLER not in logging.getLogger(_name).handlers:
         logging.getLogger(_name).addHandler(_HANDLER)
 
@@ -146,7 +146,7 @@ EXPECTED_ERRORS = (
     ("screening.periods", "PeriodError", "期次有误"),
     ("screening.ingest.read", "FileRejected", "文件无法使用"),
     ("screening.contract", "ContractError", "数据约定或表头别名有误"),
-    ("screening.db.store", "DatabaseBusy", "数据库正被占用"),
+    ("screening.db.connect", "DatabaseBusy", "数据库正被占用"),
     ("screening.pipeline.run", "RunError", "无法完成筛查"),
     ("screening.params", "ParameterError", "参数有误"),
     ("screening.inspect.explain", "ExplainError", "无法说明"),
@@ -322,18 +322,19 @@ def _read_db(settings: config.Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     of the synthetic sample says so first."""
     import duckdb
 
-    from screening.db import store
+    from screening.db import runs as db_runs
+    from screening.db.connect import connect
 
     path = settings.db
     if not path.is_file():
         raise UserError(f"数据库不存在 database not found: {path} (run `screening run` first)")
     try:
-        con = store.connect(path, read_only=True, wait=settings.busy_timeout)
+        con = connect(path, read_only=True, wait=settings.busy_timeout)
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"无法打开数据库 cannot open database {path}: {first}") from None
     try:
-        _demo_banner(store.demo_runs(con)[0] > 0)
+        _demo_banner(db_runs.demo_runs(con)[0] > 0)
         yield con
     finally:
         con.close()
@@ -459,7 +460,8 @@ def ingest(
     ingest_limits (implausible amounts, xlsx size) apply. A missing or rejected file
     leaves the stored delivery in force; `--withdraw SOURCE` removes one on purpose."""
     from screening import contract, params
-    from screening.db import lock, store
+    from screening.db import lock
+    from screening.db.connect import connect
     from screening.ids import mask_text
     from screening.ingest.deliveries import held, ingest_period, unrecognised_files
     from screening.ingest.gates import DeliveryHeld
@@ -484,7 +486,7 @@ def ingest(
     accepted = {_source_key(name, specs, "--accept-held") for name in accept_held or []}
     _demo_banner(settings.demo)
     with lock.hold(settings.db):
-        con = store.connect(settings.db, wait=settings.busy_timeout)
+        con = connect(settings.db, wait=settings.busy_timeout)
         try:
             with _progress(f"入库 {period}") as tick:
                 results = ingest_period(
@@ -527,14 +529,15 @@ def _source_key(name: str, specs: dict[str, contract.SourceSpec], option: str) -
 def _withdraw(
     settings: config.Settings, specs: dict[str, contract.SourceSpec], name: str, period: str
 ) -> None:
-    from screening.db import lock, store
+    from screening.db import lock
+    from screening.db.connect import connect
     from screening.ingest.deliveries import withdraw
 
     source = _source_key(name, specs, "--withdraw")
     if not settings.db.is_file():
         raise UserError(f"数据库不存在 database not found: {settings.db}")
     with lock.hold(settings.db):
-        con = store.connect(settings.db, wait=settings.busy_timeout)
+        con = connect(settings.db, wait=settings.busy_timeout)
         try:
             done = withdraw(con, specs, source, period)
         finally:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
-from screening.db.store import DatabaseBusy
+from screening.db.connect import DatabaseBusy
 
 
 def _optional_psutil() -> ModuleType | None:

@@ -31,7 +31,10 @@ import duckdb
 import polars as pl
 
 from screening import contract, ids
-from screening.db import lock, store
+from screening.db import lock
+from screening.db import runs as db_runs
+from screening.db import schema as db_schema
+from screening.db.connect import connect, insert_frame, transaction
 from screening.ingest import normalise
 from screening.ingest.deliveries import file_sha256, os_user
 from screening.ingest.inbox import periods_named
@@ -554,7 +557,7 @@ def reject_messages(rejects: pl.DataFrame) -> pl.DataFrame:
 def ensure_feedback_schema(con: duckdb.DuckDBPyConnection) -> None:
     """The verification tables (schemas/tables/), the current-decision view and the
     data dictionary's comments on them."""
-    store.ensure_schema(con, contract.load())
+    db_schema.ensure_schema(con, contract.load())
 
 
 def was_screened(con: duckdb.DuckDBPyConnection, period: str) -> bool:
@@ -580,7 +583,7 @@ def with_list_keys(
     listed: pl.DataFrame, period: str, con: duckdb.DuckDBPyConnection
 ) -> pl.DataFrame:
     """The listed households with the 核对码 their lists carry (publish.list_key)."""
-    secret = store.list_key_secret(con)
+    secret = db_runs.list_key_secret(con)
     keys = [publish.list_key(secret, period, h) for h in listed["household_id"]]
     return listed.with_columns(pl.Series(publish.LIST_KEY, keys, pl.String))
 
@@ -623,7 +626,7 @@ def store_import(
     # Rejects seen before keep their first import time, so a repeated import changes nothing.
     kept = old_rejects.join(new_rejects, on=REJECT_CONTENT, how="semi", nulls_equal=True)
     added = new_rejects.join(old_rejects, on=REJECT_CONTENT, how="anti", nulls_equal=True)
-    with store.transaction(con):
+    with transaction(con):
         if rows.height:
             con.register("__decided", rows.select("period", "household_id").to_arrow())
             try:
@@ -634,11 +637,11 @@ def store_import(
                 )
             finally:
                 con.unregister("__decided")
-        store.insert_frame(con, "verifications", rows)
+        insert_frame(con, "verifications", rows)
         con.execute(
             "DELETE FROM verification_rejects WHERE period = ? AND file_sha256 = ?", [period, sha]
         )
-        store.insert_frame(con, "verification_rejects", pl.concat([kept, added], how="diagonal"))
+        insert_frame(con, "verification_rejects", pl.concat([kept, added], how="diagonal"))
 
 
 # ---------------------------------------------------------------- entry point
@@ -663,7 +666,7 @@ def import_feedback(
     if not db.is_file():
         raise FeedbackError(f"数据库不存在 database not found: {db} (run `screening run` first)")
     with lock.hold(db):
-        con = store.connect(db, wait=wait)
+        con = connect(db, wait=wait)
         try:
             if not was_screened(con, period):
                 raise FeedbackError(

@@ -39,7 +39,10 @@ import polars as pl
 
 from screening import ids, params
 from screening.contract import SourceSpec
-from screening.db import store
+from screening.db import deliveries as db_deliveries
+from screening.db import roster as db_roster
+from screening.db import schema as db_schema
+from screening.db.connect import transaction
 from screening.ingest import gates as gating
 from screening.ingest.inbox import (
     Found,
@@ -315,8 +318,8 @@ def ingest_period(
     limits = limits or params.ingest_limits(period)
     found = discover(inbox, period, specs)
     check_one_file_per_source(found, Path(inbox) / period)
-    store.ensure_schema(con, specs)
-    logged = {source: store.log_entry(con, period, source) for source in specs}
+    db_schema.ensure_schema(con, specs)
+    logged = {source: db_deliveries.log_entry(con, period, source) for source in specs}
     program = code_version()
     results: list[SourceResult] = []
     for source, spec in specs.items():
@@ -331,7 +334,7 @@ def ingest_period(
         _apply_gates(con, results, specs, period, gates, set(accept_held))
 
     now = dt.datetime.now().replace(microsecond=0)
-    with store.transaction(con):
+    with transaction(con):
         for result in results:
             _settle(result, logged[result.source])
             _store(con, specs[result.source], period, result, logged[result.source], now, run_id)
@@ -378,7 +381,7 @@ def _ingest_source(
         previous is not None
         and key is not None
         and previous["file"] == item.path.name
-        and previous["status"] in store.STORED
+        and previous["status"] in db_deliveries.STORED
         and previous.get("read_key") == key
     ):
         # Same file, same bytes, read the same way: reading it again could only reproduce
@@ -405,7 +408,7 @@ def _other_period_warnings(
             f"(the file name names {', '.join(named)}, the folder is {period})"
         )
     if result.sha256:
-        for other, source, file in store.same_bytes_elsewhere(con, result.sha256, period):
+        for other, source, file in db_deliveries.same_bytes_elsewhere(con, result.sha256, period):
             warnings.append(
                 f"与 {other} 期已入库的 {file} 内容完全相同，请确认不是重复报送 "
                 f"(byte-identical to the {other} delivery of {source}, {file})"
@@ -418,7 +421,7 @@ def _shrink_warnings(result: SourceResult, previous: dict | None) -> list[str]:
     re-delivery, or a truncated export. Said, so that nobody takes it for the former."""
     if (
         previous is None
-        or previous["status"] not in store.STORED
+        or previous["status"] not in db_deliveries.STORED
         or result.status == "rejected"
         or result.rows_accepted >= previous["rows_accepted"]
     ):
@@ -447,7 +450,7 @@ def _apply_gates(
             continue
         good_ids = result.good["id_number"] if result.good is not None else None
         if spec.kind == "events" and roster is None:
-            roster = store.roster_ids(con, period)
+            roster = db_roster.roster_ids(con, period)
         found = gating.check(
             result.source,
             result.file,
@@ -457,11 +460,13 @@ def _apply_gates(
             good_ids=good_ids,
             gates=gates,
             previous_persons=(
-                store.snapshot_persons(con, result.source, period) if spec.kind == "snapshot" else 0
+                db_deliveries.snapshot_persons(con, result.source, period)
+                if spec.kind == "snapshot"
+                else 0
             ),
             roster=roster,
         )
-        before = store.accepted_gates(con, period, result.source, result.sha256)
+        before = db_deliveries.accepted_gates(con, period, result.source, result.sha256)
         user = os_user()
         result.gates = [
             dataclasses.replace(
@@ -479,7 +484,9 @@ def _apply_gates(
 def _settle(result: SourceResult, previous: dict | None) -> None:
     """What the period's decision makes of a result: a missing or rejected file keeps the
     stored delivery (kept), a held one is held."""
-    stored = previous if previous is not None and previous["status"] in store.STORED else None
+    stored = (
+        previous if previous is not None and previous["status"] in db_deliveries.STORED else None
+    )
     if result.held:
         result.problem = "held"
         reasons = "; ".join(g.describe() for g in result.held)
@@ -533,7 +540,7 @@ def _store(
         "run_id": run_id,
     }
     if result.status == "kept":
-        store.record_event(con, {**event, "event": "kept"})
+        db_deliveries.record_event(con, {**event, "event": "kept"})
         return
     if result.status == "held":
         stamp = {
@@ -558,23 +565,25 @@ def _store(
                 for g in result.held
             ]
         )
-        store.hold_delivery(con, gates, result.good, result.quarantine, stamp)
-        store.record_event(con, {**event, "event": "held"})
+        db_deliveries.hold_delivery(con, gates, result.good, result.quarantine, stamp)
+        db_deliveries.record_event(con, {**event, "event": "held"})
         if result.kept_file is None:  # nothing of the period stored: the log says held
-            store.upsert_log(con, result.log_row(period, now))
+            db_deliveries.upsert_log(con, result.log_row(period, now))
         return
     if _as_logged(result, previous):
         return
-    store.replace_delivery(con, spec, period, result.good, result.quarantine, result.duplicates)
-    store.upsert_log(con, result.log_row(period, now))
+    db_deliveries.replace_delivery(
+        con, spec, period, result.good, result.quarantine, result.duplicates
+    )
+    db_deliveries.upsert_log(con, result.log_row(period, now))
     accepted = [g for g in result.gates if g.held]
     if accepted and result.sha256:
-        store.accept_held(
+        db_deliveries.accept_held(
             con, period, spec.source, result.sha256, [g.gate for g in accepted], user, now
         )
         who = ", ".join(sorted({g.accepted_by or user for g in accepted}))
         reasons = "; ".join(g.describe() for g in accepted)
-        store.record_event(
+        db_deliveries.record_event(
             con, {**event, "event": "accepted", "message": f"接受 accepted by {who}: {reasons}"}
         )
 
@@ -624,9 +633,9 @@ def withdraw(
     rows and duplicate copies go; `ingest_log` says withdrawn (who, when) and
     `delivery_events` records it. Raises `NothingToWithdraw` when none is stored."""
     check_period(period)
-    store.ensure_schema(con, specs)
-    entry = store.log_entry(con, period, source)
-    if entry is None or entry["status"] not in store.STORED:
+    db_schema.ensure_schema(con, specs)
+    entry = db_deliveries.log_entry(con, period, source)
+    if entry is None or entry["status"] not in db_deliveries.STORED:
         state = "无记录 nothing recorded" if entry is None else entry["status"]
         raise NothingToWithdraw(
             f"{period} 期没有已入库的 {source} 数据可撤回 no stored {source} delivery for "
@@ -634,13 +643,13 @@ def withdraw(
         )
     now = dt.datetime.now().replace(microsecond=0)
     user = os_user()
-    with store.transaction(con):
-        rows = store.remove_delivery(con, specs[source], period)
+    with transaction(con):
+        rows = db_deliveries.remove_delivery(con, specs[source], period)
         message = (
             f"撤回 withdrawn by {user} at {_when(now)}: {rows} 行 rows of {entry['file']} "
             f"(ingested {_when(entry['ingested_at'])}) removed"
         )
-        store.upsert_log(
+        db_deliveries.upsert_log(
             con,
             {
                 **entry,
@@ -654,7 +663,7 @@ def withdraw(
                 "warning": None,
             },
         )
-        store.record_event(
+        db_deliveries.record_event(
             con,
             {
                 "period": period,

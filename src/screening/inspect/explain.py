@@ -21,7 +21,8 @@ import duckdb
 import polars as pl
 
 from screening import contract, ids, params, vocab
-from screening.db import store
+from screening.db import deliveries as db_deliveries
+from screening.db import roster as db_roster
 from screening.periods import check_period, previous_period
 from screening.publish import report
 from screening.rules import EVENT_DEPARTMENTS, RISK_BY_CODE, RISKS, facts, followup, screen
@@ -222,7 +223,7 @@ def people_named(con: duckdb.DuckDBPyConnection, name: str, period: str) -> pl.D
     the household from. Full ID numbers: the caller masks them."""
     check_period(period)
     require_tables(con)
-    roster = store.population(con, period)
+    roster = db_roster.population(con, period)
     if roster.height == 0:
         raise ExplainError(f"截至 {period} 没有收到人口库 no roster received at or before {period}")
     wanted = unicodedata.normalize("NFKC", name).strip()
@@ -337,7 +338,7 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
     roster_period = scalar(con, "SELECT max(period) FROM stg_roster WHERE period <= ?", [period])
     if roster_period is None:
         raise ExplainError(f"截至 {period} 没有收到人口库 no roster received at or before {period}")
-    roster = store.population(con, period)
+    roster = db_roster.population(con, period)
     try:
         found = find_household(roster, key, period)
     except ExplainError as exc:
@@ -346,7 +347,7 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
     member_ids = population["id_number"].to_list()
     specs = contract.load()
     events = {
-        d.source: store.events_as_of(con, specs[d.source], period, member_ids).lazy()
+        d.source: db_roster.events_as_of(con, specs[d.source], period, member_ids).lazy()
         for d in EVENT_DEPARTMENTS
     }
     inputs = screen.ScreenInputs(population=population.lazy(), events=events)
@@ -679,7 +680,7 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
     run = full[0] if full else runs[0]
     resolved, origin = run_parameters(period, run)
     later = [r for r in runs if r.township is not None and _after(r, run)]
-    files = store.files_read(con, period)
+    files = db_deliveries.files_read(con, period)
     scale = _table_rows(con, "scale_checks", period, followup.SCALE_SCHEMA, "township NULLS LAST")
     overdue = (
         followup.load_overdue(con, period, run.started_at.date(), resolved)
@@ -690,7 +691,9 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
         period=period,
         run_id=run.run_id,
         files=cast(list[report.FileRead], files.to_dicts()),
-        rejected=cast(list[report.RejectedCount], store.rejected_counts(con, period).to_dicts()),
+        rejected=cast(
+            list[report.RejectedCount], db_deliveries.rejected_counts(con, period).to_dicts()
+        ),
         match_rates=cast(list[report.MatchRate], _match_rates(con, period).to_dicts()),
         suspects=_suspects(con, period),
         warnings=[

@@ -40,7 +40,8 @@ from prefect.states import State
 from prefect.tasks import Task
 
 from screening import config, ids
-from screening.db import lock, store
+from screening.db import lock
+from screening.db.connect import DatabaseBusy
 from screening.ingest.deliveries import STATUS_LABELS, SourceResult
 from screening.ingest.gates import DeliveryHeld
 from screening.orchestration.schedule import last_month
@@ -57,7 +58,7 @@ RETRY_DELAYS: list[float] = [10, 60]
 def retry_on_io(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry only what waiting can fix: an I/O error or a database held by someone else."""
     exc = state.data if isinstance(state.data, BaseException) else None
-    return isinstance(exc, OSError | store.DatabaseBusy)
+    return isinstance(exc, OSError | DatabaseBusy)
 
 
 def _stage(func: Callable[..., T], *args: Any) -> T:

@@ -50,7 +50,12 @@ import duckdb
 import polars as pl
 
 from screening import config, contract, ids, params
-from screening.db import lock, store
+from screening.db import deliveries as db_deliveries
+from screening.db import lock
+from screening.db import roster as db_roster
+from screening.db import runs as db_runs
+from screening.db import schema as db_schema
+from screening.db.connect import connect, insert_frame, transaction
 from screening.ingest.deliveries import (
     SourceResult,
     held,
@@ -187,15 +192,15 @@ def load_inputs(
     of each record as of it, holding only what the rules read (`rules.rule_columns`) and
     within their reach (`facts.reach`): rule dates up to end(P), and with `window_months`
     none before the window's first day, but for certificates. (explain loads whole records
-    with their provenance, `store.events_as_of`.)"""
-    population = store.population(con, period)
+    with their provenance, `db_roster.events_as_of`.)"""
+    population = db_roster.population(con, period)
     if population.height == 0:
         raise RunError(
             f"截至 {period} 没有收到人口库文件 no roster (人口/roster file) received at or "
             f"before {period}"
         )
     events = {
-        source: store.events_as_of(
+        source: db_roster.events_as_of(
             con, specs[source], period, **facts.rule_reads(source, period, window_months)
         ).lazy()
         for source in EVENT_SOURCES
@@ -238,7 +243,7 @@ def _record_start(
 def _check_demo(con: duckdb.DuckDBPyConnection, req: RunRequest) -> None:
     """The synthetic sample and real data never share a database: listing statuses and
     the follow-up would mix fake people with real ones."""
-    demo, other = store.demo_runs(con)
+    demo, other = db_runs.demo_runs(con)
     if req.demo and other:
         raise RunError(
             f"数据库 {req.db} 中已有真实数据的筛查，示例数据不能写入 the database holds runs of "
@@ -260,7 +265,7 @@ def _check_township(
     which may bring a new township."""
     if req.township is None:
         return
-    known = store.roster_townships(con, req.period)
+    known = db_roster.roster_townships(con, req.period)
     if req.township in known:
         return
     known = sorted(set(known) | set(_inbox_townships(req, specs)))
@@ -350,7 +355,7 @@ def _store_outputs(
         con.execute("DELETE FROM evidence WHERE period = ?", [period])
         con.execute("DELETE FROM suspects WHERE period = ?", [period])
         con.execute("DELETE FROM match_rates WHERE period = ?", [period])
-        store.insert_frame(con, "match_rates", match_rates)
+        insert_frame(con, "match_rates", match_rates)
     else:
         con.execute(
             "DELETE FROM evidence WHERE period = ? AND household_id IN "
@@ -358,8 +363,8 @@ def _store_outputs(
             [period, period, township],
         )
         con.execute("DELETE FROM suspects WHERE period = ? AND township = ?", [period, township])
-    store.insert_frame(con, "suspects", suspects)
-    store.insert_frame(con, "evidence", evidence)
+    insert_frame(con, "suspects", suspects)
+    insert_frame(con, "evidence", evidence)
 
 
 def screened_households(result: ScreenResult, run_id: str) -> pl.DataFrame:
@@ -391,9 +396,9 @@ def _store_followup(
         where, args = ("period = ? AND township = ?", [period, township])
     for table in ("screened_households", "removal_candidates", "scale_checks"):
         con.execute(f"DELETE FROM {table} WHERE {where}", args)
-    store.insert_frame(con, "screened_households", screened_households(result, run_id).filter(mine))
-    store.insert_frame(con, "removal_candidates", result.candidates.filter(mine))
-    store.insert_frame(con, "scale_checks", result.scale.filter(mine))
+    insert_frame(con, "screened_households", screened_households(result, run_id).filter(mine))
+    insert_frame(con, "removal_candidates", result.candidates.filter(mine))
+    insert_frame(con, "scale_checks", result.scale.filter(mine))
 
 
 # ---------------------------------------------------------------- report
@@ -414,8 +419,8 @@ def build_report(
     demo: bool = False,
 ) -> report.RunReport:
     """The run's report. Reads the run's screened households: call after storing them."""
-    files = store.files_read(con, period)
-    rejected = store.rejected_counts(con, period)
+    files = db_deliveries.files_read(con, period)
+    rejected = db_deliveries.rejected_counts(con, period)
     overdue = followup.load_overdue(con, period, started.date(), resolved)
     warnings = [
         *resolved.warnings,
@@ -573,13 +578,13 @@ def start_run(req: RunRequest) -> str:
     Returns the run id."""
     specs = contract.load(req.aliases_file)
     resolved = params.load(req.params_file).at(req.period)
-    con = store.connect(req.db, wait=req.busy_timeout)
+    con = connect(req.db, wait=req.busy_timeout)
     try:
-        store.ensure_schema(con, specs)
+        db_schema.ensure_schema(con, specs)
         # Refusals come before the run is recorded: a typo is not a failed run.
         _check_demo(con, req)
         _check_township(con, req, specs)
-        with store.transaction(con):
+        with transaction(con):
             interrupted = _close_interrupted(con)
             started = dt.datetime.now().replace(microsecond=0)
             run_id = new_run_id(req.period, started)
@@ -602,7 +607,7 @@ def ingest_inputs(req: RunRequest, run_id: str) -> list[SourceResult]:
     specs = contract.load(req.aliases_file)
     parameters = params.load(req.params_file)
     resolved = parameters.at(req.period)
-    con = store.connect(req.db, wait=req.busy_timeout)
+    con = connect(req.db, wait=req.busy_timeout)
     try:
         results = ingest_period(
             con,
@@ -629,7 +634,7 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
     (returned). The database is only read, and closed before the rules run."""
     specs = contract.load(req.aliases_file)
     resolved = params.load(req.params_file).at(req.period)
-    con = store.connect(req.db, read_only=True, wait=req.busy_timeout)
+    con = connect(req.db, read_only=True, wait=req.busy_timeout)
     try:
         if batches.needs_batches(con, req.period):  # exported, then screened by townships
             folder = work_dir(req.out, run_id) / batches.INPUTS_FOLDER
@@ -667,7 +672,7 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
     result, all_townships = read_work(work or work_dir(req.out, run_id))
     suspects, evidence, members = _for_township(result, req.township)
     mine = _township_rows(req.township)
-    con = store.connect(req.db, wait=req.busy_timeout)
+    con = connect(req.db, wait=req.busy_timeout)
     try:
         meta = publish.PublishMeta(
             period=req.period,
@@ -676,11 +681,11 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
             sources=_source_statuses(con, req.period, specs, run_id),
             mask_ids=req.mask_ids,
             all_townships=all_townships,
-            delivery_notes=publish.delivery_notes(store.run_events(con, run_id)),
+            delivery_notes=publish.delivery_notes(db_deliveries.run_events(con, run_id)),
             demo=req.demo,
         )
-        with store.transaction(con):
-            meta.list_key_secret = store.list_key_secret(con)
+        with transaction(con):
+            meta.list_key_secret = db_runs.list_key_secret(con)
             _store_outputs(con, req.period, req.township, suspects, evidence, result.match_rates)
             _store_followup(con, req.period, req.township, result, run_id)
             rep = build_report(
@@ -728,7 +733,7 @@ def fail_run(req: RunRequest, run_id: str, reason: str, status: str = "failed") 
     one as interrupted)."""
     remove_work(req.out, run_id)
     try:
-        con = store.connect(req.db, wait=req.busy_timeout)
+        con = connect(req.db, wait=req.busy_timeout)
     except Exception:
         return False
     try:
@@ -882,7 +887,7 @@ def _source_statuses(
         "SELECT source, status FROM ingest_log WHERE period = ?", [period]
     ).fetchall()
     status = dict(rows)
-    events = store.run_events(con, run_id)
+    events = db_deliveries.run_events(con, run_id)
     for source in events.filter(pl.col("event") == "kept")["source"]:
         status[source] = "kept"
     return {source: status[source] for source in specs if source in status}

@@ -141,7 +141,7 @@ class PublishMeta:
     # be used (`delivery_note`): said on every list's 说明 sheet.
     delivery_notes: dict[str, str] = field(default_factory=dict)
     demo: bool = False  # made from the bundled synthetic sample: the lists say so
-    # The database's secret for the 核对码 column (store.list_key_secret); None: no column.
+    # The database's secret for the 核对码 column (db_runs.list_key_secret); None: no column.
     list_key_secret: str | None = None
 
 
@@ -1114,8 +1114,8 @@ def delivery_note(
 
 
 def delivery_notes(events: pl.DataFrame, english: bool = False) -> dict[str, str]:
-    """Source → `delivery_note` for a run's `store.run_events`: the stored deliveries kept in
-    force and the held files accepted (a held file never reaches a publication: its run
+    """Source → `delivery_note` for a run's `db.deliveries.run_events`: the stored deliveries
+    kept in force and the held files accepted (a held file never reaches a publication: its run
     publishes nothing)."""
     used = events.filter(pl.col("event").is_in(["kept", "accepted"]))
     return {

@@ -22,7 +22,8 @@ from rich.text import Text
 
 from screening import contract, ids, vocab
 from screening.config import DEMO_LABEL
-from screening.db import store
+from screening.db import deliveries as db_deliveries
+from screening.db import roster as db_roster
 from screening.ids import mask_text
 from screening.ingest import gates
 from screening.params import ResolvedParams
@@ -133,7 +134,7 @@ class RunReport:
     # accepted (`publish.delivery_note`): said before every other warning.
     deliveries: list[str] = field(default_factory=list)
     held: pl.DataFrame = field(default_factory=_no_held)  # the period's held_deliveries
-    # store.ROSTER_QUALITY_SQL's findings, by name; empty: nothing to say.
+    # db_roster.ROSTER_QUALITY_SQL's findings, by name; empty: nothing to say.
     quality: dict[str, pl.DataFrame] = field(default_factory=dict)
     # Township → folder, where they differ (unsafe names, names differing only in case).
     folders: dict[str, str] = field(default_factory=dict)
@@ -146,9 +147,11 @@ def stored_parts(
     """The report's parts on deliveries, the roster and the folders, read the same way for
     a run (after it stored its screened households) and for a report rebuilt later."""
     return {
-        "deliveries": list(delivery_notes(store.run_events(con, run_id), english=True).values()),
-        "held": store.held_of_period(con, period),
-        "quality": store.roster_quality(con, period, vocab.HEAD_RELATION),
+        "deliveries": list(
+            delivery_notes(db_deliveries.run_events(con, run_id), english=True).values()
+        ),
+        "held": db_deliveries.held_of_period(con, period),
+        "quality": db_roster.roster_quality(con, period, vocab.HEAD_RELATION),
         "folders": {t: f for t, f in township_folders(all_townships).items() if t != f},
     }
 

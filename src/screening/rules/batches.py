@@ -26,7 +26,7 @@ import duckdb
 import polars as pl
 
 from screening import contract
-from screening.db import store
+from screening.db import roster as db_roster
 from screening.params import ResolvedParams
 from screening.rules import EVENT_SOURCES, facts, followup
 from screening.rules.base import window
@@ -41,7 +41,7 @@ EXPORT_MEMORY = "4GB"
 
 def persons_as_of(con: duckdb.DuckDBPyConnection, period: str) -> int:
     rows = con.execute(
-        f"SELECT count(*) FROM ({store.POPULATION_SQL})", {"period": period}
+        f"SELECT count(*) FROM ({db_roster.POPULATION_SQL})", {"period": period}
     ).fetchall()
     return int(rows[0][0])
 
@@ -66,11 +66,11 @@ def export_inputs(
         missing.mkdir(mode=0o700)
     # The same reads as `run.load_inputs`, written to parquet instead of held in memory.
     queries: dict[str, tuple[str, dict[str, object]]] = {
-        "roster": (store.POPULATION_SQL, {"period": period})
+        "roster": (db_roster.POPULATION_SQL, {"period": period})
     }
     queries.update(
         {
-            s: store.events_as_of_sql(
+            s: db_roster.events_as_of_sql(
                 specs[s], period, **facts.rule_reads(s, period, window_months)
             )
             for s in EVENT_SOURCES

@@ -102,7 +102,7 @@ def reach(department: Department, w: Window) -> tuple[dt.date | None, dt.date]:
 
 
 def rule_reads(source: str, period: str, window_months: int | None) -> dict[str, Any]:
-    """The `store.events_as_of` filters that keep what the rules of `source` read: its
+    """The `db_roster.events_as_of` filters that keep what the rules of `source` read: its
     columns, rule dates up to end(P) and, with `window_months`, none before the window's
     first day but for a department reading its whole history."""
     from screening.rules import DEPARTMENT_BY_SOURCE

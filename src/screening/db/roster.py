@@ -1,0 +1,154 @@
+"""What the rules read "as of period P": the roster snapshot in force (the latest received
+at or before P) and, per natural key, the newest version of each department record
+delivered at or before P; and what the run report says of the roster."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import duckdb
+import polars as pl
+
+from screening.contract import SourceSpec
+from screening.db.connect import has_table, present
+
+# The period of the roster snapshot in force at $period: the one every as-of read uses.
+ROSTER_IN_FORCE = "(SELECT max(period) FROM stg_roster WHERE period <= $period)"
+POPULATION_SQL = (
+    f"SELECT * EXCLUDE (extra) FROM stg_roster WHERE period = {ROSTER_IN_FORCE} ORDER BY row_number"
+)
+
+
+def population(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    """The latest roster snapshot received at or before the period ($period in
+    POPULATION_SQL)."""
+    return con.sql(POPULATION_SQL, params={"period": period}).pl()
+
+
+def persons_as_of(con: duckdb.DuckDBPyConnection, period: str) -> int:
+    """Persons on the roster snapshot in force at `period`."""
+    found = con.execute(f"SELECT count(*) FROM ({POPULATION_SQL})", {"period": period})
+    return int(found.fetchall()[0][0])
+
+
+def roster_period(con: duckdb.DuckDBPyConnection, period: str) -> str | None:
+    """The period of the roster snapshot in force at `period`, or None before any."""
+    if not has_table(con, "stg_roster"):
+        return None
+    found = con.execute(f"SELECT {ROSTER_IN_FORCE}", {"period": period}).fetchall()
+    return found[0][0] if found else None
+
+
+def roster_ids(con: duckdb.DuckDBPyConnection, period: str) -> pl.Series:
+    """The ID numbers of the roster snapshot in force at `period`."""
+    return con.sql(
+        f"SELECT id_number FROM stg_roster WHERE period = {ROSTER_IN_FORCE}",
+        params={"period": period},
+    ).pl()["id_number"]
+
+
+def roster_townships(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
+    """The townships of the roster snapshot in force at `period` ([] before any roster)."""
+    if not has_table(con, "stg_roster"):
+        return []
+    found = con.execute(
+        "SELECT DISTINCT township FROM stg_roster WHERE township IS NOT NULL AND period = "
+        f"{ROSTER_IN_FORCE} ORDER BY 1",
+        {"period": period},
+    ).fetchall()
+    return [r[0] for r in found]
+
+
+def events_as_of(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    period: str,
+    id_numbers: list[str] | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> pl.DataFrame:
+    """Per natural key, the newest version delivered at or before the period: every column
+    with period, file and row_number, or only `columns`. With `id_numbers`, only those
+    people's records; with `since` / `until`, only the records whose rule date lies on or
+    after / on or before them. Both filter after choosing the newest version, since a
+    re-sent record may correct the ID or the date it carries."""
+    sql, values = events_as_of_sql(spec, period, id_numbers, columns, since, until)
+    return con.sql(sql, params=values).pl()
+
+
+def events_as_of_sql(
+    spec: SourceSpec,
+    period: str,
+    id_numbers: list[str] | None = None,
+    columns: Sequence[str] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> tuple[str, dict[str, object]]:
+    """The query of `events_as_of` and its parameters (batches.py exports it to parquet)."""
+    key = ", ".join(f'"{k}"' for k in spec.natural_key)
+    newest = (
+        f"SELECT * EXCLUDE (extra) FROM stg_{spec.source} WHERE period <= $period "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY period DESC) = 1"
+    )
+    values: dict[str, object] = {"period": period}
+    where = []
+    if id_numbers is not None:
+        where.append("list_contains($ids, id_number)")
+        values["ids"] = id_numbers
+    for name, bound, op in (("since", since, ">="), ("until", until, "<=")):
+        if bound is not None:
+            assert spec.rule_date is not None, f"{spec.source} has no rule date"
+            where.append(f'"{spec.rule_date}" {op} ${name}')
+            values[name] = bound
+    selected = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    return f"SELECT {selected} FROM ({newest}){condition}", values
+
+
+_SNAPSHOT = f"WITH snap AS (SELECT * FROM stg_roster WHERE period = {ROSTER_IN_FORCE}) "
+ROSTER_QUALITY_SQL = {
+    # Households whose members name more than one township, and the township the
+    # screening placed them in (screened_households, written by the run before its report).
+    "split_townships": _SNAPSHOT
+    + "SELECT s.household_id, string_agg(DISTINCT s.township, '、' ORDER BY s.township) "
+    "AS townships, any_value(h.township) AS township_used FROM snap s "
+    "LEFT JOIN screened_households h ON h.period = $period AND h.household_id = s.household_id "
+    "GROUP BY s.household_id HAVING count(DISTINCT s.township) > 1 ORDER BY s.household_id",
+    "several_heads": _SNAPSHOT
+    + "SELECT household_id, count(*) AS heads FROM snap WHERE relation = $head "
+    "GROUP BY household_id HAVING count(*) > 1 ORDER BY household_id",
+    "no_head": _SNAPSHOT + "SELECT household_id FROM snap GROUP BY household_id "
+    "HAVING NOT bool_or(coalesce(relation = $head, false)) ORDER BY household_id",
+    # A person on two households' rows of the snapshot: every copy was quarantined
+    # (duplicate_key), so the person counts in neither household.
+    "two_households": "SELECT id_number, string_agg(DISTINCT household_id, '、' "
+    "ORDER BY household_id) AS households FROM duplicate_copies WHERE source = 'roster' "
+    f"AND period = {ROSTER_IN_FORCE} "
+    "AND id_number IS NOT NULL GROUP BY id_number HAVING count(DISTINCT household_id) > 1 "
+    "ORDER BY id_number",
+    # Department records delivered this period in copies that differ (all quarantined),
+    # and the households of the persons they are about.
+    "duplicates_touch": _SNAPSHOT
+    + "SELECT DISTINCT d.source, d.source_key, s.household_id FROM duplicate_copies d "
+    "JOIN snap s ON s.id_number = d.id_number WHERE d.period = $period AND d.source <> 'roster' "
+    "ORDER BY s.household_id, d.source, d.source_key",
+}
+
+
+def roster_quality(
+    con: duckdb.DuckDBPyConnection, period: str, head: str
+) -> dict[str, pl.DataFrame]:
+    """What the run report's data-quality section names: each of ROSTER_QUALITY_SQL for
+    the roster snapshot in force at `period` (`head`: the relation marking the head)."""
+    found: dict[str, pl.DataFrame] = {}
+    if not (present(con, "duplicate_copies") and present(con, "screened_households")):
+        return found
+    for name, sql in ROSTER_QUALITY_SQL.items():
+        values: dict[str, object] = {"period": period}
+        if "$head" in sql:
+            values["head"] = head
+        found[name] = con.sql(sql, params=values).pl()
+    return found
