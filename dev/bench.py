@@ -61,6 +61,7 @@ from screening.db import schema as db_schema
 from screening.db.connect import connect, transaction
 from screening.ingest import deliveries as ingest
 from screening.ingest import normalise, read, validate
+from screening.ingest import results as ingest_results
 from screening.ingest.inbox import discover
 from screening.pipeline import run
 from screening.publish import lists as publish
@@ -394,17 +395,17 @@ def _monthly_stages(
 
     with meter.measure("read + normalise", "rows read") as m:
         for source, path in paths.items():
-            ingest.file_sha256(path)  # run_period hashes every file to skip unchanged ones
+            ingest_results.file_sha256(path)  # run_period hashes every file to skip unchanged ones
             raws[source] = read.read_source(path, specs[source])
             normalised[source] = normalise.normalise_frame(raws[source].frame, specs[source])
             m.rows += raws[source].rows_read
     stages.append(m)
 
-    results: list[ingest.SourceResult] = []
+    results: list[ingest_results.SourceResult] = []
     with meter.measure("validate", "rows validated") as m:
         for source in specs:
             if source not in paths:
-                results.append(ingest.SourceResult(source, None, "missing"))
+                results.append(ingest_results.SourceResult(source, None, "missing"))
                 continue
             path = paths[source]
             checked = validate.validate(
@@ -412,14 +413,14 @@ def _monthly_stages(
             )
             rows = raws[source].rows_read
             results.append(
-                ingest.SourceResult(
+                ingest_results.SourceResult(
                     source,
                     path.name,
                     "loaded" if rows else "empty",
                     rows_read=rows,
                     rows_accepted=checked.good.height,
                     rows_rejected=checked.rows_rejected,
-                    sha256=ingest.file_sha256(path),
+                    sha256=ingest_results.file_sha256(path),
                     encoding=raws[source].encoding,
                     good=checked.good.with_columns(pl.lit(path.name).alias("file")),
                     quarantine=checked.quarantine,

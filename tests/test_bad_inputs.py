@@ -23,8 +23,9 @@ import xlsxwriter
 from screening import contract, ids
 from screening.contract import SOURCES
 from screening.db.connect import connect
-from screening.ingest import deliveries as ingest
-from screening.ingest.deliveries import SourceResult, ingest_period, read_one
+from screening.ingest import results as ingest_results
+from screening.ingest.deliveries import ingest_period
+from screening.ingest.results import SourceResult, read_one
 from screening.ingest.validate import Validated
 
 P = "2026-08"
@@ -862,15 +863,15 @@ def test_an_unexpected_error_rejects_only_its_source(
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    real = ingest.normalise_frame
+    real = ingest_results.normalise_frame
 
     def broken(frame: pl.DataFrame, spec: contract.SourceSpec) -> pl.DataFrame:
         if spec.source == source:
             raise ValueError(f"cannot handle {make_id(0)}\nsecond line")
         return real(frame, spec)
 
-    monkeypatch.setattr(ingest, "normalise_frame", broken)
-    with caplog.at_level(logging.ERROR, logger="screening.ingest.deliveries"):
+    monkeypatch.setattr(ingest_results, "normalise_frame", broken)
+    with caplog.at_level(logging.ERROR, logger="screening.ingest.results"):
         outcome = ingest_beside_good(tmp_path, source, ".csv", csv_bytes(good_table(source)))
     masked = ids.mask(make_id(0))
     assert_rejected(outcome, f"internal error: ValueError: cannot handle {masked}")
@@ -885,7 +886,7 @@ def test_an_unexpected_error_rejects_only_its_source(
 def test_a_library_panic_rejects_only_its_source(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = ingest.validate
+    real = ingest_results.validate
 
     # Rust extensions raise PanicException, which is not an Exception.
     def panics(frame: pl.DataFrame, spec: contract.SourceSpec, **kw: str) -> Validated:
@@ -893,7 +894,7 @@ def test_a_library_panic_rejects_only_its_source(
             raise pl.exceptions.PanicException("index out of bounds")
         return real(frame, spec, **kw)
 
-    monkeypatch.setattr(ingest, "validate", panics)
+    monkeypatch.setattr(ingest_results, "validate", panics)
     outcome = ingest_beside_good(tmp_path, "roster", ".csv", csv_bytes(good_table("roster")))
     assert_rejected(outcome, "internal error: PanicException: index out of bounds")
 
@@ -902,7 +903,7 @@ def test_ctrl_c_is_not_swallowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def interrupted(frame: pl.DataFrame, spec: contract.SourceSpec, **kw: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ingest, "validate", interrupted)
+    monkeypatch.setattr(ingest_results, "validate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ingest_beside_good(tmp_path, "roster", ".csv", csv_bytes(good_table("roster")))
 
@@ -913,7 +914,7 @@ def test_a_file_that_cannot_be_opened_is_rejected_with_the_reason(
     def denied(path: Path, spec: contract.SourceSpec, *_limits: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(ingest, "read_source", denied)
+    monkeypatch.setattr(ingest_results, "read_source", denied)
     path = tmp_path / "medical.csv"
     path.write_bytes(csv_bytes(good_table("medical")))
     result = read_one(path, specs()["medical"], P)

@@ -24,8 +24,10 @@ from screening import contract, ids, params, tables
 from screening.db import schema as db_schema
 from screening.db.connect import connect
 from screening.ingest import read
-from screening.ingest.deliveries import SourceResult, ingest_period
+from screening.ingest.cells import FileRejected
+from screening.ingest.deliveries import ingest_period
 from screening.ingest.gates import DeliveryHeld
+from screening.ingest.results import SourceResult
 from screening.pipeline import run
 
 P = "2026-08"
@@ -529,7 +531,7 @@ def test_the_unpacked_size_limit_holds_whatever_the_ratio(tmp_path: Path) -> Non
         xlsx_max_unzipped_bytes=1_000,
         xlsx_max_inflation=limits.xlsx_max_inflation,
     )
-    with pytest.raises(read.FileRejected, match=r"\(limits: 1 KB, 200×"):
+    with pytest.raises(FileRejected, match=r"\(limits: 1 KB, 200×"):
         read.read_source(path, contract.load()["medical"], small)
 
 

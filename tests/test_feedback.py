@@ -23,7 +23,7 @@ from screening.db.connect import connect
 from screening.feedback import imports as feedback
 from screening.feedback.imports import FeedbackError
 from screening.ingest import normalise
-from screening.ingest.read import FileRejected
+from screening.ingest.cells import FileRejected
 from screening.pipeline import run
 from screening.publish import lists as publish
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from screening import contract
 from screening.contract import SOURCES
 from screening.ingest import read
-from screening.ingest.deliveries import read_one
+from screening.ingest.cells import FileRejected
+from screening.ingest.results import read_one
 from tests.test_bad_inputs import FORMATS, good_table, make_id
 
 # Reading a few bytes takes milliseconds, so those properties afford many examples; a
@@ -56,7 +57,7 @@ def write(workdir: Path, suffix: str, content: bytes) -> Path:
 def assert_rows_or_rejected(path: Path, source: str) -> None:
     try:
         raw = read.read_source(path, SPECS[source])
-    except read.FileRejected as exc:
+    except FileRejected as exc:
         message = str(exc)
         assert message and "\n" not in message and len(message) < 400
         event(f"rejected: {message.split('(')[0][:50]}")  # --hypothesis-show-statistics

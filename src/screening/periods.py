@@ -5,8 +5,15 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+import unicodedata
+from pathlib import Path
 
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# A period in a file name: 202609, 2026-09, 2026_09, 2026.9, 2026年9月 (not inside a longer
+# number, so an ID or a date like 20260915 is not read as one).
+_NAMED_PERIOD = re.compile(
+    r"(?<!\d)(20\d{2})(?:(0[1-9]|1[0-2])(?!\d)|\s*[-_.年]\s*(0?[1-9]|1[0-2])(?!\d))"
+)
 
 
 class PeriodError(ValueError):
@@ -54,3 +61,13 @@ def period_words(period: str) -> str:
     """2026年9月: the period as a list's title says it."""
     year, month = parse_period(period)
     return f"{year}年{month}月"
+
+
+def periods_named(filename: str) -> list[str]:
+    """The periods (YYYY-MM) a file name names, in order, without repeats."""
+    found: list[str] = []
+    for m in _NAMED_PERIOD.finditer(unicodedata.normalize("NFKC", Path(filename).stem)):
+        period = f"{m.group(1)}-{int(m.group(2) or m.group(3)):02d}"
+        if period not in found:
+            found.append(period)
+    return found

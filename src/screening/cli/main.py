@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from screening import contract
     from screening.feedback import imports as feedback
-    from screening.ingest.deliveries import SourceResult
+    from screening.ingest.results import SourceResult
     from screening.inspect import explain as why
 
 app = typer.Typer(
@@ -144,7 +144,7 @@ class UserError(Exception):
 EXPECTED_ERRORS = (
     ("screening.config", "SettingsError", "设置有误"),
     ("screening.periods", "PeriodError", "期次有误"),
-    ("screening.ingest.read", "FileRejected", "文件无法使用"),
+    ("screening.ingest.cells", "FileRejected", "文件无法使用"),
     ("screening.contract", "ContractError", "数据约定或表头别名有误"),
     ("screening.db.connect", "DatabaseBusy", "数据库正被占用"),
     ("screening.pipeline.run", "RunError", "无法完成筛查"),
@@ -385,7 +385,7 @@ def _risk(code: str) -> str:
 
 def ingest_table(period: str, results: list[SourceResult]) -> Table:
     from screening.ids import mask_text
-    from screening.ingest.deliveries import STATUS_LABELS
+    from screening.ingest.results import STATUS_LABELS
 
     table = Table(title=f"入库 ingest {period}", title_justify="left")
     numbers = ("读入 read", "接收 accepted", "拒收 rejected", "重复 duplicate")

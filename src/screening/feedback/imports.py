@@ -36,10 +36,11 @@ from screening.db import runs as db_runs
 from screening.db import schema as db_schema
 from screening.db.connect import connect, insert_frame, transaction
 from screening.ingest import normalise
-from screening.ingest.deliveries import file_sha256, os_user
-from screening.ingest.inbox import periods_named
-from screening.ingest.read import FileRejected, RawFile, read_source
-from screening.periods import check_period
+from screening.ingest.cells import FileRejected
+from screening.ingest.deliveries import os_user
+from screening.ingest.read import RawFile, read_source
+from screening.ingest.results import file_sha256
+from screening.periods import check_period, periods_named
 from screening.publish import lists as publish
 from screening.vocab import DECISIONS, PENDING
 

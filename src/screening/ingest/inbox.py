@@ -8,12 +8,10 @@ of one source stop a run before anything changes (`TwoFilesForOneSource`).
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from screening.contract import SourceSpec
+from screening.contract import SourceSpec, fold_header
 from screening.periods import check_period
 
 FORMATS = (".csv", ".xlsx", ".parquet")
@@ -45,23 +43,6 @@ class Found:
         return ""
 
 
-# A period in a file name: 202609, 2026-09, 2026_09, 2026.9, 2026年9月 (not inside a longer
-# number, so an ID or a date like 20260915 is not read as one).
-_NAMED_PERIOD = re.compile(
-    r"(?<!\d)(20\d{2})(?:(0[1-9]|1[0-2])(?!\d)|\s*[-_.年]\s*(0?[1-9]|1[0-2])(?!\d))"
-)
-
-
-def periods_named(filename: str) -> list[str]:
-    """The periods (YYYY-MM) a file name names, in order, without repeats."""
-    found: list[str] = []
-    for m in _NAMED_PERIOD.finditer(unicodedata.normalize("NFKC", Path(filename).stem)):
-        period = f"{m.group(1)}-{int(m.group(2) or m.group(3)):02d}"
-        if period not in found:
-            found.append(period)
-    return found
-
-
 def check_one_file_per_source(found: dict[str, Found], folder: Path) -> None:
     """Raise `TwoFilesForOneSource` naming every source with more than one file."""
     doubled = [f for f in found.values() if f.problem == "ambiguous"]
@@ -76,17 +57,13 @@ def check_one_file_per_source(found: dict[str, Found], folder: Path) -> None:
     )
 
 
-def _fold(name: str) -> str:
-    return unicodedata.normalize("NFKC", name).strip().casefold()
-
-
 def source_of(filename: str, specs: dict[str, SourceSpec]) -> str | None:
     """The source a file name belongs to, by the longest matching prefix."""
-    name = _fold(filename)
+    name = fold_header(filename)
     best: tuple[int, str] | None = None
     for source, spec in specs.items():
         for prefix in spec.file_prefixes:
-            p = _fold(prefix)
+            p = fold_header(prefix)
             if name.startswith(p) and (best is None or len(p) > best[0]):
                 best = (len(p), source)
     return best[1] if best else None

@@ -42,8 +42,8 @@ from prefect.tasks import Task
 from screening import config, ids
 from screening.db import lock
 from screening.db.connect import DatabaseBusy
-from screening.ingest.deliveries import STATUS_LABELS, SourceResult
 from screening.ingest.gates import DeliveryHeld
+from screening.ingest.results import STATUS_LABELS, SourceResult
 from screening.orchestration.schedule import last_month
 from screening.pipeline import run
 from screening.publish import report

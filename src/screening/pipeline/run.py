@@ -56,15 +56,10 @@ from screening.db import roster as db_roster
 from screening.db import runs as db_runs
 from screening.db import schema as db_schema
 from screening.db.connect import connect, insert_frame, transaction
-from screening.ingest.deliveries import (
-    SourceResult,
-    held,
-    ingest_period,
-    read_guarded,
-    unrecognised_files,
-)
+from screening.ingest.deliveries import held, ingest_period, unrecognised_files
 from screening.ingest.gates import DeliveryHeld
 from screening.ingest.inbox import check_one_file_per_source, discover
+from screening.ingest.results import SourceResult, read_guarded
 from screening.periods import check_period, previous_period
 from screening.publish import lists as publish
 from screening.publish import report
