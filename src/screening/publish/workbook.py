@@ -54,6 +54,9 @@ SHEET_ABOUT = "说明"
 SHEET_CANDIDATES = "风险消除候选"
 
 
+# ---------------------------------------------------------------- the sheets' columns
+
+
 @dataclass(frozen=True)
 class _Col:
     header: str
@@ -139,6 +142,9 @@ _LINE_HEIGHT = 14.0  # points per line of 10-point text
 _ABOUT_WIDTH = 110
 
 
+# ---------------------------------------------------------------- the workbooks
+
+
 def write_list_workbook(
     path: Path,
     township: str,
@@ -219,6 +225,9 @@ def _page_header(prefix: str, township: str, meta: PublishMeta) -> str:
     # Excel caps a page header at 255 characters; a name from data could be any length.
     demo = "【示例数据 虚构人员】" if meta.demo else ""
     return f"{demo}{prefix}名单 {township[:60]} {period_words(meta.period)}"
+
+
+# ---------------------------------------------------------------- cells and print setup
 
 
 class _Formats:
