@@ -66,6 +66,7 @@ from screening.ingest.inbox import discover
 from screening.pipeline import run
 from screening.publish import lists as publish
 from screening.publish import report
+from screening.publish.columns import PublishMeta
 from screening.rules import batches, screen
 from screening.rules.base import window
 from screening.vocab import DEFAULT_HOUSEHOLD_TYPE
@@ -485,7 +486,7 @@ def _monthly_stages(
             ingest.unrecognised_files(inbox, period, specs),
             started,
         )
-        meta = publish.PublishMeta(
+        meta = PublishMeta(
             period=period,
             run_id=run_id,
             params=resolved,

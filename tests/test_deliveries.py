@@ -28,8 +28,8 @@ from screening.ingest import deliveries as ingest
 from screening.ingest.inbox import discover
 from screening.inspect import explain as why
 from screening.pipeline.run import run_period
-from screening.publish import lists as publish
 from screening.publish import report
+from screening.publish.files import LIST_PREFIX, township_folders
 
 from .conftest import SAMPLE_PERIODS, query, unstamped
 
@@ -160,7 +160,7 @@ def about_sheet(xlsx: Path) -> dict[str, str]:
 
 
 def a_list(out: Path, period: str) -> Path:
-    return next((out / period).glob(f"*/{publish.LIST_PREFIX}_*.xlsx"))
+    return next((out / period).glob(f"*/{LIST_PREFIX}_*.xlsx"))
 
 
 def last_run(db: Path) -> dict:
@@ -691,7 +691,7 @@ def test_the_run_report_names_what_the_roster_resolved(tmp_path: Path) -> None:
         assert report._md(found) in section, found
     assert "第一位户主" in section and "不计入任何一户" in section
     # Chengguan and CHENGGUAN (situation 9) each got their own folder, and the report says which.
-    folders = publish.township_folders(outcome.report.all_townships)
+    folders = township_folders(outcome.report.all_townships)
     assert folders["Chengguan"] != folders["CHENGGUAN"]
     assert all((out / LAST / folders[t]).is_dir() for t in ("Chengguan", "CHENGGUAN"))
     assert "## 乡镇文件夹 Township folders" in text and report._md(folders["CHENGGUAN"]) in text

@@ -25,7 +25,9 @@ from screening.feedback.imports import FeedbackError
 from screening.ingest import normalise
 from screening.ingest.cells import FileRejected
 from screening.pipeline import run
-from screening.publish import lists as publish
+from screening.publish.columns import LIST_KEY_HEADER, SUSPECT_HEADERS
+from screening.publish.files import township_paths
+from screening.publish.workbook import SHEET_HOUSEHOLDS
 
 from .conftest import SAMPLE_PERIODS, query
 
@@ -96,7 +98,7 @@ def nothing_stored(db: Path) -> bool:
 
 
 def published(workspace: dict[str, Path], township: str) -> tuple[Path, Path]:
-    return publish.township_paths(workspace["out"] / PERIOD, township, PERIOD)
+    return township_paths(workspace["out"] / PERIOD, township, PERIOD)
 
 
 def fill_xlsx(
@@ -292,7 +294,7 @@ def test_csv_with_english_headers_and_dates_in_text_forms(
     own, _ = townships
     _, csv = published(workspace, own)
     listed = pl.read_csv(csv, infer_schema=False).drop(HEADERS)
-    english = {chinese: key for key, chinese in publish.SUSPECT_HEADERS.items()}
+    english = {chinese: key for key, chinese in SUSPECT_HEADERS.items()}
     serial = str((dt.date(2026, 10, 3) - normalise.EXCEL_EPOCH).days)
     forms = ["2026/10/3", "20261003", "２０２６年１０月３日", " 2026-10-03 ", serial, "2026.10.3"]
     n, pad = len(forms), [None] * (listed.height - len(forms))
@@ -332,7 +334,7 @@ def test_dates_as_excel_cells_and_text(tmp_path: Path, cell: object, expected: o
     book = openpyxl.Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.title = publish.SHEET_HOUSEHOLDS
+    sheet.title = SHEET_HOUSEHOLDS
     sheet.append(["户编号", "核实结果", "核实日期"])
     sheet.append(["H1", "待核实", cell])
     book.save(tmp_path / "f.xlsx")
@@ -530,7 +532,7 @@ def filled_list_of(workspace: dict[str, Path], period: str, name: str | None = N
     listed = query(
         workspace["db"], f"SELECT township FROM suspects WHERE period = '{period}' LIMIT 1"
     )["township"][0]
-    xlsx, _ = publish.township_paths(workspace["out"] / period, listed, period)
+    xlsx, _ = township_paths(workspace["out"] / period, listed, period)
     target = workspace["root"] / (name or xlsx.name)
     return fill_xlsx(xlsx, target, {2: ("确认纳入", "2026-10-05", None)})
 
@@ -670,7 +672,7 @@ def test_a_list_published_with_masked_ids_comes_back_by_its_check_code(
     xlsx, csv = published(masked_lists, own)
     rows = sheet_rows(xlsx)
     header = rows[0]
-    at_id, at_key = header.index("户编号"), header.index(publish.LIST_KEY_HEADER)
+    at_id, at_key = header.index("户编号"), header.index(LIST_KEY_HEADER)
     assert at_key == at_id + 1
     shown = [str(r[at_id]) for r in rows[1:]]
     assert shown and all("********" in h for h in shown)  # what the township sees
@@ -706,7 +708,7 @@ def test_a_check_code_that_was_changed_is_rejected_not_guessed(
     book = openpyxl.load_workbook(xlsx)
     sheet = book.worksheets[0]
     header = [c.value for c in sheet[1]]
-    key = header.index(publish.LIST_KEY_HEADER) + 1
+    key = header.index(LIST_KEY_HEADER) + 1
     first, second = sheet.cell(2, key).value, sheet.cell(3, key).value
     sheet.cell(2, key, second)  # one column sorted on its own: codes on the wrong rows
     sheet.cell(3, key, first)

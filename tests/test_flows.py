@@ -33,6 +33,7 @@ from screening.orchestration import schedule
 from screening.orchestration.schedule import ScheduleError
 from screening.pipeline import run
 from screening.publish import lists as publish
+from screening.publish.files import SUSPECTS_FILE, township_paths
 
 from .conftest import BIN, SAMPLE_PERIODS, query, stop, wait_for
 
@@ -148,7 +149,7 @@ def test_stages_one_by_one_record_screen_and_publish(sample_inbox: Path, tmp_pat
         assert stored.equals(listed) and stored.height == done.suspects.height > 0
         assert query(req.db, "SELECT status FROM runs")["status"].to_list() == ["success"]
         assert (req.out / req.period / "run-report.md").exists()
-        assert set(done.written) >= {req.out / req.period / publish.SUSPECTS_FILE}
+        assert set(done.written) >= {req.out / req.period / SUSPECTS_FILE}
 
         run.finish_run(req, run_id)
         assert not (req.out / ".work").exists()
@@ -487,10 +488,10 @@ def test_the_monthly_flow_screens_two_months(
         stored = query(db, f"SELECT * FROM suspects WHERE period = '{period}'")
         listed = {e["household_id"]: e["colour"] for e in sample_manifest["expected"][period]}
         assert dict(stored.select("household_id", "colour").rows()) == listed
-        assert pl.read_parquet(folder / publish.SUSPECTS_FILE).equals(stored)
+        assert pl.read_parquet(folder / SUSPECTS_FILE).equals(stored)
         assert (folder / "run-report.md").is_file()
         for township in stored["township"].unique():
-            xlsx, csv = publish.township_paths(folder, township, period)
+            xlsx, csv = township_paths(folder, township, period)
             assert xlsx.is_file() and csv.is_file()
     assert not (out / ".work").exists()
 
@@ -713,6 +714,6 @@ def test_a_deployment_run_of_the_served_flow_publishes_the_lists(
     listed = {e["household_id"]: e["colour"] for e in sample_manifest["expected"][period]}
     assert dict(stored.select("household_id", "colour").rows()) == listed
     for township in stored["township"].unique():
-        xlsx, csv = publish.township_paths(out / period, township, period)
+        xlsx, csv = township_paths(out / period, township, period)
         assert xlsx.is_file() and csv.is_file()
     assert (out / period / "run-report.md").is_file()

@@ -18,17 +18,27 @@ import pytest
 
 from screening import ids, params
 from screening.publish import lists as publish
-from screening.publish.lists import (
-    COLOUR_FILLS,
+from screening.publish.about import about_lines
+from screening.publish.columns import (
+    CANDIDATE_HEADERS,
+    CANDIDATES_SCHEMA,
     EVIDENCE_SCHEMA,
+    FEEDBACK_HEADERS,
     MEMBERS_SCHEMA,
     SUSPECT_HEADERS,
     SUSPECTS_SCHEMA,
     PublishMeta,
-    about_lines,
+)
+from screening.publish.files import (
+    CANDIDATES_FILE,
+    CANDIDATES_PREFIX,
+    candidate_paths,
+    folder_key,
     safe_name,
+    township_folders,
     township_paths,
 )
+from screening.publish.workbook import COLOUR_FILLS, SHEET_CANDIDATES
 from screening.rules import RISK_LABELS, screen
 
 PERIOD = "2026-10"
@@ -234,7 +244,7 @@ def test_csv_has_a_bom_chinese_headers_and_round_trips(tmp_path: Path) -> None:
     # Every contract column but the run id, which would make reruns differ byte for byte.
     assert table.columns == [
         *(h for k, h in SUSPECT_HEADERS.items() if k != "run_id"),
-        *publish.FEEDBACK_HEADERS,
+        *FEEDBACK_HEADERS,
     ]
     expected = county().filter(pl.col("township") == "石羊塘镇").row(0, named=True)
     row = table.row(0, named=True)
@@ -411,8 +421,8 @@ def test_a_name_equal_to_another_names_cleaned_folder_gets_its_own(tmp_path: Pat
         [household(collide, "H001"), household("a/b", "H002")], key=lambda r: r["township"]
     )
     run_publish(tmp_path, suspects_frame(rows))
-    folders = publish.township_folders([collide, "a/b"])
-    assert len({publish.folder_key(f) for f in folders.values()}) == 2
+    folders = township_folders([collide, "a/b"])
+    assert len({folder_key(f) for f in folders.values()}) == 2
     for name, folder in folders.items():
         xlsx, _ = township_paths(tmp_path / PERIOD, name, PERIOD, folder)
         about = openpyxl.load_workbook(xlsx)["说明"]
@@ -428,13 +438,13 @@ def test_townships_differing_only_in_case_or_width_get_distinct_folders(tmp_path
     rows.append(household("城关镇", "H009"))
     suspects = suspects_frame(sorted(rows, key=lambda r: r["township"]))
     written = run_publish(tmp_path, suspects)
-    folders = publish.township_folders([*TWINS, "城关镇"])
+    folders = township_folders([*TWINS, "城关镇"])
     assert folders["城关镇"] == "城关镇"  # a name without a twin keeps its plain folder
     twin_folders = [folders[t] for t in TWINS]
-    assert len({publish.folder_key(f) for f in twin_folders}) == 3
+    assert len({folder_key(f) for f in twin_folders}) == 3
     assert all(f.startswith(safe_name(t) + "_") for t, f in zip(TWINS, twin_folders, strict=True))
     # Deterministic: the same names in another order give the same folders.
-    assert publish.township_folders([*reversed(TWINS), "城关镇"]) == folders
+    assert township_folders([*reversed(TWINS), "城关镇"]) == folders
     listed = {p.parent.name for p in written if p.suffix == ".xlsx"}
     assert set(twin_folders) <= listed
     for township, folder in zip(TWINS, twin_folders, strict=True):
@@ -475,7 +485,7 @@ def test_a_failed_publish_leaves_the_previous_files_intact(
         path.write_bytes(b"PK\x03\x04 half a workbook")
         raise OSError("disk full")
 
-    monkeypatch.setattr(publish, "_write_workbook", half_written)
+    monkeypatch.setattr(publish, "write_list_workbook", half_written)
     changed = county().with_columns(pl.lit("李四").alias("head_name"))
     with pytest.raises(OSError, match="disk full"):
         run_publish(tmp_path, changed)
@@ -616,7 +626,7 @@ def candidates_frame(*rows: tuple[str, str]) -> pl.DataFrame:
             }
             for township, hid in rows
         ],
-        schema=publish.CANDIDATES_SCHEMA,
+        schema=CANDIDATES_SCHEMA,
     )
 
 
@@ -632,21 +642,21 @@ def test_candidates_are_a_second_list_only_where_a_township_has_some(tmp_path: P
         meta(mask_ids=True),
         candidates=candidates,
     )
-    xlsx, csv = publish.candidate_paths(out / PERIOD, "城关镇", PERIOD)
+    xlsx, csv = candidate_paths(out / PERIOD, "城关镇", PERIOD)
     assert xlsx.is_file() and csv.is_file()
-    assert not any((out / PERIOD / "白马乡").glob(f"{publish.CANDIDATES_PREFIX}_*"))
+    assert not any((out / PERIOD / "白马乡").glob(f"{CANDIDATES_PREFIX}_*"))
     table = pl.read_csv(csv, infer_schema=False)
-    assert table.columns == [h for k, h in publish.CANDIDATE_HEADERS.items() if k != "run_id"]
+    assert table.columns == [h for k, h in CANDIDATE_HEADERS.items() if k != "run_id"]
     assert table["户编号"].to_list() == ["H101", "H102"]
     assert table["户主身份证号"].to_list() == ["430624********1234"] * 2
     assert table["最近风险点"].to_list() == ["'=因病"] * 2  # never a formula
-    sheet = openpyxl.load_workbook(xlsx)[publish.SHEET_CANDIDATES]
+    sheet = openpyxl.load_workbook(xlsx)[SHEET_CANDIDATES]
     assert [c.value for c in sheet[1]][:3] == ["序号", "村", "户编号"]
     assert sheet.max_row == 3
-    about = openpyxl.load_workbook(publish.township_paths(out / PERIOD, "城关镇", PERIOD)[0])
+    about = openpyxl.load_workbook(township_paths(out / PERIOD, "城关镇", PERIOD)[0])
     said = [r[1] for r in about["说明"].iter_rows(values_only=True) if r[0] == "风险消除候选"]
     assert said and "2 户" in said[0]
-    stored = pl.read_parquet(out / PERIOD / publish.CANDIDATES_FILE)
+    stored = pl.read_parquet(out / PERIOD / CANDIDATES_FILE)
     assert stored["household_id"].to_list() == ["H101", "H102"]
 
     # A township re-run without candidates leaves no old candidates list behind.
@@ -660,7 +670,7 @@ def test_candidates_are_a_second_list_only_where_a_township_has_some(tmp_path: P
         candidates=candidates.clear(),
     )
     assert not xlsx.exists() and not csv.exists()
-    assert pl.read_parquet(out / PERIOD / publish.CANDIDATES_FILE).height == 0
+    assert pl.read_parquet(out / PERIOD / CANDIDATES_FILE).height == 0
 
 
 def test_the_about_sheet_words_the_rules_over_the_parameters_in_force() -> None:

@@ -34,7 +34,12 @@ from screening.db import lock
 from screening.db.connect import connect
 from screening.ingest import inbox
 from screening.pipeline import run
-from screening.publish import lists as publish
+from screening.publish.files import (
+    CANDIDATES_FILE,
+    EVIDENCE_FILE,
+    SUSPECTS_FILE,
+    township_paths,
+)
 from screening.publish.report import REPORT_FILE
 
 from .conftest import SAMPLE_PERIODS
@@ -124,9 +129,9 @@ def files_match_database(db: Path, out: Path, period: str) -> bool:
     folder = out / period
     stored = query(db, "SELECT * FROM suspects WHERE period = ? ORDER BY ALL", [period])
     stored_evidence = query(db, "SELECT * FROM evidence WHERE period = ? ORDER BY ALL", [period])
-    return pl.read_parquet(folder / publish.SUSPECTS_FILE).sort(pl.all()).equals(
+    return pl.read_parquet(folder / SUSPECTS_FILE).sort(pl.all()).equals(
         stored
-    ) and pl.read_parquet(folder / publish.EVIDENCE_FILE).sort(pl.all()).equals(stored_evidence)
+    ) and pl.read_parquet(folder / EVIDENCE_FILE).sort(pl.all()).equals(stored_evidence)
 
 
 def rename_townships(
@@ -287,21 +292,21 @@ def test_a_fault_inside_the_ingest_transaction_stores_no_half_delivery(
     assert new_runs(db, known)["status"].to_list() == ["failed"]
 
 
-# The `screening` command with a pause point after publish.StagedFiles has written every
-# file under its temporary name and before it renames any: publish.py has no hook of its
+# The `screening` command with a pause point after publish.files.StagedFiles has written
+# every file under its temporary name and before it renames any: publishing has no hook of its
 # own, so the pause is added here, through the same environment variables.
 PAUSE_AFTER_STAGING = """\
 from screening.cli.main import app
 from screening.pipeline import run
-from screening.publish import lists as publish
+from screening.publish import files
 
-commit = publish.StagedFiles.commit
+commit = files.StagedFiles.commit
 
 def paused(self):
     run.after_stage("staged")
     return commit(self)
 
-publish.StagedFiles.commit = paused
+files.StagedFiles.commit = paused
 app(prog_name="screening")
 """
 
@@ -400,9 +405,9 @@ def test_a_rerun_on_the_same_inputs_changes_nothing_but_the_run_id(
     )
     for name in names:
         old, new = first_files / name, out / PERIOD / name
-        if name.endswith((".csv", publish.EVIDENCE_FILE)):
+        if name.endswith((".csv", EVIDENCE_FILE)):
             assert digest(old.read_bytes()) == digest(new.read_bytes()), name
-        elif name in (publish.SUSPECTS_FILE, publish.CANDIDATES_FILE):  # with a run_id column
+        elif name in (SUSPECTS_FILE, CANDIDATES_FILE):  # with a run_id column
             a, b = pl.read_parquet(old), pl.read_parquet(new)
             assert a["run_id"].unique().to_list() in ([first_id], [])
             assert b["run_id"].unique().to_list() in ([second_id], [])
@@ -441,12 +446,12 @@ def test_township_names_with_quotes_slashes_and_formulas_run_end_to_end(
     assert outside == {db.name}
     folder = out / PERIOD
     for name in (ODD_NAME, QUOTED_NAME, DOTS_NAME):
-        xlsx, csv = publish.township_paths(folder, name, PERIOD)
+        xlsx, csv = township_paths(folder, name, PERIOD)
         assert xlsx.is_file() and csv.is_file()
         assert xlsx.parent.parent == folder
-    assert publish.township_paths(folder, QUOTED_NAME, PERIOD)[0].parent.name == QUOTED_NAME
+    assert township_paths(folder, QUOTED_NAME, PERIOD)[0].parent.name == QUOTED_NAME
 
-    xlsx, csv = publish.township_paths(folder, ODD_NAME, PERIOD)
+    xlsx, csv = township_paths(folder, ODD_NAME, PERIOD)
     table = pl.read_csv(csv, infer_schema=False)
     assert set(table["乡镇"]) == {"'" + ODD_NAME}  # defused: a spreadsheet shows it as text
     book = openpyxl.load_workbook(xlsx)

@@ -11,13 +11,13 @@ import polars as pl
 from rich.console import Console
 
 from screening import params
-from screening.publish.lists import SUSPECTS_SCHEMA
+from screening.publish.columns import SUSPECTS_SCHEMA
+from screening.publish.console import render_console
 from screening.publish.report import (
     FileRead,
     MatchRate,
     RejectedCount,
     RunReport,
-    render_console,
     render_markdown,
     risk_counts,
     status_counts,

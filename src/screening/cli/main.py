@@ -574,7 +574,7 @@ def run(
     report. On failure nothing already published is changed; a delivery held by a
     completeness gate stops the run with exit status 3 (see --accept-held)."""
     from screening.pipeline import run as runs
-    from screening.publish.report import render_console
+    from screening.publish.console import render_console
 
     check_period(period)
     settings = config.load(
@@ -672,7 +672,8 @@ def report(
     """报告: show a period's run report again, rebuilt from the database (works when the
     published files were moved or deleted): files read, rejected rows, match rates, lists."""
     from screening.inspect import explain as why
-    from screening.publish.report import REPORT_FILE, render_console
+    from screening.publish.console import render_console
+    from screening.publish.report import REPORT_FILE
 
     check_period(period)
     settings = config.load(db=db, out=out, busy_timeout=busy_timeout, demo=demo)

@@ -41,7 +41,9 @@ from screening.ingest.deliveries import os_user
 from screening.ingest.read import RawFile, read_source
 from screening.ingest.results import file_sha256
 from screening.periods import check_period, periods_named
-from screening.publish import lists as publish
+from screening.publish.columns import LIST_KEY, list_key
+from screening.publish.files import township_folders
+from screening.publish.workbook import SHEET_ABOUT
 from screening.vocab import DECISIONS, PENDING
 
 RESULTS = DECISIONS
@@ -144,10 +146,7 @@ def parse_rows(frame: pl.DataFrame) -> pl.DataFrame:
         normalise.text(raw("note")).alias("note"),
         normalise.text(raw("township")).alias("township"),
         normalise.text(raw("period")).str.normalize("NFKC").alias("period"),
-        normalise.text(raw(publish.LIST_KEY))
-        .str.normalize("NFKC")
-        .str.to_uppercase()
-        .alias(publish.LIST_KEY),
+        normalise.text(raw(LIST_KEY)).str.normalize("NFKC").str.to_uppercase().alias(LIST_KEY),
         pl.all_horizontal([normalise.is_empty(c) for c in cells]).alias("empty"),
     )
 
@@ -199,7 +198,7 @@ def _from_file_name(path: Path, townships: list[str]) -> FileTownship | None:
     # A published name holds the township's folder name, which is the name itself unless it
     # had to be made safe; the longest match wins so that a name inside another does not.
     stem = path.stem
-    folders = publish.township_folders(townships)
+    folders = township_folders(townships)
     named = [t for t in townships if t in stem or folders[t] in stem]
     if not named:
         return None
@@ -240,11 +239,9 @@ def about_sheet(path: Path) -> dict[str, str]:
 
     try:
         reader = fastexcel.read_excel(str(path))
-        if publish.SHEET_ABOUT not in reader.sheet_names:
+        if SHEET_ABOUT not in reader.sheet_names:
             return {}
-        sheet = reader.load_sheet_by_name(
-            publish.SHEET_ABOUT, header_row=None, dtypes="string"
-        ).to_polars()
+        sheet = reader.load_sheet_by_name(SHEET_ABOUT, header_row=None, dtypes="string").to_polars()
     except BaseException as exc:  # fastexcel's own errors, or a panic; the reader says more
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
             raise
@@ -306,7 +303,7 @@ def check_rows(
     # Only a list published inside its window can be held to its publication date.
     after = published if published is not None and published <= last else None
     hid, result, date = pl.col("household_id"), pl.col("result_raw"), pl.col("date_raw")
-    key = pl.col(publish.LIST_KEY)
+    key = pl.col(LIST_KEY)
     listed_id, listed_township = pl.col("listed_id"), pl.col("listed_township")
     checks: list[tuple[pl.Expr, str, str, pl.Expr, pl.Expr]] = [
         (
@@ -325,7 +322,7 @@ def check_rows(
         ),
         (
             pl.col("key_problem") == "unknown",
-            publish.LIST_KEY,
+            LIST_KEY,
             "unknown_list_key",
             key,
             pl.format(
@@ -337,7 +334,7 @@ def check_rows(
         ),
         (
             pl.col("key_problem") == "conflict",
-            publish.LIST_KEY,
+            LIST_KEY,
             "list_key_mismatch",
             key,
             _msg(
@@ -463,10 +460,10 @@ def _match(rows: pl.DataFrame, listed: pl.DataFrame) -> pl.DataFrame:
     the row's 核对码 (a list published with --mask-ids shows the 户编号 masked).
     `key_problem`: 'unknown' for a 核对码 on no listed household, 'conflict' when the
     户编号 and the 核对码 name different households; `listed_id` is then null."""
-    if publish.LIST_KEY not in listed.columns:
-        listed = listed.with_columns(pl.lit(None, pl.String).alias(publish.LIST_KEY))
-    if publish.LIST_KEY not in rows.columns:
-        rows = rows.with_columns(pl.lit(None, pl.String).alias(publish.LIST_KEY))
+    if LIST_KEY not in listed.columns:
+        listed = listed.with_columns(pl.lit(None, pl.String).alias(LIST_KEY))
+    if LIST_KEY not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, pl.String).alias(LIST_KEY))
     exact = listed.select(
         pl.col("household_id").alias("_exact"),
         pl.col("household_id").alias("_id1"),
@@ -478,13 +475,13 @@ def _match(rows: pl.DataFrame, listed: pl.DataFrame) -> pl.DataFrame:
         pl.col("township").alias("_t2"),
     ).unique("_key", keep="none")
     keyed = listed.select(
-        pl.col(publish.LIST_KEY).alias("_code"),
+        pl.col(LIST_KEY).alias("_code"),
         pl.col("household_id").alias("_id3"),
         pl.col("township").alias("_t3"),
         ids.mask_text_expr(pl.col("household_id")).alias("_masked3"),
     ).unique("_code", keep="none")
     by_id = pl.coalesce("_id1", "_id2")
-    hid, code = pl.col("household_id"), pl.col(publish.LIST_KEY)
+    hid, code = pl.col("household_id"), pl.col(LIST_KEY)
     # A 户编号 that names no listed household and is not the masked one the key's list shows.
     stray_id = by_id.is_null() & hid.is_not_null() & (hid != pl.col("_masked3")).fill_null(True)
     problem = (
@@ -505,7 +502,7 @@ def _match(rows: pl.DataFrame, listed: pl.DataFrame) -> pl.DataFrame:
         rows.with_columns(household_key(pl.col("household_id")).alias("_key"))
         .join(exact, left_on="household_id", right_on="_exact", how="left")
         .join(folded, on="_key", how="left")
-        .join(keyed, left_on=publish.LIST_KEY, right_on="_code", how="left")
+        .join(keyed, left_on=LIST_KEY, right_on="_code", how="left")
         .with_columns(problem.cast(pl.String).alias("key_problem"))
         .with_columns(
             pl.when(usable).then(pl.coalesce(by_id, "_id3")).alias("listed_id"),
@@ -583,10 +580,10 @@ def listed_households(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFra
 def with_list_keys(
     listed: pl.DataFrame, period: str, con: duckdb.DuckDBPyConnection
 ) -> pl.DataFrame:
-    """The listed households with the 核对码 their lists carry (publish.list_key)."""
+    """The listed households with the 核对码 their lists carry (publish.columns.list_key)."""
     secret = db_runs.list_key_secret(con)
-    keys = [publish.list_key(secret, period, h) for h in listed["household_id"]]
-    return listed.with_columns(pl.Series(publish.LIST_KEY, keys, pl.String))
+    keys = [list_key(secret, period, h) for h in listed["household_id"]]
+    return listed.with_columns(pl.Series(LIST_KEY, keys, pl.String))
 
 
 def new_decisions(

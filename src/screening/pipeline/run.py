@@ -63,6 +63,9 @@ from screening.ingest.results import SourceResult, read_guarded
 from screening.periods import check_period, previous_period
 from screening.publish import lists as publish
 from screening.publish import report
+from screening.publish.about import delivery_notes
+from screening.publish.columns import PublishMeta
+from screening.publish.files import ensure_dir
 from screening.rules import EVENT_SOURCES, batches, facts, followup
 from screening.rules.screen import ScreenInputs, ScreenResult, screen
 from screening.version import code_version
@@ -78,7 +81,7 @@ _WORK_FRAMES = (
     "scale",
 )
 _WORK_META = "meta.json"
-# publish.StagedFiles writes ".<final name>.<8 random characters>.tmp" (tempfile.mkstemp)
+# publish.files.StagedFiles writes ".<final name>.<8 random characters>.tmp" (mkstemp)
 # beside each final file; a process killed while staging leaves them behind.
 _STAGED_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
@@ -465,9 +468,9 @@ def work_dir(out: Path, run_id: str) -> Path:
 def write_work(folder: Path, result: ScreenResult, all_townships: list[str]) -> Path:
     out = folder.parent.parent
     if not out.exists():
-        publish.ensure_dir(out)  # as publishing would make it; an existing one is left as is
-    publish.ensure_dir(folder.parent)  # 0700: the frames hold personal data
-    publish.ensure_dir(folder)
+        ensure_dir(out)  # as publishing would make it; an existing one is left as is
+    ensure_dir(folder.parent)  # 0700: the frames hold personal data
+    ensure_dir(folder)
     for name in _WORK_FRAMES:
         getattr(result, name).write_parquet(folder / f"{name}.parquet")
     meta = {
@@ -669,14 +672,14 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
     mine = _township_rows(req.township)
     con = connect(req.db, wait=req.busy_timeout)
     try:
-        meta = publish.PublishMeta(
+        meta = PublishMeta(
             period=req.period,
             run_id=run_id,
             params=resolved,
             sources=_source_statuses(con, req.period, specs, run_id),
             mask_ids=req.mask_ids,
             all_townships=all_townships,
-            delivery_notes=publish.delivery_notes(db_deliveries.run_events(con, run_id)),
+            delivery_notes=delivery_notes(db_deliveries.run_events(con, run_id)),
             demo=req.demo,
         )
         with transaction(con):

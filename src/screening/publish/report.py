@@ -1,8 +1,9 @@
 """The run report: what a run read, rejected, matched and listed, and what to worry about.
 
 One `RunReport` renders two ways: `run-report.md` beside the lists (Chinese, with the
-English keys analysts search for) and rich tables on the console. Rendering is pure: the
-same report gives the same text, and the only times shown are those the caller passes in.
+English keys analysts search for), here, and rich tables on the console (console.py), from
+the same counts and warnings. Rendering is pure: the same report gives the same text, and
+the only times shown are those the caller passes in.
 `stored_parts` reads the parts a run and a report rebuilt later take from the database.
 """
 
@@ -16,9 +17,6 @@ from typing import Any, Required, TypedDict
 
 import duckdb
 import polars as pl
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from screening import contract, ids, vocab
 from screening.config import DEMO_LABEL
@@ -27,16 +25,14 @@ from screening.db import roster as db_roster
 from screening.ids import mask_text
 from screening.ingest import gates
 from screening.params import ResolvedParams
-from screening.publish.lists import (
+from screening.publish.about import (
     ABSENT,
-    SUSPECTS_SCHEMA,
     delivery_notes,
     missing_sources_sentence,
-    period_dir,
     source_status,
-    township_folders,
-    write_text_atomic,
 )
+from screening.publish.columns import SUSPECTS_SCHEMA
+from screening.publish.files import period_dir, township_folders, write_text_atomic
 from screening.rules import RISK_LABELS, followup
 from screening.vocab import COLOURS, STATUSES
 
@@ -251,11 +247,13 @@ def source_statuses(files: Sequence[FileRead]) -> dict[str, str]:
     return statuses
 
 
-def _rate(matched: int, total: int) -> str:
+def rate(matched: int, total: int) -> str:
+    """A share as the report shows it (12.3%); — when there is nothing to share."""
     return f"{matched / total:.1%}" if total else "—"
 
 
-def _num(value: int | None) -> str:
+def number(value: int | None) -> str:
+    """A count as the report shows it (1,234); blank when unknown."""
     return "" if value is None else f"{value:,}"
 
 
@@ -397,7 +395,7 @@ def _quality_rows(name: str, frame: pl.DataFrame) -> tuple[list[str], list[list[
         ]
     if name == "several_heads":
         return ["户编号 household_id", "户主人数 heads"], [
-            [hh(r["household_id"]), _num(r["heads"])] for r in shown
+            [hh(r["household_id"]), number(r["heads"])] for r in shown
         ]
     if name == "no_head":
         return ["户编号 household_id"], [[hh(r["household_id"])] for r in shown]
@@ -468,10 +466,10 @@ def _md_files(report: RunReport) -> str:
             _md(f["file"] or "—"),
             f"{_md(source_status(f['status']))} ({_md(f['status'])})",
             _md(f["message"] or ""),
-            _num(f["rows_read"]),
-            _num(f["rows_accepted"]),
-            _num(f["rows_rejected"]),
-            _num(f.get("rows_duplicate")),
+            number(f["rows_read"]),
+            number(f["rows_accepted"]),
+            number(f["rows_rejected"]),
+            number(f.get("rows_duplicate")),
         ]
         for f in report.files
     ]
@@ -483,7 +481,7 @@ def _md_rejected(report: RunReport) -> str:
     if not report.rejected:
         return "## 拒收明细 Rejected rows\n\n无 none."
     rows = [
-        [_md(contract.long_name(r["source"])), _md(r["column"]), _md(r["check"]), _num(r["rows"])]
+        [_md(contract.long_name(r["source"])), _md(r["column"]), _md(r["check"]), number(r["rows"])]
         for r in sorted(report.rejected, key=lambda r: (r["source"], r["column"], r["check"]))
     ]
     headers = ["数据来源 source", "列 column", "检查 check", "行数 rows"]
@@ -501,10 +499,10 @@ def _md_matches(report: RunReport) -> str:
     rows = [
         [
             _md(contract.long_name(m["source"])),
-            _num(m["records_in_window"]),
-            _num(m["matched"]),
-            _num(m["unmatched"]),
-            _rate(m["matched"], m["records_in_window"]),
+            number(m["records_in_window"]),
+            number(m["matched"]),
+            number(m["unmatched"]),
+            rate(m["matched"], m["records_in_window"]),
         ]
         for m in report.match_rates
     ]
@@ -515,14 +513,14 @@ def _md_matches(report: RunReport) -> str:
 def _md_listed(report: RunReport) -> str:
     towns = township_colour_counts(report.suspects, report.all_townships)
     town_rows = [
-        [_md(r["township"]), *(_num(r[c]) for c in (*COLOURS, TOTAL))]
+        [_md(r["township"]), *(number(r[c]) for c in (*COLOURS, TOTAL))]
         for r in towns.iter_rows(named=True)
     ]
     risks = [
-        [r["risk_code"], _md(r["label"]), _num(r["households"])]
+        [r["risk_code"], _md(r["label"]), number(r["households"])]
         for r in risk_counts(report.suspects).iter_rows(named=True)
     ]
-    statuses = [[_md(s), _num(n)] for s, n in status_counts(report.suspects).items()]
+    statuses = [[_md(s), number(n)] for s, n in status_counts(report.suspects).items()]
     return "\n\n".join(
         [
             f"## 疑似监测户 Listed households\n\n共 {report.suspects.height:,} 户 households.",
@@ -544,9 +542,9 @@ def _md_followup(report: RunReport) -> str:
     scale_rows = [
         [
             _md(r["township"] or f"{TOTAL}（全县）"),
-            _num(r["roster_households"]),
-            _num(r["base_households"]),
-            _num(r["listed"]),
+            number(r["roster_households"]),
+            number(r["base_households"]),
+            number(r["listed"]),
             _share(r["share_of_roster"]),
             _share(r["share_of_base"]),
         ]
@@ -572,7 +570,7 @@ def _md_followup(report: RunReport) -> str:
         else "### 规模校验 Scale check\n\n无 none."
     )
     overdue_rows = [
-        [_md(r["township"]), _num(r["overdue"]), r["due"].isoformat()]
+        [_md(r["township"]), number(r["overdue"]), r["due"].isoformat()]
         for r in report.overdue.iter_rows(named=True)
     ]
     overdue = "### 核实逾期 Overdue verifications（上期名单 previous list）\n\n" + (
@@ -581,7 +579,7 @@ def _md_followup(report: RunReport) -> str:
         else "无 none."
     )
     counts = report.candidates.group_by("township").len().sort("township")
-    candidate_rows = [[_md(t), _num(n)] for t, n in counts.iter_rows()]
+    candidate_rows = [[_md(t), number(n)] for t, n in counts.iter_rows()]
     candidates = (
         f"### 风险消除候选 Risk-removal candidates\n\n共 {report.candidates.height:,} 户 "
         "households."
@@ -596,104 +594,3 @@ def _md_parameters(report: RunReport) -> str:
     rows = [[f"{_md(label)} ({_md(name)})", _md(text)] for name, label, text in lines]
     body = _md_table(["参数 parameter", "取值 value"], rows) if rows else "无 none."
     return f"## 参数 Parameters\n\n{body}"
-
-
-# ---------------------------------------------------------------- console
-
-
-def render_console(report: RunReport, console: Console) -> None:
-    """The same report as rich tables; data text is never read as rich markup."""
-    scope = f"（{report.township}）" if report.township else ""
-    console.print(Text(f"筛查运行 {report.period}{scope}  批次号 {report.run_id}", style="bold"))
-    for warning in all_warnings(report):
-        console.print(Text(f"! {warning}", style="yellow"))
-    for line in quality_counts(report):
-        console.print(Text(f"! 数据质量 data quality: {line}", style="yellow"))
-    for r in report.held.iter_rows(named=True):
-        outcome = (
-            f"已接受 accepted by {r['accepted_by']}" if r["accepted_by"] else "暂扣未用 not used"
-        )
-        console.print(
-            Text(
-                f"! 暂扣 held: {contract.label(r['source'])} {r['source']} "
-                f"{r['file']}: {gates.GATE_LABELS.get(r['gate'], r['gate'])} "
-                f"{gates.percent(r['measured'])} / {gates.percent(r['threshold'])}: {outcome}",
-                style="yellow",
-            )
-        )
-    console.print(_files_table(report.files))
-    if report.match_rates:
-        console.print(_matches_table(report.match_rates))
-    console.print(_towns_table(report))
-    console.print(_risks_table(report.suspects))
-    if report.candidates.height:
-        console.print(Text(f"风险消除候选 risk-removal candidates: {report.candidates.height} 户"))
-
-
-def _table(title: str, headers: Sequence[str], right_from: int) -> Table:
-    table = Table(title=title, title_justify="left")
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if i >= right_from else "left")
-    return table
-
-
-def _cells(values: Iterable[object]) -> list[Text]:
-    return [Text(mask_text("" if v is None else str(v))) for v in values]
-
-
-def _files_table(files: Sequence[FileRead]) -> Table:
-    table = _table("读入文件 files", ["来源", "文件", "状态", "读入", "接收", "拒收", "重复"], 3)
-    for f in files:
-        table.add_row(
-            *_cells(
-                [
-                    contract.label(f["source"]),
-                    f["file"] or "—",
-                    source_status(f["status"]),
-                    _num(f["rows_read"]),
-                    _num(f["rows_accepted"]),
-                    _num(f["rows_rejected"]),
-                    _num(f.get("rows_duplicate")),
-                ]
-            )
-        )
-    return table
-
-
-def _matches_table(rates: Sequence[MatchRate]) -> Table:
-    table = _table(
-        "与人口库匹配 match rates", ["来源", "窗口内记录", "匹配", "未匹配", "匹配率"], 1
-    )
-    for m in rates:
-        table.add_row(
-            *_cells(
-                [
-                    contract.label(m["source"]),
-                    _num(m["records_in_window"]),
-                    _num(m["matched"]),
-                    _num(m["unmatched"]),
-                    _rate(m["matched"], m["records_in_window"]),
-                ]
-            )
-        )
-    return table
-
-
-def _towns_table(report: RunReport) -> Table:
-    table = _table("疑似监测户 listed households", ["乡镇", *COLOURS, TOTAL], 1)
-    counts = township_colour_counts(report.suspects, report.all_townships)
-    last = counts.height - 1  # the total row, set off by a rule
-    for i, row in enumerate(counts.iter_rows(named=True)):
-        table.add_row(
-            *_cells([row["township"], *(_num(row[c]) for c in (*COLOURS, TOTAL))]),
-            style="bold" if i == last else None,
-            end_section=i == last - 1,
-        )
-    return table
-
-
-def _risks_table(suspects: pl.DataFrame) -> Table:
-    table = _table("按风险点 by risk point", ["风险点", "代码", "户数"], 2)
-    for row in risk_counts(suspects).iter_rows(named=True):
-        table.add_row(*_cells([row["label"], row["risk_code"], _num(row["households"])]))
-    return table

@@ -1,0 +1,233 @@
+"""Where a publication's files go and how they are written.
+
+    <out>/<YYYY-MM>/suspects.parquet, evidence.parquet, removal_candidates.parquet
+    <out>/<YYYY-MM>/<township folder>/疑似监测对象_<folder>_<YYYYMM>.xlsx / .csv
+    <out>/<YYYY-MM>/<township folder>/风险消除候选_<folder>_<YYYYMM>.xlsx / .csv
+
+The files hold personal data: files are 0600, folders 0700. A township's folder name comes
+from data, so it is made safe (and distinct from its look-alikes) before it becomes a path.
+Every file is first written under a temporary name beside its place and renamed into place
+once all are complete (`StagedFiles`), so a failed run leaves the previous publication as
+it was, and a reader never opens half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+from screening.periods import check_period
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+SUSPECTS_FILE = "suspects.parquet"
+EVIDENCE_FILE = "evidence.parquet"
+CANDIDATES_FILE = "removal_candidates.parquet"
+LIST_PREFIX = "疑似监测对象"
+CANDIDATES_PREFIX = "风险消除候选"
+
+_UNSAFE_FILE_CHARS = frozenset('<>:"/\\|?*')
+_RESERVED_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"COM{i}" for i in range(1, 10)]
+    + [f"LPT{i}" for i in range(1, 10)]
+)
+_MAX_NAME_CHARS = 40
+
+
+# ---------------------------------------------------------------- folders and atomic writes
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create `path` (0700) and its missing parents; an existing folder is made 0700 too."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(path, DIR_MODE)
+    return path
+
+
+def period_dir(out: Path, period: str) -> Path:
+    """`<out>/<YYYY-MM>`, refusing anything that is not a real period (it becomes a path)."""
+    check_period(period)
+    if not out.exists():
+        ensure_dir(out)
+    return ensure_dir(out / period)
+
+
+class StagedFiles:
+    """Files written under temporary names, renamed into place together by `commit`.
+
+    On an exception inside the `with` block every temporary file is removed and the
+    files already in place are untouched.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+    def add(self, path: Path, write: Callable[[Path], object]) -> None:
+        """Run `write(temp_path)`; the temp file sits beside `path` so the rename is atomic."""
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        self._pending.append((tmp, path))
+        write(tmp)
+        os.chmod(tmp, FILE_MODE)  # a writer may have re-created the file with its own mode
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+
+    def commit(self) -> list[Path]:
+        done = []
+        for tmp, path in self._pending:
+            os.replace(tmp, path)
+            done.append(path)
+        self._pending = []
+        for folder in {p.parent for p in done}:
+            _fsync_dir(folder)
+        return done
+
+    def discard(self) -> None:
+        for tmp, _ in self._pending:
+            tmp.unlink(missing_ok=True)
+        self._pending = []
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    with StagedFiles() as staged:
+        staged.add(path, write)
+        return staged.commit()[0]
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- township folders
+
+
+def safe_name(name: str) -> str:
+    """A folder/file-name part for a township name that comes from data.
+
+    The name is kept when it is already safe on Linux and Windows; otherwise separators,
+    control and format characters are replaced, and a short hash of the real name is
+    appended so two different names never share a folder. The real name stays in the files.
+    """
+    cleaned = _cleaned(name)
+    if cleaned == name and 0 < len(cleaned) <= _MAX_NAME_CHARS:
+        return name
+    return _hashed(name, cleaned)
+
+
+def _cleaned(name: str) -> str:
+    nfc = unicodedata.normalize("NFC", name)
+    cleaned = "".join("_" if _unsafe_char(c) else c for c in nfc)
+    cleaned = cleaned.replace("..", "_").strip(" .")
+    if cleaned.split(".")[0].upper() in _RESERVED_NAMES:
+        cleaned = "_" + cleaned
+    return cleaned
+
+
+def _hashed(name: str, cleaned: str) -> str:
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{cleaned[:_MAX_NAME_CHARS] or '乡镇'}_{digest}"
+
+
+def folder_key(folder: str) -> str:
+    """Folder names that one file system may take for the same folder: Windows and macOS
+    ignore case, and a full-width Ｃ is easily typed for a C."""
+    return unicodedata.normalize("NFKC", folder).casefold()
+
+
+def township_folders(names: Iterable[str]) -> dict[str, str]:
+    """Each township's folder name. It is `safe_name`, except for names that differ only
+    in case or in full-/half-width characters (`Chengguan`, `CHENGGUAN`, `Ｃhengguan`):
+    each of them gets a short hash of its own name appended, so none takes the others'
+    folder and none depends on which of them came first."""
+    unique = sorted(set(names))
+    by_key: dict[str, list[str]] = {}
+    for name in unique:
+        by_key.setdefault(folder_key(safe_name(name)), []).append(name)
+    folders = {}
+    for group in by_key.values():
+        for name in group:
+            folders[name] = safe_name(name) if len(group) == 1 else _hashed(name, _cleaned(name))
+    _check_unique_folders(folders)
+    return folders
+
+
+def _unsafe_char(c: str) -> bool:
+    # Category C covers control, format (e.g. right-to-left override), surrogate, unassigned.
+    return c in _UNSAFE_FILE_CHARS or (unicodedata.category(c)[0] in "CZ" and c != " ")
+
+
+def _check_unique_folders(folders: Mapping[str, str]) -> None:
+    seen: dict[str, str] = {}
+    for name, folder in folders.items():
+        key = folder_key(folder)
+        if key in seen:
+            raise ValueError(f"townships {seen[key]!r} and {name!r} would share a folder")
+        seen[key] = name
+
+
+# ---------------------------------------------------------------- the published files
+
+
+def township_paths(
+    period_path: Path, township: str, period: str, folder_name: str | None = None
+) -> tuple[Path, Path]:
+    """The xlsx and csv paths of one township's list, proven to lie inside `period_path`;
+    the folder is `folder_name` (from `township_folders`), else `safe_name(township)`."""
+    folder = period_path / (folder_name or safe_name(township))
+    if folder.resolve().parent != period_path.resolve():
+        raise ValueError("township folder would leave the output folder")
+    stem = f"{LIST_PREFIX}_{folder.name}_{period.replace('-', '')}"
+    return folder / f"{stem}.xlsx", folder / f"{stem}.csv"
+
+
+def candidate_paths(
+    period_path: Path, township: str, period: str, folder_name: str | None = None
+) -> tuple[Path, Path]:
+    """The xlsx and csv of one township's 风险消除候选 list, beside its 疑似监测对象 list."""
+    xlsx, _ = township_paths(period_path, township, period, folder_name)
+    stem = f"{CANDIDATES_PREFIX}_{xlsx.parent.name}_{period.replace('-', '')}"
+    return xlsx.parent / f"{stem}.xlsx", xlsx.parent / f"{stem}.csv"
+
+
+def remove_stale(target: Path, period: str, keep: set[Path]) -> None:
+    """Drop list files of townships no longer listed (e.g. a re-run after a correction).
+
+    Only files this module names are touched; a folder they leave empty is removed.
+    """
+    prefixes = f"(?:{LIST_PREFIX}|{CANDIDATES_PREFIX})"
+    ours = re.compile(rf"^\.?{prefixes}_.*_{period.replace('-', '')}\.(xlsx|csv)(\..*\.tmp)?$")
+    for folder in sorted(p for p in target.iterdir() if p.is_dir() and not p.is_symlink()):
+        stale = [
+            f for f in folder.iterdir() if f not in keep and ours.match(f.name) and f.is_file()
+        ]
+        for file in stale:
+            file.unlink()
+        if stale and not any(folder.iterdir()):
+            folder.rmdir()
