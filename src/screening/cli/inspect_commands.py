@@ -27,23 +27,13 @@ def summary(
 ) -> None:
     """汇总: listed households per period by colour and status, the townships' answers on
     each list, the risk-removal candidates, and where the lists are."""
+    from screening.db import summary as db_summary
     from screening.inspect import explain as why
 
     settings = config.load(db=db, out=out, busy_timeout=busy_timeout, demo=demo)
     with read_db(settings) as con:
         why.require_tables(con)
-        rows = con.sql(
-            "SELECT period, count(*) AS households, "
-            "count(*) FILTER (colour = '红') AS red, count(*) FILTER (colour = '黄') AS yellow, "
-            "count(*) FILTER (colour = '蓝') AS blue, "
-            "count(*) FILTER (listing_status = '新增') AS new, "
-            "count(*) FILTER (listing_status = '持续') AS continuing, "
-            "count(*) FILTER (listing_status = '已在监测') AS monitored, "
-            "count(*) FILTER (listing_status = '已确认待录入') AS confirmed, "
-            "(SELECT count(*) FROM current_verifications v WHERE v.period = s.period) AS answers, "
-            "(SELECT count(*) FROM removal_candidates c WHERE c.period = s.period) AS removal "
-            "FROM suspects s GROUP BY period ORDER BY period"
-        ).fetchall()
+        rows = db_summary.listed_per_period(con)
     table = Table(title="疑似监测对象 suspected households", title_justify="left")
     # Two-line headers keep the columns within an 80-column terminal.
     table.add_column("期次", no_wrap=True)
