@@ -65,6 +65,8 @@ def chinese_first(exc: BaseException, line: str) -> str:
 
 
 def one_line_errors(func: F) -> F:
+    """The command, its failures turned into one line on stderr and an exit status."""
+
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
