@@ -894,7 +894,7 @@ def cli_start_seconds(repeats: int = CLI_START_REPEATS) -> float:
     command = (
         [str(script), "--help"]
         if script.is_file()
-        else [sys.executable, "-c", "from screening.cli import app; app()", "--help"]
+        else [sys.executable, "-c", "from screening.cli.main import app; app()", "--help"]
     )
     times = []
     for _ in range(repeats):

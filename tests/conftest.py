@@ -119,10 +119,10 @@ def query(db: Path, sql: str) -> pl.DataFrame:
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wide console keeps table cells on one line, so what a test looks for is not
     folded."""
-    from screening.cli import main as cli
+    from screening.cli.console import console, err
 
-    monkeypatch.setattr(cli.console, "width", 240)
-    monkeypatch.setattr(cli.err, "width", 240)
+    monkeypatch.setattr(console, "width", 240)
+    monkeypatch.setattr(err, "width", 240)
 
 
 # ---------------------------------------------------------------- a real Prefect server

@@ -1,0 +1,108 @@
+"""`screening feedback import`: the townships' verification results (核实结果) for a
+period's list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from screening import config
+from screening.cli.console import cells, console, demo_banner, table_of
+from screening.cli.errors import one_line_errors
+from screening.cli.options import BusyOpt, DbOpt, DemoOpt, PeriodOpt
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from screening.feedback import imports as feedback
+
+# Registered on the `screening` app as `screening feedback` by screening.cli.main.
+commands = typer.Typer(
+    help="核实反馈: the townships' verification results for a period's list.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+
+@commands.command("import")
+@one_line_errors
+def feedback_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="反馈文件 the township's list (xlsx or csv), 核实结果/核实日期/备注 filled in"
+        ),
+    ],
+    period: PeriodOpt,
+    db: DbOpt = None,
+    township: Annotated[
+        str | None,
+        typer.Option(help="乡镇 the file's township, when its 乡镇 column or name does not say"),
+    ] = None,
+    demo: DemoOpt = False,
+    busy_timeout: BusyOpt = None,
+) -> None:
+    """导入核实结果: store each row's decision (确认纳入 / 不予纳入 / 待核实) for the period's
+    listed household; rows that cannot be used are listed with the reason, the others are
+    kept. Importing the same file again changes nothing. Lists published with --mask-ids
+    are matched by their 核对码 column."""
+    from screening.feedback import imports as feedback
+
+    settings = config.load(db=db, busy_timeout=busy_timeout, demo=demo)
+    demo_banner(settings.demo)
+    result = feedback.import_feedback(
+        settings.db, file, period, township, wait=settings.busy_timeout
+    )
+    console.print(feedback_counts_table(result))
+    if result.rejected:
+        console.print(feedback_rejects_table(feedback.reject_messages(result.rejects)))
+
+
+FEEDBACK_COUNTS = (
+    "读入 rows",
+    "未填写 no decision",
+    "接收 accepted",
+    "未变化 unchanged",
+    "拒收 rejected",
+)
+
+
+def feedback_counts_table(result: feedback.ImportResult) -> Table:
+    from screening import ids
+
+    township = f"{result.township.name} (from {result.township.origin})"
+    table = table_of(
+        f"核实反馈 feedback {result.period} · {township}",
+        ["文件 file", *FEEDBACK_COUNTS],
+        right=FEEDBACK_COUNTS,
+    )
+    table.add_row(
+        *cells(
+            ids.mask_text(result.file),
+            result.rows_read,
+            result.empty_rows,
+            result.accepted,
+            result.unchanged,
+        ),
+        Text(str(result.rejected), style="red" if result.rejected else ""),
+    )
+    return table
+
+
+def feedback_rejects_table(messages: pl.DataFrame) -> Table:
+    from screening import ids
+
+    table = table_of(
+        "拒收的行 rejected rows", ["行 row", "户编号 household", "原因 reason"], right=["行 row"]
+    )
+    for row in messages.iter_rows(named=True):
+        table.add_row(
+            *cells(
+                row["row_number"], ids.mask_text(row["household_id"]), ids.mask_text(row["message"])
+            )
+        )
+    return table
