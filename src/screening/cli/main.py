@@ -147,9 +147,9 @@ EXPECTED_ERRORS = (
     ("screening.ingest.read", "FileRejected", "文件无法使用"),
     ("screening.contract", "ContractError", "数据约定或表头别名有误"),
     ("screening.db.connect", "DatabaseBusy", "数据库正被占用"),
-    ("screening.pipeline.run", "RunError", "无法完成筛查"),
+    ("screening.pipeline.errors", "RunError", "无法完成筛查"),
     ("screening.params", "ParameterError", "参数有误"),
-    ("screening.inspect.explain", "ExplainError", "无法说明"),
+    ("screening.inspect.base", "ExplainError", "无法说明"),
     ("screening.feedback.imports", "FeedbackError", "无法导入核实结果"),
     ("screening.ingest.inbox", "TwoFilesForOneSource", "同一数据源有两个文件"),
     ("screening.ingest.deliveries", "NothingToWithdraw", "没有可撤回的数据"),
@@ -614,11 +614,11 @@ def summary(
 ) -> None:
     """汇总: listed households per period by colour and status, the townships' answers on
     each list, the risk-removal candidates, and where the lists are."""
-    from screening.inspect import explain as why
+    from screening.inspect.base import require_tables
 
     settings = config.load(db=db, out=out, busy_timeout=busy_timeout, demo=demo)
     with _read_db(settings) as con:
-        why.require_tables(con)
+        require_tables(con)
         rows = con.sql(
             "SELECT period, count(*) AS households, "
             "count(*) FILTER (colour = '红') AS red, count(*) FILTER (colour = '黄') AS yellow, "
@@ -671,13 +671,13 @@ def report(
 ) -> None:
     """报告: show a period's run report again, rebuilt from the database (works when the
     published files were moved or deleted): files read, rejected rows, match rates, lists."""
-    from screening.inspect import explain as why
+    from screening.inspect.run_report import run_report
     from screening.publish.report import REPORT_FILE, render_console
 
     check_period(period)
     settings = config.load(db=db, out=out, busy_timeout=busy_timeout, demo=demo)
     with _read_db(settings) as con:
-        rep = why.run_report(con, period)
+        rep = run_report(con, period)
     render_console(rep, console)
     stored = settings.out / period / REPORT_FILE
     where = str(stored) if stored.is_file() else f"{stored} 不存在 not found (re-run to rewrite it)"
@@ -706,7 +706,7 @@ def quarantine(
     file, row, column, check and the raw value (ID numbers masked) — with counts."""
     from screening import contract
     from screening.ids import mask_text
-    from screening.inspect import explain as why
+    from screening.inspect.quarantine import quarantine as rejected_rows
 
     try:
         key = None if source is None else contract.source_key(source)
@@ -714,7 +714,7 @@ def quarantine(
         raise UserError(str(exc)) from None
     settings = config.load(db=db, busy_timeout=busy_timeout, demo=demo)
     with _read_db(settings) as con:
-        rejected = why.quarantine(con, period, key, limit)
+        rejected = rejected_rows(con, period, key, limit)
     scope = f" {_source(key)}" if key else ""
     if rejected.total_rows == 0:
         console.print(f"{period}{scope}: 无拒收行 no rows were rejected.", highlight=False)
@@ -784,15 +784,17 @@ def explain_cmd(
     rule with the facts it saw and the parameters used, the colour and status, and the
     department records behind it. For the family's question "why us?" / "why not us?"."""
     from screening.inspect import explain as why
+    from screening.inspect.base import ExplainError
+    from screening.inspect.finding import looks_like_name, people_named
 
     settings = config.load(db=db, busy_timeout=busy_timeout, demo=demo)
     with _read_db(settings) as con:
         try:
             answer = why.explain(con, key, period)
-        except why.ExplainError:
-            if not why.looks_like_name(key):
+        except ExplainError:
+            if not looks_like_name(key):
                 raise
-            people = why.people_named(con, key, period)
+            people = people_named(con, key, period)
             if people.height == 0:
                 raise
             console.print(people_table(key, period, people, show_ids=show_ids))
