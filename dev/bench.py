@@ -57,13 +57,15 @@ import pyarrow as pa
 from dev import sample
 from screening import contract, params, periods
 from screening.db import deliveries as db_deliveries
+from screening.db import runs as db_runs
 from screening.db import schema as db_schema
 from screening.db.connect import connect, transaction
 from screening.ingest import deliveries as ingest
 from screening.ingest import normalise, read, validate
 from screening.ingest import results as ingest_results
 from screening.ingest.inbox import discover
-from screening.pipeline import run
+from screening.pipeline import inputs as run_inputs
+from screening.pipeline import outputs, run
 from screening.publish import lists as publish
 from screening.publish import report
 from screening.publish.columns import PublishMeta
@@ -452,7 +454,7 @@ def _monthly_stages(
             folder = out.with_name(out.name + "-inputs")
             inputs = batches.export_inputs(con, specs, period, folder, resolved.window_months)
         else:
-            inputs = run.load_inputs(con, specs, period, resolved.window_months)
+            inputs = run_inputs.load_inputs(con, specs, period, resolved.window_months)
         m.rows = sum(
             frame.select(pl.len()).collect().item()
             for frame in (inputs.population, *inputs.all_events().values())
@@ -460,7 +462,7 @@ def _monthly_stages(
     stages.append(m)
 
     with meter.measure("screen", "persons") as m:
-        previous = run.previously_listed(con, period)
+        previous = run_inputs.previously_listed(con, period)
         result = batches.screen_in_batches(  # in batches of townships above the budget
             inputs,
             period,
@@ -474,7 +476,7 @@ def _monthly_stages(
         all_townships = sorted(
             inputs.population.select(pl.col("township").unique()).collect().to_series()
         )
-        rep = run.build_report(
+        rep = outputs.build_report(
             con,
             period,
             run_id,
@@ -494,9 +496,9 @@ def _monthly_stages(
             all_townships=all_townships,
         )
         with transaction(con):
-            # The private helper is what run_period calls: the stored lists are part of
-            # publishing, and a copy of its SQL here could drift from it.
-            run._store_outputs(
+            # What run_period calls: the stored lists are part of publishing, and a copy
+            # of its SQL here could drift from it.
+            db_runs.store_outputs(
                 con, period, None, result.suspects, result.evidence, result.match_rates
             )
             publish.publish(out, result.suspects, result.evidence, result.members, meta)
@@ -545,8 +547,8 @@ def _baselines(
             keep(m, "naive")
         if i > 0:
             with meter.measure(step.name, "households") as m:
-                inputs = run.load_inputs(con, specs, period, resolved.window_months)
-                screen.screen(inputs, period, resolved, run.previously_listed(con, period))
+                inputs = run_inputs.load_inputs(con, specs, period, resolved.window_months)
+                screen.screen(inputs, period, resolved, run_inputs.previously_listed(con, period))
             keep(m, "step")
     return best["floor"], floor_codes, best.get("naive"), naive_codes, best["step"]
 

@@ -8,8 +8,11 @@ import polars as pl
 import pytest
 
 from screening import contract, params
+from screening.db import roster as db_roster
 from screening.db.connect import connect
+from screening.pipeline import inputs as run_inputs
 from screening.pipeline import run
+from screening.pipeline.work import WORK_FOLDER
 from screening.rules import batches, followup, screen
 
 PERIOD = "2026-09"
@@ -23,7 +26,7 @@ def whole_and_batched(
     resolved = params.load().at(PERIOD)
     con = connect(screened["db"], read_only=True)
     try:
-        inputs = run.load_inputs(con, specs, PERIOD)
+        inputs = run_inputs.load_inputs(con, specs, PERIOD)
         exported = batches.export_inputs(
             con,
             specs,
@@ -31,7 +34,7 @@ def whole_and_batched(
             tmp_path_factory.mktemp("batches") / batches.INPUTS_FOLDER,
             resolved.window_months,
         )
-        previous = run.previously_listed(con, PERIOD)
+        previous = run_inputs.previously_listed(con, PERIOD)
         earlier = followup.load(con, PERIOD, resolved)
     finally:
         con.close()
@@ -86,7 +89,7 @@ def test_within_the_budget_the_inputs_are_screened_at_once(
     assert calls == [exported.population.select(pl.len()).collect().item()]
     con = connect(screened["db"], read_only=True)
     try:
-        persons = batches.persons_as_of(con, PERIOD)
+        persons = db_roster.persons_as_of(con, PERIOD)
         assert persons == calls[0]
         assert not batches.needs_batches(con, PERIOD)
         assert batches.needs_batches(con, PERIOD, budget=persons - 1)
@@ -111,7 +114,7 @@ def test_run_period_screens_a_county_over_the_budget_in_batches(
     for period in sample_manifest["periods"]:
         run.run_period(db=db, inbox=sample_inbox, out=out, period=period)
     assert len(cut) >= 2 * len(sample_manifest["periods"])  # every period in batches
-    assert not (out / run.WORK_FOLDER).exists()  # the exported inputs went with the work
+    assert not (out / WORK_FOLDER).exists()  # the exported inputs went with the work
     con = connect(db, read_only=True)
     try:
         got = con.sql(

@@ -27,12 +27,14 @@ import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner, Result
 
-from screening import ids
+from screening import contract, ids
 from screening.cli import main as cli
 from screening.db import lock
 from screening.db import roster as db_roster
 from screening.db.connect import connect
 from screening.inspect import explain as why
+from screening.inspect.quarantine import check_label, mask_raw_value
+from screening.inspect.run_report import run_report
 from screening.publish import report
 
 from .conftest import SAMPLE_PERIODS, query, unstamped
@@ -398,7 +400,7 @@ def test_quarantine_lists_rejected_rows_with_reasons_and_masks_ids(
     out = result.stdout
     for row in stored.iter_rows(named=True):
         assert row["file"] in out
-        assert why.check_label(row["check"]) in out
+        assert check_label(row["check"]) in out
     rejected_ids = stored.filter(pl.col("column") == "id_number")["raw_value"].drop_nulls()
     assert rejected_ids.len() > 0
     for raw in rejected_ids:
@@ -435,19 +437,16 @@ def test_quarantine_of_an_unknown_source_suggests_the_name(screened: dict[str, P
 
 
 def test_masked_raw_values_hide_ids_in_every_form() -> None:
-    spec = {s.source: s for s in [*why.contract.load().values()]}
+    spec = {s.source: s for s in [*contract.load().values()]}
     full = "43062419900101123" + ids.check_digit("43062419900101123")
-    assert (
-        why.mask_raw_value(spec["roster"], "id_number", "'" + full)
-        == "'43062" + "*" * 9 + full[-4:]
-    )
-    assert why.mask_raw_value(spec["roster"], "id_number", "abc") == "***"
-    traffic_key = why.mask_raw_value(spec["traffic"], "accident_id+id_number", f"SG001|{full}")
+    assert mask_raw_value(spec["roster"], "id_number", "'" + full) == "'43062" + "*" * 9 + full[-4:]
+    assert mask_raw_value(spec["roster"], "id_number", "abc") == "***"
+    traffic_key = mask_raw_value(spec["traffic"], "accident_id+id_number", f"SG001|{full}")
     assert traffic_key == f"SG001|{ids.mask(full)}"
-    assert why.mask_raw_value(spec["disability"], "certificate_no", full + "24") == ids.mask(
+    assert mask_raw_value(spec["disability"], "certificate_no", full + "24") == ids.mask(
         full + "24"
     )
-    assert why.mask_raw_value(spec["medical"], "hospital", "湘阴县人民医院") == "湘阴县人民医院"
+    assert mask_raw_value(spec["medical"], "hospital", "湘阴县人民医院") == "湘阴县人民医院"
 
 
 def test_mask_text_masks_embedded_ids_and_leaves_other_numbers() -> None:
@@ -483,7 +482,7 @@ def test_the_rebuilt_report_is_the_one_the_run_wrote(screened: dict[str, Path]) 
     con = connect(screened["db"], read_only=True)
     try:
         for period in SAMPLE_PERIODS:
-            rebuilt = report.render_markdown(why.run_report(con, period))
+            rebuilt = report.render_markdown(run_report(con, period))
             written = (screened["out"] / period / "run-report.md").read_text(encoding="utf-8")
 
             def body(text: str) -> list[str]:

@@ -26,7 +26,7 @@ from screening.db import schema as db_schema
 from screening.db.connect import connect
 from screening.ingest import deliveries as ingest
 from screening.ingest.inbox import discover
-from screening.inspect import explain as why
+from screening.inspect.run_report import run_report
 from screening.pipeline.run import run_period
 from screening.publish import report
 from screening.publish.files import LIST_PREFIX, township_folders
@@ -675,7 +675,7 @@ def test_the_run_report_names_what_the_roster_resolved(tmp_path: Path) -> None:
     con = connect(db, read_only=True)
     try:
         quality = db_roster.roster_quality(con, LAST, "户主")
-        rebuilt = report.render_markdown(why.run_report(con, LAST))
+        rebuilt = report.render_markdown(run_report(con, LAST))
     finally:
         con.close()
     assert quality["split_townships"].rows() == [(A, "城关镇、龙潭镇", "城关镇")]

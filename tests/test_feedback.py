@@ -21,6 +21,7 @@ from screening.cli import main as cli
 from screening.db import lock
 from screening.db.connect import connect
 from screening.feedback import imports as feedback
+from screening.feedback import rows as feedback_rows
 from screening.feedback.imports import FeedbackError
 from screening.ingest import normalise
 from screening.ingest.cells import FileRejected
@@ -338,7 +339,7 @@ def test_dates_as_excel_cells_and_text(tmp_path: Path, cell: object, expected: o
     sheet.append(["户编号", "核实结果", "核实日期"])
     sheet.append(["H1", "待核实", cell])
     book.save(tmp_path / "f.xlsx")
-    rows = feedback.parse_rows(feedback.read_feedback(tmp_path / "f.xlsx").frame)
+    rows = feedback_rows.parse_rows(feedback.read_feedback(tmp_path / "f.xlsx").frame)
     assert rows["verification_date"].item() == expected
 
 
@@ -364,7 +365,7 @@ def decision_rows(*rows: tuple[str | None, str | None, str | None]) -> pl.DataFr
         schema={c: pl.String for c in ("household_id", "verification_result")}
         | {"row_number": pl.Int64, "verification_date": pl.String},
     )
-    return feedback.parse_rows(raw)
+    return feedback_rows.parse_rows(raw)
 
 
 def checks_of(rejects: pl.DataFrame) -> dict[int, list[str]]:
@@ -382,7 +383,7 @@ def test_each_failed_check_is_reported_and_a_repeated_household_rejected_everywh
         ("123", "可能", "2026-08-31"),
         ("4306241010010001", None, None),  # no decision: not checked at all
     )
-    accepted, rejects = feedback.check_rows(rows, LISTED, PERIOD, "城关镇")
+    accepted, rejects = feedback_rows.check_rows(rows, LISTED, PERIOD, "城关镇")
     assert accepted.select("row_number", "household_id", "township").rows() == [
         (2, "4306241010010001", "城关镇")
     ]
@@ -403,7 +404,7 @@ def test_a_pending_result_may_leave_its_date_blank() -> None:
         ("4306241010010001", "待核实", None),
         ("4306241010010002", "不予纳入", None),
     )
-    accepted, rejects = feedback.check_rows(rows, LISTED, PERIOD, "城关镇")
+    accepted, rejects = feedback_rows.check_rows(rows, LISTED, PERIOD, "城关镇")
     assert accepted.select("household_id", "result", "verification_date").rows() == [
         ("4306241010010001", "待核实", None)
     ]
@@ -411,9 +412,9 @@ def test_a_pending_result_may_leave_its_date_blank() -> None:
 
 
 def test_date_window_is_the_month_and_the_next_two() -> None:
-    assert feedback.date_window("2026-09") == (dt.date(2026, 9, 1), dt.date(2026, 11, 30))
-    assert feedback.date_window("2026-11") == (dt.date(2026, 11, 1), dt.date(2027, 1, 31))
-    assert feedback.date_window("2026-12") == (dt.date(2026, 12, 1), dt.date(2027, 2, 28))
+    assert feedback_rows.date_window("2026-09") == (dt.date(2026, 9, 1), dt.date(2026, 11, 30))
+    assert feedback_rows.date_window("2026-11") == (dt.date(2026, 11, 1), dt.date(2027, 1, 31))
+    assert feedback_rows.date_window("2026-12") == (dt.date(2026, 12, 1), dt.date(2027, 2, 28))
 
 
 def test_the_files_township_comes_from_the_option_then_the_column_then_the_name() -> None:

@@ -32,8 +32,11 @@ from screening.db.connect import DatabaseBusy, connect
 from screening.orchestration import schedule
 from screening.orchestration.schedule import ScheduleError
 from screening.pipeline import run
+from screening.pipeline.errors import RunError, one_line
+from screening.pipeline.work import work_dir
 from screening.publish import lists as publish
 from screening.publish.files import SUSPECTS_FILE, township_paths
+from screening.version import code_version
 
 from .conftest import BIN, SAMPLE_PERIODS, query, stop, wait_for
 
@@ -125,7 +128,7 @@ def test_stages_one_by_one_record_screen_and_publish(sample_inbox: Path, tmp_pat
         row = query(req.db, "SELECT * FROM runs").row(0, named=True)
         assert (row["run_id"], row["status"], row["township"]) == (run_id, "running", None)
         assert json.loads(row["parameters"])["monitoring_line"]["value"] == 6000
-        assert row["code_version"] == run.code_version()
+        assert row["code_version"] == code_version()
 
         results = run.ingest_inputs(req, run_id)
         assert other() == "ok"
@@ -217,11 +220,11 @@ def test_a_run_that_died_is_closed_by_the_next_start(
     db, out = county
     req = run.RunRequest(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
     dead = run.start_run(req)  # and then the process was killed
-    (run.work_dir(out, dead)).mkdir(parents=True)
+    (work_dir(out, dead)).mkdir(parents=True)
     alive = run.start_run(req)
     rows = dict(query(db, "SELECT run_id, status FROM runs").rows())
     assert (rows[dead], rows[alive]) == ("failed", "running")
-    assert not run.work_dir(out, dead).exists()
+    assert not work_dir(out, dead).exists()
     assert run.fail_run(req, alive, "KeyboardInterrupt: ")
     assert not run.fail_run(req, alive, "recorded once only")
     message = query(db, f"SELECT message FROM runs WHERE run_id = '{alive}'")["message"][0]
@@ -234,7 +237,7 @@ def test_an_unknown_township_is_refused_before_the_run_is_recorded(
     db, out = county
     runs_before = query(db, "SELECT * FROM runs ORDER BY ALL")
     for township in ("不存在镇", "城关"):
-        with pytest.raises(run.RunError, match="unknown township") as refused:
+        with pytest.raises(RunError, match="unknown township") as refused:
             run.run_period(
                 db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1], township=township
             )
@@ -246,7 +249,7 @@ def test_an_unknown_township_is_refused_before_the_run_is_recorded(
     # The screen stage still checks (a roster re-sent without the township).
     req = run.RunRequest(db=db, inbox=sample_inbox, out=out, period=FLOW_PERIODS[1])
     run_id = run.start_run(req)
-    with pytest.raises(run.RunError, match="unknown township"):
+    with pytest.raises(RunError, match="unknown township"):
         run.screen_period(replace(req, township="不存在镇"), run_id)
 
 
@@ -270,7 +273,7 @@ def test_mask_text_masks_id_numbers_only() -> None:
         "rows 110105********002X and 110105*****1002 failed; "
         "run 2026-09-20260905T030000-a1b2c3, sha 9f86d081884c7d659a2feaa0c55ad015, 12345"
     )
-    assert run.one_line(ValueError("x 11010519491231002X\nmore")).endswith("110105********002X")
+    assert one_line(ValueError("x 11010519491231002X\nmore")).endswith("110105********002X")
 
 
 # ---------------------------------------------------------------- schedule
@@ -417,7 +420,7 @@ def test_retries_are_for_io_errors_and_a_busy_database_only() -> None:
         return retry_on_io(ingest, None, Failed(data=exc))  # type: ignore[arg-type]
 
     assert retried(OSError("stale NFS handle")) and retried(DatabaseBusy("in use"))
-    assert not retried(run.RunError("no roster")) and not retried(ValueError("bug"))
+    assert not retried(RunError("no roster")) and not retried(ValueError("bug"))
     assert start.retries == ingest.retries == 2 and screen.retries == 0
     # The flow's tasks are the run's stages, in the one order both follow.
     assert list(STAGE_TASKS) == [stage.name for stage in run.RUN_STAGES]
@@ -475,7 +478,7 @@ def test_the_monthly_flow_screens_two_months(
     assert runs["period"].to_list() == FLOW_PERIODS
     assert runs["status"].to_list() == ["success", "success"]
     assert runs["township"].to_list() == [None, None]
-    assert runs["code_version"].to_list() == [run.code_version()] * 2
+    assert runs["code_version"].to_list() == [code_version()] * 2
     for row in runs.iter_rows(named=True):
         assert json.loads(row["parameters"])["monitoring_line"]["value"] == 6000
         files = json.loads(row["input_files"])
@@ -532,7 +535,7 @@ def test_a_failing_flow_is_recorded_failed_and_damages_nothing(
         raise OSError(f"cannot write the list of {head}")
 
     monkeypatch.setattr(publish, "publish", cannot_write)
-    with prefect_logs() as logs, pytest.raises(run.RunError, match="cannot write"):
+    with prefect_logs() as logs, pytest.raises(RunError, match="cannot write"):
         monthly_screening(period=FLOW_PERIODS[1], inbox=sample_inbox, db=db, out=out)
 
     failed = query(db, "SELECT * FROM runs WHERE status <> 'success'")

@@ -26,6 +26,7 @@ from screening.db.connect import DatabaseBusy, connect
 from screening.pipeline import run
 
 from .conftest import BIN, SAMPLE_PERIODS, query
+from .support import paused_screening as paused
 
 FIRST, LAST = SAMPLE_PERIODS[0], SAMPLE_PERIODS[-1]
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")
@@ -413,12 +414,12 @@ def test_a_second_run_is_refused_while_the_first_runs_through_a_symlink(
     link = tmp_path / "link.duckdb"
     link.symlink_to(db)
     marker = tmp_path / "paused"
-    env = {**os.environ, run.PAUSE_AFTER_ENV: "ingest", run.PAUSE_MARKER_ENV: str(marker)}
     first = subprocess.Popen(
-        [str(BIN / "screening"), "run", "-p", FIRST, "--inbox", str(sample_inbox),
-         "--db", str(db)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        paused.command("run", "-p", FIRST, "--inbox", str(sample_inbox), "--db", str(db)),
+        env=paused.environment("ingest", marker),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         ready = threading.Event()
         for _ in range(600):

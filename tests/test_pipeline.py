@@ -9,7 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from screening.pipeline.run import RunError, run_period
+from screening.pipeline.errors import RunError
+from screening.pipeline.run import run_period
 
 from .conftest import SAMPLE_PERIODS, query
 

@@ -3,8 +3,9 @@
 A run is made to die at each point `run.after_stage` is called (see `run.STAGES`), in two
 ways: an exception (the run's handlers record it as failed) and a simulated kill (no
 handler runs, so the next run must find it); and a `screening` process is killed for real
-(SIGKILL) inside its publish stage. The run that dies is a re-run of a period whose
-roster changed, so any trace it left in the lists would show.
+(SIGKILL) inside its publish stage, paused there by `support.paused_screening`. The run
+that dies is a re-run of a period whose roster changed, so any trace it left in the lists
+would show.
 
 Comparisons go through digests (`state`): a failure names the table or file that
 changed without printing the ID numbers in it.
@@ -13,11 +14,9 @@ changed without printing the ID numbers in it.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -34,6 +33,7 @@ from screening.db import lock
 from screening.db.connect import connect
 from screening.ingest import inbox
 from screening.pipeline import run
+from screening.pipeline.work import WORK_FOLDER
 from screening.publish.files import (
     CANDIDATES_FILE,
     EVIDENCE_FILE,
@@ -43,6 +43,7 @@ from screening.publish.files import (
 from screening.publish.report import REPORT_FILE
 
 from .conftest import SAMPLE_PERIODS
+from .support import paused_screening as paused
 
 PERIOD = SAMPLE_PERIODS[1]  # re-screened in these tests; the month before stays put
 OLD_NAME = "白马乡"
@@ -81,7 +82,7 @@ def published(out: Path) -> dict[str, str]:
     return {
         str(p.relative_to(out)): digest(p.read_bytes())
         for p in sorted(out.rglob("*"))
-        if p.is_file() and run.WORK_FOLDER not in p.relative_to(out).parts
+        if p.is_file() and WORK_FOLDER not in p.relative_to(out).parts
     }
 
 
@@ -230,7 +231,7 @@ def test_a_run_dying_after_any_stage_leaves_the_county_consistent(
         assert NEW_NAME in listed_townships(db, PERIOD)
     else:
         assert state(db, out) == before
-    left = {p.name for p in (out / run.WORK_FOLDER).glob("*")}
+    left = {p.name for p in (out / WORK_FOLDER).glob("*")}
     kept_work = death == "killed" and point in ("screen", "store", "publish")
     assert left == (set(dead["run_id"]) if kept_work else set())
     assert not staged_temps(out)
@@ -247,7 +248,7 @@ def test_a_run_dying_after_any_stage_leaves_the_county_consistent(
     assert files_match_database(db, out, PERIOD)
     assert OLD_NAME not in listed_townships(db, PERIOD)
     assert NEW_NAME in listed_townships(db, PERIOD)
-    assert not (out / run.WORK_FOLDER).exists()
+    assert not (out / WORK_FOLDER).exists()
 
 
 def test_a_fault_inside_the_ingest_transaction_stores_no_half_delivery(
@@ -292,25 +293,6 @@ def test_a_fault_inside_the_ingest_transaction_stores_no_half_delivery(
     assert new_runs(db, known)["status"].to_list() == ["failed"]
 
 
-# The `screening` command with a pause point after publish.files.StagedFiles has written
-# every file under its temporary name and before it renames any: publishing has no hook of its
-# own, so the pause is added here, through the same environment variables.
-PAUSE_AFTER_STAGING = """\
-from screening.cli.main import app
-from screening.pipeline import run
-from screening.publish import files
-
-commit = files.StagedFiles.commit
-
-def paused(self):
-    run.after_stage("staged")
-    return commit(self)
-
-files.StagedFiles.commit = paused
-app(prog_name="screening")
-"""
-
-
 def _wait_for(marker: Path, proc: subprocess.Popen[bytes], seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while not marker.exists():
@@ -332,13 +314,15 @@ def test_a_killed_screening_process_is_recovered_by_the_next_run(
     before = state(db, out)
     known = set(query(db, "SELECT run_id FROM runs")["run_id"])
     marker = tmp_path / "paused"
-    args = ["run", "--period", PERIOD, "--inbox", str(renamed), "--db", str(db), "--out", str(out)]
-    if pause == "store":
-        command = [str(Path(sys.executable).parent / "screening"), *args]
-    else:
-        command = [sys.executable, "-c", PAUSE_AFTER_STAGING, *args]
-    env = {**os.environ, run.PAUSE_AFTER_ENV: pause, run.PAUSE_MARKER_ENV: str(marker)}
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = paused.command(
+        "run", "--period", PERIOD, "--inbox", str(renamed), "--db", str(db), "--out", str(out)
+    )
+    proc = subprocess.Popen(
+        command,
+        env=paused.environment(pause, marker),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_for(marker, proc)
         temps = staged_temps(out)
@@ -365,7 +349,7 @@ def test_a_killed_screening_process_is_recovered_by_the_next_run(
     assert message["message"][0].startswith("interrupted")
     assert not lock.lock_path(db).exists()
     assert not staged_temps(out)
-    assert not (out / run.WORK_FOLDER).exists()
+    assert not (out / WORK_FOLDER).exists()
     assert files_match_database(db, out, PERIOD)
 
 

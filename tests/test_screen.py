@@ -15,7 +15,7 @@ from screening import contract
 from screening.db import roster as db_roster
 from screening.db.connect import connect
 from screening.params import ResolvedParams, load
-from screening.pipeline import run as monthly
+from screening.pipeline.inputs import load_inputs
 from screening.rules import DEPARTMENT_BY_SOURCE, EVENT_SOURCES, facts, rule_columns
 from screening.rules.base import window
 from screening.rules.screen import ScreenInputs, ScreenResult, empty_source, screen, source_schema
@@ -491,12 +491,12 @@ def test_previous_listed_marks_continuing_households(params: ResolvedParams) -> 
     assert status == {"H1": "新增", "H2": "持续"}
 
 
-# ------------------------------------------------------------------ what run.load_inputs keeps
+# ------------------------------------------------------------------ what load_inputs keeps
 
 
 @pytest.mark.parametrize("case", _cases())
 def test_rule_columns_within_reach_screen_alike(case: dict[str, Any]) -> None:
-    """run.load_inputs loads only facts.RULE_COLUMNS of the records within facts.reach:
+    """pipeline.inputs.load_inputs loads only facts.RULE_COLUMNS of the records within facts.reach:
     every rule case screens the same on those alone as on whole records."""
     period = str(case["period"])
     params_set = default_parameters()
@@ -532,7 +532,7 @@ def test_load_inputs_keeps_what_the_rules_read(screened: dict[str, Path]) -> Non
     specs = contract.load()
     con = connect(screened["db"], read_only=True)
     try:
-        lean = monthly.load_inputs(con, specs, PERIOD, resolved.window_months)
+        lean = load_inputs(con, specs, PERIOD, resolved.window_months)
         events = {s: db_roster.events_as_of(con, specs[s], PERIOD) for s in EVENT_SOURCES}
         whole = ScreenInputs(
             population=lean.population, events={s: f.lazy() for s, f in events.items()}

@@ -28,11 +28,11 @@ def summary(
     """汇总: listed households per period by colour and status, the townships' answers on
     each list, the risk-removal candidates, and where the lists are."""
     from screening.db import summary as db_summary
-    from screening.inspect import explain as why
+    from screening.inspect.base import require_tables
 
     settings = config.load(db=db, out=out, busy_timeout=busy_timeout, demo=demo)
     with read_db(settings) as con:
-        why.require_tables(con)
+        require_tables(con)
         rows = db_summary.listed_per_period(con)
     table = Table(title="疑似监测对象 suspected households", title_justify="left")
     # Two-line headers keep the columns within an 80-column terminal.
@@ -74,14 +74,14 @@ def report(
 ) -> None:
     """报告: show a period's run report again, rebuilt from the database (works when the
     published files were moved or deleted): files read, rejected rows, match rates, lists."""
-    from screening.inspect import explain as why
+    from screening.inspect.run_report import run_report
     from screening.publish.console import render_console
     from screening.publish.report import REPORT_FILE
 
     check_period(period)
     settings = config.load(db=db, out=out, busy_timeout=busy_timeout, demo=demo)
     with read_db(settings) as con:
-        rep = why.run_report(con, period)
+        rep = run_report(con, period)
     render_console(rep, console)
     stored = settings.out / period / REPORT_FILE
     where = str(stored) if stored.is_file() else f"{stored} 不存在 not found (re-run to rewrite it)"
@@ -110,7 +110,7 @@ def quarantine(
     file, row, column, check and the raw value (ID numbers masked) — with counts."""
     from screening import contract
     from screening.ids import mask_text
-    from screening.inspect import explain as why
+    from screening.inspect.quarantine import quarantine as rejected_rows
 
     try:
         key = None if source is None else contract.source_key(source)
@@ -118,7 +118,7 @@ def quarantine(
         raise UserError(str(exc)) from None
     settings = config.load(db=db, busy_timeout=busy_timeout, demo=demo)
     with read_db(settings) as con:
-        rejected = why.quarantine(con, period, key, limit)
+        rejected = rejected_rows(con, period, key, limit)
     scope = f" {source_name(key)}" if key else ""
     if rejected.total_rows == 0:
         console.print(f"{period}{scope}: 无拒收行 no rows were rejected.", highlight=False)
@@ -188,15 +188,17 @@ def explain_cmd(
     rule with the facts it saw and the parameters used, the colour and status, and the
     department records behind it. For the family's question "why us?" / "why not us?"."""
     from screening.inspect import explain as why
+    from screening.inspect.base import ExplainError
+    from screening.inspect.finding import looks_like_name, people_named
 
     settings = config.load(db=db, busy_timeout=busy_timeout, demo=demo)
     with read_db(settings) as con:
         try:
             answer = why.explain(con, key, period)
-        except why.ExplainError:
-            if not why.looks_like_name(key):
+        except ExplainError:
+            if not looks_like_name(key):
                 raise
-            people = why.people_named(con, key, period)
+            people = people_named(con, key, period)
             if people.height == 0:
                 raise
             console.print(people_table(key, period, people, show_ids=show_ids))

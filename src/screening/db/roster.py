@@ -5,13 +5,14 @@ delivered at or before P; and what the run report says of the roster."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from screening.contract import SourceSpec
-from screening.db.connect import has_table, present
+from screening.db.connect import Query, has_table, present
 
 # The period of the roster snapshot in force at $period: the one every as-of read uses.
 ROSTER_IN_FORCE = "(SELECT max(period) FROM stg_roster WHERE period <= $period)"
@@ -106,6 +107,32 @@ def events_as_of_sql(
     selected = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
     condition = f" WHERE {' AND '.join(where)}" if where else ""
     return f"SELECT {selected} FROM ({newest}){condition}", values
+
+
+def export_parquet(
+    con: duckdb.DuckDBPyConnection,
+    queries: Mapping[str, Query],
+    folder: Path,
+    memory_limit: str,
+) -> dict[str, Path]:
+    """Each query's result written by DuckDB to `<folder>/<name>.parquet`, within
+    `memory_limit` (spilling to disk if it must, so nothing holds a whole result); the
+    connection's own limit is set back after. Returns the files by name."""
+    written = {}
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    try:
+        for name, (sql, values) in queries.items():
+            path = folder / f"{name}.parquet"
+            con.execute(f"COPY ({sql}) TO '{_quoted(path)}' (FORMAT parquet)", values).fetchall()
+            written[name] = path
+    finally:
+        con.execute(f"SET memory_limit = '{limit}'")
+    return written
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 _SNAPSHOT = f"WITH snap AS (SELECT * FROM stg_roster WHERE period = {ROSTER_IN_FORCE}) "

@@ -45,7 +45,8 @@ from screening.db.connect import DatabaseBusy
 from screening.ingest.gates import DeliveryHeld
 from screening.ingest.results import STATUS_LABELS, SourceResult
 from screening.orchestration.schedule import last_month
-from screening.pipeline import run
+from screening.pipeline import errors, run
+from screening.pipeline.work import work_meta
 from screening.publish import report
 from screening.vocab import COLOURS
 
@@ -67,7 +68,7 @@ def _stage(func: Callable[..., T], *args: Any) -> T:
     try:
         return func(*args)
     except Exception as exc:
-        clean = run.redacted(exc)
+        clean = errors.redacted(exc)
         if clean is exc:
             raise
         raise clean from None
@@ -125,7 +126,7 @@ def _ingested(req: run.RunRequest, results: list[SourceResult]) -> dict[str, str
 
 
 def _screened(req: run.RunRequest, work: Path) -> str:
-    meta = run.work_meta(work)
+    meta = work_meta(work)
     get_run_logger().info(
         "筛查 %d 户，列入 %d 户（%s），%d 个乡镇 households screened, listed, townships",
         meta["households"],
@@ -222,8 +223,8 @@ def monthly_screening(
                     _ = STAGE_TASKS[stage.name](req, run_id)  # a sync task: its result
             except BaseException as exc:
                 # A plain call, not a task: it must happen even while the flow is torn down.
-                status = run.run_status(exc)
-                recorded = run.fail_run(req, run_id, run.one_line(exc), status)
+                status = errors.run_status(exc)
+                recorded = run.fail_run(req, run_id, errors.one_line(exc), status)
                 logger.error(
                     "批次 %s %s run %s%s",
                     run_id,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from screening import config
 from screening.periods import previous_period
-from screening.pipeline.run import RunError
+from screening.pipeline.errors import RunError
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment

@@ -3,7 +3,7 @@
 `screen.screen` holds every person's facts and records at once: about 3 GB per million
 persons (docs/benchmarks.md). Above a budget of persons the inputs as of P are instead
 exported once from DuckDB to parquet files (`export_inputs`: the roster snapshot in force
-and the newest version of every record, as `run.load_inputs` reads them), and screened a
+and the newest version of every record, as `pipeline.inputs.load_inputs` reads them), and screened a
 batch of whole townships at a time (`screen_in_batches`): each batch gets its households'
 members and the records carrying their ID numbers, and `screen.screen` runs on it as on a
 small county.
@@ -27,6 +27,7 @@ import polars as pl
 
 from screening import contract
 from screening.db import roster as db_roster
+from screening.db.connect import Query
 from screening.params import ResolvedParams
 from screening.rules import EVENT_SOURCES, facts, followup
 from screening.rules.base import window
@@ -39,17 +40,10 @@ INPUTS_FOLDER = "inputs"
 EXPORT_MEMORY = "4GB"
 
 
-def persons_as_of(con: duckdb.DuckDBPyConnection, period: str) -> int:
-    rows = con.execute(
-        f"SELECT count(*) FROM ({db_roster.POPULATION_SQL})", {"period": period}
-    ).fetchall()
-    return int(rows[0][0])
-
-
 def needs_batches(con: duckdb.DuckDBPyConnection, period: str, budget: int | None = None) -> bool:
     """Whether the roster in force at `period` has more persons than one screening holds
     (`budget`, PERSON_BUDGET by default)."""
-    return persons_as_of(con, period) > (PERSON_BUDGET if budget is None else budget)
+    return db_roster.persons_as_of(con, period) > (PERSON_BUDGET if budget is None else budget)
 
 
 def export_inputs(
@@ -64,33 +58,21 @@ def export_inputs(
     EXPORT_MEMORY, spilling to disk if it must, so nothing holds the whole roster."""
     for missing in [f for f in (*reversed(folder.parents), folder) if not f.exists()]:
         missing.mkdir(mode=0o700)
-    # The same reads as `run.load_inputs`, written to parquet instead of held in memory.
-    queries: dict[str, tuple[str, dict[str, object]]] = {
-        "roster": (db_roster.POPULATION_SQL, {"period": period})
-    }
+    # The same reads as `pipeline.inputs.load_inputs`, written to parquet instead of held in memory.
+    queries = {"roster": Query(db_roster.POPULATION_SQL, {"period": period})}
     queries.update(
         {
-            s: db_roster.events_as_of_sql(
-                specs[s], period, **facts.rule_reads(s, period, window_months)
+            s: Query(
+                *db_roster.events_as_of_sql(
+                    specs[s], period, **facts.rule_reads(s, period, window_months)
+                )
             )
             for s in EVENT_SOURCES
         }
     )
-    scans = {}
-    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    con.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")
-    try:
-        for source, (sql, values) in queries.items():
-            path = folder / f"{source}.parquet"
-            con.execute(f"COPY ({sql}) TO '{_quoted(path)}' (FORMAT parquet)", values).fetchall()
-            scans[source] = pl.scan_parquet(path)
-    finally:
-        con.execute(f"SET memory_limit = '{limit}'")
+    files = db_roster.export_parquet(con, queries, folder, EXPORT_MEMORY)
+    scans = {source: pl.scan_parquet(path) for source, path in files.items()}
     return ScreenInputs(population=scans["roster"], events={s: scans[s] for s in EVENT_SOURCES})
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def township_batches(population: pl.LazyFrame, budget: int) -> list[list[str]]:

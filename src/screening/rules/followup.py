@@ -2,12 +2,12 @@
 
 Spec: shared/spec/screening-rules.md "Listing status" (the refinement by verification
 results) and issue #8. The list is the start of a loop: townships verify the listed
-households and send back 确认纳入 / 不予纳入 / 待核实 (feedback.py stores them); the next
-period's list builds on those decisions; monitored households whose risk is gone are
+households and send back 确认纳入 / 不予纳入 / 待核实 (feedback/imports.py stores them); the
+next period's list builds on those decisions; monitored households whose risk is gone are
 proposed for risk removal (风险消除); and the run report checks the list's scale.
 
 The functions over frames are pure (tests call them with small frames); the `load_*`
-functions read what they need from the database for one period.
+functions read what they need for one period through the database layer (db/followup.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from screening import tables
+from screening.db import followup as db_followup
 from screening.params import ResolvedParams
 from screening.periods import previous_period
 from screening.vocab import (
@@ -245,72 +246,35 @@ def load_overdue(
     that list's publication has passed on `as_of`."""
     empty = pl.DataFrame(schema={"township": pl.String, "overdue": pl.Int64, "due": pl.Date})
     previous = previous_period(period)
-    published = con.execute(
-        "SELECT max(finished_at)::DATE FROM runs WHERE period = ? AND status = 'success' "
-        "AND township IS NULL",
-        [previous],
-    ).fetchall()[0][0]
+    published = db_followup.county_list_published(con, previous)
     if published is None:
         return empty
     due = due_date(published, params)
     if as_of <= due:
         return empty
-    return con.sql(
-        "SELECT s.township, count(*)::BIGINT AS overdue, $due::DATE AS due FROM suspects s "
-        "WHERE s.period = $previous AND s.listing_status IN ('新增', '持续') "
-        "AND NOT EXISTS (SELECT 1 FROM verifications v WHERE v.period = s.period "
-        "  AND v.household_id = s.household_id) "
-        "GROUP BY s.township ORDER BY s.township",
-        params={"previous": previous, "due": due},
-    ).pl()
+    return db_followup.unanswered(con, previous, due)
 
 
 def load(con: duckdb.DuckDBPyConnection, period: str, params: ResolvedParams) -> Followup:
     """The decisions made on earlier periods' lists and the earlier screened periods."""
+    count = params.risk_removal_clear_periods - 1
     return Followup(
         decisions=load_decisions(con, period),
-        prior=load_prior(con, period, params.risk_removal_clear_periods - 1),
-        prior_periods=tuple(_prior_periods(con, period, params.risk_removal_clear_periods - 1)),
+        prior=load_prior(con, period, count),
+        prior_periods=tuple(db_followup.screened_before(con, period, count)),
     )
 
 
 def load_decisions(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
-    """Each household's latest current decision on a list before `period`: the latest
-    verification date (an undated one: its import date), then the latest list, then the
-    latest import."""
-    frame = con.sql(
-        "SELECT household_id, result AS decision, verification_date AS decision_date, "
-        "period AS decision_period FROM current_verifications WHERE period < $period "
-        # An undated 待核实 counts as made when it was imported.
-        "QUALIFY row_number() OVER (PARTITION BY household_id ORDER BY "
-        "coalesce(verification_date, imported_at::DATE) DESC, period DESC, imported_at DESC, "
-        "row_number DESC) = 1",
-        params={"period": period},
-    ).pl()
+    """Each household's latest current decision on a list before `period`
+    (`db_followup.latest_decisions`)."""
+    frame = db_followup.latest_decisions(con, period)
     return frame.select(pl.col(k).cast(t) for k, t in DECISIONS_SCHEMA.items())
 
 
-def _prior_periods(con: duckdb.DuckDBPyConnection, period: str, count: int) -> list[str]:
-    if count <= 0:
-        return []
-    rows = con.execute(
-        "SELECT DISTINCT period FROM screened_households WHERE period < ? "
-        "ORDER BY period DESC LIMIT ?",
-        [period, count],
-    ).fetchall()
-    return sorted(r[0] for r in rows)
-
-
 def load_prior(con: duckdb.DuckDBPyConnection, period: str, count: int) -> pl.DataFrame:
-    periods = _prior_periods(con, period, count)
-    frame = con.sql(
-        "SELECT household_id, "
-        "count(*) FILTER (WHERE list_contains($periods, period) AND len(risk_codes) = 0) "
-        "  AS clear_periods, "
-        "max(period) FILTER (WHERE len(risk_codes) > 0) AS last_risk_period, "
-        "arg_max(risk_codes, period) FILTER (WHERE len(risk_codes) > 0) AS last_risk_codes, "
-        "arg_max(risk_labels, period) FILTER (WHERE len(risk_codes) > 0) AS last_risk_labels "
-        "FROM screened_households WHERE period < $period GROUP BY household_id",
-        params={"period": period, "periods": periods},
-    ).pl()
+    """Per household, its screened periods before `period`, of which the latest `count`
+    are those the removal check counts."""
+    periods = db_followup.screened_before(con, period, count)
+    frame = db_followup.prior_outcomes(con, period, periods)
     return frame.select(pl.col(k).cast(t) for k, t in PRIOR_SCHEMA.items())

@@ -1,0 +1,45 @@
+"""What the screen stage reads from the database: the inputs as of the period, holding only
+what the rules read, and the households listed the period before."""
+
+from __future__ import annotations
+
+import duckdb
+
+from screening import contract
+from screening.db import roster as db_roster
+from screening.db import runs as db_runs
+from screening.periods import previous_period
+from screening.pipeline.errors import RunError
+from screening.rules import EVENT_SOURCES, facts
+from screening.rules.screen import ScreenInputs
+
+
+def load_inputs(
+    con: duckdb.DuckDBPyConnection,
+    specs: dict[str, contract.SourceSpec],
+    period: str,
+    window_months: int | None = None,
+) -> ScreenInputs:
+    """The roster snapshot in force at `period` and, per events source, the newest version
+    of each record as of it, holding only what the rules read (`rules.rule_columns`) and
+    within their reach (`facts.reach`): rule dates up to end(P), and with `window_months`
+    none before the window's first day, but for certificates. (explain loads whole records
+    with their provenance, `db_roster.events_as_of`.)"""
+    population = db_roster.population(con, period)
+    if population.height == 0:
+        raise RunError(
+            f"截至 {period} 没有收到人口库文件 no roster (人口/roster file) received at or "
+            f"before {period}"
+        )
+    events = {
+        source: db_roster.events_as_of(
+            con, specs[source], period, **facts.rule_reads(source, period, window_months)
+        ).lazy()
+        for source in EVENT_SOURCES
+    }
+    return ScreenInputs(population=population.lazy(), events=events)
+
+
+def previously_listed(con: duckdb.DuckDBPyConnection, period: str) -> frozenset[str]:
+    """The households on the lists of the period before `period`."""
+    return frozenset(db_runs.listed_households(con, previous_period(period))["household_id"])
