@@ -57,7 +57,7 @@ check-xlsx: venv
 	@command -v soffice >/dev/null && command -v pdftoppm >/dev/null || { \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends \
 	    libreoffice-calc-nogui poppler-utils fonts-noto-cjk >/dev/null; }
-	$(BIN)/pytest -q tests/test_publish.py -k libreoffice
+	$(BIN)/pytest -q tests/pipeline/test_publish.py -k libreoffice
 
 lint: venv
 	$(BIN)/ruff check src tests dev

@@ -7,11 +7,9 @@ import atexit
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 if "PREFECT_HOME" not in os.environ:
     _prefect_home = tempfile.mkdtemp(prefix="prefect-home-")
@@ -33,15 +31,11 @@ os.environ.pop("SCREENING_MASK_IDS", None)
 os.environ.pop("SCREENING_CRON", None)
 
 import json
-import re
 
-import polars as pl
 import pytest
 
 from screening import contract
-
-SAMPLE_PERIODS = ["2026-07", "2026-08", "2026-09"]
-BIN = Path(sys.executable).parent  # the virtual environment's scripts: screening, prefect
+from tests.support.common import BIN, SAMPLE_PERIODS, free_port, stop, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -92,29 +86,6 @@ def screened(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return {"db": db, "out": out, "inbox": sample_inbox}
 
 
-# Output that is not a terminal (cron's log, make, a pipe; here the test runner's) is plain
-# lines, each led by the time.
-STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} ")
-
-
-def unstamped(text: str) -> list[str]:
-    """The lines of `text` without their timestamps (every non-empty line has one)."""
-    lines = [line for line in text.splitlines() if line]
-    assert all(STAMP.match(line) for line in lines), text
-    return [STAMP.sub("", line) for line in lines]
-
-
-def query(db: Path, sql: str) -> pl.DataFrame:
-    """A read-only query against a test database, the connection closed after."""
-    from screening.db.connect import connect
-
-    con = connect(db, read_only=True)
-    try:
-        return con.sql(sql).pl()
-    finally:
-        con.close()
-
-
 @pytest.fixture
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wide console keeps table cells on one line, so what a test looks for is not
@@ -126,42 +97,6 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ---------------------------------------------------------------- a real Prefect server
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float, poll: float = 1.0) -> Any:
-    """Poll `check` until it returns something true; fail naming `what` after `timeout`
-    seconds (generous: the CI machine has two loaded cores)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(poll)
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    """End a process we started, and its children (it leads its own session)."""
-    import signal
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -41,9 +41,8 @@ from screening.publish.files import (
     township_paths,
 )
 from screening.publish.report import REPORT_FILE
-
-from .conftest import SAMPLE_PERIODS
-from .support import paused_screening as paused
+from tests.support import paused_screening as paused
+from tests.support.common import SAMPLE_PERIODS
 
 PERIOD = SAMPLE_PERIODS[1]  # re-screened in these tests; the month before stays put
 OLD_NAME = "白马乡"

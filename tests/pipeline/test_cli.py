@@ -36,8 +36,7 @@ from screening.inspect import explain as why
 from screening.inspect.quarantine import check_label, mask_raw_value
 from screening.inspect.run_report import run_report
 from screening.publish import report
-
-from .conftest import SAMPLE_PERIODS, query, unstamped
+from tests.support.common import SAMPLE_PERIODS, query, unstamped
 
 FIRST, LAST = SAMPLE_PERIODS[0], SAMPLE_PERIODS[-1]
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")

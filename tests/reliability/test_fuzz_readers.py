@@ -18,7 +18,7 @@ from screening.contract import SOURCES
 from screening.ingest import read
 from screening.ingest.cells import FileRejected
 from screening.ingest.results import read_one
-from tests.test_bad_inputs import FORMATS, good_table, make_id
+from tests.support.inputs import FORMATS, good_table, make_id
 
 # Reading a few bytes takes milliseconds, so those properties afford many examples; a
 # delivery through normalise and validate costs tens of milliseconds.

@@ -37,8 +37,7 @@ from screening.pipeline.work import work_dir
 from screening.publish import lists as publish
 from screening.publish.files import SUSPECTS_FILE, township_paths
 from screening.version import code_version
-
-from .conftest import BIN, SAMPLE_PERIODS, query, stop, wait_for
+from tests.support.common import BIN, SAMPLE_PERIODS, query, stop, wait_for
 
 FLOW_PERIODS = SAMPLE_PERIODS[:2]
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")

@@ -24,9 +24,8 @@ from screening.cli import main as cli
 from screening.db import lock
 from screening.db.connect import DatabaseBusy, connect
 from screening.pipeline import run
-
-from .conftest import BIN, SAMPLE_PERIODS, query
-from .support import paused_screening as paused
+from tests.support import paused_screening as paused
+from tests.support.common import BIN, SAMPLE_PERIODS, query
 
 FIRST, LAST = SAMPLE_PERIODS[0], SAMPLE_PERIODS[-1]
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")

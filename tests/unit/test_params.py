@@ -12,8 +12,7 @@ import pytest
 
 from screening.params import ParameterError, load, period_end
 from screening.rules.screen import screen
-
-from .test_rule_cases import build
+from tests.support.rule_cases import build
 
 
 def write(tmp_path: Path, text: str, name: str = "county.yaml") -> Path:

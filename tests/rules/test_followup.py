@@ -14,8 +14,7 @@ from screening import contract, params
 from screening.db import schema as db_schema
 from screening.db.connect import connect
 from screening.rules import followup
-
-from .conftest import query
+from tests.support.common import query
 
 D = dt.date
 

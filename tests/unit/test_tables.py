@@ -10,8 +10,7 @@ from screening import contract, tables
 from screening.db import schema as db_schema
 from screening.db.connect import connect
 from screening.rules import screen
-
-from .conftest import query
+from tests.support.common import query
 
 
 def test_every_stored_table_is_created_as_described(tmp_path: Path) -> None:

@@ -29,8 +29,7 @@ from screening.pipeline import run
 from screening.publish.columns import LIST_KEY_HEADER, SUSPECT_HEADERS
 from screening.publish.files import township_paths
 from screening.publish.workbook import SHEET_HOUSEHOLDS
-
-from .conftest import SAMPLE_PERIODS, query
+from tests.support.common import SAMPLE_PERIODS, query
 
 PERIOD = SAMPLE_PERIODS[-1]  # 2026-09: decisions dated 2026-09-01 … 2026-11-30
 HEADERS = ["核实结果", "核实日期", "备注"]

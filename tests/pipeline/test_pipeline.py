@@ -11,8 +11,7 @@ import pytest
 
 from screening.pipeline.errors import RunError
 from screening.pipeline.run import run_period
-
-from .conftest import SAMPLE_PERIODS, query
+from tests.support.common import SAMPLE_PERIODS, query
 
 
 def test_every_planted_invalid_row_is_quarantined_and_no_valid_row_is(

@@ -19,8 +19,7 @@ from screening.pipeline.inputs import load_inputs
 from screening.rules import DEPARTMENT_BY_SOURCE, EVENT_SOURCES, facts, rule_columns
 from screening.rules.base import window
 from screening.rules.screen import ScreenInputs, ScreenResult, empty_source, screen, source_schema
-
-from .test_rule_cases import _cases, build, default_parameters, earlier_of
+from tests.support.rule_cases import build, cases, default_parameters, earlier_of
 
 PERIOD = "2026-09"
 MONEY = pl.Decimal(18, 2)
@@ -494,7 +493,7 @@ def test_previous_listed_marks_continuing_households(params: ResolvedParams) -> 
 # ------------------------------------------------------------------ what load_inputs keeps
 
 
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", cases())
 def test_rule_columns_within_reach_screen_alike(case: dict[str, Any]) -> None:
     """pipeline.inputs.load_inputs loads only facts.RULE_COLUMNS of the records within facts.reach:
     every rule case screens the same on those alone as on whole records."""

@@ -8,7 +8,7 @@ from screening.db import dictionary
 from screening.db import schema as db_schema
 from screening.db.connect import connect
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_data_dictionary_page_is_current(specs) -> None:

@@ -30,8 +30,7 @@ from screening.inspect.run_report import run_report
 from screening.pipeline.run import run_period
 from screening.publish import report
 from screening.publish.files import LIST_PREFIX, township_folders
-
-from .conftest import SAMPLE_PERIODS, query, unstamped
+from tests.support.common import SAMPLE_PERIODS, query, unstamped
 
 FIRST, SECOND, LAST = SAMPLE_PERIODS
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")
