@@ -50,3 +50,15 @@ def test_a_database_made_before_a_column_was_described_gains_it(tmp_path: Path) 
     got = query(db, "SELECT * FROM scale_checks")
     assert got.columns == list(tables.table("scale_checks").columns)
     assert got.row(0) == ("2026-07", "城关镇", None, None, None, None, None)
+
+
+def test_the_columns_a_file_must_carry_are_columns_the_rules_read() -> None:
+    """`column_required` in the input contract (a file without the column is refused) and a
+    department's `reads` in the rules agree: every column an events file must carry is
+    one its rules read."""
+    from screening.rules import EVENT_SOURCES, rule_columns
+
+    specs = contract.load()
+    for source in EVENT_SOURCES:
+        must = {k for k, c in specs[source].columns.items() if c.column_required or c.required}
+        assert must <= set(rule_columns(source)), (source, must - set(rule_columns(source)))
