@@ -9,6 +9,12 @@ used and the run warns. A delivery of fewer than `gates.min_rows` rows is too sm
 by a share: beyond a hold level it is only warned about, unless two thirds of it are
 quarantined.
 
+Two more gates close ways a list could shrink unasked (they are not in the contract's list;
+docs/data-contract.md names them): a file rejected whole while nothing of the period is
+stored for its source (`rejected`: the source would silently count as not delivered), and a
+file replacing the period's stored events delivery with fewer than `gates.min_resend_ratio`
+of its records (`shrank`: a truncated or header-only re-send).
+
 A held delivery is not used: the delivery stored before it stays in force (for a first
 delivery of the period, the source counts as not delivered), its rows wait in `held_rows`,
 the run stops with `DeliveryHeld` (exit status 3) before screening, and nothing new is
