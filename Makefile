@@ -77,4 +77,4 @@ clean:
 
 # The data dictionary page is generated from src/screening/dictionary.py (a test checks it).
 docs: venv
-	$(BIN)/python -c "from screening import contract, dictionary; print(dictionary.render_markdown(contract.load()))" > docs/data-dictionary.md
+	$(BIN)/python -m screening.db.dictionary > docs/data-dictionary.md

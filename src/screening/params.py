@@ -61,6 +61,10 @@ class Gates:
     warn_snapshot_ratio: float
     min_match_rate: float  # an events delivery matching the roster below this: held
     warn_match_rate: float
+    # A file replacing the period's stored delivery with fewer records than this × the
+    # stored ones: held.
+    min_resend_ratio: float
+    warn_resend_ratio: float
     # Fewer rows than this are too few to judge by a share: such a delivery is held only
     # when two thirds are quarantined; the share and match-rate gates then only warn.
     min_rows: int = 1
@@ -268,6 +272,8 @@ def _check_gates(resolved: ResolvedParams, parameters: Mapping[str, Parameter]) 
         ("warn_snapshot_ratio", "min_snapshot_ratio", gates.warn_snapshot_ratio
          >= gates.min_snapshot_ratio),
         ("warn_match_rate", "min_match_rate", gates.warn_match_rate >= gates.min_match_rate),
+        ("warn_resend_ratio", "min_resend_ratio", gates.warn_resend_ratio
+         >= gates.min_resend_ratio),
     )  # fmt: skip
     for warn, hold, ok in pairs:
         if not ok:

@@ -178,6 +178,7 @@ def test_an_unexpected_failure_is_still_one_masked_line(
 
 def test_serve_prints_a_crontab_line_for_last_month(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
+    inbox.mkdir()
     result = invoke(
         "serve", "--print-cron", "--inbox", inbox, "--db", tmp_path / "s.duckdb",
         "--cron", "0 4 6 * *",

@@ -149,6 +149,15 @@ def test_no_command_screens_a_guessed_inbox(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # no database, no lists, no crontab line
 
 
+def test_a_schedule_is_not_set_up_on_an_inbox_that_does_not_exist(tmp_path: Path) -> None:
+    for args in (["serve"], ["serve", "--print-cron"]):
+        result = invoke(*args, "--inbox", tmp_path / "inbxo", cwd=tmp_path)
+        assert result.exit_code == 2 and result.stdout == ""
+        (line,) = lines(result.stderr)
+        assert "收件箱文件夹不存在 the inbox folder does not exist" in line, line
+        assert "inbxo" in line
+
+
 def test_the_settings_file_names_the_inbox_of_every_command(
     sample_inbox: Path, tmp_path: Path
 ) -> None:

@@ -125,9 +125,11 @@ def log_row(db: Path, source: str, period: str) -> dict:
 
 def accounted(db: Path, source: str, period: str) -> dict:
     """The stored delivery's ingest_log row, after checking that its counts are the rows
-    stored and the rows quarantined, and that they add up to the rows read."""
+    stored and the rows quarantined, and that with the identical rows counted once they
+    add up to the rows read."""
     row = log_row(db, source, period)
-    assert row["rows_read"] == row["rows_accepted"] + row["rows_rejected"]
+    duplicates = row.get("rows_duplicate") or 0  # identical rows, counted once
+    assert row["rows_read"] == row["rows_accepted"] + row["rows_rejected"] + duplicates
     assert stored(db, source, period).height == row["rows_accepted"]
     quarantined = query(
         db,
@@ -239,21 +241,49 @@ def test_a_rejected_file_leaves_the_stored_delivery_in_force(county: dict[str, P
     assert "empty file" in event[0]["message"]
 
 
-def test_a_smaller_file_replacing_the_stored_one_is_said(county: dict[str, Path]) -> None:
-    """A re-sent file is the period's delivery, even a header-only one (nothing this month),
-    but one that brings fewer records than the stored delivery is not taken silently."""
+def test_a_much_smaller_file_replacing_the_stored_one_is_held(county: dict[str, Path]) -> None:
+    """Review of issue 12, case 4: a header-only re-send of an events delivery would wipe
+    the period's stored records (and the households they list). It is held like a broken
+    delivery (gate `shrank`, under gates.min_resend_ratio of the stored records): the stored
+    delivery stays in force until the officer accepts the new file."""
     db = county["db"]
     log_before = accounted(db, "civil", FIRST)
+    rows_before = stored(db, "civil", FIRST).height
     archive(source_file(county["inbox"], FIRST, "civil"))
     (county["inbox"] / FIRST / "civil.csv").write_text(
         "id_number,name,assistance_type,event,event_date,amount\n", encoding="utf-8"
     )
     result = ingest_cli(county, FIRST)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output
+    (line,) = unstamped(result.stderr)
+    assert "records vs the period's stored delivery 0.0%" in line and "--accept-held civil" in line
+    assert stored(db, "civil", FIRST).height == rows_before  # still in force
+    assert log_row(db, "civil", FIRST)["file"] == log_before["file"]
+
+    accepted = ingest_cli(county, FIRST, "--accept-held", "民政")
+    assert accepted.exit_code == 0, accepted.output
     entry = accounted(db, "civil", FIRST)
     assert (entry["status"], entry["rows_read"]) == ("empty", 0)
-    said = f"{log_before['rows_accepted']:,} records before, 0 now"
-    assert said in entry["warning"] and flat(said) in flat(result.stdout)
+    assert stored(db, "civil", FIRST).height == 0
+
+
+def test_a_slightly_smaller_re_send_is_used_and_said(county: dict[str, Path]) -> None:
+    """A corrected file with a few records fewer (between the warning and the hold level)
+    replaces the stored delivery, with a warning in the log and on the console."""
+    db = county["db"]
+    before = stored(db, "medical", FIRST)
+    keep = int(before.height * 0.95)  # under 97 %, over 90 % of the records
+    archive(source_file(county["inbox"], FIRST, "medical"))
+    write_csv(
+        contract_columns(before, "medical").head(keep),
+        county["inbox"] / FIRST / "医保住院结算_更正.csv",
+    )
+    result = ingest_cli(county, FIRST)
+    assert result.exit_code == 0, result.output
+    entry = accounted(db, "medical", FIRST)
+    assert entry["rows_accepted"] < before.height
+    assert "records vs the period's stored delivery" in entry["warning"]
+    assert flat("提示标准 warn") in flat(result.stdout)
 
 
 def test_withdraw_removes_one_stored_delivery_on_purpose(county: dict[str, Path]) -> None:
@@ -286,7 +316,7 @@ def test_withdraw_removes_one_stored_delivery_on_purpose(county: dict[str, Path]
     ]
 
     again = invoke("ingest", "--withdraw", "medical", "--period", FIRST, "--db", db)
-    assert again.exit_code == 2 and "no stored medical delivery" in again.stderr
+    assert again.exit_code == 2 and "no stored or held medical delivery" in again.stderr
     unknown = invoke("ingest", "--withdraw", "医院", "--period", FIRST, "--db", db)
     assert unknown.exit_code == 2 and "unknown source" in unknown.stderr
 
@@ -701,3 +731,133 @@ def test_the_run_report_names_what_the_roster_resolved(tmp_path: Path) -> None:
     assert [line for line in rebuilt.splitlines() if "finished_at" not in line] == [
         line for line in text.splitlines() if "finished_at" not in line
     ]
+
+
+# ---------------------------------------------------------------- no list shorter unasked
+
+
+def test_a_delivery_held_in_an_earlier_month_stops_the_next_months_until_decided(
+    county: dict[str, Path],
+) -> None:
+    """Review of issue 12, case 1: August's first medical file is held; September must not
+    publish lists that silently lack August's settlements. It exits 3 naming August's held
+    file and the three ways to decide; withdrawing it (a recorded decision) lets it go on."""
+    db = county["db"]
+    frame = two_thirds_broken(db, SECOND)
+    assert invoke("ingest", "--withdraw", "医保", "--period", SECOND, "--db", db).exit_code == 0
+    archive(source_file(county["inbox"], SECOND, "medical"))
+    write_csv(frame, county["inbox"] / SECOND / "医保住院结算_补报.csv")
+    assert run_cli(county, SECOND).exit_code == 3
+    assert log_row(db, "medical", SECOND)["status"] == "held"
+    published = files_state(county["out"])
+
+    later = run_cli(county, LAST)
+    assert later.exit_code == 3, later.output
+    (line,) = unstamped(later.stderr)
+    assert SECOND in line and "医保住院结算_补报.csv" in line
+    assert f"screening run --period {SECOND} --accept-held medical" in line
+    assert f"screening ingest --withdraw medical --period {SECOND}" in line
+    assert files_state(county["out"]) == published  # nothing new published
+    assert last_run(db)["status"] == "held"
+
+    decided = invoke("ingest", "--withdraw", "医保", "--period", SECOND, "--db", db)
+    assert decided.exit_code == 0, decided.output
+    assert "不予使用" in log_row(db, "medical", SECOND)["message"]
+    assert run_cli(county, LAST).exit_code == 0
+
+
+def test_a_file_rejected_whole_in_a_new_month_is_held_with_its_reason_and_fix(
+    county: dict[str, Path],
+) -> None:
+    """Review of issue 12, case 5 (and 8): this month's medical file lacks a required column
+    and nothing of the month is stored: nothing of it can be used, so the run holds it like
+    a file quarantined whole — naming the column, the nearest header and the aliases fix —
+    instead of publishing lists without the month's settlements. Accepting it goes on
+    without them, recorded."""
+    db = county["db"]
+    assert invoke("ingest", "--withdraw", "medical", "--period", LAST, "--db", db).exit_code == 0
+    stored_rows = stored(db, "medical", SECOND)
+    assert stored_rows.height
+    path = source_file(county["inbox"], LAST, "medical")
+    frame = contract_columns(stored_rows, "medical").rename({"out_of_pocket": "个人现金支付额"})
+    archive(path)
+    write_csv(frame.with_columns(pl.col(pl.Decimal).cast(pl.String)), path.with_suffix(".csv"))
+
+    result = run_cli(county, LAST)
+    assert result.exit_code == 3, result.output
+    (line,) = unstamped(result.stderr)
+    assert "整个文件被拒收" in line and "out_of_pocket" in line and "个人现金支付额" in line
+    assert "--aliases" in line and f"--period {LAST} --accept-held medical" in line
+
+    accepted = run_cli(county, LAST, "--accept-held", "医保")
+    assert accepted.exit_code == 0, accepted.output
+    gate = query(db, "SELECT gate, accepted_by FROM held_deliveries").rows()
+    assert gate == [("rejected", ingest.os_user())]
+
+
+def test_a_file_kept_in_a_subfolder_and_an_empty_month_are_said(
+    county: dict[str, Path],
+) -> None:
+    """Review of issue 12, case 6: this month's file moved into a subfolder is named when
+    its source is missing; a month folder with nothing in it and nothing stored is not
+    screened (it would re-label last month's data), and no run is recorded."""
+    db = county["db"]
+    path = source_file(county["inbox"], LAST, "civil")
+    kept = archive(path, "民政")
+    result = ingest_cli(county, LAST)
+    assert result.exit_code == 0, result.output
+    assert f"民政/{kept.name}" in flat(result.stdout) and "子文件夹" in result.stdout
+
+    runs_before = query(db, "SELECT count(*) AS n FROM runs")["n"].item()
+    (county["inbox"] / "2026-10").mkdir()
+    empty = run_cli(county, "2026-10")
+    assert empty.exit_code == 2
+    (line,) = unstamped(empty.stderr)
+    assert "本月尚未报送" in line and "nothing was delivered for 2026-10" in line
+    assert query(db, "SELECT count(*) AS n FROM runs")["n"].item() == runs_before
+
+
+def test_a_note_beside_the_data_file_is_not_a_second_file(county: dict[str, Path]) -> None:
+    """Review of issue 13: 医保说明.txt beside 医保….xlsx is the department's note, not a
+    second medical file; it is reported as unrecognised and the run goes on."""
+    folder = county["inbox"] / LAST
+    (folder / "医保说明.txt").write_text("本月结算说明", encoding="utf-8")
+    result = run_cli(county, LAST)
+    assert result.exit_code == 0, result.output
+    assert "医保说明.txt" in flat(result.stdout)
+
+
+def test_accepting_a_source_that_was_not_held_is_said(county: dict[str, Path]) -> None:
+    result = ingest_cli(county, LAST, "--accept-held", "医保")
+    assert result.exit_code == 0, result.output
+    assert "nothing of this source was held" in flat(result.stdout).replace(" ", "") or (
+        flat("nothing of this source was held") in flat(result.stdout)
+    )
+
+
+def test_a_township_gone_from_the_roster_and_persons_with_differing_rows_are_said(
+    county: dict[str, Path],
+) -> None:
+    """Review of issue 12, cases 2 and 3: a township missing from this month's roster loses
+    its list, and a person whose roster rows differ (both quarantined) counts in no
+    household: both are warnings of the run, named (masked) in the report."""
+    db, out = county["db"], county["out"]
+    path = source_file(county["inbox"], LAST, "roster")
+    frame = contract_columns(stored(db, "roster", LAST), "roster").with_columns(
+        pl.col(pl.Decimal).cast(pl.String)
+    )
+    gone = sorted(frame["township"].unique())[0]
+    kept = frame.filter(pl.col("township") != gone)
+    one = kept.row(0, named=True)
+    twin = {**one, "relation": "本人" if one["relation"] != "本人" else "之子"}
+    changed = pl.concat([kept, pl.DataFrame([twin], schema=kept.schema)])
+    archive(path)
+    changed.write_csv(county["inbox"] / LAST / "人口基础信息_202609.csv")
+
+    result = run_cli(county, LAST, "--accept-held", "roster")
+    assert result.exit_code == 0, result.output
+    text = (out / LAST / "run-report.md").read_text(encoding="utf-8")
+    assert f"{gone}（上期" in text and "本期没有名单" in text
+    assert "未计入任何一户" in text
+    assert report._md(ids.mask(one["id_number"])) in text and one["id_number"] not in text
+    assert gone in flat(result.stdout)

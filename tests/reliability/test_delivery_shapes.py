@@ -368,7 +368,7 @@ def medical_result(tmp_path: Path, name: str, content: str | bytes) -> SourceRes
         (",", "\r\n", ""),
         (",", "\r", "CR line ends"),
         ("\t", "\n", "tab-separated"),
-        ("\t", "\r", "tab-separated; CR line ends"),
+        ("\t", "\r", "tab-separated; 旧式 Mac 行尾 CR line ends"),
         (";", "\r\n", "semicolon-separated"),
     ],
     ids=["comma-lf", "comma-crlf", "comma-cr", "tab-lf", "tab-cr", "semicolon-crlf"],
@@ -427,7 +427,7 @@ def test_the_sheet_holding_the_header_is_read(tmp_path: Path) -> None:
     result = medical_result(tmp_path, "medical.xlsx", content)
     assert (result.status, result.rows_read, result.rows_accepted) == ("loaded", 3, 3)
     accounted(result)
-    assert "sheet '结算明细' read (other sheets: '说明')" in result.message
+    assert "读入工作表 sheet '结算明细' read（其他工作表 other sheets: '说明'）" in result.message
 
 
 def test_two_sheets_holding_the_header_reject_the_file_naming_both(tmp_path: Path) -> None:

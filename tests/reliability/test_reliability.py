@@ -243,7 +243,7 @@ def test_a_run_dying_after_any_stage_leaves_the_county_consistent(
         assert ended == {dead["run_id"][0]: "success" if status == "success" else "failed"}
     if status == "running":
         message = query(db, "SELECT message FROM runs WHERE run_id = ?", [dead["run_id"][0]])
-        assert message["message"][0].startswith("interrupted")
+        assert message["message"][0].startswith("运行中断")
     assert files_match_database(db, out, PERIOD)
     assert OLD_NAME not in listed_townships(db, PERIOD)
     assert NEW_NAME in listed_townships(db, PERIOD)
@@ -345,7 +345,7 @@ def test_a_killed_screening_process_is_recovered_by_the_next_run(
     statuses = dict(new_runs(db, known).select("run_id", "status").rows())
     assert statuses == {dead["run_id"]: "failed", again.run_id: "success"}
     message = query(db, "SELECT message FROM runs WHERE run_id = ?", [dead["run_id"]])
-    assert message["message"][0].startswith("interrupted")
+    assert message["message"][0].startswith("运行中断")
     assert not lock.lock_path(db).exists()
     assert not staged_temps(out)
     assert not (out / WORK_FOLDER).exists()

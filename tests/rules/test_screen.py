@@ -56,7 +56,7 @@ def test_suspects_columns_follow_the_output_contract(params: ResolvedParams) -> 
         params,
         [household("H1", [member("甲", "户主", D(1970, 1, 1), medical=[{"out_of_pocket": 5000}])])],
     )
-    # shared/spec/output-contract.md, "suspects.parquet columns", in that order, then the
+    # docs/output-contract.md, "suspects.parquet columns", in that order, then the
     # township's earlier decision that the rules spec says a re-listed household shows.
     columns = list(result.suspects.schema.items())
     assert columns[-2:] == [("last_decision", pl.String), ("last_decision_date", pl.Date)]

@@ -64,7 +64,13 @@ def serve(
         busy_timeout=busy_timeout,
         demo=demo,
     )
-    settings.require_inbox()
+    inbox_dir = settings.require_inbox()
+    if not inbox_dir.is_dir():
+        # A schedule set up on a mistyped folder would fire every month and find nothing.
+        raise config.SettingsError(
+            f"收件箱文件夹不存在 the inbox folder does not exist: {inbox_dir}; "
+            "请先建好该文件夹或改正路径 create it or correct the path"
+        )
     if print_cron:
         typer.echo(schedule.crontab_line(settings))  # plain echo: never wrapped nor stamped
         return

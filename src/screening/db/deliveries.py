@@ -177,6 +177,36 @@ def upsert_log(con: duckdb.DuckDBPyConnection, row: dict[str, object]) -> None:
     )
 
 
+def held_earlier(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    """Deliveries of periods before `period` that a gate held and nobody decided on: the
+    period's ingest_log still says held (no file of it stored since, none accepted, none
+    withdrawn). One row per (period, source, gate), oldest first."""
+    if not present(con, "held_deliveries"):
+        return pl.DataFrame(
+            schema={"period": pl.String, "source": pl.String, "file": pl.String,
+                    "gate": pl.String, "measured": pl.Float64, "threshold": pl.Float64}
+        )  # fmt: skip
+    return con.sql(
+        "SELECT h.period, h.source, h.file, h.gate, h.measured, h.threshold "
+        "FROM held_deliveries h JOIN ingest_log l ON l.period = h.period "
+        "AND l.source = h.source AND l.sha256 = h.sha256 "
+        "WHERE h.period < $period AND l.status = 'held' AND h.accepted_by IS NULL "
+        "ORDER BY h.period, h.source, h.gate",
+        params={"period": period},
+    ).pl()
+
+
+def stored_any(con: duckdb.DuckDBPyConnection, period: str) -> bool:
+    """Whether any source's delivery of `period` is stored."""
+    if not present(con, "ingest_log"):
+        return False
+    found = con.execute(
+        "SELECT count(*) FROM ingest_log WHERE period = ? AND list_contains(?, status)",
+        [period, list(STORED)],
+    ).fetchall()
+    return bool(found[0][0])
+
+
 def log_entry(con: duckdb.DuckDBPyConnection, period: str, source: str) -> dict | None:
     rel = con.sql(
         "SELECT * FROM ingest_log WHERE period = $period AND source = $source",

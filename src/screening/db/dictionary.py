@@ -131,3 +131,9 @@ def risk_codes() -> list[str]:
         for r in RISKS
     ]
     return [*lines, ""]
+
+
+if __name__ == "__main__":  # `make docs`: python -m screening.db.dictionary > docs/…
+    from screening import contract
+
+    print(render_markdown(contract.load()))

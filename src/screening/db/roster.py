@@ -156,6 +156,20 @@ ROSTER_QUALITY_SQL = {
     f"AND period = {ROSTER_IN_FORCE} "
     "AND id_number IS NOT NULL GROUP BY id_number HAVING count(DISTINCT household_id) > 1 "
     "ORDER BY id_number",
+    # A person whose rows in the snapshot differ (every copy quarantined, duplicate_key)
+    # within one household: the household lacks that member, and lacks everyone when all
+    # its rows were such copies.
+    "roster_copies": "SELECT id_number, any_value(household_id) AS household_id, "
+    "count(*) AS copies FROM duplicate_copies WHERE source = 'roster' "
+    f"AND period = {ROSTER_IN_FORCE} AND id_number IS NOT NULL GROUP BY id_number "
+    "HAVING count(DISTINCT household_id) <= 1 ORDER BY household_id, id_number",
+    # Townships of the snapshot before that this one lacks: their lists are gone.
+    "vanished_townships": _SNAPSHOT
+    + "SELECT b.township, count(DISTINCT b.household_id) AS households FROM stg_roster b "
+    "WHERE b.period = (SELECT max(period) FROM stg_roster WHERE period < "
+    f"{ROSTER_IN_FORCE}) AND b.township IS NOT NULL "
+    "AND b.township NOT IN (SELECT township FROM snap WHERE township IS NOT NULL) "
+    "GROUP BY b.township ORDER BY b.township",
     # Department records delivered this period in copies that differ (all quarantined),
     # and the households of the persons they are about.
     "duplicates_touch": _SNAPSHOT

@@ -16,7 +16,7 @@ import polars as pl
 from screening.db.connect import Query, execute, has_table, insert_frame, rows, scalar
 
 # The message of a run that died without recording its end (tests and the docs quote it).
-INTERRUPTED = "interrupted: the run ended before it could record its outcome"
+INTERRUPTED = "运行中断，未能记录结果 interrupted: the run ended before it could record its outcome"
 
 
 def demo_runs(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:

@@ -47,15 +47,30 @@ class Cells:
 def refuse_other_formats(head: bytes, suffix: str) -> None:
     """Name the format of a file that is plainly something else than its suffix says."""
     if suffix != ".xlsx" and head.startswith(ZIP_MAGIC):
-        raise FileRejected(f"this is a zip/xlsx file with a {suffix} name; save it as .xlsx")
+        raise FileRejected(
+            f"这是 xlsx 文件却以 {suffix} 命名，请另存为 "
+            f".xlsx this is a zip/xlsx file with a {suffix} name; save it as .xlsx"
+        )
     if head.startswith(OLE2_MAGIC):
-        raise FileRejected("this is an old-format Excel .xls file; save it as .xlsx or CSV")
+        raise FileRejected(
+            "这是旧版 Excel .xls 文件，请另存为 .xlsx 或 "
+            "CSV this is an old-format Excel .xls file; save it as .xlsx or CSV"
+        )
     if suffix != ".parquet" and head.startswith(PARQUET_MAGIC):
-        raise FileRejected(f"this is a parquet file with a {suffix} name; name it .parquet")
+        raise FileRejected(
+            f"这是 parquet 文件却以 {suffix} 命名，请改名为 "
+            f".parquet this is a parquet file with a {suffix} name; name it .parquet"
+        )
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise FileRejected("this is UTF-16 text ('Unicode text'); save it as CSV UTF-8")
+        raise FileRejected(
+            "这是 UTF-16 文本（“Unicode 文本”），请另存为 "
+            "CSV UTF-8 this is UTF-16 text ('Unicode text'); save it as CSV UTF-8"
+        )
     if head.startswith(b"%PDF"):
-        raise FileRejected("this is a PDF document, not a data file")
+        raise FileRejected(
+            "这是 PDF 文档，不是数据文件，请向部门索取 xlsx 或 "
+            "CSV this is a PDF document, not a data file"
+        )
 
 
 def library_failure(exc: BaseException) -> bool:

@@ -42,7 +42,13 @@ from screening.db import roster as db_roster
 from screening.db import schema as db_schema
 from screening.db.connect import transaction
 from screening.ingest import gates as gating
-from screening.ingest.inbox import Found, check_one_file_per_source, discover, unrecognised
+from screening.ingest.inbox import (
+    Found,
+    check_one_file_per_source,
+    discover,
+    files_in_subfolders,
+    unrecognised,
+)
 from screening.ingest.results import SourceResult, read_guarded, read_key, sha_or_none
 from screening.params import Gates
 from screening.periods import check_period, periods_named
@@ -79,10 +85,17 @@ def ingest_period(
         result = _ingest_source(found[source], spec, period, logged[source], program, limits)
         if result.status in ("loaded", "empty", "rejected"):
             result.warnings += _other_period_warnings(con, result, period)
-            result.warnings += _shrink_warnings(result, logged[source])
+        if result.status == "missing":
+            result.warnings += _subfolder_warnings(Path(inbox) / period, spec)
         results.append(result)
     if gates is not None:
         _apply_gates(con, results, specs, period, gates, set(accept_held))
+        for result in results:
+            if result.source in accept_held and not any(g.held for g in result.gates):
+                result.warnings.append(
+                    "--accept-held：本期该数据源没有被暂扣的文件，无需接受 (nothing of this "
+                    "source was held this period)"
+                )
 
     now = dt.datetime.now().replace(microsecond=0)
     with transaction(con):
@@ -156,20 +169,14 @@ def _other_period_warnings(
     return warnings
 
 
-def _shrink_warnings(result: SourceResult, previous: dict | None) -> list[str]:
-    """A file replacing the period's stored delivery with fewer records: a corrected
-    re-delivery, or a truncated export. Said, so that nobody takes it for the former."""
-    if (
-        previous is None
-        or previous["status"] not in db_deliveries.STORED
-        or result.status == "rejected"
-        or result.rows_accepted >= previous["rows_accepted"]
-    ):
-        return []
+def _subfolder_warnings(folder: Path, spec: SourceSpec) -> list[str]:
+    """A source missing this month whose file sits in a subfolder (not read): said, since
+    an officer may have filed this month's file away by mistake."""
     return [
-        f"替换了本期已入库的 {previous['file']}，记录由 {previous['rows_accepted']:,} 条减为 "
-        f"{result.rows_accepted:,} 条，请确认 (replaces the stored {previous['file']}: "
-        f"{previous['rows_accepted']:,} records before, {result.rows_accepted:,} now)"
+        f"子文件夹中有 {path.relative_to(folder)}（子文件夹不读取：如是本期数据，请移到 "
+        f"{folder.name} 文件夹）(a {spec.source} file in a subfolder is not read: "
+        f"{path.relative_to(folder)}; move it up if it is this month's)"
+        for path in files_in_subfolders(folder, spec)
     ]
 
 
@@ -186,6 +193,12 @@ def _apply_gates(
     roster: pl.Series | None = None
     for result in sorted(results, key=lambda r: r.source != "roster"):
         spec = specs[result.source]
+        stored = _stored(con, period, result.source)
+        if result.status == "rejected" and stored is None:
+            # Nothing of the period would be in force: the file cannot shorten a list unasked.
+            found = [gating.rejected(result.source, result.file, result.message)]
+            _decide(con, period, result, found, accept)
+            continue
         if result.status not in ("loaded", "empty"):
             continue
         good_ids = result.good["id_number"] if result.good is not None else None
@@ -206,19 +219,41 @@ def _apply_gates(
             ),
             roster=roster,
         )
-        before = db_deliveries.accepted_gates(con, period, result.source, result.sha256)
-        user = os_user()
-        result.gates = [
-            dataclasses.replace(
-                g, accepted_by=before.get(g.gate) or (user if result.source in accept else None)
+        if stored is not None and spec.kind == "events":
+            found += gating.shrank(
+                result.source, result.file, result.rows_accepted, stored["rows_accepted"], gates
             )
-            if g.held
-            else g
-            for g in found
-        ]
-        result.warnings += [f"{g.describe()}" for g in found if not g.held]
+        _decide(con, period, result, found, accept)
         if result.source == "roster" and not result.held and good_ids is not None:
             roster = good_ids
+
+
+def _stored(con: duckdb.DuckDBPyConnection, period: str, source: str) -> dict | None:
+    """The period's stored delivery of `source` (its ingest_log row), or None."""
+    entry = db_deliveries.log_entry(con, period, source)
+    return entry if entry is not None and entry["status"] in db_deliveries.STORED else None
+
+
+def _decide(
+    con: duckdb.DuckDBPyConnection,
+    period: str,
+    result: SourceResult,
+    found: list[gating.GateResult],
+    accept: set[str],
+) -> None:
+    """The gates of a result: held ones accepted by the officer now or before (the same
+    file and gate), the others warned about."""
+    before = db_deliveries.accepted_gates(con, period, result.source, result.sha256)
+    user = os_user()
+    result.gates = [
+        dataclasses.replace(
+            g, accepted_by=before.get(g.gate) or (user if result.source in accept else None)
+        )
+        if g.held
+        else g
+        for g in found
+    ]
+    result.warnings += [f"{g.describe()}" for g in found if not g.held]
 
 
 def _settle(result: SourceResult, previous: dict | None) -> None:
@@ -375,20 +410,30 @@ def withdraw(
     check_period(period)
     db_schema.ensure_schema(con, specs)
     entry = db_deliveries.log_entry(con, period, source)
-    if entry is None or entry["status"] not in db_deliveries.STORED:
+    withdrawable = (*db_deliveries.STORED, "held")
+    if entry is None or entry["status"] not in withdrawable:
         state = "无记录 nothing recorded" if entry is None else entry["status"]
         raise NothingToWithdraw(
-            f"{period} 期没有已入库的 {source} 数据可撤回 no stored {source} delivery for "
-            f"{period} to withdraw ({state})"
+            f"{period} 期没有已入库或被暂扣的 {source} 数据可撤回 no stored or held {source} "
+            f"delivery for {period} to withdraw ({state})"
         )
     now = dt.datetime.now().replace(microsecond=0)
     user = os_user()
     with transaction(con):
-        rows = db_deliveries.remove_delivery(con, specs[source], period)
-        message = (
-            f"撤回 withdrawn by {user} at {_when(now)}: {rows} 行 rows of {entry['file']} "
-            f"(ingested {_when(entry['ingested_at'])}) removed"
-        )
+        if entry["status"] == "held":
+            # Nothing of it is stored: withdrawing decides that the held file is not used
+            # (its rows stay in held_rows, nothing is lost), so later runs go on without it.
+            rows = 0
+            message = (
+                f"撤回 withdrawn by {user} at {_when(now)}: 暂扣的 {entry['file']} 不予使用 "
+                "the held file is not used"
+            )
+        else:
+            rows = db_deliveries.remove_delivery(con, specs[source], period)
+            message = (
+                f"撤回 withdrawn by {user} at {_when(now)}: {rows} 行 rows of {entry['file']} "
+                f"(ingested {_when(entry['ingested_at'])}) removed"
+            )
         db_deliveries.upsert_log(
             con,
             {

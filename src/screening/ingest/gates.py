@@ -9,6 +9,12 @@ used and the run warns. A delivery of fewer than `gates.min_rows` rows is too sm
 by a share: beyond a hold level it is only warned about, unless two thirds of it are
 quarantined.
 
+Two more gates close ways a list could shrink unasked (they are not in the contract's list;
+docs/data-contract.md names them): a file rejected whole while nothing of the period is
+stored for its source (`rejected`: the source would silently count as not delivered), and a
+file replacing the period's stored events delivery with fewer than `gates.min_resend_ratio`
+of its records (`shrank`: a truncated or header-only re-send).
+
 A held delivery is not used: the delivery stored before it stays in force (for a first
 delivery of the period, the source counts as not delivered), its rows wait in `held_rows`,
 the run stops with `DeliveryHeld` (exit status 3) before screening, and nothing new is
@@ -29,15 +35,21 @@ from screening.params import ALWAYS_HELD_SHARE, Gates
 QUARANTINED_SHARE = "quarantined_share"
 SNAPSHOT_RATIO = "snapshot_ratio"
 MATCH_RATE = "match_rate"
+REJECTED = "rejected"
+SHRANK = "shrank"
 GATE_LABELS = {
     QUARANTINED_SHARE: "拒收行占比",
     SNAPSHOT_RATIO: "人数与此前人口库之比",
     MATCH_RATE: "与人口库匹配率",
+    REJECTED: "整个文件被拒收",
+    SHRANK: "记录数与本期已入库之比",
 }
 GATE_WORDS = {
     QUARANTINED_SHARE: "quarantined share",
     SNAPSHOT_RATIO: "persons vs the snapshot before",
     MATCH_RATE: "match rate with the roster",
+    REJECTED: "the whole file rejected",
+    SHRANK: "records vs the period's stored delivery",
 }
 # A share gate holds above its threshold, the others below theirs.
 _ABOVE = frozenset({QUARANTINED_SHARE})
@@ -55,10 +67,16 @@ class GateResult:
     held: bool  # False: a warning only
     accepted_by: str | None = None  # set when an officer accepted the held delivery
     small: int | None = None  # beyond the hold level, but fewer rows than this: warned
+    reason: str | None = None  # a rejected file: why (and the fix the reader names)
 
     def describe(self) -> str:
         """拒收行占比 quarantined share 66.7% (暂扣标准 hold: > 20.0%)"""
+        if self.gate == REJECTED:
+            why = f": {self.reason}" if self.reason else ""
+            return f"{GATE_LABELS[REJECTED]} {GATE_WORDS[REJECTED]}{why}"
         op = ">" if self.gate in _ABOVE else "<"
+        if self.gate == QUARANTINED_SHARE and self.threshold == ALWAYS_HELD_SHARE:
+            op = "≥"  # two thirds: held whatever the parameters say
         level = "暂扣标准 hold" if self.held or self.small else "提示标准 warn"
         text = (
             f"{GATE_LABELS[self.gate]} {GATE_WORDS[self.gate]} {percent(self.measured)} "
@@ -124,6 +142,32 @@ def check(
     return found
 
 
+def rejected(source: str, file: str | None, reason: str) -> GateResult:
+    """A file rejected whole while nothing of the period is stored: nothing of it can be
+    used, so it holds the run like a delivery quarantined whole."""
+    return GateResult(source, file, REJECTED, 1.0, ALWAYS_HELD_SHARE, True, reason=reason)
+
+
+def shrank(
+    source: str, file: str | None, records: int, stored: int, gates: Gates
+) -> list[GateResult]:
+    """A file replacing the period's stored delivery (`stored` records) with `records`.
+    A stored delivery of fewer than gates.min_rows records is too small to judge by a
+    share: a re-send of it is only warned about."""
+    if not stored or records >= stored:
+        return []
+    small = None if stored >= gates.min_rows else gates.min_rows
+    return _below(
+        source,
+        file,
+        SHRANK,
+        records / stored,
+        gates.min_resend_ratio,
+        gates.warn_resend_ratio,
+        small,
+    )
+
+
 def _below(
     source: str,
     file: str | None,
@@ -181,4 +225,34 @@ class DeliveryHeld(Exception):
         return (
             f"数据暂扣，未发布新名单 delivery held, nothing published ({self.period}): {what}. "
             f"核对无误后接受 to use it anyway: {self.accept_command()}"
+        )
+
+
+class EarlierDeliveryHeld(DeliveryHeld):
+    """A delivery of an earlier period is still held, undecided: its records are missing
+    from this period's window too, so this run publishes nothing new either (exit status
+    3) until the officer decides on it — accepts it, sends a corrected file for that
+    period, or withdraws it."""
+
+    def __init__(self, period: str, held: Sequence[tuple[str, GateResult]]) -> None:
+        self.earlier = list(held)  # (period held, gate)
+        super().__init__(period, [g for _, g in self.earlier])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (EarlierDeliveryHeld, (self.period, self.earlier))
+
+    def line(self) -> str:
+        from screening.contract import label
+
+        what = "; ".join(
+            f"{held} {label(g.source)} {g.source} {g.file}: {g.describe()}"
+            for held, g in self.earlier
+        )
+        first, gate = self.earlier[0]
+        return (
+            f"此前期次的数据仍被暂扣、尚未处理，本期未发布新名单 a delivery of an earlier period "
+            f"is still held, nothing published ({self.period}): {what}. 请先处理 decide on it "
+            f"first: 接受 accept `screening run --period {first} --accept-held {gate.source}`, "
+            f"或补报正确文件后重跑 {first} or re-run {first} with a corrected file, "
+            f"或撤回 or withdraw `screening ingest --withdraw {gate.source} --period {first}`"
         )

@@ -77,8 +77,12 @@ def map_headers(headers: list[str], spec: SourceSpec) -> dict[int, str]:
             continue
         if key in taken:
             if taken[key] == header:
-                raise FileRejected(f"column {header!r} appears twice; keep only one")
+                raise FileRejected(
+                    f"列 {header!r} 出现两次，请只保留一列 "
+                    f"column {header!r} appears twice; keep only one"
+                )
             raise FileRejected(
+                f"列 {taken[key]!r} 和 {header!r} 都表示 {key}，请只保留一列 "
                 f"columns {taken[key]!r} and {header!r} both mean {key}; keep only one"
             )
         taken[key] = header
@@ -111,15 +115,18 @@ def _missing_message(missing: list[str], spec: SourceSpec, unknown: Sequence[str
         part = f"{key} ({names})" if names else key
         near = closest_header(key, spec, unknown)
         if near is not None:
-            part += f", closest header in the file: {near!r}"
+            part += f"，文件中最接近的表头 closest header in the file: {near!r}"
             aliases[key] = [near]
         parts.append(part)
-    message = f"missing required column(s): {'; '.join(parts)}"
+    message = f"缺少必需列 missing required column(s): {'; '.join(parts)}"
     if aliases and spec.source in SOURCES:
         entry = yaml.safe_dump(
             {spec.source: aliases}, allow_unicode=True, default_flow_style=True, width=1_000
         ).strip()
-        message += f"; if that is the column, pass --aliases FILE with: {entry}"
+        message += (
+            "；若就是该列，请用 --aliases FILE 指定别名 "
+            f"if that is the column, pass --aliases FILE with: {entry}"
+        )
     return message
 
 
@@ -131,6 +138,7 @@ def header_names(values: Sequence[str | None], row: int) -> list[str]:
         name = (value or "").strip() or f"column_{i + 1}"
         if len(name) > HEADER_MAX:
             raise FileRejected(
+                f"第 {row} 行第 {i + 1} 列的表头长 {len(name)} 个字符，表头须在文件开头几行 "
                 f"header of column {i + 1} (row {row}) is {len(name)} characters long; "
                 "the header must be one of the first rows"
             )

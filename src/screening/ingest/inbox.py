@@ -69,10 +69,10 @@ def source_of(filename: str, specs: dict[str, SourceSpec]) -> str | None:
     return best[1] if best else None
 
 
-def discover(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> dict[str, Found]:
-    """One `Found` per source. Hidden files, Excel's `~$…` lock files and files of
-    non-office formats (a .pdf scan, a .md5) are not candidates."""
-    folder = Path(inbox) / check_period(period)
+def _candidates(folder: Path, specs: dict[str, SourceSpec]) -> dict[str, list[Path]]:
+    """Each source's files in `folder` (not its subfolders). A file in another office
+    format (.xls, .txt …) counts only when the source has no file in a data format: a
+    department's note (医保说明.txt) beside its data (医保结算.xlsx) is not a second file."""
     by_source: dict[str, list[Path]] = {s: [] for s in specs}
     if folder.is_dir():
         for path in sorted(folder.iterdir()):
@@ -83,8 +83,19 @@ def discover(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> dict[str
             source = source_of(path.name, specs)
             if source is not None:
                 by_source[source].append(path)
-    found = {}
     for source, paths in by_source.items():
+        data = [p for p in paths if p.suffix.lower() in FORMATS]
+        if data:
+            by_source[source] = data
+    return by_source
+
+
+def discover(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> dict[str, Found]:
+    """One `Found` per source. Hidden files, Excel's `~$…` lock files and files of
+    non-office formats (a .pdf scan, a .md5) are not candidates."""
+    folder = Path(inbox) / check_period(period)
+    found = {}
+    for source, paths in _candidates(folder, specs).items():
         if not paths:
             found[source] = Found(source, None, problem="missing")
         elif len(paths) > 1:
@@ -95,14 +106,35 @@ def discover(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> dict[str
 
 
 def unrecognised(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> list[Path]:
-    """Files in the period folder that belong to no source (reported, never read)."""
+    """Files in the period folder that are read as no source's delivery (reported, never
+    read): unknown names and formats, and notes beside a source's data file."""
     folder = Path(inbox) / check_period(period)
     if not folder.is_dir():
         return []
+    used = {p for paths in _candidates(folder, specs).values() for p in paths}
     return [
         p
         for p in sorted(folder.iterdir())
-        if p.is_file()
-        and not p.name.startswith((".", "~$"))
-        and (p.suffix.lower() not in CANDIDATES or source_of(p.name, specs) is None)
+        if p.is_file() and not p.name.startswith((".", "~$")) and p not in used
     ]
+
+
+def has_data_files(inbox: Path, period: str, specs: dict[str, SourceSpec]) -> bool:
+    """Whether the period folder holds any source's file at all."""
+    folder = Path(inbox) / check_period(period)
+    return any(_candidates(folder, specs).values())
+
+
+def files_in_subfolders(folder: Path, spec: SourceSpec) -> list[Path]:
+    """Files of `spec`'s source in the subfolders of a period folder (which are not read)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for sub in folder.iterdir()
+        if sub.is_dir() and not sub.name.startswith(".")
+        for path in sub.rglob("*")
+        if path.is_file()
+        and path.suffix.lower() in CANDIDATES
+        and source_of(path.name, {spec.source: spec}) == spec.source
+    )

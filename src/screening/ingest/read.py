@@ -107,7 +107,10 @@ def read_source(path: Path, spec: SourceSpec, limits: params.IngestLimits | None
     labels = unique_labels(headers)
     notes = list(cells.notes)
     if header.index:
-        notes.append(f"header on row {header.index + 1}, the {header.index} row(s) above skipped")
+        notes.append(
+            f"表头在第 {header.index + 1} 行，跳过上方 {header.index} 行 "
+            f"header on row {header.index + 1}, the {header.index} row(s) above skipped"
+        )
     extras = [i for i in range(len(columns)) if i not in mapping]
     unsaved, unsaved_extra = _unsaved_formulas(cells.formulas, header.index, columns, mapping)
     body = frame.slice(header.index + 1).with_row_index("row_number", offset=header.index + 2)
@@ -124,6 +127,7 @@ def read_source(path: Path, spec: SourceSpec, limits: params.IngestLimits | None
     body, merged = fill_merges(body, cells.merges, header.index, columns)
     if merged:
         notes.append(
+            "合并单元格已向下填充 "
             f"merged cells filled down in {', '.join(labels[i] for i in merged)} "
             f"({len([m for m in cells.merges if m.last_row > m.first_row])} range(s))"
         )
@@ -135,11 +139,16 @@ def read_source(path: Path, spec: SourceSpec, limits: params.IngestLimits | None
     if unsaved.height:
         kept = kept.filter(~pl.col("row_number").is_in(unsaved.get_column("row_number").implode()))
         notes.append(
+            f"{unsaved.height} 个公式单元格没有保存的值，所在行已拒收，"
+            "请用 Excel 或 WPS 打开后保存 "
             f"{unsaved.height} formula cell(s) without a saved value, their rows set aside: "
             "open and save the file in Excel or WPS"
         )
     if unsaved_extra:
-        notes.append(f"{unsaved_extra} formula cell(s) without a saved value in extra columns")
+        notes.append(
+            f"额外列中 {unsaved_extra} 个公式单元格没有保存的值 "
+            f"{unsaved_extra} formula cell(s) without a saved value in extra columns"
+        )
     bad_cells = pl.concat([ragged, bad_cells, unsaved]).sort("row_number", "column")
 
     # Null rather than a JSON object of nulls when the row has nothing in its extras.
@@ -170,11 +179,14 @@ def read_source(path: Path, spec: SourceSpec, limits: params.IngestLimits | None
 def _where_looked(reason: str, header: Header, cells: Cells) -> str:
     """A missing-column message with where the header was looked for."""
     if header.hits == 0 and cells.search_rows > 1:
-        reason += f"; no row among the first {cells.search_rows} holds the header"
+        reason += (
+            f"；前 {cells.search_rows} 行中没有表头 "
+            f"no row among the first {cells.search_rows} holds the header"
+        )
     elif header.index:
-        reason += f" (header taken to be row {header.index + 1})"
+        reason += f"（表头取第 {header.index + 1} 行 header taken to be row {header.index + 1})"
     if cells.sheets:
-        reason += f"; sheets looked at: {listed(cells.sheets)}"
+        reason += f"；查看过的工作表 sheets looked at: {listed(cells.sheets)}"
     return reason
 
 
@@ -182,7 +194,7 @@ def _read_cells(path: Path, spec: SourceSpec, limits: params.IngestLimits) -> Ce
     """Every cell as text, header row included, columns named by position."""
     suffix = path.suffix.lower()
     if path.stat().st_size == 0:
-        raise FileRejected("empty file (0 bytes, no header row)")
+        raise FileRejected("空文件（0 字节，没有表头行） empty file (0 bytes, no header row)")
     if suffix == ".csv":
         cells = read_csv_cells(path, spec)
     elif suffix == ".xlsx":
@@ -191,10 +203,11 @@ def _read_cells(path: Path, spec: SourceSpec, limits: params.IngestLimits) -> Ce
         cells = read_parquet_cells(path)
     else:
         raise FileRejected(
+            f"不支持的文件类型 {suffix!r}，请另存为 .xlsx、CSV（UTF-8 或 GBK）或 parquet "
             f"unsupported file type {suffix!r}: save it as .xlsx, CSV (UTF-8 or GBK) or parquet"
         )
     if cells.frame.height == 0 or cells.frame.width == 0:
-        raise FileRejected("empty file (no header row)")
+        raise FileRejected("空文件（没有表头行） empty file (no header row)")
     # Positional names: a header may say anything, `row_number` included.
     cells.frame = cells.frame.select(
         pl.col(name).cast(pl.String).alias(OVERFLOW if name == OVERFLOW else f"c{i}")

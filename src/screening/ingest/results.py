@@ -198,21 +198,32 @@ DUPLICATE_ROWS_NAMED = 5
 def _duplicates_note(rows: pl.Series) -> str:
     named = ", ".join(str(r) for r in rows.head(DUPLICATE_ROWS_NAMED))
     more = " …" if rows.len() > DUPLICATE_ROWS_NAMED else ""
-    return f"{rows.len()} row(s) identical to an earlier row counted once (rows {named}{more})"
+    return (
+        f"{rows.len()} 行与前面某行完全相同，只计一次（第 {named}{more} 行） "
+        f"{rows.len()} row(s) identical to an earlier row counted once (rows {named}{more})"
+    )
 
 
 def _notes(raw: RawFile) -> list[str]:
     notes = list(raw.notes)
     if raw.encoding and raw.encoding != "utf-8":
-        notes.append({"gb18030": "GBK/GB18030", "utf-8-sig": "UTF-8 BOM"}[raw.encoding])
+        notes.append(
+            "编码 encoding " + {"gb18030": "GBK/GB18030", "utf-8-sig": "UTF-8 BOM"}[raw.encoding]
+        )
     if raw.damaged_bytes:
-        notes.append(f"{raw.damaged_bytes} undecodable byte(s), their rows set aside")
+        notes.append(
+            f"{raw.damaged_bytes} 个无法解码的字节，所在行已拒收 "
+            f"{raw.damaged_bytes} undecodable byte(s), their rows set aside"
+        )
     if raw.bad_rows:
-        notes.append(f"{raw.bad_rows} row(s) with a damaged cell set aside")
+        notes.append(
+            f"{raw.bad_rows} 行有损坏的单元格，已拒收 "
+            f"{raw.bad_rows} row(s) with a damaged cell set aside"
+        )
     if raw.blank_rows:
-        notes.append(f"{raw.blank_rows} blank row(s) ignored")
+        notes.append(f"{raw.blank_rows} 个空行已忽略 {raw.blank_rows} blank row(s) ignored")
     if raw.extras:
-        notes.append(f"extra column(s) kept: {', '.join(raw.extras)}")
+        notes.append(f"额外列已保留 extra column(s) kept: {', '.join(raw.extras)}")
     return notes
 
 
@@ -230,7 +241,10 @@ def _damaged_rows(raw: RawFile, spec: SourceSpec, period: str, file: str) -> pl.
 
 def _unreadable(exc: OSError) -> str:
     # Vanished, locked by another program, no permission: the file, not a bug.
-    return f"cannot read the file ({exc.strerror or type(exc).__name__})"
+    return (
+        "无法读取文件，请确认文件未被占用且有读取权限 "
+        f"cannot read the file ({exc.strerror or type(exc).__name__})"
+    )
 
 
 def _rejected(spec: SourceSpec, path: Path, message: str, sha: str | None) -> SourceResult:
@@ -264,7 +278,10 @@ def read_guarded(
         )
         first = str(exc).strip().splitlines()
         detail = first[0][:200] if first else ""
-        message = ids.mask_text(f"internal error: {type(exc).__name__}: {detail}")
+        message = ids.mask_text(
+            "程序内部错误，该来源未读入，请将日志发给维护人员 "
+            f"internal error: {type(exc).__name__}: {detail}"
+        )
         return _rejected(spec, path, message, sha_or_none(path))
 
 

@@ -46,6 +46,7 @@ def _refuse_inflated(path: Path, limits: params.IngestLimits) -> None:
     ratio = unzipped / size
     if unzipped > limits.xlsx_max_unzipped_bytes or ratio > limits.xlsx_max_inflation:
         raise FileRejected(
+            f"xlsx 解压后过大，未读入，请另存为 CSV 或拆分 "
             f"xlsx would unpack to {_mb(unzipped)}, {ratio:,.0f}× its {_mb(size)} (limits: "
             f"{_mb(limits.xlsx_max_unzipped_bytes)}, {limits.xlsx_max_inflation}×, "
             "parameters ingest_limits.xlsx_*); not read: save it as CSV or split it"
@@ -77,29 +78,37 @@ def read_xlsx_cells(path: Path, spec: SourceSpec, limits: params.IngestLimits) -
         head = fh.read(8)
     refuse_other_formats(head, ".xlsx")
     if not head.startswith(ZIP_MAGIC):
-        raise FileRejected("not an xlsx workbook (damaged or another format)")
+        raise FileRejected(
+            "不是 xlsx 工作簿（已损坏或是其他格式），请重新导出 "
+            "not an xlsx workbook (damaged or another format)"
+        )
     _refuse_inflated(path, limits)
     try:
         reader = fastexcel.read_excel(str(path))
         names = reader.sheet_names
         if not names:
-            raise FileRejected("xlsx workbook has no sheet")
+            raise FileRejected("xlsx 工作簿没有工作表 xlsx workbook has no sheet")
         name, cells, offset = _choose_sheet(reader, names, spec)
     except FileRejected:
         raise
     except BaseException as exc:  # fastexcel raises its own error family, or panics
         if not library_failure(exc):
             raise
-        raise FileRejected(f"xlsx workbook is damaged or incomplete ({first_line(exc)})") from None
+        raise FileRejected(
+            f"xlsx 工作簿已损坏或不完整，请重新导出 "
+            f"xlsx workbook is damaged or incomplete ({first_line(exc)})"
+        ) from None
     notes = []
     if len(names) > 1:
         cells.sheets = list(names)
         others = [n for n in names if n != name]
-        notes.append(f"sheet {name!r} read (other sheets: {listed(others)})")
+        notes.append(f"读入工作表 sheet {name!r} read（其他工作表 other sheets: {listed(others)}）")
     try:
         xml = workbook.read_sheet_xml(path, name)
     except workbook.WorkbookError as exc:
-        raise FileRejected(f"xlsx workbook is damaged or incomplete ({exc})") from None
+        raise FileRejected(
+            f"xlsx 工作簿已损坏或不完整，请重新导出 xlsx workbook is damaged or incomplete ({exc})"
+        ) from None
     # Sheet rows are frame rows + 1; sheet columns start at the frame's first column.
     cells.merges = [
         workbook.Merge(
@@ -145,6 +154,7 @@ def _choose_sheet(
             closest = (header.hits, name, Cells(frame.head(HEADER_SEARCH_ROWS)), offset)
     if len(matching) > 1:
         raise FileRejected(
+            f"多个工作表 {listed(matching)} 都有 {spec.source} 表头，请只在一个工作表中保留数据 "
             f"sheets {listed(matching)} each hold a {spec.source} header; "
             "keep the data on one sheet (delete the others, or save the one to read as CSV)"
         )
@@ -161,7 +171,7 @@ def read_parquet_cells(path: Path) -> Cells:
     the header."""
     table = _read_parquet(path)
     if not table.columns:
-        raise FileRejected("empty file (no columns)")
+        raise FileRejected("空文件（没有列） empty file (no columns)")
     header_row = pl.DataFrame([table.columns], schema=table.columns, orient="row")
     frame = pl.concat([header_row, table]) if table.height else header_row
     return Cells(frame, search_rows=1)
@@ -172,19 +182,27 @@ def _read_parquet(path: Path) -> pl.DataFrame:
         head = fh.read(8)
     refuse_other_formats(head, ".parquet")
     if not head.startswith(PARQUET_MAGIC):
-        raise FileRejected("not a parquet file (damaged or another format)")
+        raise FileRejected(
+            "不是 parquet 文件（已损坏或是其他格式），请重新导出 "
+            "not a parquet file (damaged or another format)"
+        )
     try:
         frame = pl.read_parquet(path)
     except BaseException as exc:  # pyarrow/polars raise many kinds for damaged files
         if not library_failure(exc):
             raise
-        raise FileRejected(f"parquet cannot be read ({first_line(exc)})") from None
+        raise FileRejected(
+            f"parquet 文件无法读取，请重新导出 parquet cannot be read ({first_line(exc)})"
+        ) from None
     # Dates become ISO text and floats keep their digits, as the normalisers expect.
     return pl.DataFrame([_as_text(frame.get_column(name)) for name in frame.columns])
 
 
 def _as_text(column: pl.Series) -> pl.Series:
-    unusable = f"parquet column {column.name!r} holds {column.dtype} values, not plain values"
+    unusable = (
+        f"parquet 列 {column.name!r} 的值不是普通值，请导出为普通文本或数字 "
+        f"parquet column {column.name!r} holds {column.dtype} values, not plain values"
+    )
     if column.dtype.is_nested() or column.dtype in (pl.Binary, pl.Object):
         raise FileRejected(unusable)
     try:

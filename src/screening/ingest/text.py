@@ -53,7 +53,7 @@ DAMAGE_MARK = "\ufffe"
 _ESCAPED = re.compile("[\udc80-\udcff]")
 
 # CSV field separators, tried in this order; the first that yields the header wins.
-DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon"}
+DELIMITERS = {",": "逗号 comma", "\t": "制表符 tab", ";": "分号 semicolon"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,10 @@ def sniff_encoding(path: Path) -> TextEncoding:
         head = fh.read(HEAD_BYTES)
     refuse_other_formats(head, ".csv")
     if b"\x00" in _first_line_of(head):
-        raise FileRejected("binary content (NUL bytes in the header row), not a CSV text file")
+        raise FileRejected(
+            "二进制内容（表头行有 NUL 字节），不是 CSV 文本文件 "
+            "binary content (NUL bytes in the header row), not a CSV text file"
+        )
     bom = head.startswith(codecs.BOM_UTF8)
     utf8 = _scan(path, "utf-8-sig" if bom else "utf-8")
     if utf8.errors == 0:
@@ -103,7 +106,10 @@ def sniff_encoding(path: Path) -> TextEncoding:
         return TextEncoding(gb.encoding)
     usable = [scan for scan in (utf8, gb) if scan.usable]
     if not usable:
-        raise FileRejected("text is neither UTF-8 nor GBK/GB18030 (mixed or damaged encoding)")
+        raise FileRejected(
+            "文本既不是 UTF-8 也不是 GBK/GB18030（编码混杂或损坏），请另存为 CSV UTF-8 "
+            "text is neither UTF-8 nor GBK/GB18030 (mixed or damaged encoding)"
+        )
     best = min(usable, key=lambda scan: scan.errors)
     return TextEncoding(best.encoding, best.errors)
 
@@ -196,7 +202,7 @@ def _csv_layout(utf8: Path, spec: SourceSpec) -> tuple[str, int]:
     for delimiter in DELIMITERS:
         rows = _first_records(utf8, delimiter)
         if not rows:
-            raise FileRejected("empty file (no header row)")
+            raise FileRejected("空文件（没有表头行） empty file (no header row)")
         header = find_header(rows, spec)
         width = len(rows[header.index])
         if header.found:
@@ -229,16 +235,16 @@ def read_csv_cells(path: Path, spec: SourceSpec) -> Cells:
                 quote_char='"',
             )
         except pl.exceptions.NoDataError:
-            raise FileRejected("empty file (no header row)") from None
+            raise FileRejected("空文件（没有表头行） empty file (no header row)") from None
         except BaseException as exc:
             if not library_failure(exc):
                 raise
             raise FileRejected(_csv_problem(exc, utf8)) from None
     notes = []
     if delimiter != ",":
-        notes.append(f"{DELIMITERS[delimiter]}-separated")
+        notes.append(f"分隔符 {DELIMITERS[delimiter]}-separated")
     if cr_only:
-        notes.append("CR line ends")
+        notes.append("旧式 Mac 行尾 CR line ends")
     return Cells(cells, encoding, notes)
 
 
@@ -248,10 +254,12 @@ def _csv_problem(exc: BaseException, utf8: Path) -> str:
     line = _first_odd_quote_line(utf8)
     if line is not None:
         return (
+            f'无法按 CSV 读取：引号（"）不成对，第一个在第 {line} 行，'
+            "请给整个值加引号或删去多余的引号 "
             f'not readable as CSV: unbalanced quotes ("), the first on line {line}; '
             "quote the whole value or remove the stray quote"
         )
-    return f"not readable as CSV ({type(exc).__name__})"
+    return f"无法按 CSV 读取，请重新导出 not readable as CSV ({type(exc).__name__})"
 
 
 def _first_odd_quote_line(path: Path) -> int | None:

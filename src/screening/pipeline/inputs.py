@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 
 from screening import contract
+from screening.db import deliveries as db_deliveries
 from screening.db import roster as db_roster
 from screening.db import runs as db_runs
 from screening.periods import previous_period
@@ -27,10 +28,7 @@ def load_inputs(
     with their provenance, `db_roster.events_as_of`.)"""
     population = db_roster.population(con, period)
     if population.height == 0:
-        raise RunError(
-            f"截至 {period} 没有收到人口库文件 no roster (人口/roster file) received at or "
-            f"before {period}"
-        )
+        raise RunError(no_roster(con, period))
     events = {
         source: db_roster.events_as_of(
             con, specs[source], period, **facts.rule_reads(source, period, window_months)
@@ -38,6 +36,22 @@ def load_inputs(
         for source in EVENT_SOURCES
     }
     return ScreenInputs(population=population.lazy(), events=events)
+
+
+def no_roster(con: duckdb.DuckDBPyConnection, period: str) -> str:
+    """Why there is no roster to screen: none received, or this period's file refused (its
+    reason and fix, e.g. the header to map with --aliases)."""
+    entry = db_deliveries.log_entry(con, period, "roster")
+    if entry is not None and entry["status"] in ("rejected", "held"):
+        what = "被拒收 rejected" if entry["status"] == "rejected" else "被暂扣 held"
+        return (
+            f"截至 {period} 没有可用的人口库：本期人口库文件 {entry['file']} {what}: "
+            f"{entry['message']} (no usable roster at or before {period})"
+        )
+    return (
+        f"截至 {period} 没有收到人口库文件 no roster (人口/roster file) received at or "
+        f"before {period}"
+    )
 
 
 def previously_listed(con: duckdb.DuckDBPyConnection, period: str) -> frozenset[str]:

@@ -56,8 +56,8 @@ from screening.db import runs as db_runs
 from screening.db import schema as db_schema
 from screening.db.connect import connect, transaction
 from screening.ingest.deliveries import held, ingest_period, unrecognised_files
-from screening.ingest.gates import DeliveryHeld
-from screening.ingest.inbox import check_one_file_per_source, discover
+from screening.ingest.gates import DeliveryHeld, EarlierDeliveryHeld, GateResult
+from screening.ingest.inbox import check_one_file_per_source, discover, has_data_files
 from screening.ingest.results import SourceResult, read_guarded
 from screening.periods import check_period
 from screening.pipeline import outputs
@@ -171,6 +171,21 @@ def _check_township(
         )
 
 
+def _check_delivered(
+    con: duckdb.DuckDBPyConnection, req: RunRequest, specs: dict[str, contract.SourceSpec]
+) -> None:
+    """A month with no file in its folder and nothing of it stored was not delivered:
+    screening it would only re-label last month's data as this month's."""
+    if has_data_files(req.inbox, req.period, specs) or db_deliveries.stored_any(con, req.period):
+        return
+    folder = Path(req.inbox) / req.period
+    raise RunError(
+        f"{folder} 中没有任何数据文件，本期也没有已入库的数据：本月尚未报送 nothing was "
+        f"delivered for {req.period}: no data file in {folder} (files in subfolders are not "
+        "read) and none stored"
+    )
+
+
 def _inbox_townships(req: RunRequest, specs: dict[str, contract.SourceSpec]) -> list[str]:
     found = discover(req.inbox, req.period, {"roster": specs["roster"]})["roster"]
     if found.path is None:
@@ -245,6 +260,7 @@ def start_run(req: RunRequest) -> str:
         # Refusals come before the run is recorded: a typo is not a failed run.
         _check_demo(con, req)
         _check_township(con, req, specs)
+        _check_delivered(con, req, specs)
         with transaction(con):
             interrupted = db_runs.close_interrupted(con)
             started = dt.datetime.now().replace(microsecond=0)
@@ -290,12 +306,22 @@ def ingest_inputs(req: RunRequest, run_id: str) -> list[SourceResult]:
             run_id=run_id,
         )
         _record_inputs(con, run_id, results)
+        earlier = db_deliveries.held_earlier(con, req.period)
     finally:
         con.close()
     light = [replace(r, good=None, quarantine=None, duplicates=None) for r in results]
     holding = held(results)
     if holding:
         raise DeliveryHeld(req.period, holding, light)
+    if earlier.height:
+        raise EarlierDeliveryHeld(
+            req.period,
+            [
+                (r["period"], GateResult(r["source"], r["file"], r["gate"], r["measured"],
+                                         r["threshold"], True))
+                for r in earlier.iter_rows(named=True)
+            ],
+        )  # fmt: skip
     return light
 
 

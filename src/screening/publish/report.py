@@ -329,7 +329,32 @@ def all_warnings(report: RunReport) -> list[str]:
     absent = [s for s in known if statuses.get(s, "missing") in ABSENT]
     absent += sorted(s for s, st in statuses.items() if s not in known and st in ABSENT)
     lead = [missing_sources_sentence(absent, statuses)] if report.files and absent else []
-    return list(dict.fromkeys(mask_text(w) for w in lead + report.deliveries + report.warnings))
+    said = lead + report.deliveries + _shortening(report) + report.warnings
+    return list(dict.fromkeys(mask_text(w) for w in said))
+
+
+def _shortening(report: RunReport) -> list[str]:
+    """The roster findings that take households off the lists, said among the warnings and
+    not only in the data-quality section: a township gone from the roster, persons whose
+    rows were all quarantined."""
+    said = []
+    gone = report.quality.get("vanished_townships")
+    if gone is not None and gone.height:
+        names = "、".join(f"{t}（上期 {n} 户）" for t, n in gone.iter_rows())
+        said.append(
+            f"本期人口库中没有这些乡镇，它们本期没有名单：{names}；请确认人口库是否完整 "
+            f"(townships of the roster before are missing from this one, they have no list: "
+            f"{', '.join(gone['township'])})"
+        )
+    copies = report.quality.get("roster_copies")
+    if copies is not None and copies.height:
+        said.append(
+            f"人口库中 {copies.height} 人在本户有多行且内容不同，均已拒收，未计入任何一户，"
+            f"涉及 {copies['household_id'].n_unique()} 户（见“数据质量”）(roster: "
+            f"{copies.height} persons with differing rows, all quarantined, counted in no "
+            "household; see Data quality)"
+        )
+    return said
 
 
 def _md_held(report: RunReport) -> str:
@@ -367,6 +392,10 @@ QUALITY_TITLES = {
     "several_heads": "有多个户主的户 households with several 户主",
     "no_head": "没有户主的户 households without a 户主",
     "two_households": "同一人出现在两户 persons in two households",
+    "roster_copies": "同一人在本户有多行且内容不同（均已拒收）persons whose rows in their "
+    "household differ (all quarantined)",
+    "vanished_townships": "上期人口库有、本期人口库没有的乡镇 townships of the snapshot "
+    "before that this one lacks",
     "duplicates_touch": "同一记录多份且内容不同（均已拒收）涉及的户 households touched by "
     "differing copies of one record (duplicate_key, all quarantined)",
 }
@@ -379,6 +408,11 @@ QUALITY_RULES = {
     "both rows quarantined, the person counts in neither household",
     "duplicates_touch": "这些记录未用于筛查，相关户的风险可能未能筛出 these records were not "
     "screened: the households' risks may be missed",
+    "roster_copies": "此人未计入本户，本户家庭人口和风险可能不全；全户成员都如此的户不在名单上，"
+    "请核实后重新报送人口库 the person counts in no household: the household's size and "
+    "risks may be incomplete, and a household of only such rows is on no list",
+    "vanished_townships": "这些乡镇本期没有名单，请确认人口库是否完整 these townships have no "
+    "list this period: check that the roster is complete",
 }
 QUALITY_SHOWN = 20  # rows named per finding; the rest are counted (SQL in the data dictionary)
 
@@ -402,6 +436,15 @@ def _quality_rows(name: str, frame: pl.DataFrame) -> tuple[list[str], list[list[
     if name == "two_households":
         return ["身份证号 id_number", "户编号 households"], [
             [_md(ids.mask(r["id_number"])), hh(r["households"])] for r in shown
+        ]
+    if name == "roster_copies":
+        return ["身份证号 id_number", "户编号 household_id", "行数 rows"], [
+            [_md(ids.mask(r["id_number"])), hh(r["household_id"]), number(r["copies"])]
+            for r in shown
+        ]
+    if name == "vanished_townships":
+        return ["乡镇 township", "上期户数 households before"], [
+            [_md(r["township"]), number(r["households"])] for r in shown
         ]
     return ["户编号 household_id", "数据来源 source", "记录 source_key"], [
         [hh(r["household_id"]), _md(contract.long_name(r["source"])), hh(r["source_key"])]

@@ -1,6 +1,6 @@
 """Dynamic management (动态管理): what the townships' decisions and the earlier periods change.
 
-Spec: shared/spec/screening-rules.md "Listing status" (the refinement by verification
+Spec: docs/screening-rules.md "Listing status" (the refinement by verification
 results) and issue #8. The list is the start of a loop: townships verify the listed
 households and send back 确认纳入 / 不予纳入 / 待核实 (feedback/imports.py stores them); the
 next period's list builds on those decisions; monitored households whose risk is gone are
