@@ -13,17 +13,17 @@ from rich.console import Console
 from screening import params
 from screening.publish.columns import SUSPECTS_SCHEMA
 from screening.publish.console import render_console
+from screening.publish.markdown import render_markdown
 from screening.publish.report import (
     FileRead,
     MatchRate,
     RejectedCount,
     RunReport,
-    render_markdown,
     risk_counts,
     status_counts,
     township_colour_counts,
-    write_report,
 )
+from screening.publish.report_files import write_report
 
 PERIOD = "2026-10"
 
@@ -137,7 +137,10 @@ def test_markdown_report() -> None:
     assert "| 医保（住院结算） | 200 | 150 | 50 | 75.0% |" in text
     assert "| 民政（社会救助） | 0 | 0 | 0 | — |" in text
     assert "| 12,000 | 11,990 | 10 |" in text
-    assert "| 人口（农村人口基础信息） | id\\_number | invalid\\_id | 10 |" in text
+    assert (
+        "| 人口（农村人口基础信息） | 身份证号 (id\\_number) | 身份证号无效 invalid ID number "
+        "(invalid\\_id) | 10 |" in text
+    )
     assert "医保\\|结算\\[bold\\].xlsx" in text  # a pipe from data cannot break the table
     assert "交警数据未收到" in text and "2 户没有户主" in text
     assert "| 劳动年龄（周岁） (working\\_age) | 16–59 |" in text
@@ -153,11 +156,11 @@ def test_every_table_row_has_as_many_cells_as_its_header() -> None:
 
 
 def test_report_file_is_written_atomically_and_privately(tmp_path: Path) -> None:
-    path = write_report(tmp_path, report())
-    assert path == tmp_path / PERIOD / "run-report.md"
-    assert path.read_text(encoding="utf-8") == render_markdown(report())
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in path.parent.iterdir()] == ["run-report.md"]
+    md, page = write_report(tmp_path, report())
+    assert md == tmp_path / PERIOD / "run-report.md" and page == md.with_suffix(".html")
+    assert md.read_text(encoding="utf-8") == render_markdown(report())
+    assert stat.S_IMODE(md.stat().st_mode) == stat.S_IMODE(page.stat().st_mode) == 0o600
+    assert sorted(p.name for p in md.parent.iterdir()) == ["run-report.html", "run-report.md"]
 
 
 def test_console_report_shows_tables_and_never_reads_data_as_markup() -> None:
