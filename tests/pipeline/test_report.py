@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import stat
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -307,3 +309,12 @@ def test_charts_keep_their_words_as_text_and_need_no_chinese_font(
         plain = charts.listing_lines(with_history().history.lists)
     assert ">新增</text>" in plain
     assert "暂无数据" in charts.match_lines(pl.DataFrame(schema=MATCH_SCHEMA))
+
+
+def test_matplotlib_is_imported_only_when_a_chart_is_drawn() -> None:
+    code = (
+        "import sys, screening.pipeline.run, screening.publish.html\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.stdout.strip() == "False", loaded.stderr

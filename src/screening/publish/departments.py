@@ -47,6 +47,7 @@ from screening.publish.files import (
 from screening.publish.workbook import display_width
 from screening.rules import EVENT_DEPARTMENTS, RISK_LABELS
 from screening.rules.base import window
+from screening.vocab import DECISIONS
 
 SHEET_ABOUT = "说明"
 SHEET_LISTED = "本期列入名单"
@@ -196,8 +197,7 @@ def _answers_sentence(feedback: DepartmentFeedback) -> str:
     per_household = answered.unique(["township", "household_id"])
     counts = dict(per_household.group_by("decision").len().iter_rows())
     got = per_household.height - counts.get(None, 0)
-    said = "，".join(f"{k} {v} 户" for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))
-                    if k is not None)  # fmt: skip
+    said = "，".join(f"{d} {counts[d]} 户" for d in DECISIONS if counts.get(d))
     return (
         f"上期（{before}）名单中依据本部门记录列入 {per_household.height:,} 户，乡镇已反馈 "
         f"{got:,} 户" + (f"：{said}" if said else "") + f"（见“{SHEET_ANSWERS}”表）。"
@@ -229,7 +229,7 @@ def _record_cols(spec: contract.SourceSpec, answer: str) -> list[_Col]:
         _Col(date, "rule_date", "date"),
         _Col("金额（元）", "amount", "money"),
         _Col("风险点", "risk", widest=16),
-        _Col("说明", "detail", widest=44),
+        _Col("说明", "detail", widest=56),
         _Col("乡镇", "township"),
         _Col("村", "village"),
         _Col("预警等级", "colour"),

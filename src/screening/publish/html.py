@@ -75,7 +75,8 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12.5px;
   border-top: 1px solid var(--rule); padding-top: 8px; }
 @page { size: A4; margin: 14mm 12mm; }
 @media print { body { max-width: none; padding: 0; font-size: 12px; }
-  h2 { break-after: avoid; } table, figure { break-inside: avoid; } }
+  h2, h3 { break-after: avoid; } table, figure { break-inside: avoid; }
+  figure svg { width: 82%; } }
 """
 
 

@@ -356,7 +356,9 @@ def _md_followup(report: RunReport) -> str:
 def _md_answers(report: RunReport) -> str:
     last = report.history.last_month
     title = "### 上期名单核实情况 Answers on the previous list"
-    if last is None or report.history.previous is None or report.township:
+    if report.township:  # one township's re-run: the answers are the county table's
+        return ""
+    if last is None or report.history.previous is None:
         return f"{title}\n\n上月没有筛查名单 no list the month before."
     rows = [
         [
