@@ -264,9 +264,11 @@ def main(argv: list[str] | None = None) -> int:
         charts = len(result.dom.get("charts", []))
         rows = result.dom.get("townshipRows", 0)
         status = "ok" if not result.problems else "FAILED"
+        itself = result.requests == [page.resolve().as_uri()]
         print(
             f"{period}: {status}: {charts} charts, {rows} township rows, "
-            f"{len(result.requests)} request(s) (the page itself); screenshot {shot}"
+            f"{len(result.requests)} request(s){' (the page itself)' if itself else ''}; "
+            f"screenshot {shot}"
         )
         for problem in result.problems:
             print(f"  - {problem}")
