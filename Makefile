@@ -18,7 +18,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 SAMPLE_PERIODS := $(sort $(notdir $(wildcard sample_data/20[0-9][0-9]-[0-9][0-9])))
 DEMO   := demo
 
-.PHONY: venv demo test test-fast check-xlsx lint bench sample-data docs clean
+.PHONY: venv demo test test-fast check-xlsx check-report guide lint bench sample-data docs clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -59,6 +59,22 @@ check-xlsx: venv
 	    libreoffice-calc-nogui poppler-utils fonts-noto-cjk >/dev/null; }
 	$(BIN)/pytest -q tests/pipeline/test_publish.py -k libreoffice
 
+# Renders the demo's run-report.html in headless Chromium (installed from Debian's packages
+# if missing) with the network cut off: the page must load nothing but itself and show the
+# summary, three charts and the township table. Full-page screenshots go to demo/shots/ for
+# a person to look at; make test runs the same check when Chromium is present.
+check-report: venv
+	@command -v chromium >/dev/null || { \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-noto-cjk >/dev/null; }
+	@ls $(DEMO)/out/*/run-report.html >/dev/null 2>&1 || $(MAKE) demo
+	$(BIN)/python -m dev.check_report $(DEMO)/out --shots $(DEMO)/shots
+	$(BIN)/pytest -q tests/pipeline/test_report_page.py -k chromium
+
+# The Chinese user guide, docs/使用说明.md, as one printable page: docs/使用说明.html.
+guide: venv
+	$(BIN)/python -m dev.guide docs/使用说明.md docs/使用说明.html
+
 lint: venv
 	$(BIN)/ruff check src tests dev
 	$(BIN)/ruff format --check src tests dev
@@ -75,6 +91,7 @@ sample-data: venv
 clean:
 	rm -rf $(VENV) $(TOOLS) $(DEMO) .pytest_cache .mypy_cache .ruff_cache .bench
 
-# The data dictionary page is generated from src/screening/dictionary.py (a test checks it).
+# The data dictionary page is generated from src/screening/db/dictionary.py (a test checks it);
+# written only once it is made, so a failure leaves the page as it was.
 docs: venv
 	$(BIN)/python -m screening.db.dictionary > docs/data-dictionary.md

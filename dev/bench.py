@@ -67,8 +67,10 @@ from screening.ingest.inbox import discover
 from screening.pipeline import inputs as run_inputs
 from screening.pipeline import outputs, run
 from screening.publish import lists as publish
-from screening.publish import report
+from screening.publish import report_files
 from screening.publish.columns import PublishMeta
+from screening.publish.departments import stage_departments
+from screening.publish.files import StagedFiles
 from screening.rules import batches, screen
 from screening.rules.base import window
 from screening.vocab import DEFAULT_HOUSEHOLD_TYPE
@@ -502,7 +504,10 @@ def _monthly_stages(
                 con, period, None, result.suspects, result.evidence, result.match_rates
             )
             publish.publish(out, result.suspects, result.evidence, result.members, meta)
-            report.write_report(out, rep)
+            report_files.write_report(out, rep)
+            with StagedFiles() as staged:  # the departments' feedback files
+                stage_departments(staged, out, con, meta)
+                staged.commit()
         m.rows = result.suspects.height
     stages.append(m)
     return stages, result

@@ -35,7 +35,7 @@ from screening.db.connect import connect
 from screening.inspect import explain as why
 from screening.inspect.quarantine import check_label, mask_raw_value
 from screening.inspect.run_report import run_report
-from screening.publish import report
+from screening.publish import markdown
 from tests.support.common import SAMPLE_PERIODS, query, unstamped
 
 FIRST, LAST = SAMPLE_PERIODS[0], SAMPLE_PERIODS[-1]
@@ -482,7 +482,7 @@ def test_the_rebuilt_report_is_the_one_the_run_wrote(screened: dict[str, Path]) 
     con = connect(screened["db"], read_only=True)
     try:
         for period in SAMPLE_PERIODS:
-            rebuilt = report.render_markdown(run_report(con, period))
+            rebuilt = markdown.render_markdown(run_report(con, period))
             written = (screened["out"] / period / "run-report.md").read_text(encoding="utf-8")
 
             def body(text: str) -> list[str]:

@@ -320,7 +320,8 @@ def test_under_cron_the_console_is_whole_timestamped_lines(
 def test_help_starts_without_the_heavy_libraries() -> None:
     code = (
         "import sys, screening.cli.main\n"
-        "heavy = ('polars', 'duckdb', 'pandas', 'pandera', 'prefect', 'pyarrow', 'xlsxwriter')\n"
+        "heavy = ('polars', 'duckdb', 'pandas', 'pandera', 'prefect', 'pyarrow', 'xlsxwriter',\n"
+        "         'matplotlib')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     loaded = subprocess.run(

@@ -5,25 +5,36 @@ from __future__ import annotations
 import datetime as dt
 import re
 import stat
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import polars as pl
+import pytest
 from rich.console import Console
 
-from screening import params
+from screening import ids, params
+from screening.db.report import ANSWERS_SCHEMA
+from screening.publish import charts
 from screening.publish.columns import SUSPECTS_SCHEMA
 from screening.publish.console import render_console
+from screening.publish.history import LISTS_SCHEMA, MATCH_SCHEMA, History, precision_rows
+from screening.publish.html import render_html
+from screening.publish.markdown import render_markdown
 from screening.publish.report import (
     FileRead,
     MatchRate,
     RejectedCount,
     RunReport,
-    render_markdown,
     risk_counts,
     status_counts,
+    summary_lines,
     township_colour_counts,
-    write_report,
+    township_table,
 )
+from screening.publish.report_files import write_report
+from tests.support.pages import parse, self_contained_problems
 
 PERIOD = "2026-10"
 
@@ -137,7 +148,10 @@ def test_markdown_report() -> None:
     assert "| 医保（住院结算） | 200 | 150 | 50 | 75.0% |" in text
     assert "| 民政（社会救助） | 0 | 0 | 0 | — |" in text
     assert "| 12,000 | 11,990 | 10 |" in text
-    assert "| 人口（农村人口基础信息） | id\\_number | invalid\\_id | 10 |" in text
+    assert (
+        "| 人口（农村人口基础信息） | 身份证号 (id\\_number) | 身份证号无效 invalid ID number "
+        "(invalid\\_id) | 10 |" in text
+    )
     assert "医保\\|结算\\[bold\\].xlsx" in text  # a pipe from data cannot break the table
     assert "交警数据未收到" in text and "2 户没有户主" in text
     assert "| 劳动年龄（周岁） (working\\_age) | 16–59 |" in text
@@ -153,11 +167,11 @@ def test_every_table_row_has_as_many_cells_as_its_header() -> None:
 
 
 def test_report_file_is_written_atomically_and_privately(tmp_path: Path) -> None:
-    path = write_report(tmp_path, report())
-    assert path == tmp_path / PERIOD / "run-report.md"
-    assert path.read_text(encoding="utf-8") == render_markdown(report())
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in path.parent.iterdir()] == ["run-report.md"]
+    md, page = write_report(tmp_path, report())
+    assert md == tmp_path / PERIOD / "run-report.md" and page == md.with_suffix(".html")
+    assert md.read_text(encoding="utf-8") == render_markdown(report())
+    assert stat.S_IMODE(md.stat().st_mode) == stat.S_IMODE(page.stat().st_mode) == 0o600
+    assert sorted(p.name for p in md.parent.iterdir()) == ["run-report.html", "run-report.md"]
 
 
 def test_console_report_shows_tables_and_never_reads_data_as_markup() -> None:
@@ -189,3 +203,118 @@ def test_a_header_only_delivery_is_not_reported_as_missing() -> None:
     assert "交警数据未收到" in warnings  # the missing source is still said, once
     assert warnings.count("交警") == 1
     assert "残联" not in warnings
+
+
+# ---------------------------------------------------------------- the page and its charts
+
+
+def with_history() -> RunReport:
+    """The report with an earlier month: 3 of its households listed, 1 gone since, and
+    answers from 城关镇 on it."""
+    lists = pl.DataFrame(
+        {
+            "period": ["2026-09", PERIOD],
+            "listed": [3, 4],
+            "red": [1, 2],
+            "yellow": [1, 1],
+            "blue": [1, 1],
+            "new": [3, 1],
+            "continuing": [0, 2],
+            "monitored": [0, 1],
+            "confirmed": [0, 0],
+            "dropped": [0, 1],
+        },
+        schema=LISTS_SCHEMA,
+    )
+    answers = pl.DataFrame(
+        [("城关镇", 2, 2, 1, 1, 0), ("石羊塘镇", 1, 0, 0, 0, 0)],
+        schema=ANSWERS_SCHEMA,
+        orient="row",
+    )
+    precision = pl.DataFrame(
+        [("MEDICAL", 2, 2, 1, 1, 0), ("LOW_INCOME", 1, 1, 1, 0, 0)],
+        schema=["risk_code", "listed", "answered", "confirmed", "declined", "pending"],
+        orient="row",
+    )
+    history = History(lists=lists, last_month="2026-09", answers=answers, precision_risk=precision)
+    rejected = pl.DataFrame(
+        [("roster", "invalid_id", 10, 10), ("medical", "min", 3, 3)],
+        schema=["source", "check", "rows", "cells"],
+        orient="row",
+    )
+    return RunReport(
+        **{**report().__dict__, "history": history, "rejected_rows": rejected}  # type: ignore[arg-type]
+    )
+
+
+def test_summary_lines_say_the_colours_and_the_change_against_last_month() -> None:
+    first, second = summary_lines(with_history())
+    assert first == "2026年10月全县列出疑似监测户 4 户：红 2 户、黄 1 户、蓝 1 户。"
+    assert second == (
+        "与2026年9月（3 户）相比：新增 1 户，持续 2 户，已在监测 1 户，已确认待录入 0 户；"
+        "上月名单中 1 户本期不再列出。"
+    )
+    assert summary_lines(report())[1] == "上月没有筛查名单，无从比较。"
+
+
+def test_township_table_has_a_row_per_township_and_the_county() -> None:
+    table = township_table(with_history())
+    assert table["township"].to_list() == ["城关镇", "白兔潭镇", "石羊塘镇", "合计"]
+    town = table.row(0, named=True)
+    assert (town["awaiting"], town["answered"], town["confirmed"], town["declined"]) == (2, 2, 1, 1)
+    assert town["answered_share"] == 1.0
+    total = table.row(3, named=True)
+    assert (total["合计"], total["awaiting"], total["answered"]) == (4, 3, 2)
+
+
+def test_precision_is_confirmed_over_final_answers() -> None:
+    table = precision_rows(with_history().history, "risk_code")
+    rows = {r["key"]: r for r in table.iter_rows(named=True)}
+    assert rows["MEDICAL"]["share"] == 0.5 and rows["LOW_INCOME"]["share"] == 1.0
+    assert rows["ACCIDENT"]["listed"] == 0 and rows["ACCIDENT"]["share"] is None
+    assert with_history().history.has_answers and not report().history.has_answers
+
+
+def test_the_page_is_whole_self_contained_and_masks_ids() -> None:
+    base = with_history()
+    base.warnings.append("文件 430624197601021372_王福.pdf")
+    page = render_html(base)
+    assert self_contained_problems(page) == []
+    assert "430624197601021372" not in page and ids.mask("430624197601021372") in page
+    parsed = parse(page)
+    assert parsed.sections == [
+        "summary", "charts", "townships", "precision", "deliveries", "warnings", "parameters",
+    ]  # fmt: skip
+    assert page.count("<svg") == 3 and page.count("<figure") == 3
+    assert "医保|结算[bold].xlsx" in page  # data text escaped, never markup
+    assert "<td>身份证号无效</td>" in page  # checks in Chinese
+    assert re.search(r"<td>\d+ 天</td>", page)  # the holidays as a count
+    assert "确认率" in page and "50.0%" in page
+    assert render_html(base) == page  # the same report gives the same page
+
+
+def test_charts_keep_their_words_as_text_and_need_no_chinese_font(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counts = township_colour_counts(suspects()).filter(pl.col("township") != "合计")
+    svg = charts.township_bars(counts)
+    assert ">城关镇</text>" in svg and ">石羊塘镇</text>" in svg
+    assert "http" not in svg and "<?xml" not in svg and "<metadata" not in svg
+    assert charts.township_bars(counts) == svg
+    # Where the report is made without any Chinese font, nothing is said and the words stay.
+    monkeypatch.setattr(charts, "FONT_FAMILIES", ["No Such Font"])
+    monkeypatch.setitem(charts._RC, "font.sans-serif", ["No Such Font"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = charts.listing_lines(with_history().history.lists)
+    assert ">新增</text>" in plain
+    assert "暂无数据" in charts.match_lines(pl.DataFrame(schema=MATCH_SCHEMA))
+
+
+def test_matplotlib_is_imported_only_when_a_chart_is_drawn() -> None:
+    code = (
+        "import sys, screening.pipeline.run, screening.publish.html\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.stdout.strip() == "False", loaded.stderr

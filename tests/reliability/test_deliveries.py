@@ -28,7 +28,7 @@ from screening.ingest import deliveries as ingest
 from screening.ingest.inbox import discover
 from screening.inspect.run_report import run_report
 from screening.pipeline.run import run_period
-from screening.publish import report
+from screening.publish import markdown
 from screening.publish.files import LIST_PREFIX, township_folders
 from tests.support.common import SAMPLE_PERIODS, query, unstamped
 
@@ -213,7 +213,7 @@ def test_an_archived_file_leaves_the_stored_delivery_in_force(county: dict[str, 
     when = log_before["ingested_at"].strftime("%Y-%m-%d %H:%M")
     text = (county["out"] / FIRST / "run-report.md").read_text(encoding="utf-8")
     top = text.split("## 读入文件")[0]  # before the table of files: near the top
-    assert report._md(path.name) in top and when in top and "本期收件箱中没有文件" in top
+    assert markdown._md(path.name) in top and when in top and "本期收件箱中没有文件" in top
     about = about_sheet(a_list(county["out"], FIRST))
     assert path.name in about["数据提示"] and when in about["数据提示"]
     assert "医保（住院结算）：本期文件未能使用，沿用此前已入库的本期数据" in about["数据来源"]
@@ -559,7 +559,7 @@ def test_gates_below_the_hold_level_warn_in_the_run_report(screened: dict[str, P
     """The sample's small deliveries carry a few planted invalid rows: above the warning
     level (5 %), below the hold level (20 %)."""
     text = (screened["out"] / FIRST / "run-report.md").read_text(encoding="utf-8")
-    assert "拒收行占比 quarantined share" in text and report._md("提示标准 warn: > 5.0%") in text
+    assert "拒收行占比 quarantined share" in text and markdown._md("提示标准 warn: > 5.0%") in text
     assert query(screened["db"], "SELECT count(*) AS n FROM held_deliveries")["n"].item() == 0
 
 
@@ -704,7 +704,7 @@ def test_the_run_report_names_what_the_roster_resolved(tmp_path: Path) -> None:
     con = connect(db, read_only=True)
     try:
         quality = db_roster.roster_quality(con, LAST, "户主")
-        rebuilt = report.render_markdown(run_report(con, LAST))
+        rebuilt = markdown.render_markdown(run_report(con, LAST))
     finally:
         con.close()
     assert quality["split_townships"].rows() == [(A, "城关镇、龙潭镇", "城关镇")]
@@ -715,15 +715,15 @@ def test_the_run_report_names_what_the_roster_resolved(tmp_path: Path) -> None:
     text = (out / LAST / "run-report.md").read_text(encoding="utf-8")
     section = text.split("## 数据质量")[1].split("\n## ")[0]
     assert not ID18.search(text)  # the 户编号 that is an ID number is masked too
-    assert report._md(ids.mask(A)) in section and report._md(ids.mask(E)) in section
+    assert markdown._md(ids.mask(A)) in section and markdown._md(ids.mask(E)) in section
     for found in ("城关镇、龙潭镇", "H2", "H3、H4", "H5", "医保", "S2"):
-        assert report._md(found) in section, found
+        assert markdown._md(found) in section, found
     assert "第一位户主" in section and "不计入任何一户" in section
     # Chengguan and CHENGGUAN (situation 9) each got their own folder, and the report says which.
     folders = township_folders(outcome.report.all_townships)
     assert folders["Chengguan"] != folders["CHENGGUAN"]
     assert all((out / LAST / folders[t]).is_dir() for t in ("Chengguan", "CHENGGUAN"))
-    assert "## 乡镇文件夹 Township folders" in text and report._md(folders["CHENGGUAN"]) in text
+    assert "## 乡镇文件夹 Township folders" in text and markdown._md(folders["CHENGGUAN"]) in text
     # The quarantined copies were H2's only hospital record: it is not listed, and the
     # report (above) names it.
     assert "H2" not in outcome.suspects["household_id"].to_list()
@@ -859,5 +859,5 @@ def test_a_township_gone_from_the_roster_and_persons_with_differing_rows_are_sai
     text = (out / LAST / "run-report.md").read_text(encoding="utf-8")
     assert f"{gone}（上期" in text and "本期没有名单" in text
     assert "未计入任何一户" in text
-    assert report._md(ids.mask(one["id_number"])) in text and one["id_number"] not in text
+    assert markdown._md(ids.mask(one["id_number"])) in text and one["id_number"] not in text
     assert gone in flat(result.stdout)

@@ -185,6 +185,19 @@ def test_scale_warns_above_the_ceiling_and_far_below_the_expected_share() -> Non
     assert len(followup.scale_warnings(followup.scale(households(rows)), raised)) == 1
 
 
+def test_scale_warnings_are_one_line_however_many_townships() -> None:
+    rows = []
+    for i, listed in enumerate([2, 3, 4, 5, 6]):  # 10 % … 30 % of 20 脱贫户 each
+        rows += [(f"镇{i}", "脱贫户", True)] * listed + [(f"镇{i}", "脱贫户", False)] * (
+            20 - listed
+        )
+    (line,) = followup.scale_warnings(followup.scale(households(rows)), resolved())
+    # The furthest three named, the others counted; the county too; never a cap.
+    assert line.startswith("规模偏大 list large: 4 个乡镇和全县")
+    assert "镇4 30.0%、镇3 25.0%、镇2 20.0% 等" in line and "全县 20.0%" in line
+    assert "镇0" not in line and "不限制名单" in line
+
+
 def test_expected_share_above_the_ceiling_is_refused() -> None:
     with pytest.raises(params.ParameterError, match="scale_check"):
         resolved(**{"scale_check.expected_share": 0.2})

@@ -57,7 +57,7 @@ def summary(
         last = rows[-1][0]
         console.print(
             f"名单 township lists: {settings.out / last}/<乡镇>/  ·  报告 report: "
-            f"{settings.out / last / 'run-report.md'}  ·  数据库 database: {settings.db}",
+            f"{settings.out / last / 'run-report.html'}  ·  数据库 database: {settings.db}",
             highlight=False,
             markup=False,
         )
@@ -76,16 +76,19 @@ def report(
     published files were moved or deleted): files read, rejected rows, match rates, lists."""
     from screening.inspect.run_report import run_report
     from screening.publish.console import render_console
-    from screening.publish.report import REPORT_FILE
+    from screening.publish.report import HTML_FILE, REPORT_FILE
 
     check_period(period)
     settings = config.load(db=db, out=out, busy_timeout=busy_timeout, demo=demo)
     with read_db(settings) as con:
         rep = run_report(con, period)
     render_console(rep, console)
-    stored = settings.out / period / REPORT_FILE
-    where = str(stored) if stored.is_file() else f"{stored} 不存在 not found (re-run to rewrite it)"
-    console.print(Text.assemble(("报告文件 report file: ", "bold"), where))
+    for name in (HTML_FILE, REPORT_FILE):
+        stored = settings.out / period / name
+        where = (
+            str(stored) if stored.is_file() else f"{stored} 不存在 not found (re-run to rewrite it)"
+        )
+        console.print(Text.assemble(("报告文件 report file: ", "bold"), where))
 
 
 @commands.command()

@@ -42,23 +42,34 @@ def mask_raw_value(spec: contract.SourceSpec | None, column: str, raw: str | Non
     return ids.mask(raw) if column in secret else ids.mask_text(raw)
 
 
-CHECK_LABELS: dict[str, str] = {
-    "invalid_id": "身份证号无效 invalid ID number",
-    "invalid_date": "日期无法识别 unreadable date",
-    "invalid_money": "金额无法识别 unreadable amount",
-    "invalid_value": "取值不在允许范围 value not allowed",
-    "required": "必填项为空 required value empty",
-    "min": "低于最小值 below the minimum",
-    "discharge_not_before_admission": "出院日期早于入院日期 discharge before admission",
-    "out_of_pocket_not_above_total": "个人自付超过总费用 out-of-pocket above total cost",
-    "duplicate_key": "同一文件内主键重复且内容不同（各条均拒收）duplicate key in one file",
-    "implausible": "数值不可信（超过入库上限）implausible value",
-    "formula_not_calculated": "公式无保存值（用 Excel/WPS 打开并保存）unsaved formula",
+# Each check's words: (Chinese, English). The console shows both; files for people
+# (the run report's page, a department's feedback) the Chinese.
+CHECK_LABELS: dict[str, tuple[str, str]] = {
+    "invalid_id": ("身份证号无效", "invalid ID number"),
+    "invalid_date": ("日期无法识别", "unreadable date"),
+    "invalid_money": ("金额无法识别", "unreadable amount"),
+    "invalid_value": ("取值不在允许范围", "value not allowed"),
+    "required": ("必填项为空", "required value empty"),
+    "min": ("低于最小值", "below the minimum"),
+    "discharge_not_before_admission": ("出院日期早于入院日期", "discharge before admission"),
+    "out_of_pocket_not_above_total": ("个人自付超过总费用", "out-of-pocket above total cost"),
+    "duplicate_key": ("同一文件内主键重复且内容不同（各条均拒收）", "duplicate key in one file"),
+    "implausible": ("数值不可信（超过入库上限）", "implausible value"),
+    "formula_not_calculated": ("公式无保存值（用 Excel/WPS 打开并保存）", "unsaved formula"),
+    "invalid_encoding": ("含无法识别的字符（编码损坏）", "undecodable bytes"),
+    "invalid_character": ("含空字符 NUL", "NUL character"),
+    "too_long": ("单元格超过 32767 个字符", "cell too long"),
+    "too_many_fields": ("字段数多于表头（如未加引号的 1,234.50）", "more fields than the header"),
 }
 
 
-def check_label(check: str) -> str:
-    return CHECK_LABELS.get(check, check)
+def check_label(check: str, english: bool = True) -> str:
+    """The check's words, Chinese then English ('身份证号无效 invalid ID number'), or only
+    the Chinese; the key itself for a check without words."""
+    if check not in CHECK_LABELS:
+        return check
+    zh, en = CHECK_LABELS[check]
+    return f"{zh} {en}" if english else zh
 
 
 def column_label(spec: contract.SourceSpec | None, column: str) -> str:

@@ -75,6 +75,9 @@ from screening.publish import lists as publish
 from screening.publish import report
 from screening.publish.about import delivery_notes
 from screening.publish.columns import PublishMeta
+from screening.publish.departments import stage_departments
+from screening.publish.files import StagedFiles
+from screening.publish.report_files import stage_report
 from screening.rules import batches, followup
 from screening.rules.screen import ScreenResult, screen
 from screening.version import code_version
@@ -409,17 +412,22 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
             db_runs.record_end(con, run_id, "success", "")
             after_stage("store")
             # The files come last: once they are renamed into place only the commit is left.
-            written = publish.publish(
-                req.out,
-                suspects,
-                evidence,
-                members,
-                meta,
-                townships=[req.township] if req.township else None,
-                candidates=result.candidates.filter(mine),
-            )
-            if req.township is None:
-                written.append(report.write_report(req.out, rep))
+            # The report and the departments' files are made first and renamed right after
+            # the lists, so a failure while making any of them leaves every file as it was.
+            with StagedFiles() as staged:
+                stage_departments(staged, req.out, con, meta)
+                if req.township is None:
+                    stage_report(staged, req.out, rep)
+                written = publish.publish(
+                    req.out,
+                    suspects,
+                    evidence,
+                    members,
+                    meta,
+                    townships=[req.township] if req.township else None,
+                    candidates=result.candidates.filter(mine),
+                )
+                written += staged.commit()
     finally:
         con.close()
     return Published(result, suspects, rep, written)

@@ -26,6 +26,7 @@ from screening.publish.report import (
     quality_counts,
     rate,
     risk_counts,
+    summary_lines,
     township_colour_counts,
 )
 from screening.vocab import COLOURS
@@ -35,6 +36,8 @@ def render_console(report: RunReport, console: Console) -> None:
     """The same report as rich tables; data text is never read as rich markup."""
     scope = f"（{report.township}）" if report.township else ""
     console.print(Text(f"筛查运行 {report.period}{scope}  批次号 {report.run_id}", style="bold"))
+    for line in summary_lines(report):
+        console.print(Text(line))
     for warning in all_warnings(report):
         console.print(Text(f"! {warning}", style="yellow"))
     for line in quality_counts(report):

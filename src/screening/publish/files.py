@@ -3,6 +3,7 @@
     <out>/<YYYY-MM>/suspects.parquet, evidence.parquet, removal_candidates.parquet
     <out>/<YYYY-MM>/<township folder>/疑似监测对象_<folder>_<YYYYMM>.xlsx / .csv
     <out>/<YYYY-MM>/<township folder>/风险消除候选_<folder>_<YYYYMM>.xlsx / .csv
+    <out>/<YYYY-MM>/departments/部门反馈_<department>_<YYYYMM>.xlsx
 
 The files hold personal data: files are 0600, folders 0700. A township's folder name comes
 from data, so it is made safe (and distinct from its look-alikes) before it becomes a path.
@@ -31,6 +32,8 @@ EVIDENCE_FILE = "evidence.parquet"
 CANDIDATES_FILE = "removal_candidates.parquet"
 LIST_PREFIX = "疑似监测对象"
 CANDIDATES_PREFIX = "风险消除候选"
+DEPARTMENTS_FOLDER = "departments"
+DEPARTMENT_PREFIX = "部门反馈"
 
 _UNSAFE_FILE_CHARS = frozenset('<>:"/\\|?*')
 _RESERVED_NAMES = frozenset(
@@ -214,6 +217,13 @@ def candidate_paths(
     xlsx, _ = township_paths(period_path, township, period, folder_name)
     stem = f"{CANDIDATES_PREFIX}_{xlsx.parent.name}_{period.replace('-', '')}"
     return xlsx.parent / f"{stem}.xlsx", xlsx.parent / f"{stem}.csv"
+
+
+def department_path(period_path: Path, department: str, period: str) -> Path:
+    """`<period>/departments/部门反馈_<department>_<YYYYMM>.xlsx` (the department's short
+    name, 医保)."""
+    name = f"{DEPARTMENT_PREFIX}_{safe_name(department)}_{period.replace('-', '')}.xlsx"
+    return period_path / DEPARTMENTS_FOLDER / name
 
 
 def remove_stale(target: Path, period: str, keep: set[Path]) -> None:

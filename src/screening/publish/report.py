@@ -1,10 +1,13 @@
 """The run report: what a run read, rejected, matched and listed, and what to worry about.
 
-One `RunReport` renders two ways: `run-report.md` beside the lists (Chinese, with the
-English keys analysts search for), here, and rich tables on the console (console.py), from
-the same counts and warnings. Rendering is pure: the same report gives the same text, and
-the only times shown are those the caller passes in.
-`stored_parts` reads the parts a run and a report rebuilt later take from the database.
+One `RunReport` renders three ways, from the same counts and warnings: `run-report.md`
+beside the lists (markdown.py: Chinese, with the English keys analysts search for),
+`run-report.html` for the director (html.py, charts.py: one self-contained page) and rich
+tables on the console (console.py). Here are the report's parts and the numbers and
+sentences every rendering shares (the summary, the township table, warnings). Rendering is
+pure: the same report gives the same text, and the only times shown are those the caller
+passes in. `stored_parts` reads the parts a run and a report rebuilt later take from the
+database.
 """
 
 from __future__ import annotations
@@ -12,38 +15,59 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Required, TypedDict
 
 import duckdb
 import polars as pl
 
-from screening import contract, ids, vocab
-from screening.config import DEMO_LABEL
+from screening import contract, vocab
 from screening.db import deliveries as db_deliveries
+from screening.db import inspect as db_inspect
 from screening.db import roster as db_roster
 from screening.ids import mask_text
-from screening.ingest import gates
+from screening.inspect.quarantine import check_label
 from screening.params import ResolvedParams
+from screening.periods import period_words
 from screening.publish.about import (
     ABSENT,
     delivery_notes,
     missing_sources_sentence,
-    source_status,
 )
 from screening.publish.columns import SUSPECTS_SCHEMA
-from screening.publish.files import period_dir, township_folders, write_text_atomic
+from screening.publish.files import township_folders
+from screening.publish.history import History, load_history
 from screening.rules import RISK_LABELS, followup
 from screening.vocab import COLOURS, STATUSES
 
 REPORT_FILE = "run-report.md"
+HTML_FILE = "run-report.html"
 DEMO_SENTENCE = (
     "数据来自程序自带的虚构示例县，所列人员均不存在 data of the bundled synthetic county: "
     "nobody listed exists"
 )
 OVERDUE_SCHEMA = {"township": pl.String(), "overdue": pl.Int64(), "due": pl.Date()}
 TOTAL = "合计"
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*_`<>[]#"})
+# Notes the markdown and the page both print: (Chinese, English); the page shows the Chinese.
+SCALE_NOTE = (
+    "规模校验只用于检查数据和筛查标准是否合理，不是名单上限（监测对象应纳尽纳，不设规模限制）。",
+    "a plausibility check of the data and thresholds, never a cap on a list",
+)
+ANSWERS_NOTE = (
+    "需核实：上月名单中纳入状态为新增或持续的户；已反馈及其结果为各户当前的核实结果；"
+    "逾期未反馈：上月名单公布后超过核实时限仍无结果的户（时限未到时为 0）。",
+    "awaiting: the previous list's 新增 / 持续 households; answered: those with a result; "
+    "overdue: no result after the time limit",
+)
+PRECISION_NOTE = (
+    "确认率 = 确认纳入 ÷（确认纳入 + 不予纳入），待核实和尚未反馈的户次不计入；一户列出时可有"
+    "多个风险点、多个部门的记录，各计一次。",
+    "precision = confirmed ÷ (confirmed + declined); a listing counts once for each of its "
+    "risk points and departments",
+)
+NO_ANSWERS = (
+    "此前各期名单尚无乡镇的确认纳入或不予纳入结果，有结果后在此显示各风险点和各部门的确认率。",
+    "no final answers on earlier lists yet",
+)
 
 
 class FileRead(TypedDict, total=False):
@@ -109,6 +133,18 @@ def _no_held() -> pl.DataFrame:
     return pl.DataFrame(schema=HELD_SCHEMA)
 
 
+REJECTED_ROWS_SCHEMA = {
+    "source": pl.String(),
+    "check": pl.String(),
+    "rows": pl.Int64(),
+    "cells": pl.Int64(),
+}
+
+
+def _no_rejected_rows() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECTED_ROWS_SCHEMA)
+
+
 @dataclass
 class RunReport:
     period: str
@@ -135,13 +171,18 @@ class RunReport:
     # Township → folder, where they differ (unsafe names, names differing only in case).
     folders: dict[str, str] = field(default_factory=dict)
     demo: bool = False  # made from the bundled synthetic sample
+    # Quarantined rows per source and check (a row failing one check in two columns once).
+    rejected_rows: pl.DataFrame = field(default_factory=_no_rejected_rows)
+    # The lists over the screened periods, the answers on the previous list, precision.
+    history: History = field(default_factory=History)
 
 
 def stored_parts(
     con: duckdb.DuckDBPyConnection, period: str, run_id: str, all_townships: list[str]
 ) -> dict[str, Any]:
-    """The report's parts on deliveries, the roster and the folders, read the same way for
-    a run (after it stored its screened households) and for a report rebuilt later."""
+    """The report's parts on deliveries, the roster, the folders and the earlier periods,
+    read the same way for a run (after it stored its lists and screened households) and for
+    a report rebuilt later."""
     return {
         "deliveries": list(
             delivery_notes(db_deliveries.run_events(con, run_id), english=True).values()
@@ -149,6 +190,10 @@ def stored_parts(
         "held": db_deliveries.held_of_period(con, period),
         "quality": db_roster.roster_quality(con, period, vocab.HEAD_RELATION),
         "folders": {t: f for t, f in township_folders(all_townships).items() if t != f},
+        "rejected_rows": db_inspect.quarantine_counts(con, period).select(
+            pl.col(k).cast(t) for k, t in REJECTED_ROWS_SCHEMA.items()
+        ),
+        "history": load_history(con, period),
     }
 
 
@@ -257,70 +302,6 @@ def number(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-# ---------------------------------------------------------------- markdown
-
-
-def render_markdown(report: RunReport) -> str:
-    parts = [
-        _md_heading(report),
-        _md_warnings(report),
-        _md_held(report),
-        _md_files(report),
-        _md_rejected(report),
-        _md_quality(report),
-        _md_matches(report),
-        _md_listed(report),
-        _md_folders(report),
-        _md_followup(report),
-        _md_parameters(report),
-    ]
-    return "\n\n".join(p for p in parts if p) + "\n"
-
-
-def write_report(out: Path, report: RunReport) -> Path:
-    """`<out>/<YYYY-MM>/run-report.md`, replaced atomically like the lists."""
-    return write_text_atomic(period_dir(out, report.period) / REPORT_FILE, render_markdown(report))
-
-
-def _md(value: object) -> str:
-    """Text from data made safe for a markdown table cell or list item; an ID number in it
-    (a file named after its holder) masked."""
-    text = mask_text("" if value is None else str(value))
-    text = "".join(" " if ch in "\r\n\t" else ch for ch in text if ch >= " " or ch in "\r\n\t")
-    return text.translate(_MD_SPECIAL)
-
-
-def _md_table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: int = 0) -> str:
-    """A pipe table; the last `right` columns (numbers) are right-aligned."""
-    align = ["---"] * (len(headers) - right) + ["---:"] * right
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _md_heading(report: RunReport) -> str:
-    scope = f"乡镇 township：{_md(report.township)}（单乡镇重跑）" if report.township else "全县"
-    lines = [
-        f"# 筛查运行报告 Run report {report.period}",
-        "",
-        *([f"> **{DEMO_LABEL}**：{DEMO_SENTENCE}", ""] if report.demo else []),
-        f"- 期次 period：{report.period}",
-        f"- 批次号 run_id：{_md(report.run_id)}",
-        f"- 范围 scope：{scope}",
-    ]
-    if report.started_at:
-        lines.append(f"- 开始 started_at：{report.started_at.isoformat(timespec='seconds')}")
-    if report.finished_at:
-        lines.append(f"- 结束 finished_at：{report.finished_at.isoformat(timespec='seconds')}")
-    return "\n".join(lines)
-
-
-def _md_warnings(report: RunReport) -> str:
-    items = all_warnings(report)
-    body = "\n".join(f"- {_md(w)}" for w in items) if items else "无 none."
-    return f"## 提示 Warnings\n\n{body}"
-
-
 def all_warnings(report: RunReport) -> list[str]:
     """Every warning of the run, once each, ID numbers masked (they name files): the one
     about sources the lists were made without first, then the caller's."""
@@ -357,36 +338,6 @@ def _shortening(report: RunReport) -> list[str]:
     return said
 
 
-def _md_held(report: RunReport) -> str:
-    if not report.held.height:
-        return ""
-    rows = [
-        [
-            _md(contract.long_name(r["source"])),
-            _md(r["file"]),
-            f"{_md(gates.GATE_LABELS.get(r['gate'], r['gate']))} ({_md(r['gate'])})",
-            gates.percent(r["measured"]),
-            gates.percent(r["threshold"]),
-            _md(
-                f"已接受 accepted by {r['accepted_by']} "
-                f"{r['accepted_at'].isoformat(timespec='minutes') if r['accepted_at'] else ''}"
-                if r["accepted_by"]
-                else "暂扣未用 held, not used"
-            ),
-        ]
-        for r in report.held.iter_rows(named=True)
-    ]
-    headers = ["数据来源 source", "文件 file", "检查 gate", "实测 measured", "标准 threshold",
-               "处理 outcome"]  # fmt: skip
-    return (
-        "## 完整性检查暂扣 Held deliveries\n\n"
-        "未通过数据完整性检查的文件不使用，此前已入库的数据继续有效；核对无误后可用 "
-        f"`screening run --period {report.period} --accept-held <来源>` 接受 "
-        "(a held file is not used, the delivery stored before stays in force; accept it "
-        "with `--accept-held SOURCE` once checked).\n\n" + _md_table(headers, rows)
-    )
-
-
 QUALITY_TITLES = {
     "split_townships": "成员所填乡镇不一致的户 households whose members name two townships",
     "several_heads": "有多个户主的户 households with several 户主",
@@ -399,241 +350,130 @@ QUALITY_TITLES = {
     "duplicates_touch": "同一记录多份且内容不同（均已拒收）涉及的户 households touched by "
     "differing copies of one record (duplicate_key, all quarantined)",
 }
-QUALITY_RULES = {
-    "split_townships": "按户主（无户主时为第一位成员）所在行的乡镇归户 the head's row (else "
-    "the first member's) gives the township",
-    "several_heads": "以表中第一位户主为户主 the first 户主 row is the head",
-    "no_head": "以第一位成员代替户主 the first member stands in",
-    "two_households": "两行都已拒收（duplicate_key），此人不计入任何一户，请核实后重新报送 "
-    "both rows quarantined, the person counts in neither household",
-    "duplicates_touch": "这些记录未用于筛查，相关户的风险可能未能筛出 these records were not "
-    "screened: the households' risks may be missed",
-    "roster_copies": "此人未计入本户，本户家庭人口和风险可能不全；全户成员都如此的户不在名单上，"
-    "请核实后重新报送人口库 the person counts in no household: the household's size and "
-    "risks may be incomplete, and a household of only such rows is on no list",
-    "vanished_townships": "这些乡镇本期没有名单，请确认人口库是否完整 these townships have no "
-    "list this period: check that the roster is complete",
-}
-QUALITY_SHOWN = 20  # rows named per finding; the rest are counted (SQL in the data dictionary)
 
-
-def _quality_rows(name: str, frame: pl.DataFrame) -> tuple[list[str], list[list[str]]]:
-    def hh(value: object) -> str:
-        return _md(ids.mask_text(str(value or "")))
-
-    shown = frame.head(QUALITY_SHOWN).iter_rows(named=True)
-    if name == "split_townships":
-        return ["户编号 household_id", "所填乡镇 townships", "归入 used"], [
-            [hh(r["household_id"]), _md(r["townships"]), _md(r["township_used"] or "—")]
-            for r in shown
-        ]
-    if name == "several_heads":
-        return ["户编号 household_id", "户主人数 heads"], [
-            [hh(r["household_id"]), number(r["heads"])] for r in shown
-        ]
-    if name == "no_head":
-        return ["户编号 household_id"], [[hh(r["household_id"])] for r in shown]
-    if name == "two_households":
-        return ["身份证号 id_number", "户编号 households"], [
-            [_md(ids.mask(r["id_number"])), hh(r["households"])] for r in shown
-        ]
-    if name == "roster_copies":
-        return ["身份证号 id_number", "户编号 household_id", "行数 rows"], [
-            [_md(ids.mask(r["id_number"])), hh(r["household_id"]), number(r["copies"])]
-            for r in shown
-        ]
-    if name == "vanished_townships":
-        return ["乡镇 township", "上期户数 households before"], [
-            [_md(r["township"]), number(r["households"])] for r in shown
-        ]
-    return ["户编号 household_id", "数据来源 source", "记录 source_key"], [
-        [hh(r["household_id"]), _md(contract.long_name(r["source"])), hh(r["source_key"])]
-        for r in shown
-    ]
-
-
-def _md_quality(report: RunReport) -> str:
-    parts = []
-    for name, title in QUALITY_TITLES.items():
-        frame = report.quality.get(name)
-        if frame is None or not frame.height:
-            continue
-        headers, rows = _quality_rows(name, frame)
-        more = (
-            f"（列出前 {QUALITY_SHOWN} 户 the first {QUALITY_SHOWN} shown）"
-            if frame.height > QUALITY_SHOWN
-            else ""
-        )
-        parts.append(
-            f"### {title}: {frame.height:,}\n\n{QUALITY_RULES[name]}{more}\n\n"
-            + _md_table(headers, rows)
-        )
-    body = "\n\n".join(parts) if parts else "无 none."
-    return f"## 数据质量 Data quality（人口库 roster）\n\n{body}"
+# Findings a warning says already (headless_warning): not said twice.
+QUALITY_WARNED = ("no_head", "roster_copies", "vanished_townships")  # _shortening says these
 
 
 def quality_counts(report: RunReport) -> list[str]:
-    """One line per data-quality finding, for the console."""
+    """One line per data-quality finding, for the console and the page (those a warning
+    says already left out)."""
     return [
         f"{QUALITY_TITLES[name]}: {report.quality[name].height:,}"
         for name in QUALITY_TITLES
-        if name in report.quality and report.quality[name].height
+        if name in report.quality and report.quality[name].height and name not in QUALITY_WARNED
     ]
 
 
-def _md_folders(report: RunReport) -> str:
-    if not report.folders:
-        return ""
-    rows = [[_md(t), _md(f)] for t, f in sorted(report.folders.items())]
-    return (
-        "## 乡镇文件夹 Township folders\n\n名称含特殊字符、过长或仅大小写/全角半角不同的乡镇，"
-        "名单放在下列文件夹中 (townships whose lists are in a folder not named exactly like "
-        "them).\n\n" + _md_table(["乡镇 township", "文件夹 folder"], rows)
-    )
-
-
-def _md_files(report: RunReport) -> str:
-    headers = [
-        "数据来源 source",
-        "文件 file",
-        "状态 status",
-        "说明 message",
-        "读入 rows_read",
-        "接收 rows_accepted",
-        "拒收 rows_rejected",
-        "重复 rows_duplicate",
-    ]
-    rows = [
-        [
-            _md(contract.long_name(f["source"])),
-            _md(f["file"] or "—"),
-            f"{_md(source_status(f['status']))} ({_md(f['status'])})",
-            _md(f["message"] or ""),
-            number(f["rows_read"]),
-            number(f["rows_accepted"]),
-            number(f["rows_rejected"]),
-            number(f.get("rows_duplicate")),
-        ]
-        for f in report.files
-    ]
-    body = _md_table(headers, rows, right=4) if rows else "没有读入任何文件 no files."
-    return f"## 读入文件 Files read\n\n{body}"
-
-
-def _md_rejected(report: RunReport) -> str:
-    if not report.rejected:
-        return "## 拒收明细 Rejected rows\n\n无 none."
-    rows = [
-        [_md(contract.long_name(r["source"])), _md(r["column"]), _md(r["check"]), number(r["rows"])]
-        for r in sorted(report.rejected, key=lambda r: (r["source"], r["column"], r["check"]))
-    ]
-    headers = ["数据来源 source", "列 column", "检查 check", "行数 rows"]
-    return "## 拒收明细 Rejected rows\n\n" + _md_table(headers, rows, right=1)
-
-
-def _md_matches(report: RunReport) -> str:
-    headers = [
-        "数据来源 source",
-        "窗口内记录 records_in_window",
-        "匹配 matched",
-        "未匹配 unmatched",
-        "匹配率 match_rate",
-    ]
-    rows = [
-        [
-            _md(contract.long_name(m["source"])),
-            number(m["records_in_window"]),
-            number(m["matched"]),
-            number(m["unmatched"]),
-            rate(m["matched"], m["records_in_window"]),
-        ]
-        for m in report.match_rates
-    ]
-    body = _md_table(headers, rows, right=4) if rows else "无 none."
-    return f"## 与人口库匹配 Match rates\n\n{body}"
-
-
-def _md_listed(report: RunReport) -> str:
-    towns = township_colour_counts(report.suspects, report.all_townships)
-    town_rows = [
-        [_md(r["township"]), *(number(r[c]) for c in (*COLOURS, TOTAL))]
-        for r in towns.iter_rows(named=True)
-    ]
-    risks = [
-        [r["risk_code"], _md(r["label"]), number(r["households"])]
-        for r in risk_counts(report.suspects).iter_rows(named=True)
-    ]
-    statuses = [[_md(s), number(n)] for s, n in status_counts(report.suspects).items()]
-    return "\n\n".join(
-        [
-            f"## 疑似监测户 Listed households\n\n共 {report.suspects.height:,} 户 households.",
-            "### 按乡镇和预警等级 By township and colour\n\n"
-            + _md_table(["乡镇 township", *COLOURS, f"{TOTAL} total"], town_rows, right=4),
-            "### 按风险点 By risk point（一户可有多项 a household may have several）\n\n"
-            + _md_table(["risk_code", "风险点 label", "户数 households"], risks, right=1),
-            "### 按纳入状态 By listing status\n\n"
-            + _md_table(["纳入状态 listing_status", "户数 households"], statuses, right=1),
-        ]
-    )
-
-
-def _share(value: float | None) -> str:
+def share(value: float | None) -> str:
+    """A share already divided (0.123 → 12.3%); — when there is none."""
     return "—" if value is None else f"{value:.1%}"
 
 
-def _md_followup(report: RunReport) -> str:
-    scale_rows = [
-        [
-            _md(r["township"] or f"{TOTAL}（全县）"),
-            number(r["roster_households"]),
-            number(r["base_households"]),
-            number(r["listed"]),
-            _share(r["share_of_roster"]),
-            _share(r["share_of_base"]),
-        ]
-        for r in report.scale.iter_rows(named=True)
-    ]
-    headers = [
-        "乡镇 township",
-        "人口库户数 households",
-        "脱贫户+监测户 base",
-        "疑似监测户 listed",
-        "占全部户 of households",
-        "占脱贫户和监测户 of base",
-    ]
-    check = report.params.scale_check if report.params else None
-    limits = (
-        f"预期 expected {check.expected_share:.0%}，上限 ceiling {check.ceiling:.0%}。"
-        if check
-        else ""
-    )
-    scale = (
-        f"### 规模校验 Scale check\n\n{limits}\n\n" + _md_table(headers, scale_rows, right=5)
-        if scale_rows
-        else "### 规模校验 Scale check\n\n无 none."
-    )
-    overdue_rows = [
-        [_md(r["township"]), number(r["overdue"]), r["due"].isoformat()]
-        for r in report.overdue.iter_rows(named=True)
-    ]
-    overdue = "### 核实逾期 Overdue verifications（上期名单 previous list）\n\n" + (
-        _md_table(["乡镇 township", "逾期户数 households", "时限 due"], overdue_rows, right=1)
-        if overdue_rows
-        else "无 none."
-    )
-    counts = report.candidates.group_by("township").len().sort("township")
-    candidate_rows = [[_md(t), number(n)] for t, n in counts.iter_rows()]
-    candidates = (
-        f"### 风险消除候选 Risk-removal candidates\n\n共 {report.candidates.height:,} 户 "
-        "households."
-    )
-    if candidate_rows:
-        candidates += "\n\n" + _md_table(["乡镇 township", "户数 households"], candidate_rows, 1)
-    return "\n\n".join(["## 动态管理 Follow-up", scale, overdue, candidates])
+# ---------------------------------------------------------------- summary, townships, checks
 
 
-def _md_parameters(report: RunReport) -> str:
-    lines = report.params.lines() if report.params else []
-    rows = [[f"{_md(label)} ({_md(name)})", _md(text)] for name, label, text in lines]
-    body = _md_table(["参数 parameter", "取值 value"], rows) if rows else "无 none."
-    return f"## 参数 Parameters\n\n{body}"
+def summary_lines(report: RunReport) -> tuple[str, str]:
+    """The report's two opening lines: the households listed, by colour; and the change
+    against the month before (新增 / 持续 / no longer listed), or that there is no list to
+    compare with."""
+    counts = dict(report.suspects.group_by("colour").len().iter_rows())
+    scope = report.township or "全县"
+    by_colour = "、".join(f"{c} {counts.get(c, 0):,} 户" for c in COLOURS)
+    first = (
+        f"{period_words(report.period)}{scope}列出疑似监测户 {report.suspects.height:,} 户："
+        f"{by_colour}。"
+    )
+    statuses = status_counts(report.suspects)
+    if report.township:  # one township's re-run: the month before is the county's
+        return first, (
+            f"其中新增 {statuses[vocab.STATUS_NEW]:,} 户，持续 "
+            f"{statuses[vocab.STATUS_CONTINUING]:,} 户，已在监测 "
+            f"{statuses[vocab.STATUS_MONITORED]:,} 户，已确认待录入 "
+            f"{statuses[vocab.STATUS_CONFIRMED]:,} 户。"
+        )
+    last_month = report.history.last_month
+    previous = report.history.previous
+    if last_month is None or previous is None:
+        when = period_words(last_month) if last_month else "上月"
+        return first, f"{when}没有筛查名单，无从比较。"
+    second = (
+        f"与{period_words(last_month)}（{previous['listed']:,} 户）相比：新增 "
+        f"{statuses[vocab.STATUS_NEW]:,} 户，持续 {statuses[vocab.STATUS_CONTINUING]:,} 户，"
+        f"已在监测 {statuses[vocab.STATUS_MONITORED]:,} 户，已确认待录入 "
+        f"{statuses[vocab.STATUS_CONFIRMED]:,} 户；"
+    )
+    dropped = _dropped(report)
+    gone = f"上月名单中 {dropped:,} 户本期不再列出。" if dropped else "上月名单中的户本期都仍列出。"
+    return first, second + gone
+
+
+def _dropped(report: RunReport) -> int:
+    this = report.history.lists.filter(pl.col("period") == report.period)
+    return int(this["dropped"][0]) if this.height else 0
+
+
+TOWNSHIP_SCHEMA = {
+    "township": pl.String,
+    **dict.fromkeys(COLOURS, pl.Int64),
+    TOTAL: pl.Int64,
+    "awaiting": pl.Int64,  # the previous list's 新增 / 持续 households
+    "answered": pl.Int64,
+    "answered_share": pl.Float64,
+    "confirmed": pl.Int64,
+    "declined": pl.Int64,
+    "pending": pl.Int64,
+    "overdue": pl.Int64,
+    "base_households": pl.Int64,  # 脱贫户 + 监测户 on the roster in force
+    "share_of_base": pl.Float64,
+}
+
+
+def township_table(report: RunReport) -> pl.DataFrame:
+    """One row per township, then the county (TOTAL): this list by colour; the answers on
+    the previous list (households it asked to verify, answered and how, overdue); and the
+    scale against 脱贫户 + 监测户 (information for checking the data and the thresholds,
+    never a cap: TOWNSHIP_SCHEMA)."""
+    towns = township_colour_counts(report.suspects, report.all_townships)
+    answers = {r["township"]: r for r in report.history.answers.iter_rows(named=True)}
+    overdue = dict(report.overdue.select("township", "overdue").iter_rows())
+    scale = {r["township"]: r for r in report.scale.iter_rows(named=True)}
+    rows = []
+    for town in towns.iter_rows(named=True):
+        name = town["township"]
+        total = name == TOTAL
+        mine = list(answers.values()) if total else [answers[name]] if name in answers else []
+        got = {k: sum(int(a[k]) for a in mine) for k in ("awaiting", "answered", "confirmed",
+                                                          "declined", "pending")}  # fmt: skip
+        late = sum(overdue.values()) if total else overdue.get(name, 0)
+        size = scale.get(None if total else name) or {}
+        rows.append(
+            {
+                **town,
+                **got,
+                "answered_share": got["answered"] / got["awaiting"] if got["awaiting"] else None,
+                "overdue": int(late),
+                "base_households": size.get("base_households"),
+                "share_of_base": size.get("share_of_base"),
+            }
+        )
+    return pl.DataFrame(rows, schema=TOWNSHIP_SCHEMA, orient="row")
+
+
+def rejected_by_check(report: RunReport) -> pl.DataFrame:
+    """Quarantined rows per department and check, the check in Chinese (its key after it),
+    in the contract's order of sources, the most frequent check first: source, department,
+    check, check_label, rows."""
+    frame = report.rejected_rows
+    labels = [check_label(c) for c in frame["check"]]
+    departments = [contract.long_name(s) for s in frame["source"]]
+    order = [contract.source_order(s)[0] for s in frame["source"]]
+    return (
+        frame.with_columns(
+            department=pl.Series(departments, dtype=pl.String),
+            check_label=pl.Series(labels, dtype=pl.String),
+            _order=pl.Series(order, dtype=pl.Int64),
+        )
+        .sort(["_order", "source", "rows", "check"], descending=[False, False, True, False])
+        .select("source", "department", "check", "check_label", "rows")
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -195,27 +196,53 @@ def _share(part: str, whole: str) -> pl.Expr:
 
 
 def scale_warnings(scale_rows: pl.DataFrame, params: ResolvedParams) -> list[str]:
-    """Townships (and the county) whose list is far from the expected scale: above the
-    ceiling, or below half the expected share, of 脱贫户 + 监测户."""
+    """At most two lines, one per direction: the townships (and the county) whose list is
+    above the ceiling, and those below half the expected share, of 脱贫户 + 监测户, the
+    furthest named first. The figures of every township are in the run report's table;
+    the check is about the data and the thresholds, never a cap on a list."""
     low, high = params.scale_check.expected_share / 2, params.scale_check.ceiling
-    warnings = []
+    above: list[dict[str, Any]] = []
+    below: list[dict[str, Any]] = []
     for row in scale_rows.iter_rows(named=True):
         share = row["share_of_base"]
-        if share is None:
-            continue
-        where = row["township"] or "全县 county"
-        if share > high:
-            warnings.append(
-                f"规模偏大 list too large: {where} 疑似监测户 {row['listed']} 户，占脱贫户和监测户 "
-                f"{share:.1%}，高于上限 {high:.0%}（请检查数据或标准设置）"
-            )
-        elif share < low:
-            warnings.append(
-                f"规模偏小 list unusually small: {where} 疑似监测户 {row['listed']} 户，占脱贫户和"
-                f"监测户 {share:.1%}，低于预期 {params.scale_check.expected_share:.0%} 的一半"
-                "（请检查部门数据是否缺失）"
-            )
+        if share is not None and share > high:
+            above.append(row)
+        elif share is not None and share < low:
+            below.append(row)
+    warnings = []
+    if above:
+        who, detail = _named(above, reverse=True)
+        warnings.append(
+            f"规模偏大 list large: {who}的疑似监测户占脱贫户和监测户的比例高于参考上限 "
+            f"{high:.0%}（{detail}），请检查部门数据和筛查标准；各乡镇数字见报告的乡镇表，"
+            "规模校验不限制名单"
+        )
+    if below:
+        who, detail = _named(below, reverse=False)
+        warnings.append(
+            f"规模偏小 list unusually small: {who}的疑似监测户占脱贫户和监测户的比例低于预期 "
+            f"{params.scale_check.expected_share:.0%} 的一半（{detail}），请检查部门数据是否"
+            "缺失；各乡镇数字见报告的乡镇表"
+        )
     return warnings
+
+
+_NAMED = 3  # townships named in a scale warning; the others are counted
+
+
+def _named(rows: list[dict[str, Any]], reverse: bool) -> tuple[str, str]:
+    """('8 个乡镇和全县', '石门镇 75.0%、龙潭镇 57.9%、青山乡 56.2% 等；全县 45.2%'): the
+    furthest townships first."""
+    towns = sorted(
+        (r for r in rows if r["township"] is not None),
+        key=lambda r: r["share_of_base"],
+        reverse=reverse,
+    )
+    county = [f"全县 {r['share_of_base']:.1%}" for r in rows if r["township"] is None]
+    who = "和".join([*([f"{len(towns)} 个乡镇"] if towns else []), *(["全县"] if county else [])])
+    shown = "、".join(f"{r['township']} {r['share_of_base']:.1%}" for r in towns[:_NAMED])
+    more = " 等" if len(towns) > _NAMED else ""
+    return who, "；".join([*([shown + more] if towns else []), *county])
 
 
 # ---------------------------------------------------------------- overdue verifications

@@ -1,0 +1,438 @@
+"""Feedback to the departments: what came of the data each one sent this month.
+
+    <out>/<YYYY-MM>/departments/部门反馈_<department>_<YYYYMM>.xlsx
+
+One workbook per department whose records the rules read (医保, 教育, 交警, 残联, 民政),
+written with every run (read from the database, so a one-township re-run rewrites them
+whole): a 说明 sheet with the counts; the department's records behind this period's
+listings, with the households' colour and the townships' latest answer; its records behind
+the previous list, with the township's answer on it (the loop closes: a department learns
+which of its leads the villages confirmed); its records of the window that match nobody on
+the roster, and its rows set aside (quarantined), each with the reason, so it can fix its
+extract. ID numbers are always masked (a department finds a record by its own key, file and
+row); the township's notes are not passed on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from screening import contract, ids
+from screening.config import DEMO_LABEL
+from screening.db import deliveries as db_deliveries
+from screening.db import departments as db_departments
+from screening.db import inspect as db_inspect
+from screening.inspect.quarantine import check_label, column_label, mask_raw_value
+from screening.periods import period_words, previous_period
+from screening.publish.about import source_status
+from screening.publish.columns import PublishMeta
+from screening.publish.files import (
+    DEPARTMENTS_FOLDER,
+    StagedFiles,
+    department_path,
+    ensure_dir,
+    period_dir,
+)
+from screening.publish.workbook import display_width
+from screening.rules import EVENT_DEPARTMENTS, RISK_LABELS
+from screening.rules.base import window
+from screening.vocab import DECISIONS
+
+SHEET_ABOUT = "说明"
+SHEET_LISTED = "本期列入名单"
+SHEET_ANSWERS = "上期核实结果"
+SHEET_UNMATCHED = "未匹配记录"
+SHEET_QUARANTINED = "拒收记录"
+NO_ANSWER = "未反馈"
+UNMATCHED_REASON = "身份证号不在人口库中（请核对是否错录；也可能不是本县农村人口）"
+
+
+@dataclass
+class DepartmentFeedback:
+    """What one department's workbook says."""
+
+    source: str
+    period: str
+    delivery: dict[str, Any] | None  # the period's ingest_log row, None: nothing of it
+    held: pl.DataFrame  # the period's held_deliveries rows of the source
+    match: dict[str, Any] | None  # records_in_window, matched, unmatched of the period
+    listed: pl.DataFrame  # db_departments.LISTED_SCHEMA, this period's list
+    answered: pl.DataFrame  # the same for the previous list, with its answers
+    unmatched: pl.DataFrame
+    quarantined: pl.DataFrame  # file, row_number, column, check, raw_value
+    window: tuple[dt.date, dt.date]
+
+
+def load_department(
+    con: duckdb.DuckDBPyConnection, source: str, period: str, window_months: int
+) -> DepartmentFeedback:
+    spec = contract.load()[source]
+    w = window(period, window_months)
+    delivery = db_deliveries.files_read(con, period).filter(pl.col("source") == source)
+    rates = db_inspect.match_rates(con, period).filter(pl.col("source") == source)
+    held = db_deliveries.held_of_period(con, period).filter(pl.col("source") == source)
+    return DepartmentFeedback(
+        source=source,
+        period=period,
+        delivery=delivery.row(0, named=True) if delivery.height else None,
+        held=held,
+        match=rates.row(0, named=True) if rates.height else None,
+        listed=db_departments.listed_records(con, period, source, answers_on_list=False),
+        answered=db_departments.listed_records(
+            con, previous_period(period), source, answers_on_list=True
+        ),
+        unmatched=db_departments.unmatched_records(con, spec, period, w.start, w.end),
+        quarantined=db_inspect.quarantined(con, period, source),
+        window=(w.start, w.end),
+    )
+
+
+def stage_departments(
+    staged: StagedFiles, out: Path, con: duckdb.DuckDBPyConnection, meta: PublishMeta
+) -> list[Path]:
+    """Stage every department's workbook of the period; returns their final paths."""
+    folder = period_dir(out, meta.period)
+    ensure_dir(folder / DEPARTMENTS_FOLDER)
+    paths = []
+    for department in EVENT_DEPARTMENTS:
+        feedback = load_department(con, department.source, meta.period, meta.params.window_months)
+        path = department_path(folder, contract.label(department.source), meta.period)
+        staged.add(path, partial(write_department_workbook, feedback=feedback, meta=meta))
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------- the 说明 sheet
+
+
+def about_lines(feedback: DepartmentFeedback, meta: PublishMeta) -> list[tuple[str, str]]:
+    source, period = feedback.source, feedback.period
+    spec = contract.load()[source]
+    key_words = "、".join(column_label(spec, k) for k in spec.natural_key)
+    lines = [("示例数据", f"{DEMO_LABEL}：数据来自程序自带的虚构示例县，所列人员均不存在。")]
+    lines = lines if meta.demo else []
+    lines += [
+        ("部门", contract.long_name(source)),
+        ("期次", f"{period_words(period)}（{period}）"),
+        ("批次号", meta.run_id),
+        ("本期报送", _delivery_sentence(feedback, meta)),
+        ("与人口库匹配", _match_sentence(feedback)),
+        ("列入名单", _listed_sentence(feedback)),
+        ("上期核实结果", _answers_sentence(feedback)),
+        (
+            "如何使用",
+            f"请核对“{SHEET_UNMATCHED}”和“{SHEET_QUARANTINED}”两表中的记录，修正后在下次报送时"
+            f"一并更正；记录编号即{key_words}（多项之间以“|”分隔），可据此和文件名、行号查找原始"
+            "记录。“上期核实结果”是乡镇入户核实后的结论，可用来判断本部门数据提示风险的准确程度。",
+        ),
+        ("个人信息", "本表含个人信息，身份证号已部分隐去；仅供本部门核对数据使用，请勿外传。"),
+    ]
+    return lines
+
+
+def _delivery_sentence(feedback: DepartmentFeedback, meta: PublishMeta) -> str:
+    status = meta.sources.get(feedback.source) or (
+        feedback.delivery["status"] if feedback.delivery else "missing"
+    )
+    note = meta.delivery_notes.get(feedback.source)
+    row = feedback.delivery
+    if row and row["file"] and status in ("loaded", "empty", "kept"):
+        read = (
+            f"文件 {ids.mask_text(row['file'])}：读入 {_n(row['rows_read'])} 行，接收 "
+            f"{_n(row['rows_accepted'])} 行，拒收 {_n(row['rows_rejected'])} 行"
+            f"（见“{SHEET_QUARANTINED}”表）"
+        )
+        if row.get("rows_duplicate"):
+            read += f"，完全相同的重复行 {_n(row['rows_duplicate'])} 行只计一次"
+        text = read + "。"
+    else:
+        text = f"{source_status(status)}。"
+    for r in feedback.held.iter_rows(named=True):
+        text += (
+            f"文件 {ids.mask_text(r['file'])} 未通过数据完整性检查，"
+            f"{'已由 ' + r['accepted_by'] + ' 确认接受' if r['accepted_by'] else '暂扣未用'}。"
+        )
+    return text + (f"{note}" if note else "")
+
+
+def _match_sentence(feedback: DepartmentFeedback) -> str:
+    start, end = feedback.window
+    m = feedback.match
+    if not m:
+        return "本期没有匹配统计。"
+    return (
+        f"筛查时间窗口（{start.isoformat()} 至 {end.isoformat()}）内的记录 "
+        f"{_n(m['records_in_window'])} 条，其中 {_n(m['matched'])} 条的身份证号在人口库中，"
+        f"{_n(m['unmatched'])} 条不在（见“{SHEET_UNMATCHED}”表）。"
+    )
+
+
+def _listed_sentence(feedback: DepartmentFeedback) -> str:
+    listed = feedback.listed
+    households = listed.select("township", "household_id").n_unique() if listed.height else 0
+    return (
+        f"本期本部门 {listed['source_key'].n_unique():,} 条记录是 {households:,} 户列入"
+        f"疑似监测对象名单的依据（见“{SHEET_LISTED}”表）。"
+        if listed.height
+        else "本期没有本部门的记录成为列入名单的依据。"
+    )
+
+
+def _answers_sentence(feedback: DepartmentFeedback) -> str:
+    before = period_words(previous_period(feedback.period))
+    answered = feedback.answered
+    if not answered.height:
+        return f"上期（{before}）名单中没有依据本部门记录列入的户。"
+    per_household = answered.unique(["township", "household_id"])
+    counts = dict(per_household.group_by("decision").len().iter_rows())
+    got = per_household.height - counts.get(None, 0)
+    said = "，".join(f"{d} {counts[d]} 户" for d in DECISIONS if counts.get(d))
+    return (
+        f"上期（{before}）名单中依据本部门记录列入 {per_household.height:,} 户，乡镇已反馈 "
+        f"{got:,} 户" + (f"：{said}" if said else "") + f"（见“{SHEET_ANSWERS}”表）。"
+    )
+
+
+def _n(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+# ---------------------------------------------------------------- the workbook
+
+
+@dataclass(frozen=True)
+class _Col:
+    header: str
+    key: str
+    kind: str = "text"  # text | date | money | int
+    widest: int = 30
+
+
+def _record_cols(spec: contract.SourceSpec, answer: str) -> list[_Col]:
+    date = column_label(spec, spec.rule_date or "")
+    return [
+        _Col("序号", "_seq", "int"),
+        _Col("记录编号", "source_key", widest=36),
+        _Col("身份证号", "id_number"),
+        _Col("姓名", "name"),
+        _Col(date, "rule_date", "date"),
+        _Col("金额（元）", "amount", "money"),
+        _Col("风险点", "risk", widest=16),
+        _Col("说明", "detail", widest=56),
+        _Col("乡镇", "township"),
+        _Col("村", "village"),
+        _Col("预警等级", "colour"),
+        _Col("纳入状态", "listing_status"),
+        _Col(answer, "decision"),
+        _Col(answer.replace("结果", "日期"), "decision_date", "date"),
+    ]
+
+
+def write_department_workbook(
+    path: Path, *, feedback: DepartmentFeedback, meta: PublishMeta
+) -> None:
+    spec = contract.load()[feedback.source]
+    options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+    workbook = Workbook(str(path), options)
+    try:
+        workbook.set_properties(_properties(feedback, meta))
+        formats = _formats(workbook)
+        title = f"部门反馈 {contract.long_name(feedback.source)} {period_words(feedback.period)}"
+        header = f"{'【示例数据 虚构人员】' if meta.demo else ''}{title}"
+        about = workbook.add_worksheet(SHEET_ABOUT)
+        _write_about(about, title, about_lines(feedback, meta), formats, header)
+        sheets: list[tuple[str, list[_Col], pl.DataFrame]] = [
+            (SHEET_LISTED, _record_cols(spec, "上次核实结果"), _records(feedback.listed, "")),
+            (SHEET_ANSWERS, _record_cols(spec, "核实结果"), _records(feedback.answered, NO_ANSWER)),
+            (SHEET_UNMATCHED, _unmatched_cols(spec), _unmatched(feedback.unmatched)),
+            (SHEET_QUARANTINED, _QUARANTINED_COLS, _quarantined(spec, feedback.quarantined)),
+        ]
+        for name, cols, frame in sheets:
+            _write_table(workbook.add_worksheet(name), cols, frame, formats, header)
+    finally:
+        workbook.close()
+
+
+def _unmatched_cols(spec: contract.SourceSpec) -> list[_Col]:
+    return [
+        _Col("序号", "_seq", "int"),
+        _Col("记录编号", "source_key", widest=36),
+        _Col("身份证号", "id_number"),
+        _Col("姓名", "name"),
+        _Col(column_label(spec, spec.rule_date or ""), "rule_date", "date"),
+        _Col("报送期次", "delivered"),
+        _Col("文件", "file", widest=36),
+        _Col("行号", "row_number", "int"),
+        _Col("原因", "reason", widest=44),
+    ]
+
+
+_QUARANTINED_COLS = [
+    _Col("序号", "_seq", "int"),
+    _Col("文件", "file", widest=36),
+    _Col("行号", "row_number", "int"),
+    _Col("列", "column_label", widest=24),
+    _Col("原因", "check_label", widest=44),
+    _Col("原值", "raw_value", widest=36),
+]
+
+
+def _records(frame: pl.DataFrame, no_answer: str) -> pl.DataFrame:
+    return frame.with_columns(
+        source_key=ids.mask_text_expr(pl.col("source_key")),
+        id_number=ids.mask_expr(pl.col("id_number")),
+        detail=ids.mask_text_expr(pl.col("detail")),
+        risk=pl.col("risk_code").replace_strict(RISK_LABELS, default=pl.col("risk_code")),
+        decision=pl.col("decision").fill_null(no_answer) if no_answer else pl.col("decision"),
+    )
+
+
+def _unmatched(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(
+        source_key=ids.mask_text_expr(pl.col("source_key")),
+        id_number=ids.mask_expr(pl.col("id_number")),
+        file=ids.mask_text_expr(pl.col("file")),
+        reason=pl.lit(UNMATCHED_REASON),
+    )
+
+
+def _quarantined(spec: contract.SourceSpec, frame: pl.DataFrame) -> pl.DataFrame:
+    rows = [
+        {
+            "file": ids.mask_text(r["file"]),
+            "row_number": r["row_number"],
+            "column_label": column_label(spec, r["column"]),
+            "check_label": check_label(r["check"], english=False),
+            "raw_value": mask_raw_value(spec, r["column"], r["raw_value"]),
+        }
+        for r in frame.iter_rows(named=True)
+    ]
+    schema = {k: pl.String for k in ("file", "column_label", "check_label", "raw_value")}
+    return pl.DataFrame(rows, schema={**schema, "row_number": pl.Int64})
+
+
+def _properties(feedback: DepartmentFeedback, meta: PublishMeta) -> dict[str, Any]:
+    year, month = (int(x) for x in feedback.period.split("-"))
+    # Fixed (the day after the period), so the same run gives the same bytes.
+    made = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
+    return {
+        "title": f"部门反馈 {contract.label(feedback.source)} {feedback.period}",
+        "subject": "防返贫监测 部门数据筛查",
+        "author": "screening",
+        "comments": f"批次号 {meta.run_id}",
+        "created": made,
+    }
+
+
+def _formats(workbook: Workbook) -> dict[str, Any]:
+    cell = {"border": 1, "border_color": "#808080", "valign": "top", "font_size": 10}
+    return {
+        "header": workbook.add_format(
+            {**cell, "bold": True, "bg_color": "#D9D9D9", "align": "center", "text_wrap": True}
+        ),
+        "text": workbook.add_format(cell),
+        "wrap": workbook.add_format({**cell, "text_wrap": True}),
+        "int": workbook.add_format({**cell, "num_format": "0"}),
+        "money": workbook.add_format({**cell, "num_format": "#,##0.00"}),
+        "date": workbook.add_format({**cell, "num_format": "yyyy-mm-dd", "align": "center"}),
+        "title": workbook.add_format({"bold": True, "font_size": 14}),
+        "label": workbook.add_format({"bold": True, "valign": "top", "font_size": 10}),
+        "note": workbook.add_format({"text_wrap": True, "valign": "top", "font_size": 10}),
+    }
+
+
+_LINE = 14.0  # points per line of 10-point text
+_ABOUT_WIDTH = 100
+
+
+def _write_about(
+    sheet: Worksheet,
+    title: str,
+    lines: Sequence[tuple[str, str]],
+    formats: dict[str, Any],
+    header: str,
+) -> None:
+    sheet.set_column(0, 0, 14)
+    sheet.set_column(1, 1, _ABOUT_WIDTH)
+    sheet.write_string(0, 0, title, formats["title"])
+    sheet.set_row(0, 2 * _LINE)
+    for r, (label, text) in enumerate(lines, start=2):
+        sheet.write_string(r, 0, label, formats["label"])
+        sheet.write_string(r, 1, text, formats["note"])
+        sheet.set_row(r, max(1, -(-display_width(text) // (_ABOUT_WIDTH - 2))) * _LINE)
+    _print_setup(sheet, header)
+
+
+def _write_table(
+    sheet: Worksheet,
+    cols: Sequence[_Col],
+    frame: pl.DataFrame,
+    formats: dict[str, Any],
+    header: str,
+) -> None:
+    rows = frame.with_row_index("_seq", offset=1).rows(named=True)
+    widths = []
+    for c, col in enumerate(cols):
+        shown = [display_width(_shown(col, row.get(col.key))) for row in rows]
+        width = min(max([display_width(col.header), 6, *shown]) + 2, col.widest)
+        widths.append(width)
+        sheet.set_column(c, c, width)
+        sheet.write_string(0, c, col.header, formats["header"])
+    for r, row in enumerate(rows, start=1):
+        lines = 1
+        for c, col in enumerate(cols):
+            value = row.get(col.key)
+            write = _WRITERS[col.kind if value is not None else "blank"]
+            wrapped = col.kind == "text" and display_width(_shown(col, value)) > widths[c] - 2
+            write(sheet, r, c, value, formats["wrap" if wrapped else col.kind])
+            if wrapped:
+                lines = max(lines, -(-display_width(_shown(col, value)) // (widths[c] - 2)))
+        if lines > 1:  # Excel does not grow a row for wrapped text when it opens the file
+            sheet.set_row(r, lines * _LINE)
+    if not rows:
+        sheet.write_string(1, 0, "无", formats["text"])
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(len(rows), 1), len(cols) - 1)
+    _print_setup(sheet, header)
+    sheet.repeat_rows(0)
+
+
+def _shown(col: _Col, value: Any) -> str:
+    if value is None:
+        return ""
+    if col.kind == "money":
+        return f"{value:,.2f}"
+    if col.kind == "date":
+        return "0000-00-00"
+    return str(value)
+
+
+_WRITERS: dict[str, Callable[[Worksheet, int, int, Any, Any], Any]] = {
+    "blank": lambda s, r, c, v, f: s.write_blank(r, c, None, f),
+    "text": lambda s, r, c, v, f: s.write_string(r, c, str(v), f),
+    "int": lambda s, r, c, v, f: s.write_number(r, c, v, f),
+    "money": lambda s, r, c, v, f: s.write_number(
+        r, c, float(v) if isinstance(v, Decimal) else v, f
+    ),
+    "date": lambda s, r, c, v, f: s.write_datetime(r, c, v, f),
+}
+
+
+def _print_setup(sheet: Worksheet, header: str) -> None:
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.fit_to_pages(1, 0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.6)
+    sheet.set_header(f"&C{header.replace('&', '&&')}")
+    sheet.set_footer("&C第 &P 页，共 &N 页")
