@@ -90,10 +90,13 @@ def test_the_latest_decision_on_an_earlier_list_is_used(con: duckdb.DuckDBPyConn
     add_decision(con, "2026-07", "H2", "确认纳入", D(2026, 7, 20), 4, current=False)
     add_decision(con, "2026-07", "H2", "待核实", D(2026, 7, 25), 5)
     add_decision(con, "2026-09", "H3", "不予纳入", D(2026, 9, 20), 6)  # on P's own list
+    add_screened(con, "2026-08", "H1", ["MEDICAL", "SPENDING"])  # the list decided on
+    add_screened(con, "2026-07", "H1", ["MEDICAL"])
     decisions = followup.load_decisions(con, "2026-09").sort("household_id")
+    # With the codes the household had on the list decided on (H2's list is not stored).
     assert decisions.rows() == [
-        ("H1", "确认纳入", D(2026, 8, 12), "2026-08"),
-        ("H2", "待核实", D(2026, 7, 25), "2026-07"),
+        ("H1", "确认纳入", D(2026, 8, 12), "2026-08", ["MEDICAL", "SPENDING"]),
+        ("H2", "待核实", D(2026, 7, 25), "2026-07", None),
     ]
 
 
