@@ -109,15 +109,15 @@ def typed(unit: str, value: ParamValue) -> Any:
     if unit == "currency-CNY":
         return Decimal(str(value)).quantize(Decimal("0.01"))
     if unit in WHOLE_UNITS:
-        assert not isinstance(value, list)
+        assert isinstance(value, int | float)
         return int(value)
     if unit == "share":
-        assert not isinstance(value, list)
+        assert isinstance(value, int | float)
         return float(value)
     assert isinstance(value, list)
     if unit == "dates":
         return tuple(dt.date.fromisoformat(str(d)) for d in value)
-    return tuple(sorted(int(g) for g in value))
+    return tuple(sorted(int(str(g)) for g in value))
 
 
 class Node(Mapping[str, Any]):

@@ -554,10 +554,15 @@ def test_load_inputs_keeps_what_the_rules_read(screened: dict[str, Path]) -> Non
         lean = load_inputs(con, specs, PERIOD, resolved.window_months)
         events = {s: db_roster.events_as_of(con, specs[s], PERIOD) for s in EVENT_SOURCES}
         whole = ScreenInputs(
-            population=lean.population, events={s: f.lazy() for s, f in events.items()}
+            population=lean.population,
+            events={s: f.lazy() for s, f in events.items()},
+            earlier_rosters=lean.earlier_rosters,
         )
     finally:
         con.close()
+    # The sample's roster of a year before is in force 12 months before P, columns read only.
+    then = lean.earlier_rosters[12].collect()
+    assert then.columns == [*db_roster.EARLIER_COLUMNS, "period"] and then.height > 0
     kept = {s: lean.source(s).collect() for s in EVENT_SOURCES}
     for s in EVENT_SOURCES:
         assert kept[s].columns == list(rule_columns(s))

@@ -3,10 +3,11 @@
 
 The commands live by what they do: screening_commands (ingest, run), inspect_commands
 (summary, report, quarantine, explain; explain's rendering in explain_view), whatif
-(parameters tried on a screened period), serve, and feedback (`feedback import`). They share the console (console: rich on a terminal, plain
-timestamped lines elsewhere), the one-line errors and exit statuses (errors), and the
-options and settings (options). Heavy libraries (polars, duckdb, pandera, prefect) are
-imported by the commands that use them, so `--help` is quick.
+(parameters tried on a screened period), serve, and feedback (`feedback import`). They
+share the console (console: rich on a terminal, plain timestamped lines elsewhere), the
+one-line errors and exit statuses (errors), and the options and settings (options).
+Heavy libraries (polars, duckdb, pandera, prefect) are imported by the commands that use
+them, so `--help` is quick.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def whatif(
         Path,
         typer.Option(
             "--params",
-            help="试算的参数文件 the parameters to try (YAML, over the defaults, like run --params)",
+            help="试算的参数文件 the parameters to try (YAML over the defaults, as run --params)",
         ),
     ],
     db: DbOpt = None,
@@ -52,9 +52,7 @@ def whatif(
     check_period(period)
     if not params_file.is_file():
         raise UserError(f"参数文件不存在 parameters file not found: {params_file}")
-    settings = config.load(
-        db=db, out=out, mask_ids=mask_ids, busy_timeout=busy_timeout, demo=demo
-    )
+    settings = config.load(db=db, out=out, mask_ids=mask_ids, busy_timeout=busy_timeout, demo=demo)
     with read_db(settings) as con:
         try:
             result = trial.whatif(con, period, params_file)

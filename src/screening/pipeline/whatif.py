@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +35,12 @@ FOLDER = "whatif"
 PREFIX = "参数试算"
 ALL_COLOURS = "合计"
 COUNTY = "全县"
-ENTERING, LEAVING, COLOUR_CHANGED, RISKS_CHANGED = "新列入", "不再列入", "预警等级变化", "风险点变化"
+ENTERING, LEAVING, COLOUR_CHANGED, RISKS_CHANGED = (
+    "新列入",
+    "不再列入",
+    "预警等级变化",
+    "风险点变化",
+)
 SUMMARY_HEADERS = {
     "township": "乡镇",
     "colour": "预警等级",
@@ -226,7 +232,9 @@ def summary(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
                 {
                     "township": township,
                     "colour": colour,
-                    **{k: int(counts.get(k, 0)) for k in ("before", "after", "entering", "leaving")},
+                    **{
+                        k: int(counts.get(k, 0)) for k in ("before", "after", "entering", "leaving")
+                    },
                     **{f"relief_{k}": _relief_total(part, k) for k in ("before", "after")},
                 }
             )
@@ -245,9 +253,7 @@ def _relief_total(part: pl.DataFrame, side: str) -> Decimal | None:
     return sum(amounts, Decimal("0.00")) if amounts.len() else None
 
 
-def changed_parameters(
-    before: params.ResolvedParams, after: params.ResolvedParams
-) -> pl.DataFrame:
+def changed_parameters(before: params.ResolvedParams, after: params.ResolvedParams) -> pl.DataFrame:
     """The parameters whose value in force differs, as people read them."""
     rows = [
         {
@@ -291,12 +297,17 @@ def write(result: WhatIf, out: Path, mask_ids: bool = False) -> list[Path]:
     with StagedFiles() as staged:
         staged.add(folder / f"{PREFIX}_{yyyymm}.xlsx", lambda tmp: _workbook(tmp, result, frames))
         for sheet in ("汇总", "名单变化"):
-            frame = frames[sheet]
-            staged.add(
-                folder / f"{PREFIX}_{sheet}_{yyyymm}.csv",
-                lambda tmp, f=frame: f.write_csv(tmp, include_bom=True, line_terminator="\r\n"),
-            )
+            staged.add(folder / f"{PREFIX}_{sheet}_{yyyymm}.csv", _csv_writer(frames[sheet]))
         return staged.commit()
+
+
+def _csv_writer(frame: pl.DataFrame) -> Callable[[Path], None]:
+    """Writes `frame` as csv that Excel opens (UTF-8 with BOM, CRLF)."""
+
+    def write(path: Path) -> None:
+        frame.write_csv(path, include_bom=True, line_terminator="\r\n")
+
+    return write
 
 
 def about_lines(result: WhatIf) -> list[tuple[str, str]]:
@@ -355,4 +366,3 @@ def _workbook(path: Path, result: WhatIf, frames: dict[str, pl.DataFrame]) -> No
             about.write_string(i, 1, text, wrap)
     finally:
         workbook.close()
-

@@ -45,7 +45,9 @@ RISK_LABELS: dict[str, str] = {r.code: r.label for r in RISKS}
 # What an evidence row's risk_code may say: a risk, or the relief estimate's breakdown.
 EVIDENCE_LABELS: dict[str, str] = {**RISK_LABELS, relief.CODE: relief.LABEL}
 # Months before P of the earlier roster snapshots the rules read (Department.earlier_rosters).
-EARLIER_ROSTERS: tuple[int, ...] = tuple(sorted({m for d in DEPARTMENTS for m in d.earlier_rosters}))
+EARLIER_ROSTERS: tuple[int, ...] = tuple(
+    sorted({m for d in DEPARTMENTS for m in d.earlier_rosters})
+)
 
 
 def risks_fed_by(source: str) -> tuple[str, ...]:

@@ -6,8 +6,8 @@ exported once from DuckDB to parquet files (`export_inputs`: the roster snapshot
 the newest version of every record and the earlier roster snapshots, as
 `pipeline.inputs.load_inputs` reads them), and screened a batch of whole townships at a time
 (`screen_in_batches`): each batch gets its households' members, the records carrying their
-ID numbers and their households' rows of the earlier snapshots, and `screen.screen` runs on it as on a
-small county.
+ID numbers and their households' rows of the earlier snapshots, and `screen.screen` runs on
+it as on a small county.
 
 Every rule reads one household's members and their records, so a household screened in
 a batch comes out as it would in one screening of everyone; a household is kept whole
@@ -76,7 +76,9 @@ def export_inputs(
         for months, at in facts.earlier_periods(period).items()
         if db_roster.roster_period(con, at) is not None
     }
-    queries.update({f"roster_{m}m_before": db_roster.earlier_roster_sql(at) for m, at in earlier.items()})
+    queries.update(
+        {f"roster_{m}m_before": db_roster.earlier_roster_sql(at) for m, at in earlier.items()}
+    )
     files = db_roster.export_parquet(con, queries, folder, EXPORT_MEMORY)
     scans = {source: pl.scan_parquet(path) for source, path in files.items()}
     return ScreenInputs(

@@ -15,10 +15,10 @@ from screening.params import ResolvedParams
 from screening.rules import DEPARTMENTS, EARLIER_ROSTERS, RISK_BY_CODE, RISKS, relief
 from screening.rules.base import RecordEvidence, RosterEvidence, Window, earlier, money
 from screening.rules.facts import Records, head_rank
-from screening.vocab import MONEY
 from screening.vocab import (
     BLUE,
     HEAD_RELATION,
+    MONEY,
     MONITORED,
     RED,
     STATUS_CONTINUING,
@@ -95,7 +95,10 @@ def earlier_figures(snapshot: pl.LazyFrame | None, months: int) -> pl.LazyFrame:
     return (
         snapshot.with_columns(head_rank=head_rank())
         .group_by("household_id")
-        .agg(from_head("per_capita_income").cast(MONEY).alias(income), c("period").first().alias(period))
+        .agg(
+            from_head("per_capita_income").cast(MONEY).alias(income),
+            c("period").first().alias(period),
+        )
     )
 
 

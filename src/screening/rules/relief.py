@@ -30,8 +30,8 @@ from fractions import Fraction
 
 import polars as pl
 
-from screening.params import Node, ResolvedParams
 from screening.param_units import band_text, share_text, yuan_text
+from screening.params import Node, ResolvedParams
 from screening.rules.base import (
     Department,
     Fact,
@@ -71,7 +71,9 @@ class Kind:
 
 KINDS = (
     Kind("illness", "因病", "medical", "medical_oop", "住院个人自付合计", True),
-    Kind("accident", "因意外", "traffic", UNCOMPENSATED_LOSS.name, "未获赔偿的事故直接损失合计", True),
+    Kind(
+        "accident", "因意外", "traffic", UNCOMPENSATED_LOSS.name, "未获赔偿的事故直接损失合计", True
+    ),
     Kind("schooling", "因学", "education", "education_cost", "教育净支出合计", False),
 )
 
@@ -236,9 +238,12 @@ def evidence(
         s = Schedule.of(p, k)
         if k.per_person:
             fold = next(f for f in DEPARTMENT_BY_SOURCE[k.source].person if f.name == k.base)
-            bases = records[k.source].join(members, on="id_number", how="semi").group_by(
-                "id_number"
-            ).agg(fold.fold())
+            bases = (
+                records[k.source]
+                .join(members, on="id_number", how="semi")
+                .group_by("id_number")
+                .agg(fold.fold())
+            )
             who = members.select("period", "household_id", "id_number", "name").join(
                 bases, on="id_number", how="inner"
             )

@@ -81,6 +81,12 @@ def _fell(p: ResolvedParams) -> pl.Expr:
     return (before > 0) & (now * share.denominator <= before * kept)
 
 
+def _fall_percent() -> pl.Expr:
+    """How far the income fell, in percent with one decimal (for the evidence's words)."""
+    now, before = (c(n).cast(pl.Float64) for n in ("per_capita_income", EARLIER_INCOME))
+    return ((1 - now / before) * 100).round(1)
+
+
 def _explain_drop(x: ExplainContext) -> tuple[str, str]:
     hh, p = x.household, x.params
     test = (
@@ -183,10 +189,7 @@ INCOME_DROP = RiskPoint(
                 pl.lit(" 期人口库）"),
                 text(c(EARLIER_INCOME)),
                 pl.lit("，下降 "),
-                text(
-                    ((1 - c("per_capita_income").cast(pl.Float64) / c(EARLIER_INCOME).cast(pl.Float64))
-                    * 100).round(1)
-                ),
+                text(_fall_percent()),
                 pl.lit("%；低于收入骤减上限 "),
                 text(c("income_drop_ceiling").cast(SUM)),
             ),
@@ -243,13 +246,15 @@ def coverage_warnings(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
     found, missing = db_roster.earlier_coverage(con, period, since)
     if found is None:
         return [
-            f"收入骤减未判定：数据库中没有 {since} 期及以前的人口库（{DROP_MONTHS} 个月前），本期没有"
-            f"判定收入骤减；如有当时的人口库，请先入库（screening ingest --period {since}） "
+            f"收入骤减未判定：数据库中没有 {since} 期及以前的人口库（{DROP_MONTHS} 个月前），"
+            "本期没有判定收入骤减；如有当时的人口库，请先入库"
+            f"（screening ingest --period {since}） "
             f"(INCOME_DROP not evaluated: no roster snapshot of {since} or before is stored)"
         ]
     if missing:
         return [
-            f"收入骤减：{missing} 户不在 {DROP_MONTHS} 个月前（{found} 期）的人口库中，未判定收入骤减 "
+            f"收入骤减：{missing} 户不在 {DROP_MONTHS} 个月前（{found} 期）的人口库中，"
+            "未判定收入骤减 "
             f"(INCOME_DROP not evaluated for {missing} households not in the {found} roster)"
         ]
     return []

@@ -114,9 +114,9 @@ def screen(
     # only the roster (for listed households) and the records.
     screened, match_rates = pl.collect_all(
         [
-            households.households(
-                person, w, params, previous_listed, inputs.earlier_rosters
-            ).sort("household_id"),
+            households.households(person, w, params, previous_listed, inputs.earlier_rosters).sort(
+                "household_id"
+            ),
             facts.match_rates(rec, people, period),
         ]
     )

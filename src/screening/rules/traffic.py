@@ -76,7 +76,9 @@ _detail = pl.concat_str(
     pl.lit(" 元"),
 )
 # Every record with a net loss in W: a bill behind SPENDING.
-LOSSES = RecordEvidence("traffic", keep=c("net_loss") > money(0), amount=c("net_loss"), detail=_detail)
+LOSSES = RecordEvidence(
+    "traffic", keep=c("net_loss") > money(0), amount=c("net_loss"), detail=_detail
+)
 
 ACCIDENT = RiskPoint(
     code="ACCIDENT",
