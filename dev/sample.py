@@ -29,6 +29,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -544,6 +545,7 @@ def planted_cases(cal: Calendar, rng: random.Random) -> list[Case]:
         *_feedback_cases(b),
         *_income_drop_cases(b),
         *_reentry_cases(b),
+        *_relief_cases(b),
     ]
     return [c for c in cases if c.min_periods <= cal.n]
 
@@ -956,6 +958,25 @@ def _reentry_cases(b: _CaseBook) -> list[Case]:
     # fmt: on
 
 
+def _relief_cases(b: _CaseBook) -> list[Case]:
+    """A household whose bills reach every kind of Liling's 防贫保 schedule (the demo screens
+    one month with parameters/examples/liling.yaml): 62000.00 + 21000.00 in hospital,
+    25000.00 lost in an accident nobody paid for, 12000.00 of schooling."""
+    h = b.cal.hist
+    # fmt: off
+    return [
+        Case("relief_every_kind", "MEDICAL, EDUCATION, ACCIDENT, SPENDING → 红; under Liling's"
+             " schedule 17100.00 + 350.00 (illness), 1750.00 (accident), 3800.00 (schooling)",
+             "脱贫户", "未监测", _cents("12000"), b.family(48, ("配偶", 46), ("长子", 19)),
+             (b.med(0, h(4, 10), "40000.00"), b.med(0, h(1, 12), "22000.00"),
+              b.med(1, h(2, 3), "21000.00"), b.acc(1, h(5, 6), "轻伤", "25000.00", "0"),
+              b.edu(2, h(3, 1), "本科", fees=("9000.00", "1800.00", "1200.00", "0"))),
+             b.every("MEDICAL", "EDUCATION", "ACCIDENT", "SPENDING"),
+             b.statuses("新增", "持续", "持续")),
+    ]
+    # fmt: on
+
+
 # ------------------------------------------------------------------ the county model
 
 
@@ -974,6 +995,9 @@ class County:
     roster_shape: str | None = None  # a key of ROSTER_SHAPES: the roster as such an xlsx
     # The roster snapshot 12 months before the first period (INCOME_DROP compares with it).
     year_before: pl.DataFrame | None = None
+    # The last period's listed households with a 防贫保 estimate above 0 under Liling's
+    # schedule (cents); every other listed household's is 0.
+    relief: dict[str, int] = field(default_factory=dict)
 
     def style(self, source: str, i: int) -> FileStyle | None:
         """How period i's file of `source` is written."""
@@ -1599,6 +1623,80 @@ def year_before_manifest(county: County) -> dict[str, Any] | None:
         "files": {"roster": style.file_name(period)},
         "rows": {"roster": rows.height},
         "population": {"households": rows["household_id"].n_unique(), "persons": rows.height},
+    }
+
+
+# ------------------------------------------------------------------ 防贫保 under Liling's schedule
+
+# Liling's 防贫综合保险 (parameters/examples/liling.yaml), stated again on its own: per kind,
+# the warning line, the bands (from, to or None, share as a fraction) and the cap, in cents.
+LILING_FILE = "parameters/examples/liling.yaml"
+_TIERS = (
+    (2_000_000, 5_000_000, Fraction(35, 100)),
+    (5_000_000, 10_000_000, Fraction(55, 100)),
+    (10_000_000, 15_000_000, Fraction(75, 100)),
+)
+LILING: dict[str, tuple[int, tuple[tuple[int, int | None, Fraction], ...], int | None]] = {
+    "illness": (2_000_000, _TIERS, 15_000_000),
+    "accident": (2_000_000, _TIERS, 15_000_000),
+    "schooling": (
+        800_000,
+        ((800_000, 1_100_000, Fraction(1)), (1_100_000, 1_300_000, Fraction(8, 10)),
+         (1_300_000, None, Fraction(6, 10))),
+        None,
+    ),  # fmt: skip
+}
+
+
+def liling_payout(kind: str, base: int) -> int:
+    """What Liling's schedule pays on `base` (cents), rounded half up to the cent."""
+    line, bands, cap = LILING[kind]
+    if base < line:
+        return 0
+    total = sum(
+        (max(0, min(base, high if high is not None else base) - low) * share
+         for low, high, share in bands),
+        Fraction(0),
+    )  # fmt: skip
+    if cap is not None:
+        total = min(total, Fraction(cap))
+    return math.floor(total + Fraction(1, 2))
+
+
+def relief_oracle(county: County) -> dict[str, int]:
+    """Per household listed in the last period, its estimate under Liling's schedule when
+    above 0: illness and accident per person (out-of-pocket; direct loss of records with
+    no compensation), schooling per household (the net education cost)."""
+    i = county.cal.n - 1
+    listed = {r["household_id"] for r in county.expected[county.cal.periods[i]]}
+    roster = county.rosters[i].filter(pl.col("_check").is_null())
+    people = roster.select("id_number", pl.col("household_id").alias("_hh"))
+    totals: dict[str, int] = {}
+
+    def add(frame: pl.DataFrame, kind: str, amount: pl.Expr, per_person: bool) -> None:
+        by = ["_hh", "id_number"] if per_person else ["_hh"]
+        for hh, base in frame.group_by(by).agg(amount.sum().alias("_base")).select(
+            "_hh", "_base"
+        ).rows():
+            if hh in listed:
+                totals[hh] = totals.get(hh, 0) + liling_payout(kind, base)
+
+    medical = _asof(county, "medical", i, people)
+    add(medical, "illness", pl.col("out_of_pocket").fill_null(0), True)
+    traffic = _asof(county, "traffic", i, people)
+    unpaid = pl.when(pl.col("compensation").fill_null(0) == 0).then(pl.col("direct_loss"))
+    add(traffic, "accident", unpaid.fill_null(0), True)
+    add(_asof(county, "education", i, people), "schooling", _net_education(), False)
+    return {hh: cents for hh, cents in sorted(totals.items()) if cents > 0}
+
+
+def relief_manifest(county: County) -> dict[str, Any]:
+    """The estimates of the last period under Liling's schedule: screen that period with
+    `parameters` (--params) and every listed household carries its amount here, or 0.00."""
+    return {
+        "parameters": LILING_FILE,
+        "period": county.cal.periods[-1],
+        "households": {hh: _yuan(cents) for hh, cents in county.relief.items()},
     }
 
 
@@ -2717,6 +2815,7 @@ def _assemble(
     county = County(cal, seed, households, cases, rosters, events)
     county.year_before = _year_before_roster(cal, persons, frame, cases, seed)
     screen_oracle(county)
+    county.relief = relief_oracle(county)
     return county
 
 
@@ -3312,6 +3411,7 @@ def manifest(county: County) -> dict[str, Any]:
         "planted": county.planted,
         "feedback": feedback_manifest(county),
         "year_before": year_before_manifest(county),
+        "relief_estimate": relief_manifest(county),
     }
 
 
@@ -3730,6 +3830,7 @@ def _merge_chunk(
         for name in ("rows", "population"):
             for key, n in part["year_before"][name].items():
                 totals["year_before"][name][key] += n
+    totals["relief_estimate"]["households"].update(part["relief_estimate"]["households"])
     totals["invalid_rows"] += invalid
     for period, n in counts.items():
         totals["expected"][period] += n

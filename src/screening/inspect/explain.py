@@ -286,9 +286,10 @@ def _relief_reason(
     if not relief.enabled(resolved) or hh["relief_estimate"] is None:
         return None
     rows = evidence.filter(pl.col("risk_code") == relief.CODE)
-    label = {k.source: k.label for k in relief.KINDS}
+    kind = {k.source: k for k in relief.KINDS}
     parts = [
-        f"{label.get(r['source'], r['source'])} {r['name'] or '—'} {yuan(r['amount'])} 元"
+        f"{kind[r['source']].label} {r['name'] if kind[r['source']].per_person else '全户'} "
+        f"{yuan(r['amount'])} 元"
         for r in rows.iter_rows(named=True)
     ]
     total = f"{relief.LABEL} {yuan(hh['relief_estimate'])} 元"
