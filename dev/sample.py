@@ -1641,10 +1641,13 @@ LILING: dict[str, tuple[int, tuple[tuple[int, int | None, Fraction], ...], int |
     "accident": (2_000_000, _TIERS, 15_000_000),
     "schooling": (
         800_000,
-        ((800_000, 1_100_000, Fraction(1)), (1_100_000, 1_300_000, Fraction(8, 10)),
-         (1_300_000, None, Fraction(6, 10))),
+        (
+            (800_000, 1_100_000, Fraction(1)),
+            (1_100_000, 1_300_000, Fraction(8, 10)),
+            (1_300_000, None, Fraction(6, 10)),
+        ),
         None,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -1675,9 +1678,9 @@ def relief_oracle(county: County) -> dict[str, int]:
 
     def add(frame: pl.DataFrame, kind: str, amount: pl.Expr, per_person: bool) -> None:
         by = ["_hh", "id_number"] if per_person else ["_hh"]
-        for hh, base in frame.group_by(by).agg(amount.sum().alias("_base")).select(
-            "_hh", "_base"
-        ).rows():
+        for hh, base in (
+            frame.group_by(by).agg(amount.sum().alias("_base")).select("_hh", "_base").rows()
+        ):
             if hh in listed:
                 totals[hh] = totals.get(hh, 0) + liling_payout(kind, base)
 

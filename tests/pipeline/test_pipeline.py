@@ -208,9 +208,7 @@ def test_the_run_report_says_where_income_drop_was_not_evaluated(
     and no household is listed for it."""
     year = sample_manifest["year_before"]
     period = SAMPLE_PERIODS[0]
-    missing = (
-        sample_manifest["population"][period]["households"] - year["population"]["households"]
-    )
+    missing = sample_manifest["population"][period]["households"] - year["population"]["households"]
     report = (screened["out"] / period / "run-report.md").read_text(encoding="utf-8")
     assert f"收入骤减：{missing} 户不在 12 个月前（{year['period']} 期）的人口库中" in report
     db, out = tmp_path / "fresh.duckdb", tmp_path / "out"
