@@ -575,6 +575,16 @@ def test_one_township_rerun_replaces_only_its_rows(tmp_path: Path) -> None:
         assert pl.read_parquet(tmp_path / "rerun" / PERIOD / name).equals(full)
 
 
+def test_a_township_rerun_over_a_file_published_before_the_relief_column(tmp_path: Path) -> None:
+    run_publish(tmp_path, county())
+    stored = tmp_path / PERIOD / "suspects.parquet"
+    pl.read_parquet(stored).drop("relief_estimate").write_parquet(stored)  # an older version's
+    run_publish(tmp_path, county().filter(pl.col("township") == "城关镇"), townships=["城关镇"])
+    merged = pl.read_parquet(stored)
+    assert merged.schema == SUSPECTS_SCHEMA and merged["relief_estimate"].null_count() == 4
+    assert merged["household_id"].to_list() == ["H001", "H002", "H003", "H004"]
+
+
 def test_rerun_of_an_unknown_township_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown township"):
         run_publish(tmp_path, county(), townships=["城关真"], all_townships=["城关镇", "石羊塘镇"])

@@ -190,7 +190,11 @@ def _merge_townships(
 def _read_published(path: Path, schema: pl.Schema) -> pl.DataFrame:
     if not path.exists():
         return pl.DataFrame(schema=schema)
-    return _conform(pl.read_parquet(path), schema, path.name)
+    frame = pl.read_parquet(path)
+    # A file an earlier version published lacks the columns added since (relief_estimate):
+    # empty for its rows, as the database's are.
+    added = [pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in frame.columns]
+    return _conform(frame.with_columns(added), schema, path.name)
 
 
 def _stage_township(
