@@ -29,6 +29,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,17 @@ RISK_CODES = (
     "DISABILITY",
     "DROPOUT",
     "EDUCATION",
+    "INCOME_DROP",
     "LOW_INCOME",
     "MEDICAL",
     "SPENDING",
 )
 # Background totals stay this far below each threshold and below household income.
 BUDGET_SHARE = 0.9
+# INCOME_DROP: per-capita income ≤ 7/10 of the figure 12 months before (a fall of 30 %),
+# and below twice the line.
+INCOME_DROP_KEPT = (7, 10)
+INCOME_DROP_CEILING = 2 * MONITORING_LINE
 
 COUNTY = "430624"
 COUNTY_NAME = "湘阴县"
@@ -399,7 +405,7 @@ class Case:
     events: tuple[Event, ...] = ()
     intent: Mapping[int, frozenset[str]] = field(default_factory=dict)
     status_intent: Mapping[int, str] = field(default_factory=dict)
-    changes: tuple[tuple[int, str, str], ...] = ()  # (from period, roster column, value)
+    changes: tuple[tuple[int, str, Any], ...] = ()  # (from period, roster column, value)
     min_periods: int = 1
     town: int | None = None  # the township (by index) when it matters; else spread
     # The township's answer on period 1's list, in the sample feedback file: (核实结果,
@@ -407,6 +413,10 @@ class Case:
     # listed). Cases with an answer all live in the feedback file's township.
     feedback: tuple[str, dt.date | None] | None = None
     feedback_status: Mapping[int, str | None] = field(default_factory=dict)
+    # The household on the roster 12 months before the first period (INCOME_DROP): roster
+    # columns that differ then ({} = as in period 1; "<next>" village: the next village),
+    # or None: not on it (a household formed since).
+    year_before: Mapping[str, Any] | None = field(default_factory=dict)
 
 
 def _medical_fields(when: dt.date, oop: int, hospital: str = HOSPITALS[0]) -> dict[str, Any]:
@@ -533,6 +543,9 @@ def planted_cases(cal: Calendar, rng: random.Random) -> list[Case]:
         *_household_cases(b),
         *_timeline_cases(b),
         *_feedback_cases(b),
+        *_income_drop_cases(b),
+        *_reentry_cases(b),
+        *_relief_cases(b),
     ]
     return [c for c in cases if c.min_periods <= cal.n]
 
@@ -859,6 +872,111 @@ def _feedback_cases(b: _CaseBook) -> list[Case]:
     # fmt: on
 
 
+def _income_drop_cases(b: _CaseBook) -> list[Case]:
+    """收入骤减 INCOME_DROP against the roster 12 months before the first period (written
+    as that period's roster file): the 30 % edge, the ceiling of twice the line, a
+    household not on that roster, one that has moved village since."""
+
+    def fam() -> tuple[Member, ...]:
+        return b.family(47, ("配偶", 45), ("长女", 20))
+
+    drop = "INCOME_DROP"
+
+    def then(income: str, **more: Any) -> dict[str, Any]:
+        return {"per_capita_income": _cents(income), **more}
+
+    # fmt: off
+    return [
+        Case("income_drop_30", "per-capita income 7000.00, 10000.00 a year before: exactly"
+             " 30 % lower (≥, listed)", "一般农户", "未监测", _cents("7000"), fam(),
+             intent=b.every(drop), status_intent=b.statuses("新增", "持续", "持续"),
+             year_before=then("10000")),
+        Case("income_drop_short", "7000.01 against 10000.00: 0.01 short of 30 % (not listed)",
+             "一般农户", "未监测", _cents("7000.01"), fam(), intent=b.every(),
+             year_before=then("10000")),
+        Case("income_drop_below_line", "5000.00 against 9000.00: INCOME_DROP and LOW_INCOME"
+             " → 红", "脱贫户", "未监测", _cents("5000"), fam(),
+             intent=b.every(drop, "LOW_INCOME"), year_before=then("9000")),
+        Case("income_drop_under_ceiling", "11999.99 against 20000.00: 40 % lower and under"
+             " twice the line", "一般农户", "未监测", _cents("11999.99"), fam(),
+             intent=b.every(drop), year_before=then("20000")),
+        Case("income_drop_at_ceiling", "12000.00 against 20000.00: 40 % lower but at twice"
+             " the line (not listed)", "一般农户", "未监测", _cents("12000"), fam(),
+             intent=b.every(), year_before=then("20000")),
+        Case("income_drop_not_on_earlier_roster", "7000.00, a household formed since the"
+             " roster of a year before: not evaluated (not listed)", "一般农户", "未监测",
+             _cents("7000"), fam(), intent=b.every(), year_before=None),
+        Case("income_drop_moved_village", "6500.00 against 10000.00 in another village a"
+             " year before: the same household, listed", "一般农户", "未监测", _cents("6500"),
+             fam(), intent=b.every(drop), year_before=then("10000", village="<next>")),
+    ]
+    # fmt: on
+
+
+def _reentry_cases(b: _CaseBook) -> list[Case]:
+    """不予纳入 on period 1's list, then (screening-rules.md, "Listing status"): a new bill
+    that SPENDING cites brings the household back (the held-out county's case: declined
+    on the last day of period 1, an education bill early in period 2); a fee record fully
+    covered by aid does not; a risk code the list did not show does (income fallen below
+    the line, a state)."""
+    h, d = b.cal.hist, b.cal.day
+
+    def student() -> tuple[Member, ...]:
+        return b.family(46, ("长子", 17))
+
+    spend, med = "SPENDING", "MEDICAL"
+    # rigid 12000.00 + 1464.53 > income 6500.00 × 2, and MEDICAL (20000 for 一般农户) and
+    # EDUCATION (8000) are far off: only SPENDING cites the education bills.
+    bills = (b.med(0, h(3, 4), "12000.00"),
+             b.edu(1, h(2, 1), "高中", fees=("1464.53", "0", "0", "0")))  # fmt: skip
+    # fmt: off
+    return [
+        Case("declined_then_new_bill", "SPENDING declined on period 1's last day; an"
+             " education bill early in period 2 raises the rigid spending: back as 新增",
+             "一般农户", "未监测", _cents("6500"), student(),
+             (*bills, b.edu(1, d(1, 8), "高中", fees=("900.00", "0", "0", "0"))),
+             b.every(spend), b.statuses("新增", "持续", "持续"), town=FEEDBACK_TOWN,
+             min_periods=3, feedback=("不予纳入", d(0, 31)),
+             feedback_status={0: "新增", 1: "新增", 2: "新增"}),
+        Case("declined_then_aided_fee", "SPENDING declined on period 1's last day; a fee"
+             " record in period 2 fully covered by aid adds nothing: stays off", "一般农户",
+             "未监测", _cents("6500"), student(),
+             (*bills, b.edu(1, d(1, 8), "高中", fees=("900.00", "0", "0", "900.00"))),
+             b.every(spend), b.statuses("新增", "持续", "持续"), town=FEEDBACK_TOWN,
+             min_periods=3, feedback=("不予纳入", d(0, 31)),
+             feedback_status={0: "新增", 1: None, 2: None}),
+        Case("declined_then_new_code", "MEDICAL declined on period 1's list; income falls"
+             " below the line in period 3 (LOW_INCOME and INCOME_DROP, codes that list did"
+             " not show): back as 新增", "脱贫户", "未监测", _cents("12000"),
+             b.family(45, ("配偶", 43), ("长子", 19)), (b.med(0, h(2, 8), "5600.00"),),
+             b.per([med], [med], [med, "LOW_INCOME", "INCOME_DROP"]),
+             b.statuses("新增", "持续", "持续"),
+             changes=((2, "per_capita_income", _cents("5800")),), town=FEEDBACK_TOWN,
+             min_periods=3, feedback=("不予纳入", d(1, 11)),
+             feedback_status={0: "新增", 1: None, 2: "新增"}),
+    ]
+    # fmt: on
+
+
+def _relief_cases(b: _CaseBook) -> list[Case]:
+    """A household whose bills reach every kind of Liling's 防贫保 schedule (the demo screens
+    one month with parameters/examples/liling.yaml): 62000.00 + 21000.00 in hospital,
+    25000.00 lost in an accident nobody paid for, 12000.00 of schooling."""
+    h = b.cal.hist
+    # fmt: off
+    return [
+        Case("relief_every_kind", "MEDICAL, EDUCATION, ACCIDENT, SPENDING → 红; under Liling's"
+             " schedule 17100.00 + 350.00 (illness), 1750.00 (accident), 3800.00 (schooling)",
+             "脱贫户", "未监测", _cents("12000"), b.family(48, ("配偶", 46), ("长子", 19)),
+             (b.med(0, h(4, 10), "40000.00"), b.med(0, h(1, 12), "22000.00"),
+              b.med(1, h(2, 3), "21000.00"), b.acc(1, h(5, 6), "轻伤", "25000.00", "0"),
+              b.edu(2, h(3, 1), "本科", fees=("9000.00", "1800.00", "1200.00", "0"))),
+             b.every("MEDICAL", "EDUCATION", "ACCIDENT", "SPENDING"),
+             b.statuses("新增", "持续", "持续")),
+    ]
+    # fmt: on
+
+
 # ------------------------------------------------------------------ the county model
 
 
@@ -875,6 +993,11 @@ class County:
     expected: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     planted: list[dict[str, Any]] = field(default_factory=list)
     roster_shape: str | None = None  # a key of ROSTER_SHAPES: the roster as such an xlsx
+    # The roster snapshot 12 months before the first period (INCOME_DROP compares with it).
+    year_before: pl.DataFrame | None = None
+    # The last period's listed households with a 防贫保 estimate above 0 under Liling's
+    # schedule (cents); every other listed household's is 0.
+    relief: dict[str, int] = field(default_factory=dict)
 
     def style(self, source: str, i: int) -> FileStyle | None:
         """How period i's file of `source` is written."""
@@ -1371,6 +1494,213 @@ def _corrupt_check(id18: pl.Expr) -> pl.Expr:
         return_dtype=pl.String,
     )
     return pl.concat_str([id18.str.slice(0, 17), wrong])
+
+
+# ------------------------------------------------------------------ the roster a year before
+
+YEAR_BEFORE = 12  # months before the first period
+# Background households formed since (not on the roster a year before): INCOME_DROP is not
+# evaluated for them, and the run report counts them.
+FORMED_SINCE_SHARE = 0.02
+# A background household's income a year before: its income now × a factor in this range,
+# so that none fell by 30 % (1 − 1/1.35 ≈ 26 %) and background households stay LOW_INCOME
+# at most.
+THEN_FACTOR = (0.85, 1.35)
+
+
+def year_before_period(cal: Calendar) -> str:
+    """The period of the roster snapshot 12 months before the first screened period."""
+    month = cal.months[0] - YEAR_BEFORE
+    return f"{month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def _year_before_roster(
+    cal: Calendar,
+    persons: pl.DataFrame,
+    households: pl.DataFrame,
+    cases: list[Case],
+    seed: int,
+) -> pl.DataFrame:
+    """The roster as it stood 12 months before the first period: the members of period 1
+    (babies born since left out) in the households of period 1 but those formed since,
+    with the incomes of then; planted cases as their `year_before` says. No invalid rows."""
+    rng = _rng(seed, "year-before")
+    attrs = _household_attrs(households, cases, 0)
+    background = attrs["_case"].is_null().to_list()
+    factor = [rng.uniform(*THEN_FACTOR) for _ in background]
+    formed = [bg and rng.random() < FORMED_SINCE_SHARE for bg in background]
+    attrs = attrs.with_columns(
+        per_capita_income=pl.when(pl.col("_case").is_null())
+        .then((pl.col("per_capita_income") * pl.Series(factor)).round(0).cast(pl.Int64))
+        .otherwise(pl.col("per_capita_income")),
+        _formed=pl.Series(formed),
+    )
+    hid_of = dict(
+        households.filter(pl.col("_case").is_not_null()).select("_case", "household_id").iter_rows()
+    )
+    for case in cases:
+        mine = pl.col("household_id") == hid_of[case.case]
+        if case.year_before is None:
+            attrs = attrs.with_columns(_formed=mine | pl.col("_formed"))
+            continue
+        for column, value in case.year_before.items():
+            if value == "<next>":
+                row = attrs.filter(mine).row(0, named=True)
+                value = _next_village(row["township"], row["village"], households)
+            attrs = attrs.with_columns(
+                pl.when(mine).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
+            )
+    keep = attrs.filter(~pl.col("_formed")).select(
+        "household_id", "township", "village", "household_type", "monitoring_status",
+        "per_capita_income", "_tcode", "_vcode",
+    )  # fmt: skip
+    members = persons.filter(pl.col("household_id").is_not_null() & (pl.col("_from") == 0))
+    roster = members.join(keep, on="household_id", how="inner", maintain_order="left")
+    return roster.with_columns(
+        _grp=pl.col("_pid"),
+        _deliver=pl.lit(-1, pl.Int32),
+        _id_form=pl.lit(None, pl.String),
+        _check=pl.lit(None, pl.String),
+        _column=pl.lit(None, pl.String),
+        _override=pl.lit(None, pl.String),
+    ).sort(["_tcode", "_vcode", "household_id", "_rank", "_pid"])
+
+
+def _income_then(county: County, i: int) -> pl.DataFrame:
+    """Per household, the per-capita income on the roster snapshot in force 12 months
+    before period i (its head's: the first row), as `_income_then`."""
+    j = i - YEAR_BEFORE
+    then = county.rosters[j] if j >= 0 else county.year_before
+    if then is None:
+        return pl.DataFrame(schema={"household_id": pl.String, "_income_then": pl.Int64})
+    return (
+        then.filter(pl.col("_check").is_null())
+        .group_by("household_id", maintain_order=True)
+        .agg(pl.col("per_capita_income").first().alias("_income_then"))
+    )
+
+
+def _income_drop() -> pl.Expr:
+    """INCOME_DROP in cents: now ≤ 7/10 of then, then above 0, now under twice the line."""
+    now, then = pl.col("per_capita_income"), pl.col("_income_then")
+    kept, whole = INCOME_DROP_KEPT
+    return (then > 0) & (now * whole <= then * kept) & (now < INCOME_DROP_CEILING)
+
+
+def write_year_before(county: County, out: Path) -> None:
+    """The roster of a year before, in `<out>/<that period>/`, written as period 1's."""
+    if county.year_before is None:
+        return
+    period = year_before_period(county.cal)
+    style = county.style("roster", 0)
+    assert style is not None
+    folder = out / period
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = county.year_before
+    table = _render(rows, "roster", style, 0, _rng(county.seed, f"forms/{period}/roster"))
+    path = folder / style.file_name(period)
+    if style.fmt == "csv":
+        _write_csv(path, table, style)
+    elif style.fmt == "xlsx":
+        title = contract.load()["roster"].title
+        _write_xlsx(path, table, title, style, _household_runs(rows), period)
+    else:
+        _write_parquet(path, table)
+
+
+def year_before_manifest(county: County) -> dict[str, Any] | None:
+    """The roster of a year before: its period, file, rows and population. Ingest it (screening
+    ingest --period P) before screening the periods: INCOME_DROP compares with it, and the
+    expected lists count on it."""
+    if county.year_before is None:
+        return None
+    period = year_before_period(county.cal)
+    style = county.style("roster", 0)
+    assert style is not None
+    rows = county.year_before
+    return {
+        "period": period,
+        "files": {"roster": style.file_name(period)},
+        "rows": {"roster": rows.height},
+        "population": {"households": rows["household_id"].n_unique(), "persons": rows.height},
+    }
+
+
+# ------------------------------------------------------------------ 防贫保 under Liling's schedule
+
+# Liling's 防贫综合保险 (parameters/examples/liling.yaml), stated again on its own: per kind,
+# the warning line, the bands (from, to or None, share as a fraction) and the cap, in cents.
+LILING_FILE = "parameters/examples/liling.yaml"
+_TIERS = (
+    (2_000_000, 5_000_000, Fraction(35, 100)),
+    (5_000_000, 10_000_000, Fraction(55, 100)),
+    (10_000_000, 15_000_000, Fraction(75, 100)),
+)
+LILING: dict[str, tuple[int, tuple[tuple[int, int | None, Fraction], ...], int | None]] = {
+    "illness": (2_000_000, _TIERS, 15_000_000),
+    "accident": (2_000_000, _TIERS, 15_000_000),
+    "schooling": (
+        800_000,
+        (
+            (800_000, 1_100_000, Fraction(1)),
+            (1_100_000, 1_300_000, Fraction(8, 10)),
+            (1_300_000, None, Fraction(6, 10)),
+        ),
+        None,
+    ),
+}
+
+
+def liling_payout(kind: str, base: int) -> int:
+    """What Liling's schedule pays on `base` (cents), rounded half up to the cent."""
+    line, bands, cap = LILING[kind]
+    if base < line:
+        return 0
+    total = sum(
+        (max(0, min(base, high if high is not None else base) - low) * share
+         for low, high, share in bands),
+        Fraction(0),
+    )  # fmt: skip
+    if cap is not None:
+        total = min(total, Fraction(cap))
+    return math.floor(total + Fraction(1, 2))
+
+
+def relief_oracle(county: County) -> dict[str, int]:
+    """Per household listed in the last period, its estimate under Liling's schedule when
+    above 0: illness and accident per person (out-of-pocket; direct loss of records with
+    no compensation), schooling per household (the net education cost)."""
+    i = county.cal.n - 1
+    listed = {r["household_id"] for r in county.expected[county.cal.periods[i]]}
+    roster = county.rosters[i].filter(pl.col("_check").is_null())
+    people = roster.select("id_number", pl.col("household_id").alias("_hh"))
+    totals: dict[str, int] = {}
+
+    def add(frame: pl.DataFrame, kind: str, amount: pl.Expr, per_person: bool) -> None:
+        by = ["_hh", "id_number"] if per_person else ["_hh"]
+        for hh, base in (
+            frame.group_by(by).agg(amount.sum().alias("_base")).select("_hh", "_base").rows()
+        ):
+            if hh in listed:
+                totals[hh] = totals.get(hh, 0) + liling_payout(kind, base)
+
+    medical = _asof(county, "medical", i, people)
+    add(medical, "illness", pl.col("out_of_pocket").fill_null(0), True)
+    traffic = _asof(county, "traffic", i, people)
+    unpaid = pl.when(pl.col("compensation").fill_null(0) == 0).then(pl.col("direct_loss"))
+    add(traffic, "accident", unpaid.fill_null(0), True)
+    add(_asof(county, "education", i, people), "schooling", _net_education(), False)
+    return {hh: cents for hh, cents in sorted(totals.items()) if cents > 0}
+
+
+def relief_manifest(county: County) -> dict[str, Any]:
+    """The estimates of the last period under Liling's schedule: screen that period with
+    `parameters` (--params) and every listed household carries its amount here, or 0.00."""
+    return {
+        "parameters": LILING_FILE,
+        "period": county.cal.periods[-1],
+        "households": {hh: _yuan(cents) for hh, cents in county.relief.items()},
+    }
 
 
 # ------------------------------------------------------------------ background events
@@ -2305,6 +2635,7 @@ def _screen_period(county: County, i: int, previous: set[str]) -> pl.DataFrame:
         households = households.join(
             part.rename({"_hh": "household_id"}), on="household_id", how="left"
         )
+    households = households.join(_income_then(county, i), on="household_id", how="left")
     return _classify(
         households.with_columns(
             pl.col("medical_oop", "education_cost", "accident_loss").fill_null(0),
@@ -2328,6 +2659,7 @@ def _classify(h: pl.DataFrame, previous: set[str]) -> pl.DataFrame:
         "LOW_INCOME": pl.col("per_capita_income") < MONITORING_LINE,
         "MEDICAL": pl.col("medical_oop") >= threshold,
         "SPENDING": rigid > pl.col("per_capita_income") * pl.col("household_size"),
+        "INCOME_DROP": _income_drop(),
     }
     codes = pl.concat_list(
         [pl.when(flags[c]).then(pl.lit(c)) for c in RISK_CODES]
@@ -2484,7 +2816,9 @@ def _assemble(
         _roster(cal, persons, frame, cases, i, _rng(seed, f"roster/{i}")) for i in range(cal.n)
     ]
     county = County(cal, seed, households, cases, rosters, events)
+    county.year_before = _year_before_roster(cal, persons, frame, cases, seed)
     screen_oracle(county)
+    county.relief = relief_oracle(county)
     return county
 
 
@@ -3079,6 +3413,8 @@ def manifest(county: County) -> dict[str, Any]:
         "expected": county.expected,
         "planted": county.planted,
         "feedback": feedback_manifest(county),
+        "year_before": year_before_manifest(county),
+        "relief_estimate": relief_manifest(county),
     }
 
 
@@ -3202,11 +3538,12 @@ def generate(
     county = build(households, periods, seed)
     county.roster_shape = roster_xlsx
     out = Path(out)
-    for period in county.cal.periods:
+    for period in (year_before_period(county.cal), *county.cal.periods):
         folder = out / period
         if folder.is_dir() and any(folder.iterdir()):
             raise FileExistsError(f"{folder} is not empty; remove it or choose another --out")
     write_inbox(county, out)
+    write_year_before(county, out)
     content = manifest(county)
     if content["feedback"] is not None:
         write_feedback(county, out, content["feedback"])
@@ -3321,6 +3658,22 @@ class _Appender:
                 else:
                     self._append_parquet(key, path, table)
                 self.rows[key] = self.rows.get(key, 0) + rows.height
+        self._append_year_before(county)
+
+    def _append_year_before(self, county: County) -> None:
+        """The chunk's households on the roster of a year before (INCOME_DROP)."""
+        if county.year_before is None:
+            return
+        period, style = year_before_period(self.cal), style_for("roster", 0)
+        assert style is not None
+        folder = self.out / period
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = county.year_before
+        table = _render(rows, "roster", style, 0, _rng(county.seed, f"forms/{period}/roster"))
+        key = (period, "roster")
+        table = self._align(key, table)
+        self._append_csv(key, folder / style.file_name(period), table, style)
+        self.rows[key] = self.rows.get(key, 0) + rows.height
 
     def _align(self, key: tuple[str, str], table: _Table) -> _Table:
         """Columns in the first chunk's order (a shuffled file draws its order per chunk)."""
@@ -3414,7 +3767,7 @@ def _generate_chunked(
         raise ValueError(
             f"chunks need at least {len(cases) + 20} households, and the county one chunk"
         )
-    for period in cal.periods:
+    for period in (year_before_period(cal), *cal.periods):
         folder = out / period
         if folder.is_dir() and any(folder.iterdir()):
             raise FileExistsError(f"{folder} is not empty; remove it or choose another --out")
@@ -3476,6 +3829,11 @@ def _merge_chunk(
         for period, by_key in part[name].items():
             for key, n in by_key.items():
                 totals[name][period][key] += n
+    if part["year_before"] is not None:  # the roster of a year before: its counts add up
+        for name in ("rows", "population"):
+            for key, n in part["year_before"][name].items():
+                totals["year_before"][name][key] += n
+    totals["relief_estimate"]["households"].update(part["relief_estimate"]["households"])
     totals["invalid_rows"] += invalid
     for period, n in counts.items():
         totals["expected"][period] += n

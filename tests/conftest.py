@@ -35,7 +35,14 @@ import json
 import pytest
 
 from screening import contract
-from tests.support.common import BIN, SAMPLE_PERIODS, free_port, stop, wait_for
+from tests.support.common import (
+    BIN,
+    SAMPLE_PERIODS,
+    free_port,
+    ingest_year_before,
+    stop,
+    wait_for,
+)
 
 
 @pytest.fixture(scope="session")
@@ -75,12 +82,14 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def screened(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The sample county screened period by period into one database, once per session.
-    Read-only for tests: copy the folder first to change anything."""
+    """The sample county screened period by period into one database, once per session,
+    after its roster of a year before was ingested (as `make demo` does). Read-only for
+    tests: copy the folder first to change anything."""
     from screening.pipeline.run import run_period
 
     work = tmp_path_factory.mktemp("screened")
     db, out = work / "screening.duckdb", work / "out"
+    ingest_year_before(db, sample_inbox)
     for period in SAMPLE_PERIODS:
         run_period(db=db, inbox=sample_inbox, out=out, period=period)
     return {"db": db, "out": out, "inbox": sample_inbox}

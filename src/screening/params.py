@@ -26,16 +26,18 @@ from typing import Any
 
 import yaml
 
+from screening import param_units
 from screening.contract import resource_dir
 from screening.periods import period_end
 
-ParamValue = int | float | list[int] | list[str]
+# bool (switch), None (cap: none) and a list of band mappings are param_units' values.
+ParamValue = int | float | bool | None | list[int] | list[str] | list[dict[str, Any]]
 
 # How a value of each unit is written and read: checked when a file is loaded, typed when
 # the code reads it.
 UNITS = (
     "currency-CNY", "year", "month", "working-days", "periods", "share", "dates", "grade",
-    "megabytes", "times", "rows",
+    "megabytes", "times", "rows", *param_units.UNITS,
 )  # fmt: skip
 WHOLE_UNITS = ("year", "month", "working-days", "periods", "megabytes", "times", "rows")
 LIMITS = "ingest_limits"
@@ -105,19 +107,21 @@ class Group:
 
 def typed(unit: str, value: ParamValue) -> Any:
     """A value as the code reads it: Decimal yuan, whole numbers, float shares, dates,
-    grades as a sorted tuple."""
+    grades as a sorted tuple; the units of param_units as it types them."""
+    if unit in param_units.UNITS:
+        return param_units.typed(unit, value)
     if unit == "currency-CNY":
         return Decimal(str(value)).quantize(Decimal("0.01"))
     if unit in WHOLE_UNITS:
-        assert not isinstance(value, list)
+        assert isinstance(value, int | float)
         return int(value)
     if unit == "share":
-        assert not isinstance(value, list)
+        assert isinstance(value, int | float)
         return float(value)
     assert isinstance(value, list)
     if unit == "dates":
         return tuple(dt.date.fromisoformat(str(d)) for d in value)
-    return tuple(sorted(int(g) for g in value))
+    return tuple(sorted(int(str(g)) for g in value))
 
 
 class Node(Mapping[str, Any]):
@@ -252,6 +256,8 @@ class ResolvedParams:
 
 
 def _text(unit: str, value: Any) -> str:
+    if unit in param_units.UNITS:
+        return param_units.text(unit, value)
     if unit == "share":
         return f"{value:.0%}"
     if unit == "dates":
@@ -568,6 +574,12 @@ def _is_int(value: Any) -> bool:
 
 
 def _check_value(unit: str, value: Any, where: str) -> ParamValue:
+    if unit in param_units.UNITS:
+        try:
+            checked: ParamValue = param_units.check(unit, value)
+        except ValueError as exc:
+            raise ParameterError(f"{where}: {exc}") from None
+        return checked
     if unit == "currency-CNY":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ParameterError(f"{where}: expected an amount in yuan, got {value!r}")

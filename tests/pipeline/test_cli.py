@@ -41,7 +41,7 @@ from tests.support.common import SAMPLE_PERIODS, query, unstamped
 FIRST, LAST = SAMPLE_PERIODS[0], SAMPLE_PERIODS[-1]
 ID18 = re.compile(r"[0-9]{17}[0-9Xx]")
 CJK = re.compile(r"[\u4e00-\u9fff]")
-COMMANDS = ["run", "ingest", "summary", "explain", "quarantine", "report", "serve"]
+COMMANDS = ["run", "ingest", "summary", "explain", "quarantine", "report", "whatif", "serve"]
 
 runner = CliRunner()
 

@@ -37,7 +37,7 @@ from screening.pipeline.work import work_dir
 from screening.publish import lists as publish
 from screening.publish.files import SUSPECTS_FILE, township_paths
 from screening.version import code_version
-from tests.support.common import BIN, SAMPLE_PERIODS, query, stop, wait_for
+from tests.support.common import BIN, SAMPLE_PERIODS, ingest_year_before, query, stop, wait_for
 
 FLOW_PERIODS = SAMPLE_PERIODS[:2]
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
@@ -459,6 +459,7 @@ def flow_county(
 
     work = tmp_path_factory.mktemp("flow-county")
     db, out = work / "screening.duckdb", work / "out"
+    ingest_year_before(db, sample_inbox)  # the expected lists count on it (INCOME_DROP)
     run_ids, logs = [], []
     for p in FLOW_PERIODS:
         with prefect_logs() as records:
@@ -604,6 +605,8 @@ def served(
     elsewhere = work / "elsewhere"
     elsewhere.mkdir()
     db, out, log = work / "data" / "screening.duckdb", work / "data" / "out", work / "serve.log"
+    db.parent.mkdir()
+    ingest_year_before(db, sample_inbox)  # the expected lists count on it (INCOME_DROP)
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
     with open(log, "wb") as sink:
         proc = subprocess.Popen(

@@ -29,15 +29,20 @@ def test_rows_read_equal_accepted_plus_rejected_for_every_file(
     screened: dict[str, Path], sample_manifest: dict
 ) -> None:
     log = query(screened["db"], "SELECT * FROM ingest_log ORDER BY period, source")
+    # The roster of a year before is a period of its own, holding only the roster.
+    year = sample_manifest["year_before"]
+    files = {**sample_manifest["files"], year["period"]: year["files"]}
+    rows = {**sample_manifest["rows"], year["period"]: year["rows"]}
+    assert year["period"] in set(log["period"])
     for row in log.iter_rows(named=True):
         if row["status"] in ("loaded", "empty"):
             assert row["rows_read"] == (
                 row["rows_accepted"] + row["rows_rejected"] + row["rows_duplicate"]
             ), row
-            assert row["rows_read"] == sample_manifest["rows"][row["period"]][row["source"]]
+            assert row["rows_read"] == rows[row["period"]][row["source"]]
         else:
             assert row["status"] == "missing"
-            assert sample_manifest["files"][row["period"]][row["source"]] is None
+            assert files[row["period"]].get(row["source"]) is None
 
 
 @pytest.mark.parametrize("period", SAMPLE_PERIODS)
@@ -158,3 +163,58 @@ def test_the_database_and_published_lists_are_private(screened: dict[str, Path])
     assert period_dir.stat().st_mode & 0o777 == 0o700
     for path in period_dir.rglob("*"):
         assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_the_relief_estimate_under_lilings_schedule_is_the_manifests(
+    screened: dict[str, Path], sample_manifest: dict, tmp_path: Path
+) -> None:
+    """The last period screened again with parameters/examples/liling.yaml: every listed
+    household carries the estimate the generator computed on its own (0.00 where it has
+    none), its breakdown in the evidence adds up to it, and the lists show the column."""
+    from screening.contract import resource_dir
+
+    entry = sample_manifest["relief_estimate"]
+    assert entry["parameters"] == "parameters/examples/liling.yaml"
+    assert len(entry["households"]) >= 2  # the planted bills reach a warning line
+    work = tmp_path / "copy"
+    shutil.copytree(screened["out"].parent, work)
+    db, out = work / "screening.duckdb", work / "out"
+    liling = resource_dir("parameters") / "examples" / "liling.yaml"
+    run_period(db=db, inbox=screened["inbox"], out=out, period=entry["period"], params_file=liling)
+    got = query(
+        db,
+        "SELECT household_id, relief_estimate::VARCHAR AS r FROM suspects "
+        f"WHERE period = '{entry['period']}'",
+    )
+    expected = {h: entry["households"].get(h, "0.00") for h in got["household_id"]}
+    assert dict(got.rows()) == expected
+    parts = query(
+        db,
+        "SELECT household_id, sum(amount)::VARCHAR AS r FROM evidence "
+        f"WHERE period = '{entry['period']}' AND risk_code = 'RELIEF' GROUP BY ALL",
+    )
+    assert {h: r for h, r in parts.rows() if r != "0.00"} == entry["households"]
+    csvs = list((out / entry["period"]).glob("*/疑似监测对象_*.csv"))
+    assert csvs and all(
+        "防贫保预估" in p.read_text(encoding="utf-8-sig").splitlines()[0] for p in csvs
+    )
+
+
+def test_the_run_report_says_where_income_drop_was_not_evaluated(
+    screened: dict[str, Path], sample_manifest: dict, tmp_path: Path
+) -> None:
+    """With the roster of a year before: the households not on it are counted. Without
+    one (a county that never loaded it): the report says INCOME_DROP was not evaluated,
+    and no household is listed for it."""
+    year = sample_manifest["year_before"]
+    period = SAMPLE_PERIODS[0]
+    missing = sample_manifest["population"][period]["households"] - year["population"]["households"]
+    report = (screened["out"] / period / "run-report.md").read_text(encoding="utf-8")
+    assert f"收入骤减：{missing} 户不在 12 个月前（{year['period']} 期）的人口库中" in report
+    db, out = tmp_path / "fresh.duckdb", tmp_path / "out"
+    outcome = run_period(db=db, inbox=screened["inbox"], out=out, period=period)
+    fresh = (out / period / "run-report.md").read_text(encoding="utf-8")
+    assert "收入骤减未判定：数据库中没有 2025-07 期及以前的人口库" in fresh
+    assert "screening ingest --period 2025-07" in fresh
+    codes = {c for codes in outcome.suspects["risk_codes"].to_list() for c in codes}
+    assert "INCOME_DROP" not in codes

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from screening import ids, params
+from screening.contract import resource_dir
 from screening.publish import lists as publish
 from screening.publish.about import about_lines
 from screening.publish.columns import (
@@ -40,6 +41,7 @@ from screening.publish.files import (
 )
 from screening.publish.workbook import COLOUR_FILLS, SHEET_CANDIDATES
 from screening.rules import RISK_LABELS, screen
+from screening.vocab import SUM
 
 PERIOD = "2026-10"
 RUN = "run-20261105-1"
@@ -241,9 +243,10 @@ def test_csv_has_a_bom_chinese_headers_and_round_trips(tmp_path: Path) -> None:
     raw = csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     table = pl.read_csv(csv, infer_schema=False)
-    # Every contract column but the run id, which would make reruns differ byte for byte.
+    # Every contract column but the run id, which would make reruns differ byte for byte,
+    # and the relief estimate, which is off by default.
     assert table.columns == [
-        *(h for k, h in SUSPECT_HEADERS.items() if k != "run_id"),
+        *(h for k, h in SUSPECT_HEADERS.items() if k not in ("run_id", "relief_estimate")),
         *FEEDBACK_HEADERS,
     ]
     expected = county().filter(pl.col("township") == "石羊塘镇").row(0, named=True)
@@ -253,6 +256,36 @@ def test_csv_has_a_bom_chinese_headers_and_round_trips(tmp_path: Path) -> None:
     assert row["风险点"] == "因意外;刚性支出超收入"
     assert Decimal(row["刚性支出合计"]) == Decimal("150000")
     assert row["家庭人口"] == "3"
+
+
+def test_the_relief_column_is_on_the_lists_only_while_the_estimate_is_on(tmp_path: Path) -> None:
+    header = SUSPECT_HEADERS["relief_estimate"]
+    assert header == "防贫保预估"
+    frame = county().with_columns(
+        relief_estimate=pl.Series([Decimal("17100.00"), Decimal("0"), None, Decimal("3800.5")])
+    )
+    on = params.load(resource_dir("parameters") / "examples" / "liling.yaml").at(PERIOD)
+    for folder, resolved, shown in ((tmp_path / "on", on, True), (tmp_path / "off", None, False)):
+        kept = frame if shown else frame.with_columns(relief_estimate=pl.lit(None, SUM))
+        run_publish(folder, kept, **({"params": resolved} if resolved else {}))
+        xlsx, csv = township_paths(folder / PERIOD, "城关镇", PERIOD)
+        sheet = openpyxl.load_workbook(xlsx)["疑似监测户"]
+        headers = header_row(sheet)
+        table = pl.read_csv(csv, infer_schema=False)
+        about = " ".join(
+            str(c) for row in openpyxl.load_workbook(xlsx)["说明"].iter_rows(values_only=True)
+            for c in row if c
+        )  # fmt: skip
+        assert (header in headers) is shown and (header in table.columns) is shown
+        assert ("防贫保预估" in about) is shown
+        # The parquet file keeps the contract's column either way.
+        stored = pl.read_parquet(folder / PERIOD / "suspects.parquet")
+        assert stored.schema["relief_estimate"] == SUM
+        if shown:
+            cells = [sheet.cell(r, headers.index(header) + 1).value for r in range(2, 5)]
+            assert cells == [17100, 0, None]
+            assert table[header].to_list() == ["17100.00", "0.00", None]
+            assert "醴陵" not in about and "20,000–50,000 元 35%" in about
 
 
 def test_csv_is_byte_identical_when_only_the_run_differs(tmp_path: Path) -> None:
@@ -540,6 +573,16 @@ def test_one_township_rerun_replaces_only_its_rows(tmp_path: Path) -> None:
     for name in ("suspects.parquet", "evidence.parquet"):
         full = pl.read_parquet(tmp_path / "full" / PERIOD / name)
         assert pl.read_parquet(tmp_path / "rerun" / PERIOD / name).equals(full)
+
+
+def test_a_township_rerun_over_a_file_published_before_the_relief_column(tmp_path: Path) -> None:
+    run_publish(tmp_path, county())
+    stored = tmp_path / PERIOD / "suspects.parquet"
+    pl.read_parquet(stored).drop("relief_estimate").write_parquet(stored)  # an older version's
+    run_publish(tmp_path, county().filter(pl.col("township") == "城关镇"), townships=["城关镇"])
+    merged = pl.read_parquet(stored)
+    assert merged.schema == SUSPECTS_SCHEMA and merged["relief_estimate"].null_count() == 4
+    assert merged["household_id"].to_list() == ["H001", "H002", "H003", "H004"]
 
 
 def test_rerun_of_an_unknown_township_is_refused(tmp_path: Path) -> None:

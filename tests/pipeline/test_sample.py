@@ -203,6 +203,14 @@ def raw(inbox: Path, manifest: dict[str, Any]) -> dict[tuple[str, str], RawFile]
     return files
 
 
+@pytest.fixture(scope="module")
+def year_before(inbox: Path, manifest: dict[str, Any]) -> RawFile:
+    """The roster of 12 months before the first period, read back raw."""
+    entry = manifest["year_before"]
+    name = entry["files"]["roster"]
+    return read_raw(inbox / entry["period"] / name, entry["period"], "roster")
+
+
 def invalid_at(manifest: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, Any]]:
     return {(r["period"], r["source"], r["row_number"]): r for r in manifest["invalid_rows"]}
 
@@ -405,8 +413,15 @@ def _age(id18: str, at: dt.date) -> int:
     return at.year - born.year - ((at.month, at.day) < (born.month, born.day))
 
 
-def screen_files(raw: dict[tuple[str, str], RawFile], manifest: dict) -> dict[str, dict]:
-    """screening-rules.md in plain Python over the raw files: a second, independent oracle."""
+def screen_files(
+    raw: dict[tuple[str, str], RawFile], manifest: dict, year_before: RawFile
+) -> dict[str, dict]:
+    """screening-rules.md in plain Python over the raw files: a second, independent oracle.
+    INCOME_DROP compares with the roster of a year before (in force 12 months before each
+    of the three periods)."""
+    then: dict[str, int] = {}
+    for r in parsed_rows(year_before, manifest):  # the head's row comes first
+        then.setdefault(r["household_id"], r["per_capita_income"])
     rule_date = {s: str(SPECS[s].rule_date) for s in sample.EVENT_SOURCES}
     store: dict[str, dict[tuple, dict]] = {s: {} for s in sample.EVENT_SOURCES}
     previous: set[str] = set()
@@ -463,6 +478,9 @@ def screen_files(raw: dict[tuple[str, str], RawFile], manifest: dict) -> dict[st
             found |= {"ACCIDENT"} if a > 1_000_000 else set()
             found |= {"LOW_INCOME"} if h["per_capita_income"] < 600_000 else set()
             found |= {"SPENDING"} if m + e + a > h["per_capita_income"] * h["size"] else set()
+            before, now = then.get(hid), h["per_capita_income"]
+            if before and now * 10 <= before * 7 and now < 1_200_000:
+                found.add("INCOME_DROP")
             if found:
                 colour = "红" if len(found) > 1 else "黄" if found == {"LOW_INCOME"} else "蓝"
                 status = (
@@ -475,8 +493,10 @@ def screen_files(raw: dict[tuple[str, str], RawFile], manifest: dict) -> dict[st
     return results
 
 
-def test_expected_lists_recomputed_from_the_raw_files(raw: dict, manifest: dict) -> None:
-    recomputed = screen_files(raw, manifest)
+def test_expected_lists_recomputed_from_the_raw_files(
+    raw: dict, manifest: dict, year_before: RawFile
+) -> None:
+    recomputed = screen_files(raw, manifest, year_before)
     for period in PERIODS:
         stated = {
             r["household_id"]: (r["risk_codes"], r["colour"], r["listing_status"])
@@ -795,6 +815,9 @@ def test_planted_cases_cover_every_rule_and_boundary(manifest: dict) -> None:
         ("spending_only", "spending_equals_income"),
         ("low_income_only", "income_at_line"),
         ("window_first_day", "window_day_before"),
+        ("income_drop_30", "income_drop_short"),
+        ("income_drop_under_ceiling", "income_drop_at_ceiling"),
+        ("income_drop_moved_village", "income_drop_not_on_earlier_roster"),
     ]:
         assert codes(listed, p1), listed
         assert codes(not_listed, p1) is None, not_listed
@@ -817,6 +840,33 @@ def test_planted_cases_cover_every_rule_and_boundary(manifest: dict) -> None:
     assert moved[p1]["village"] != moved[p2]["village"]
     assert codes("baby_born", p1) == ["SPENDING"] and codes("baby_born", p2) is None
     assert cases["baby_born"]["periods"][p1]["household_size"] == 2
+
+
+def test_the_roster_of_a_year_before(
+    raw: dict, manifest: dict, year_before: RawFile, county: sample.County
+) -> None:
+    """A year before the first period: period 1's households but those formed since, with
+    the incomes then (every cell as generated), and no invalid row."""
+    entry = manifest["year_before"]
+    assert entry["period"] == "2025-07" and entry["rows"]["roster"] == len(year_before.rows)
+    assert county.year_before is not None
+    rows = parsed_rows(year_before, manifest)
+    typed = county.year_before.to_dicts()
+    assert len(rows) == len(typed) == entry["population"]["persons"]
+    columns = SPECS["roster"].columns
+    for got, want in zip(rows, typed, strict=True):  # an empty cell reads as its default
+        assert got == {k: columns[k].empty if want[k] is None else want[k] for k in got}
+    now = roster_households(raw[(PERIODS[0], "roster")], manifest)
+    then = roster_households(year_before, manifest)
+    assert len(then) == entry["population"]["households"] < len(now)
+    assert set(then) < set(now)
+    planted = {c["case"]: c["household_id"] for c in manifest["planted"]}
+    assert planted["income_drop_not_on_earlier_roster"] not in then
+    moved = planted["income_drop_moved_village"]
+    assert then[moved]["village"] != now[moved]["village"]
+    assert then[moved]["township"] == now[moved]["township"]
+    incomes = [(then[h]["per_capita_income"], now[h]["per_capita_income"]) for h in then]
+    assert sum(a != b for a, b in incomes) > len(then) / 2  # incomes moved in a year
 
 
 def test_planted_window_edges_sit_on_the_window(raw: dict, manifest: dict) -> None:

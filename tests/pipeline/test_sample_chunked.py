@@ -17,6 +17,7 @@ from screening import contract, ids
 from screening.db.connect import connect
 from screening.ingest import normalise, read
 from screening.pipeline import run
+from tests.support.common import ingest_year_before
 
 PERIODS = ["2026-07", "2026-08", "2026-09"]
 SEED = 11
@@ -55,13 +56,18 @@ def test_manifest_adds_up_the_chunks(inbox: Path, manifest: dict[str, Any]) -> N
 
 def test_every_file_reads_as_one_delivery(inbox: Path, manifest: dict[str, Any]) -> None:
     specs = contract.load()
-    for period, by_source in manifest["files"].items():
+    year = manifest["year_before"]  # every chunk's households on the roster of a year before
+    files = {**manifest["files"], year["period"]: year["files"]}
+    rows = {**manifest["rows"], year["period"]: year["rows"]}
+    assert year["population"]["persons"] == year["rows"]["roster"]
+    assert 0.9 * 600 < year["population"]["households"] < 600
+    for period, by_source in files.items():
         for source, name in by_source.items():
             if name is None:
                 continue
             path = inbox / period / name
             raw = read.read_source(path, specs[source])
-            assert raw.rows_read == manifest["rows"][period][source], (period, source)
+            assert raw.rows_read == rows[period][source], (period, source)
             if path.suffix == ".csv":
                 data = path.read_bytes()
                 assert data.count(b"\xef\xbb\xbf") == (raw.encoding == "utf-8-sig")
@@ -84,6 +90,7 @@ def test_the_pipeline_lists_what_the_manifest_expects(
     inbox: Path, manifest: dict[str, Any], tmp_path: Path
 ) -> None:
     db, out = tmp_path / "screening.duckdb", tmp_path / "out"
+    ingest_year_before(db, inbox)
     for period in PERIODS:
         run.run_period(db=db, inbox=inbox, out=out, period=period)
     con = connect(db, read_only=True)

@@ -29,6 +29,7 @@ from screening.ingest.deliveries import ingest_period
 from screening.ingest.gates import DeliveryHeld
 from screening.ingest.results import SourceResult
 from screening.pipeline import run
+from tests.support.common import ingest_year_before
 
 P = "2026-08"
 HEAD = ["户编号", "身份证号", "姓名", "与户主关系", "乡镇", "村", "户类型", "监测状态"]
@@ -200,6 +201,12 @@ def test_the_sample_generator_writes_merged_and_title_row_rosters_that_screen_as
     inbox = tmp_path / "inbox"
     manifest = sample.generate(inbox, households=120, periods=periods, seed=5, roster_xlsx="both")
     db, out = tmp_path / "screening.duckdb", tmp_path / "out"
+    # The roster of a year before, in the same shape (INCOME_DROP compares with it).
+    year = manifest["year_before"]
+    assert year["files"]["roster"].endswith(".xlsx")
+    assert ingest_year_before(db, inbox) == year["period"]
+    then = query(tmp_path, "SELECT count(*) AS n FROM stg_roster")["n"].item()
+    assert then == year["population"]["persons"]
     for period in periods:
         name = manifest["files"][period]["roster"]
         assert name.endswith(".xlsx")

@@ -14,6 +14,7 @@ from screening.pipeline import inputs as run_inputs
 from screening.pipeline import run
 from screening.pipeline.work import WORK_FOLDER
 from screening.rules import batches, followup, screen
+from tests.support.common import ingest_year_before
 
 PERIOD = "2026-09"
 
@@ -107,10 +108,15 @@ def test_run_period_screens_a_county_over_the_budget_in_batches(
     def counted(inputs: screen.ScreenInputs, budget: int) -> object:
         for part in real(inputs, budget):
             cut.append(part.population.select(pl.len()).collect().item())
+            # Each batch has its own households of the roster of a year before (INCOME_DROP).
+            then = part.earlier_rosters[12].select("household_id").collect()
+            now = part.population.select("household_id").collect()
+            assert then.height and set(then["household_id"]) <= set(now["household_id"])
             yield part
 
     monkeypatch.setattr(batches, "batch_inputs", counted)
     db, out = tmp_path / "screening.duckdb", tmp_path / "out"
+    ingest_year_before(db, sample_inbox)  # exported with the period's inputs
     for period in sample_manifest["periods"]:
         run.run_period(db=db, inbox=sample_inbox, out=out, period=period)
     assert len(cut) >= 2 * len(sample_manifest["periods"])  # every period in batches

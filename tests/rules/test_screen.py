@@ -56,11 +56,17 @@ def test_suspects_columns_follow_the_output_contract(params: ResolvedParams) -> 
         params,
         [household("H1", [member("甲", "户主", D(1970, 1, 1), medical=[{"out_of_pocket": 5000}])])],
     )
-    # docs/output-contract.md, "suspects.parquet columns", in that order, then the
-    # township's earlier decision that the rules spec says a re-listed household shows.
+    # docs/output-contract.md, "suspects.parquet columns", in that order: the
+    # township's earlier decision that the rules spec says a re-listed household shows,
+    # and the relief estimate, null while it is off (the default).
     columns = list(result.suspects.schema.items())
-    assert columns[-2:] == [("last_decision", pl.String), ("last_decision_date", pl.Date)]
-    assert columns[:-2] == [
+    assert columns[-3:] == [
+        ("last_decision", pl.String),
+        ("last_decision_date", pl.Date),
+        ("relief_estimate", SUM),
+    ]
+    assert result.suspects["relief_estimate"].to_list() == [None]
+    assert columns[:-3] == [
         ("period", pl.String),
         ("township", pl.String),
         ("village", pl.String),
@@ -261,7 +267,7 @@ def test_evidence_rows_per_risk(params: ResolvedParams) -> None:
     # Evidence is ordered like the rule table.
     assert ev["risk_code"].to_list() == [
         "MEDICAL", "EDUCATION", "DROPOUT", "ACCIDENT", "DISABILITY", "ASSISTANCE",
-        "LOW_INCOME", "SPENDING",
+        "LOW_INCOME", "SPENDING", "SPENDING", "SPENDING", "SPENDING",
     ]  # fmt: skip
     assert set(ev["period"]) == {PERIOD}
 
@@ -298,6 +304,13 @@ def test_evidence_rows_per_risk(params: ResolvedParams) -> None:
     spending = rows["SPENDING", "H-ALL"]
     assert spending["amount"] == Decimal("15500.00")  # 5000 + 8500 + 2000
     assert "家庭年收入 6000.00" in spending["detail"]
+    # SPENDING cites every bill of its three sums, by date, then the income line (end(P)).
+    bills = ev.filter(pl.col("risk_code") == "SPENDING")
+    assert bills["source_key"].to_list() == ["XJ-1", "YB-1", f"SG-1|{ids['王大']}", "H-ALL"]
+    assert bills["amount"].to_list()[:3] == [Decimal("8500.00"), Decimal("5000.00"),
+                                             Decimal("2000.00")]  # fmt: skip
+    assert sum(bills["amount"].to_list()[:3]) == spending["amount"]
+    assert bills["detail"][0] == rows["EDUCATION", "XJ-1"]["detail"]
 
     members = result.members
     assert members["name"].to_list() == ["王大", "王小"]
@@ -495,8 +508,9 @@ def test_previous_listed_marks_continuing_households(params: ResolvedParams) -> 
 
 @pytest.mark.parametrize("case", cases())
 def test_rule_columns_within_reach_screen_alike(case: dict[str, Any]) -> None:
-    """pipeline.inputs.load_inputs loads only facts.RULE_COLUMNS of the records within facts.reach:
-    every rule case screens the same on those alone as on whole records."""
+    """pipeline.inputs.load_inputs loads only facts.RULE_COLUMNS of the records within facts.reach
+    and db.roster.EARLIER_COLUMNS of an earlier snapshot: every rule case screens the same on
+    those alone as on whole records."""
     period = str(case["period"])
     params_set = default_parameters()
     if case.get("parameters"):
@@ -512,7 +526,13 @@ def test_rule_columns_within_reach_screen_alike(case: dict[str, Any]) -> None:
         return inputs.source(source).filter(kept).select(rule_columns(source))
 
     loaded = ScreenInputs(
-        population=inputs.population, events={s: narrowed(s) for s in EVENT_SOURCES}
+        population=inputs.population,
+        events={s: narrowed(s) for s in EVENT_SOURCES},
+        # The earlier snapshots as db.roster reads them: only the columns the rules read.
+        earlier_rosters={
+            months: frame.select(*db_roster.EARLIER_COLUMNS, "period")
+            for months, frame in inputs.earlier_rosters.items()
+        },
     )
     previous = frozenset(str(h) for h in case.get("previous_listed") or [])
     whole, lean = (
@@ -534,10 +554,15 @@ def test_load_inputs_keeps_what_the_rules_read(screened: dict[str, Path]) -> Non
         lean = load_inputs(con, specs, PERIOD, resolved.window_months)
         events = {s: db_roster.events_as_of(con, specs[s], PERIOD) for s in EVENT_SOURCES}
         whole = ScreenInputs(
-            population=lean.population, events={s: f.lazy() for s, f in events.items()}
+            population=lean.population,
+            events={s: f.lazy() for s, f in events.items()},
+            earlier_rosters=lean.earlier_rosters,
         )
     finally:
         con.close()
+    # The sample's roster of a year before is in force 12 months before P, columns read only.
+    then = lean.earlier_rosters[12].collect()
+    assert then.columns == [*db_roster.EARLIER_COLUMNS, "period"] and then.height > 0
     kept = {s: lean.source(s).collect() for s in EVENT_SOURCES}
     for s in EVENT_SOURCES:
         assert kept[s].columns == list(rule_columns(s))

@@ -1,5 +1,6 @@
 """Helpers the tests share: the sample periods, the venv's scripts, a read-only query of a
-test database, the console's timestamped lines, and waiting for a process or a server."""
+test database, the console's timestamped lines, the sample's roster of a year before
+ingested, and waiting for a process or a server."""
 
 from __future__ import annotations
 
@@ -39,6 +40,28 @@ def query(db: Path, sql: str) -> pl.DataFrame:
         return con.sql(sql).pl()
     finally:
         con.close()
+
+
+def ingest_year_before(db: Path, inbox: Path) -> str | None:
+    """The generated county's roster of 12 months before its first period, ingested into
+    `db` as a county would (`screening ingest --period`): INCOME_DROP compares with it, and
+    the manifest's expected lists count on it. Its period, or None when it has none."""
+    import json
+
+    from screening import contract
+    from screening.db.connect import connect
+    from screening.ingest.deliveries import ingest_period
+
+    manifest = json.loads((inbox / "manifest.json").read_text(encoding="utf-8"))
+    entry = manifest.get("year_before")
+    if entry is None:
+        return None
+    con = connect(db)
+    try:
+        ingest_period(con, inbox, entry["period"], contract.load())
+    finally:
+        con.close()
+    return str(entry["period"])
 
 
 def free_port() -> int:

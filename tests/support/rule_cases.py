@@ -14,10 +14,17 @@ outcome. The runner fills in the rest the way the loader would deliver it:
   a mapping gives effective dates (as in a parameters file).
 
 - `decisions` are the townships' latest decisions on earlier lists: `result` (确认纳入 /
-  不予纳入 / 待核实), `date`, and `list` (the period of the list decided on;
-  household_id defaults to the case's household);
+  不予纳入 / 待核实), `date`, `list` (the period of the list decided on) and `codes` (the
+  risk codes the household had on that list; left out: not stored, so only a newer
+  record can bring a declined household back); household_id defaults to the case's
+  household;
 - `earlier` gives earlier screened periods for the risk-removal check: period → the
   household's risk codes then ([] = no risk) (household_id defaults to the case's household).
+- a household's `income_12m_before` puts it, with the same members, on the roster
+  snapshot in force 12 months before P (INCOME_DROP), with that per-capita income (and
+  `village_12m_before` if it lived elsewhere then); without any, no such snapshot is
+  stored. The snapshot's period is 12 months before P unless `roster_12m_before` (the
+  case's) names an earlier one.
 Expected: `colour` (红 / 黄 / 蓝, or 不列入 / null when not listed) and `risk_codes` always;
 `listed: false` for a household with risks that a 不予纳入 decision keeps off the list;
 `listing_status` whenever listed; optionally `labour_capacity`, any money or count column
@@ -42,6 +49,7 @@ import yaml
 
 from screening import contract, ids
 from screening.params import ParameterSet, ResolvedParams, load
+from screening.periods import shift
 from screening.rules import EVENT_SOURCES, followup
 from screening.rules.screen import ScreenInputs, ScreenResult, screen, source_schema
 
@@ -54,10 +62,11 @@ GENERATED_KEYS = {
     "disability": "certificate_no",
 }
 CASE_KEYS = {"name", "period", "parameters", "previous_listed", "household", "households"}
-CASE_KEYS |= {"others", "expected", "note", "decisions", "earlier"}
-DECISION_KEYS = {"household_id", "result", "date", "list"}
+CASE_KEYS |= {"others", "expected", "note", "decisions", "earlier", "roster_12m_before"}
+DECISION_KEYS = {"household_id", "result", "date", "list", "codes"}
 HOUSEHOLD_KEYS = {"household_id", "township", "village", "household_type"}
 HOUSEHOLD_KEYS |= {"monitoring_status", "per_capita_income", "members"}
+HOUSEHOLD_KEYS |= {"income_12m_before", "village_12m_before"}
 MEMBER_KEYS = {"name", "relation", "birth", "per_capita_income", *EVENT_SOURCES}
 NOT_LISTED = (None, "不列入")
 
@@ -88,8 +97,10 @@ def _check_keys(given: Mapping[str, Any], allowed: set[str], where: str) -> None
 class _Builder:
     """Collects roster rows and department records for one case."""
 
-    def __init__(self, period: str) -> None:
+    def __init__(self, period: str, earlier_period: str | None = None) -> None:
         self.period = period
+        self.earlier_period = earlier_period or shift(period, -12)
+        self.earlier: list[dict[str, Any]] = []  # the snapshot in force 12 months before
         self.first_day = dt.date.fromisoformat(f"{period}-01")
         self.specs = contract.load()
         self.roster: list[dict[str, Any]] = []
@@ -129,22 +140,31 @@ class _Builder:
             _check_keys(member, MEMBER_KEYS, f"member {member.get('name')}")
             id_number = self.person(member)
             income = member.get("per_capita_income", hh.get("per_capita_income"))
-            self.roster.append(
-                {
-                    "household_id": str(hh["household_id"]),
-                    "id_number": id_number,
-                    "name": str(member["name"]),
-                    "relation": member.get("relation"),
-                    "township": str(hh.get("township", "城关镇")),
-                    "village": str(hh.get("village", "东风村")),
-                    "household_type": hh.get("household_type"),
-                    "monitoring_status": hh.get("monitoring_status", "未监测"),
-                    "per_capita_income": _typed("money", income),
-                    "period": self.period,
-                    "file": "roster.csv",
-                    "row_number": len(self.roster) + 2,
-                }
-            )
+            row = {
+                "household_id": str(hh["household_id"]),
+                "id_number": id_number,
+                "name": str(member["name"]),
+                "relation": member.get("relation"),
+                "township": str(hh.get("township", "城关镇")),
+                "village": str(hh.get("village", "东风村")),
+                "household_type": hh.get("household_type"),
+                "monitoring_status": hh.get("monitoring_status", "未监测"),
+                "per_capita_income": _typed("money", income),
+                "period": self.period,
+                "file": "roster.csv",
+                "row_number": len(self.roster) + 2,
+            }
+            self.roster.append(row)
+            if "income_12m_before" in hh:
+                self.earlier.append(
+                    row
+                    | {
+                        "per_capita_income": _typed("money", hh["income_12m_before"]),
+                        "village": str(hh.get("village_12m_before", row["village"])),
+                        "period": self.earlier_period,
+                        "row_number": len(self.earlier) + 2,
+                    }
+                )
 
     def inputs(self) -> ScreenInputs:
         def frame(source: str, rows: list[dict[str, Any]]) -> pl.LazyFrame:
@@ -153,6 +173,7 @@ class _Builder:
         return ScreenInputs(
             population=frame("roster", self.roster),
             events={s: frame(s, self.events[s]) for s in EVENT_SOURCES},
+            earlier_rosters={12: frame("roster", self.earlier)} if self.earlier else {},
         )
 
 
@@ -160,7 +181,8 @@ def build(case: Mapping[str, Any]) -> tuple[ScreenInputs, dict[str, str]]:
     """The screening inputs of a case (one `household` or a list of `households`), and
     member name → synthetic ID number."""
     _check_keys(case, CASE_KEYS, f"case {case.get('name')}")
-    builder = _Builder(str(case["period"]))
+    earlier = case.get("roster_12m_before")
+    builder = _Builder(str(case["period"]), None if earlier is None else str(earlier))
     for hh in case.get("households") or [case["household"]]:
         builder.household(hh)
     for other in case.get("others") or []:
@@ -197,6 +219,7 @@ def earlier_of(case: Mapping[str, Any], params: ResolvedParams) -> followup.Foll
                 "decision": d["result"],
                 "decision_date": _typed("date", d["date"]),
                 "decision_period": str(d["list"]),
+                "decision_codes": None if d.get("codes") is None else list(d["codes"]),
             }
         )
     earlier = case.get("earlier") or {}

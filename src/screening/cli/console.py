@@ -147,9 +147,9 @@ def source_name(source: str | None) -> str:
 
 def risk_name(code: str) -> str:
     """A risk point as people read it: its label, then its code."""
-    from screening.rules import RISK_LABELS
+    from screening.rules import EVIDENCE_LABELS
 
-    return f"{RISK_LABELS.get(code, code)} {code}"
+    return f"{EVIDENCE_LABELS.get(code, code)} {code}"
 
 
 def ingest_table(period: str, results: list[SourceResult]) -> Table:

@@ -126,6 +126,13 @@ def _household_part(
         ("劳动力状况 labour", hh["labour_capacity"] or "—"),
         ("时间窗口 window W", f"{w.start} – {w.end}（{exp.params.window_months} 个月）"),
         ("户籍表 roster", f"{exp.roster_period} 期人口库 snapshot in force"),
+        *(
+            (
+                f"{months} 个月前户籍表 roster {months} months before",
+                f"{found} 期人口库 snapshot" if found else "未入库 none stored",
+            )
+            for months, found in exp.earlier_rosters.items()
+        ),
     ):
         grid.add_row(label, Text(str(value)))
     return Group(title, grid)
@@ -148,6 +155,8 @@ def _verdict_part(exp: why.Explanation) -> Text:
         lines.append(f"  纳入状态 status: {exp.status_reason}\n")
     if exp.removal_candidate:
         lines.append("  风险消除候选 proposed for risk removal this period\n", style="bold")
+    if exp.relief and exp.listed:
+        lines.append(f"  防贫保预估 relief estimate: {exp.relief}\n")
     stored = exp.stored
     if stored:
         lines.append(

@@ -20,16 +20,22 @@ AWAITING_ANSWER = [STATUS_NEW, STATUS_CONTINUING]
 def latest_decisions(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
     """Each household's latest current decision on a list before `period`: the latest
     verification date (an undated one: its import date), then the latest list, then the
-    latest import. household_id, decision, decision_date, decision_period."""
+    latest import. household_id, decision, decision_date, decision_period, and
+    decision_codes: the risk codes the household had on that list (screened_households;
+    null when that period's outcome is not stored)."""
     return frame(
         con,
         Query(
-            "SELECT household_id, result AS decision, verification_date AS decision_date, "
-            "period AS decision_period FROM current_verifications WHERE period < $period "
+            "WITH latest AS (SELECT household_id, result AS decision, "
+            "verification_date AS decision_date, period AS decision_period "
+            "FROM current_verifications WHERE period < $period "
             # An undated 待核实 counts as made when it was imported.
             "QUALIFY row_number() OVER (PARTITION BY household_id ORDER BY "
             "coalesce(verification_date, imported_at::DATE) DESC, period DESC, "
-            "imported_at DESC, row_number DESC) = 1",
+            "imported_at DESC, row_number DESC) = 1) "
+            "SELECT l.*, s.risk_codes AS decision_codes FROM latest l "
+            "LEFT JOIN screened_households s ON s.period = l.decision_period "
+            "AND s.household_id = l.household_id",
             {"period": period},
         ),
     )

@@ -27,6 +27,59 @@ def population(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
     return con.sql(POPULATION_SQL, params={"period": period}).pl()
 
 
+# What the rules read of an earlier roster snapshot (Department.earlier_rosters): enough to
+# find each household's head and its per-capita income then.
+EARLIER_COLUMNS = ("household_id", "id_number", "relation", "per_capita_income", "row_number")
+
+
+def earlier_roster_sql(period: str, household_ids: list[str] | None = None) -> Query:
+    """The roster snapshot in force at `period` (an earlier one: P − months), only
+    EARLIER_COLUMNS and the snapshot's period; with `household_ids`, only those households.
+    No rows when none is stored."""
+    columns = ", ".join(f'"{c}"' for c in EARLIER_COLUMNS)
+    values: dict[str, object] = {"period": period}
+    mine = ""
+    if household_ids is not None:
+        mine = " AND list_contains($households, household_id)"
+        values["households"] = household_ids
+    return Query(
+        f"SELECT {columns}, period FROM stg_roster WHERE period = {ROSTER_IN_FORCE}{mine} "
+        "ORDER BY row_number",
+        values,
+    )
+
+
+def earlier_rosters(
+    con: duckdb.DuckDBPyConnection,
+    periods: Mapping[int, str],
+    household_ids: list[str] | None = None,
+) -> dict[int, pl.DataFrame]:
+    """Per key of `periods` (months before P → that period), the roster snapshot in force
+    at the period (`earlier_roster_sql`); a key whose period has none stored is left out."""
+    found = {}
+    for months, period in periods.items():
+        if roster_period(con, period) is not None:
+            sql, values = earlier_roster_sql(period, household_ids)
+            found[months] = con.sql(sql, params=values).pl()
+    return found
+
+
+def earlier_coverage(
+    con: duckdb.DuckDBPyConnection, period: str, earlier: str
+) -> tuple[str | None, int]:
+    """The period of the roster snapshot in force at `earlier` (None: none stored), and how
+    many households of the snapshot in force at `period` are not in it."""
+    found = roster_period(con, earlier)
+    if found is None:
+        return None, 0
+    missing = con.execute(
+        f"SELECT count(DISTINCT household_id) FROM stg_roster WHERE period = {ROSTER_IN_FORCE} "
+        "AND household_id NOT IN (SELECT household_id FROM stg_roster WHERE period = $found)",
+        {"period": period, "found": found},
+    ).fetchall()[0][0]
+    return found, int(missing)
+
+
 def persons_as_of(con: duckdb.DuckDBPyConnection, period: str) -> int:
     """Persons on the roster snapshot in force at `period`."""
     found = con.execute(f"SELECT count(*) FROM ({POPULATION_SQL})", {"period": period})

@@ -28,8 +28,8 @@ from screening.inspect.base import (
 )
 from screening.inspect.finding import Found, elsewhere, find_household
 from screening.periods import check_period, previous_period
-from screening.rules import EVENT_DEPARTMENTS, RISK_BY_CODE, RISKS, facts, followup, screen
-from screening.rules.base import ExplainContext, Window, window
+from screening.rules import EVENT_DEPARTMENTS, RISK_BY_CODE, RISKS, facts, followup, relief, screen
+from screening.rules.base import ExplainContext, Window, window, yuan
 
 MEMBER_COLUMNS = [
     "id_number",
@@ -92,6 +92,9 @@ class Explanation:
     notes: list[str]
     history: pl.DataFrame  # household_history rows of the household, every screened period
     removal_candidate: bool  # proposed for risk removal in the period
+    # Months before P → the period of the roster snapshot in force then (None: none stored).
+    earlier_rosters: dict[int, str | None]
+    relief: str | None  # the relief estimate and its parts; None while it is off
 
     @property
     def listed(self) -> bool:
@@ -120,7 +123,14 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
         d.source: db_roster.events_as_of(con, specs[d.source], period, member_ids).lazy()
         for d in EVENT_DEPARTMENTS
     }
-    inputs = screen.ScreenInputs(population=population.lazy(), events=events)
+    earlier_rosters = db_roster.earlier_rosters(
+        con, facts.earlier_periods(period), [found.household_id]
+    )
+    inputs = screen.ScreenInputs(
+        population=population.lazy(),
+        events=events,
+        earlier_rosters={m: frame.lazy() for m, frame in earlier_rosters.items()},
+    )
     was_listed = (
         db_inspect.stored_suspect(con, previous_period(period), found.household_id) is not None
     )
@@ -156,6 +166,11 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
         notes=_notes(household, stored, run),
         history=db_inspect.history(con, found.household_id),
         removal_candidate=result.candidates.height > 0,
+        earlier_rosters={
+            months: db_roster.roster_period(con, at)
+            for months, at in facts.earlier_periods(period).items()
+        },
+        relief=_relief_reason(household, result.evidence, resolved),
     )
 
 
@@ -263,19 +278,47 @@ def _colour_reason(hh: Mapping[str, Any]) -> str:
     return f"仅 1 项风险（{labels}）→ 蓝"
 
 
+def _relief_reason(
+    hh: Mapping[str, Any], evidence: pl.DataFrame, resolved: params.ResolvedParams
+) -> str | None:
+    """The estimate, and which kinds and members it comes from (the evidence's RELIEF rows
+    hold each breakdown)."""
+    if not relief.enabled(resolved) or hh["relief_estimate"] is None:
+        return None
+    rows = evidence.filter(pl.col("risk_code") == relief.CODE)
+    kind = {k.source: k for k in relief.KINDS}
+    parts = [
+        f"{kind[r['source']].label} {r['name'] if kind[r['source']].per_person else '全户'} "
+        f"{yuan(r['amount'])} 元"
+        for r in rows.iter_rows(named=True)
+    ]
+    total = f"{relief.LABEL} {yuan(hh['relief_estimate'])} 元"
+    if not parts:
+        return f"{total}（没有一项达到起付线）"
+    return f"{total}（{'；'.join(parts)}；明细见依据 see the evidence）"
+
+
 def _status_reason(hh: Mapping[str, Any], previous: str, was_listed: bool) -> str:
     status = hh["listing_status"]
     decision, day = hh.get("last_decision"), hh.get("last_decision_date")
     decided = f"乡镇 {day} 核实为「{decision}」（{hh.get('last_decision_period')} 期名单）"
     if status is None:
         if hh["risk_codes"] and decision == vocab.DECLINED:
-            return f"{decided}，此后没有新的部门风险记录 → 不再列入 kept off the list"
+            return (
+                f"{decided}，此后没有新的部门风险记录，也没有该名单未显示的风险点 → 不再列入 "
+                "kept off the list"
+            )
         return "未列入 not listed"
     if status == vocab.STATUS_MONITORED:
         return f"户籍表监测状态为 {vocab.MONITORED} → {status}"
     if status == vocab.STATUS_CONFIRMED:
         return f"{decided}，户籍表尚未显示 {vocab.MONITORED} → {status}"
     if decision == vocab.DECLINED:
+        shown = hh.get("last_decision_codes")
+        new = [c for c in hh["risk_codes"] or [] if shown is not None and c not in shown]
+        if new:
+            labels = "、".join(RISK_BY_CODE[c].label for c in new if c in RISK_BY_CODE)
+            return f"{decided}，但现在有该名单未显示的风险点（{labels}）→ {status}"
         return f"{decided}，但此后又有部门风险记录 → {status}"
     if was_listed:
         return f"{previous} 已列入名单 → {status}"

@@ -23,7 +23,7 @@ from screening.inspect.base import (
 )
 from screening.periods import check_period
 from screening.publish import report
-from screening.rules import followup, screen
+from screening.rules import followup, roster, screen
 
 
 def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
@@ -62,6 +62,7 @@ def run_report(con: duckdb.DuckDBPyConnection, period: str) -> report.RunReport:
             *_headless_warning(con, period),
             *followup.scale_warnings(scale, resolved),
             *report.overdue_warning(overdue),
+            *roster.coverage_warnings(con, period),
             *_rerun_warnings(later),
             *_held_warnings(con, period, run),
         ],

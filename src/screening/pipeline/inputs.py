@@ -24,8 +24,9 @@ def load_inputs(
     """The roster snapshot in force at `period` and, per events source, the newest version
     of each record as of it, holding only what the rules read (`rules.rule_columns`) and
     within their reach (`facts.reach`): rule dates up to end(P), and with `window_months`
-    none before the window's first day, but for certificates. (explain loads whole records
-    with their provenance, `db_roster.events_as_of`.)"""
+    none before the window's first day, but for certificates; and the earlier roster
+    snapshots the rules compare with (`facts.earlier_periods`), those that are stored.
+    (explain loads whole records with their provenance, `db_roster.events_as_of`.)"""
     population = db_roster.population(con, period)
     if population.height == 0:
         raise RunError(no_roster(con, period))
@@ -35,7 +36,12 @@ def load_inputs(
         ).lazy()
         for source in EVENT_SOURCES
     }
-    return ScreenInputs(population=population.lazy(), events=events)
+    earlier = db_roster.earlier_rosters(con, facts.earlier_periods(period))
+    return ScreenInputs(
+        population=population.lazy(),
+        events=events,
+        earlier_rosters={months: frame.lazy() for months, frame in earlier.items()},
+    )
 
 
 def no_roster(con: duckdb.DuckDBPyConnection, period: str) -> str:

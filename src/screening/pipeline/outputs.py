@@ -13,7 +13,7 @@ import polars as pl
 from screening import contract, ids, params
 from screening.db import deliveries as db_deliveries
 from screening.publish import report
-from screening.rules import followup
+from screening.rules import followup, roster
 from screening.rules.screen import ScreenResult
 
 
@@ -90,6 +90,7 @@ def build_report(
         *report.headless_warning(result.households_without_head),
         *followup.scale_warnings(result.scale, resolved),
         *report.overdue_warning(overdue),
+        *roster.coverage_warnings(con, period),
     ]
     if stray_files:
         # A scan named after its holder's ID number is a file name a person reads.

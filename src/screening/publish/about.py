@@ -18,7 +18,7 @@ from screening.params import ResolvedParams
 from screening.periods import period_words
 from screening.publish.columns import LIST_KEY_HEADER, PublishMeta
 from screening.publish.files import CANDIDATES_PREFIX, folder_key, safe_name
-from screening.rules import RISK_LABELS, RISKS, risks_fed_by
+from screening.rules import RISK_LABELS, RISKS, relief, risks_fed_by
 from screening.vocab import COLOURS
 
 # A header-only file is a delivery (nothing new this month); these are not.
@@ -260,24 +260,33 @@ def _status_lines() -> list[tuple[str, str]]:
         ("", "已确认待录入：乡镇已核实确认纳入，但尚未录入监测系统，请尽快录入。"),
         (
             "",
-            "乡镇核实为「不予纳入」的户，此后不再列入；若核实日期之后又出现新的部门风险记录，"
-            "则重新列为「新增」，并在「上次核实结果」「上次核实日期」列显示此前的决定。",
+            "乡镇核实为「不予纳入」的户，此后不再列入；若核实日期之后又出现新的部门风险记录"
+            "（包括计入刚性支出的新的医疗、教育、意外支出记录；全额资助、没有自付的记录不算），"
+            "或出现了当时名单上没有的风险点，则重新列为「新增」，并在「上次核实结果」"
+            "「上次核实日期」列显示此前的决定。",
         ),
     ]
 
 
 def _risk_lines(params: ResolvedParams) -> list[tuple[str, str]]:
-    """Each risk point's meaning, worded over the parameters in force."""
-    return [
+    """Each risk point's meaning, worded over the parameters in force; the relief estimate's
+    while it is on."""
+    lines = [
         ("风险点" if i == 0 else "", f"{r.label}：{r.meaning(params)}。")
         for i, r in enumerate(RISKS)
     ]
+    if relief.enabled(params):
+        lines.append((relief.LABEL, relief.meaning(params)))
+    return lines
 
 
 def _parameter_lines(meta: PublishMeta) -> list[tuple[str, str]]:
+    # The relief schedule is said in words above while the estimate is on, and is no
+    # concern of the list while it is off.
+    leave_out = (*_NOT_ON_LISTS, "relief_estimate")
     lines = [
         ("筛查参数" if i == 0 else "", f"{label}：{text}")
-        for i, (_, label, text) in enumerate(meta.params.lines(leave_out=_NOT_ON_LISTS))
+        for i, (_, label, text) in enumerate(meta.params.lines(leave_out=leave_out))
     ]
     lines += [("参数提示" if i == 0 else "", w) for i, w in enumerate(meta.params.warnings)]
     return lines

@@ -33,6 +33,9 @@ LIST_KEY_HEADER = "核对码"
 _KEY_FIRST = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 _KEY_REST = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _KEY_LENGTH = 8
+# The 防贫保预估 column: on the lists only while the estimate is on (parameters
+# relief_estimate.enabled); suspects.parquet and the database always carry it.
+RELIEF_COLUMN = "relief_estimate"
 # The three columns a township fills in and sends back (feedback/imports.py reads them).
 FEEDBACK_HEADERS = ("核实结果", "核实日期", "备注")
 FEEDBACK_RESULTS = ("确认纳入", "不予纳入", "待核实")
@@ -58,6 +61,11 @@ class PublishMeta:
     demo: bool = False  # made from the bundled synthetic sample: the lists say so
     # The database's secret for the 核对码 column (db_runs.list_key_secret); None: no column.
     list_key_secret: str | None = None
+
+
+def relief_shown(meta: PublishMeta) -> bool:
+    """Whether the lists show the 防贫保预估 column."""
+    return bool(meta.params.relief_estimate.enabled)
 
 
 def list_key(secret: str, period: str, household_id: str) -> str:

@@ -25,11 +25,13 @@ from screening.publish.columns import (
     LIST_KEY,
     LIST_KEY_HEADER,
     MEMBERS_SCHEMA,
+    RELIEF_COLUMN,
     SUSPECT_HEADERS,
     SUSPECTS_SCHEMA,
     PublishMeta,
     defuse_expr,
     mask_frame,
+    relief_shown,
     with_list_keys,
 )
 from screening.publish.files import (
@@ -188,7 +190,11 @@ def _merge_townships(
 def _read_published(path: Path, schema: pl.Schema) -> pl.DataFrame:
     if not path.exists():
         return pl.DataFrame(schema=schema)
-    return _conform(pl.read_parquet(path), schema, path.name)
+    frame = pl.read_parquet(path)
+    # A file an earlier version published lacks the columns added since (relief_estimate):
+    # empty for its rows, as the database's are.
+    added = [pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in frame.columns]
+    return _conform(frame.with_columns(added), schema, path.name)
 
 
 def _stage_township(
@@ -242,6 +248,8 @@ def _write_csv(path: Path, households: pl.DataFrame, meta: PublishMeta) -> None:
     bytes, so a township can tell at a glance that nothing changed (the run id is on the
     xlsx 说明 sheet and in suspects.parquet)."""
     frame = with_list_keys(households.with_columns(pl.col("risk_codes").list.join(";")), meta)
+    if not relief_shown(meta):
+        frame = frame.drop(RELIEF_COLUMN)
     blanks = [pl.lit(None, pl.String).alias(h) for h in FEEDBACK_HEADERS]
     headers = {**SUSPECT_HEADERS, LIST_KEY: LIST_KEY_HEADER}
     _write_people_csv(path, frame, headers, meta.mask_ids, blanks)

@@ -33,14 +33,16 @@ from screening.publish.columns import (
     FORMULA_START,
     LIST_KEY,
     LIST_KEY_HEADER,
+    RELIEF_COLUMN,
     SUSPECT_HEADERS,
     SUSPECTS_SCHEMA,
     PublishMeta,
     mask_frame,
+    relief_shown,
     with_list_keys,
 )
 from screening.publish.files import CANDIDATES_PREFIX, LIST_PREFIX
-from screening.rules import RISK_LABELS
+from screening.rules import EVIDENCE_LABELS
 from screening.vocab import COLOURS
 
 # Soft fills that stay readable in black-and-white print (the cell text names the colour too).
@@ -108,13 +110,15 @@ _HOUSEHOLD_COLS = (
 )
 
 
-def _household_cols(with_key: bool) -> list[_Col]:
-    """The first sheet's columns: the 核对码 after the 户编号 when the list has one."""
+def _household_cols(with_key: bool, with_relief: bool = False) -> list[_Col]:
+    """The first sheet's columns: the 核对码 after the 户编号 when the list has one; the
+    防贫保预估 only while the estimate is on (publish.columns.shown_columns)."""
+    cols = [c for c in _HOUSEHOLD_COLS if with_relief or c.key != RELIEF_COLUMN]
     if not with_key:
-        return list(_HOUSEHOLD_COLS)
-    at = next(i for i, col in enumerate(_HOUSEHOLD_COLS) if col.key == "household_id") + 1
+        return cols
+    at = next(i for i, col in enumerate(cols) if col.key == "household_id") + 1
     key = _Col(LIST_KEY_HEADER, LIST_KEY, "text")
-    return [*_HOUSEHOLD_COLS[:at], key, *_HOUSEHOLD_COLS[at:]]
+    return [*cols[:at], key, *cols[at:]]
 
 
 _CANDIDATE_COLS = [_Col("序号", "_seq", "seq")] + [
@@ -162,7 +166,7 @@ def write_list_workbook(
         formats = _Formats(workbook)
         header = _page_header(LIST_PREFIX, township, meta)
         rows = _household_cells(with_list_keys(households, meta), meta.mask_ids)
-        cols = _household_cols(meta.list_key_secret is not None)
+        cols = _household_cols(meta.list_key_secret is not None, relief_shown(meta))
         sheet = workbook.add_worksheet(SHEET_HOUSEHOLDS)
         _write_table(sheet, cols, rows, formats, header)
         result_col = len(cols) - len(FEEDBACK_HEADERS)
@@ -287,7 +291,7 @@ def _household_cells(households: pl.DataFrame, mask_ids: bool) -> list[dict[str,
 
 def _detail_cells(details: pl.DataFrame, mask_ids: bool) -> list[dict[str, Any]]:
     frame = details.with_columns(
-        pl.col("risk_code").replace(RISK_LABELS),
+        pl.col("risk_code").replace(EVIDENCE_LABELS),
         pl.col("source").replace({s: contract.label(s) for s in contract.SOURCES}),
         pl.col("disability_grade").replace_strict(
             GRADE_LABELS, default=None, return_dtype=pl.String

@@ -6,7 +6,8 @@ defined once, and the engine that applies them.
     traffic.py     交警  ACCIDENT
     disability.py  残联  DISABILITY
     civil.py       民政  ASSISTANCE
-    roster.py      人口  LOW_INCOME, SPENDING, labour capacity
+    roster.py      人口  LOW_INCOME, SPENDING, INCOME_DROP, labour capacity
+    relief.py      防贫保预估 relief_estimate (optional; no records of its own, no risk)
 
 `DEPARTMENTS` lists them in the rule table's order, which is also the order of
 `risk_codes` and of the evidence. Adding a risk point: a `RiskPoint` in its department's
@@ -17,7 +18,7 @@ parameters in parameters/default.yaml and its cases in tests/rules/.
 from __future__ import annotations
 
 from screening import contract
-from screening.rules import civil, disability, education, medical, roster, traffic
+from screening.rules import civil, disability, education, medical, relief, roster, traffic
 from screening.rules.base import Department, RiskPoint
 
 DEPARTMENTS: tuple[Department, ...] = (
@@ -27,6 +28,7 @@ DEPARTMENTS: tuple[Department, ...] = (
     disability.DEPARTMENT,
     civil.DEPARTMENT,
     roster.DEPARTMENT,
+    relief.DEPARTMENT,
 )
 DEPARTMENT_BY_SOURCE: dict[str, Department] = {d.source: d for d in DEPARTMENTS}
 # The departments whose records the rules read (all but the roster, which is the
@@ -40,6 +42,12 @@ EVENT_SOURCES: tuple[str, ...] = tuple(d.source for d in EVENT_DEPARTMENTS)
 RISKS: tuple[RiskPoint, ...] = tuple(r for d in DEPARTMENTS for r in d.risks)
 RISK_BY_CODE: dict[str, RiskPoint] = {r.code: r for r in RISKS}
 RISK_LABELS: dict[str, str] = {r.code: r.label for r in RISKS}
+# What an evidence row's risk_code may say: a risk, or the relief estimate's breakdown.
+EVIDENCE_LABELS: dict[str, str] = {**RISK_LABELS, relief.CODE: relief.LABEL}
+# Months before P of the earlier roster snapshots the rules read (Department.earlier_rosters).
+EARLIER_ROSTERS: tuple[int, ...] = tuple(
+    sorted({m for d in DEPARTMENTS for m in d.earlier_rosters})
+)
 
 
 def risks_fed_by(source: str) -> tuple[str, ...]:

@@ -38,6 +38,23 @@ def non_negative(expr: pl.Expr) -> pl.Expr:
     return pl.max_horizontal(expr, money(0)).cast(SUM)
 
 
+def fen(expr: pl.Expr) -> pl.Expr:
+    """An amount in whole fen (Int64): arithmetic with shares stays exact (polars rounds
+    the product of two decimals to the scale of the wider one)."""
+    return (expr * 100).cast(pl.Int64)
+
+
+def from_fen(expr: pl.Expr) -> pl.Expr:
+    """Whole fen back to yuan, as a sum of money (vocab.SUM)."""
+    return (expr.cast(pl.Decimal(38, 0)) * pl.lit(Decimal("0.01"), dtype=SUM)).cast(SUM)
+
+
+def earlier(column: str, months: int) -> str:
+    """The name a household's roster figure from the snapshot in force `months` before P
+    takes (`Department.earlier_rosters`): per_capita_income_12m_before."""
+    return f"{column}_{months}m_before"
+
+
 def in_range(value: pl.Expr, bounds: tuple[int, int]) -> pl.Expr:
     return value.is_between(bounds[0], bounds[1], closed="both").fill_null(False)
 
@@ -212,7 +229,8 @@ class Department:
     into what the facts and the evidence read; every prepared frame has `id_number`,
     `source_key` and `rule_date`. `person` folds a person's records, `person_derived`
     adds facts that need the person's age classes, `household` folds the members and
-    `household_derived` adds facts over the household's facts.
+    `household_derived` adds facts over the household's facts. A department without
+    records (the relief estimate) only derives facts from the others'.
     """
 
     source: str
@@ -227,6 +245,11 @@ class Department:
     listing_amount: pl.Expr | None = None
     listing_detail: pl.Expr | None = None
     risks: tuple[RiskPoint, ...] = field(default=())
+    # Months before P of the roster snapshots its rules compare with (the one in force at
+    # that period): each household then carries, per snapshot, its per-capita income and
+    # the snapshot's period there (`earlier`), null when none is stored or the household
+    # is not in it. The loaders read them (ScreenInputs.earlier_rosters).
+    earlier_rosters: tuple[int, ...] = ()
 
     @property
     def is_events(self) -> bool:

@@ -2,11 +2,12 @@
 
 `screen.screen` holds every person's facts and records at once: about 3 GB per million
 persons (docs/benchmarks.md). Above a budget of persons the inputs as of P are instead
-exported once from DuckDB to parquet files (`export_inputs`: the roster snapshot in force
-and the newest version of every record, as `pipeline.inputs.load_inputs` reads them), and screened a
-batch of whole townships at a time (`screen_in_batches`): each batch gets its households'
-members and the records carrying their ID numbers, and `screen.screen` runs on it as on a
-small county.
+exported once from DuckDB to parquet files (`export_inputs`: the roster snapshot in force,
+the newest version of every record and the earlier roster snapshots, as
+`pipeline.inputs.load_inputs` reads them), and screened a batch of whole townships at a time
+(`screen_in_batches`): each batch gets its households' members, the records carrying their
+ID numbers and their households' rows of the earlier snapshots, and `screen.screen` runs on
+it as on a small county.
 
 Every rule reads one household's members and their records, so a household screened in
 a batch comes out as it would in one screening of everyone; a household is kept whole
@@ -70,9 +71,21 @@ def export_inputs(
             for s in EVENT_SOURCES
         }
     )
+    earlier = {
+        months: at
+        for months, at in facts.earlier_periods(period).items()
+        if db_roster.roster_period(con, at) is not None
+    }
+    queries.update(
+        {f"roster_{m}m_before": db_roster.earlier_roster_sql(at) for m, at in earlier.items()}
+    )
     files = db_roster.export_parquet(con, queries, folder, EXPORT_MEMORY)
     scans = {source: pl.scan_parquet(path) for source, path in files.items()}
-    return ScreenInputs(population=scans["roster"], events={s: scans[s] for s in EVENT_SOURCES})
+    return ScreenInputs(
+        population=scans["roster"],
+        events={s: scans[s] for s in EVENT_SOURCES},
+        earlier_rosters={m: scans[f"roster_{m}m_before"] for m in earlier},
+    )
 
 
 def township_batches(population: pl.LazyFrame, budget: int) -> list[list[str]]:
@@ -118,7 +131,15 @@ def batch_inputs(inputs: ScreenInputs, budget: int) -> Iterator[ScreenInputs]:
             .lazy()
             for s, frame in inputs.all_events().items()
         }
-        yield ScreenInputs(population=population.lazy(), events=events)
+        # Its households as the earlier snapshots show them (by household, not by person:
+        # INCOME_DROP compares a household with itself).
+        earlier = {
+            m: frame.join(mine, on="household_id", how="semi", maintain_order="left")
+            .collect()
+            .lazy()
+            for m, frame in inputs.earlier_rosters.items()
+        }
+        yield ScreenInputs(population=population.lazy(), events=events, earlier_rosters=earlier)
 
 
 def unmatched_match_rates(

@@ -90,6 +90,29 @@ def _explain_dropout(x: ExplainContext) -> tuple[str, str]:
     )
 
 
+# Every record with a net cost in W: EDUCATION's sum, and a bill behind SPENDING. A fee
+# fully covered by aid adds nothing, so it is not one.
+BILLS = RecordEvidence(
+    "education",
+    keep=c("net_cost") > money(0),
+    amount=c("net_cost"),
+    detail=pl.concat_str(
+        pl.lit("学校: "),
+        text(c("school")),
+        pl.lit("; 学费 "),
+        text(c("tuition")),
+        pl.lit(" + 住宿费 "),
+        text(c("accommodation")),
+        pl.lit(" + 教科书费 "),
+        text(c("textbook")),
+        pl.lit(" − 资助 "),
+        text(c("aid")),
+        pl.lit(" = 净支出 "),
+        text(c("net_cost")),
+        pl.lit(" 元"),
+    ),
+)
+
 EDUCATION = RiskPoint(
     code="EDUCATION",
     label="因学",
@@ -98,28 +121,7 @@ EDUCATION = RiskPoint(
     meaning=lambda p: (
         f"近{p.window_months}个月家庭教育支出（学费、住宿费、教科书费扣除资助）合计超过标准"
     ),
-    evidence=(
-        RecordEvidence(
-            "education",
-            keep=c("net_cost") > money(0),
-            amount=c("net_cost"),
-            detail=pl.concat_str(
-                pl.lit("学校: "),
-                text(c("school")),
-                pl.lit("; 学费 "),
-                text(c("tuition")),
-                pl.lit(" + 住宿费 "),
-                text(c("accommodation")),
-                pl.lit(" + 教科书费 "),
-                text(c("textbook")),
-                pl.lit(" − 资助 "),
-                text(c("aid")),
-                pl.lit(" = 净支出 "),
-                text(c("net_cost")),
-                pl.lit(" 元"),
-            ),
-        ),
-    ),
+    evidence=(BILLS,),
     explain=_explain_cost,
 )
 

@@ -17,7 +17,8 @@ import polars as pl
 
 from screening import contract
 from screening.params import ResolvedParams
-from screening.rules import DEPARTMENTS, EVENT_DEPARTMENTS, rule_columns
+from screening.periods import shift
+from screening.rules import DEPARTMENTS, EARLIER_ROSTERS, EVENT_DEPARTMENTS, rule_columns
 from screening.rules.base import Department, Fact, Window, in_range, window
 from screening.vocab import HEAD_RELATION
 
@@ -39,6 +40,11 @@ def source_key(source: str) -> pl.Expr:
     return pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator="|")
 
 
+def head_rank() -> pl.Expr:
+    """The head sorts first; without a 户主 the first member by row number stands in."""
+    return pl.when(pl.col("relation") == HEAD_RELATION).then(0).otherwise(1)
+
+
 def persons(population: pl.LazyFrame, w: Window, params: ResolvedParams) -> pl.LazyFrame:
     """One row per roster member, with age and the age classes the rules use."""
     age = age_at(pl.col("id_number"), w.end)
@@ -53,8 +59,7 @@ def persons(population: pl.LazyFrame, w: Window, params: ResolvedParams) -> pl.L
         "monitoring_status",
         "per_capita_income",
         "row_number",
-        # The head sorts first; without a 户主 the first member by row number stands in.
-        head_rank=pl.when(pl.col("relation") == HEAD_RELATION).then(0).otherwise(1),
+        head_rank=head_rank(),
         age=age,
         compulsory_age=in_range(age, params.compulsory_school_age),
         working_age=in_range(age, params.working_age),
@@ -114,6 +119,12 @@ def rule_reads(source: str, period: str, window_months: int | None) -> dict[str,
         "since": since if window_months is not None else None,
         "until": until,
     }
+
+
+def earlier_periods(period: str) -> dict[int, str]:
+    """Months before P → the period whose roster snapshot in force the rules compare with
+    (`Department.earlier_rosters`): what the loaders read into ScreenInputs.earlier_rosters."""
+    return {months: shift(period, -months) for months in EARLIER_ROSTERS}
 
 
 def prepare(

@@ -23,6 +23,7 @@ from screening import tables
 from screening.db import followup as db_followup
 from screening.params import ResolvedParams
 from screening.periods import previous_period
+from screening.rules import RISK_BY_CODE
 from screening.vocab import (
     CONFIRMED,
     DECLINED,
@@ -44,6 +45,8 @@ DECISIONS_SCHEMA = pl.Schema(
         "decision": pl.String(),
         "decision_date": pl.Date(),
         "decision_period": pl.String(),  # the list the decision was made on
+        # The risk codes the household had on that list (null: not stored).
+        "decision_codes": pl.List(pl.String()),
     }
 )
 PRIOR_SCHEMA = pl.Schema(
@@ -81,14 +84,23 @@ def apply_decisions(
     households: pl.DataFrame, evidence: pl.DataFrame, decisions: pl.DataFrame
 ) -> pl.DataFrame:
     """The households with their listing refined by the latest decisions (first match wins):
-    已在监测; 已确认待录入 for 确认纳入; not listed for 不予纳入 unless a department record
-    supporting a risk is dated after the decision, then 新增. 待核实 changes nothing.
+    已在监测; 已确认待录入 for 确认纳入; not listed for 不予纳入 unless a risk event is dated
+    after the decision, or the household now has a risk code the list it was declined on
+    did not show — then 新增. 待核实 changes nothing.
 
-    Adds `last_decision`, `last_decision_date`, `last_decision_period`. A roster-based risk
-    (LOW_INCOME, SPENDING) is a state, not an event, so it never brings a household back.
+    A risk event is a department record cited in the evidence of one of its risks (SPENDING
+    cites every bill of its sums). The roster figures (LOW_INCOME, SPENDING's income line,
+    INCOME_DROP) are states, not events, and the relief breakdown supports no risk: they
+    bring a household back only as a new risk code. Where the codes of the list decided on
+    are not stored (decision_codes null), only an event can.
+
+    Adds `last_decision`, `last_decision_date`, `last_decision_period` and
+    `last_decision_codes`.
     """
     latest_event = (
-        evidence.filter(pl.col("source") != "roster")
+        evidence.filter(
+            (pl.col("source") != "roster") & pl.col("risk_code").is_in(list(RISK_BY_CODE))
+        )
         .group_by("household_id")
         .agg(latest_event=pl.col("rule_date").max())
     )
@@ -98,6 +110,7 @@ def apply_decisions(
                 "decision": "last_decision",
                 "decision_date": "last_decision_date",
                 "decision_period": "last_decision_period",
+                "decision_codes": "last_decision_codes",
             }
         ),
         on="household_id",
@@ -106,7 +119,11 @@ def apply_decisions(
     monitored = pl.col("monitoring_status") == MONITORED
     declined = pl.col("last_decision") == DECLINED
     newer = (pl.col("latest_event") > pl.col("last_decision_date")).fill_null(False)
-    hidden = pl.col("listed") & ~monitored.fill_null(False) & declined.fill_null(False) & ~newer
+    new_code = (
+        pl.col("risk_codes").list.set_difference(pl.col("last_decision_codes")).list.len() > 0
+    ).fill_null(False)
+    back = newer | new_code
+    hidden = pl.col("listed") & ~monitored.fill_null(False) & declined.fill_null(False) & ~back
     return (
         joined.with_columns(hidden=hidden)
         .with_columns(

@@ -7,17 +7,18 @@ department files (rules/__init__.py lists them); this module only applies them.
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Mapping, Set
 
 import polars as pl
 
 from screening.params import ResolvedParams
-from screening.rules import DEPARTMENTS, RISK_BY_CODE, RISKS
-from screening.rules.base import RecordEvidence, RosterEvidence, Window, money
-from screening.rules.facts import Records
+from screening.rules import DEPARTMENTS, EARLIER_ROSTERS, RISK_BY_CODE, RISKS, relief
+from screening.rules.base import RecordEvidence, RosterEvidence, Window, earlier, money
+from screening.rules.facts import Records, head_rank
 from screening.vocab import (
     BLUE,
     HEAD_RELATION,
+    MONEY,
     MONITORED,
     RED,
     STATUS_CONTINUING,
@@ -73,23 +74,49 @@ def household_fact_names(params: ResolvedParams) -> list[str]:
     ]
 
 
+# The head (or its stand-in) is the member with the least order; a household attribute is
+# the head's value, else that of the first member (by row number) who has one. min_by per
+# group avoids sorting millions of rows.
+_ORDER = c("head_rank").cast(pl.Int64) * (1 << 40) + c("row_number")
+
+
+def from_head(column: str) -> pl.Expr:
+    return c(column).min_by(pl.when(c(column).is_not_null()).then(_ORDER))
+
+
+def earlier_figures(snapshot: pl.LazyFrame | None, months: int) -> pl.LazyFrame:
+    """Per household of an earlier roster snapshot (the one in force `months` before P),
+    its per-capita income and the snapshot's period then, under the names `earlier` gives
+    them; no rows when none is stored."""
+    income, period = earlier("per_capita_income", months), earlier("roster_period", months)
+    if snapshot is None:
+        schema = {"household_id": pl.String(), income: MONEY, period: pl.String()}
+        return pl.LazyFrame(schema=schema)
+    return (
+        snapshot.with_columns(head_rank=head_rank())
+        .group_by("household_id")
+        .agg(
+            from_head("per_capita_income").cast(MONEY).alias(income),
+            c("period").first().alias(period),
+        )
+    )
+
+
 def households(
-    facts: pl.LazyFrame, w: Window, params: ResolvedParams, previous_listed: Set[str]
+    facts: pl.LazyFrame,
+    w: Window,
+    params: ResolvedParams,
+    previous_listed: Set[str],
+    earlier_rosters: Mapping[int, pl.LazyFrame] | None = None,
 ) -> pl.LazyFrame:
-    """One row per household with its facts, risk flags (`has_<code>`), codes, colour and
-    status. The roster repeats household attributes on every member row."""
-    # The head (or its stand-in) is the member with the least `order`; a household
-    # attribute is the head's value, else that of the first member (by row number) who
-    # has one. min_by per group avoids sorting millions of rows.
-    order = c("head_rank").cast(pl.Int64) * (1 << 40) + c("row_number")
-
-    def from_head(column: str) -> pl.Expr:
-        return c(column).min_by(pl.when(c(column).is_not_null()).then(order))
-
+    """One row per household with its facts, the figures of the earlier roster snapshots
+    the rules compare with, risk flags (`has_<code>`), codes, colour and status. The roster
+    repeats household attributes on every member row."""
+    earlier_rosters = earlier_rosters or {}
     per_household = facts.group_by("household_id").agg(
         *(f.fold() for d in DEPARTMENTS for f in d.household),
-        head_name=c("name").min_by(order),
-        head_id_number=c("id_number").min_by(order),
+        head_name=c("name").min_by(_ORDER),
+        head_id_number=c("id_number").min_by(_ORDER),
         has_head=(c("relation") == HEAD_RELATION).fill_null(False).any(),
         **{
             col: from_head(col)
@@ -103,6 +130,9 @@ def households(
         },
         household_size=pl.len().cast(pl.Int64),
     )
+    for months in EARLIER_ROSTERS:
+        figures = earlier_figures(earlier_rosters.get(months), months)
+        per_household = per_household.join(figures, on="household_id", how="left")
     derived = {k: v for d in DEPARTMENTS for k, v in d.household_derived(params).items()}
     return (
         per_household.with_columns(
@@ -131,7 +161,8 @@ def evidence(
     hh: pl.LazyFrame, people: pl.LazyFrame, rec: Records, w: Window, params: ResolvedParams
 ) -> pl.LazyFrame:
     """One row per (listed household, risk, source record) supporting that risk, as each
-    risk point's `evidence` says. Records are joined with the members of the listed
+    risk point's `evidence` says, and with the relief estimate on, its breakdown (RELIEF,
+    after the risks). Records are joined with the members of the listed
     households having the risk first, so details are only written for the few records
     that are cited."""
     listed = hh.filter(c("listed"))
@@ -151,9 +182,10 @@ def evidence(
                 parts.append(_from_records(rec[piece.source], members, risk.code, piece))
             else:
                 parts.append(_from_roster(listed, risk.code, w, piece))
-    risk_rank = c("risk_code").replace_strict(
-        [r.code for r in RISKS], list(range(len(RISKS))), return_dtype=pl.Int32
-    )
+    if relief.enabled(params):
+        parts.append(relief.evidence(members, listed, rec, w, params))
+    codes = [*(r.code for r in RISKS), relief.CODE]
+    risk_rank = c("risk_code").replace_strict(codes, list(range(len(codes))), return_dtype=pl.Int32)
     return pl.concat(parts, how="vertical").sort(
         "household_id", risk_rank, "rule_date", "source", "source_key", "id_number", nulls_last=True
     )

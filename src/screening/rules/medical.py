@@ -59,28 +59,29 @@ def _explain(x: ExplainContext) -> tuple[str, str]:
     )
 
 
+# Every settlement with out-of-pocket cost in W: MEDICAL's sum, and a bill behind SPENDING.
+BILLS = RecordEvidence(
+    "medical",
+    keep=c("amount") > money(0),
+    amount=c("amount"),
+    detail=pl.concat_str(
+        pl.lit("医院: "),
+        text(c("hospital")),
+        pl.lit("; 结算 "),
+        text(c("rule_date")),
+        pl.lit("; 自付 "),
+        text(c("amount")),
+        pl.lit(" 元"),
+    ),
+)
+
 MEDICAL = RiskPoint(
     code="MEDICAL",
     label="因病",
     sources=("medical",),
     condition=lambda p: c("medical_oop") >= threshold(p),
     meaning=lambda p: f"近{p.window_months}个月家庭成员住院个人自付费用合计达到本户类型的标准",
-    evidence=(
-        RecordEvidence(
-            "medical",
-            keep=c("amount") > money(0),
-            amount=c("amount"),
-            detail=pl.concat_str(
-                pl.lit("医院: "),
-                text(c("hospital")),
-                pl.lit("; 结算 "),
-                text(c("rule_date")),
-                pl.lit("; 自付 "),
-                text(c("amount")),
-                pl.lit(" 元"),
-            ),
-        ),
-    ),
+    evidence=(BILLS,),
     explain=_explain,
 )
 

@@ -41,6 +41,11 @@ class ScreenInputs:
     population: pl.LazyFrame  # the roster snapshot in force at P
     # Events, per source: de-duplicated by natural key as of P, any date.
     events: Mapping[str, pl.LazyFrame] = field(default_factory=dict)
+    # Months before P → the roster snapshot in force then (at least household_id,
+    # relation, per_capita_income, row_number, period: db.roster.EARLIER_COLUMNS), for the
+    # rules comparing with it (Department.earlier_rosters). Absent: none is stored, and
+    # those rules are not evaluated.
+    earlier_rosters: Mapping[int, pl.LazyFrame] = field(default_factory=dict)
 
     def source(self, name: str) -> pl.LazyFrame:
         return self.events[name] if name in self.events else empty_source(name)
@@ -109,7 +114,9 @@ def screen(
     # only the roster (for listed households) and the records.
     screened, match_rates = pl.collect_all(
         [
-            households.households(person, w, params, previous_listed).sort("household_id"),
+            households.households(person, w, params, previous_listed, inputs.earlier_rosters).sort(
+                "household_id"
+            ),
             facts.match_rates(rec, people, period),
         ]
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from screening.params import ResolvedParams
+from screening.rules import relief
 from screening.rules.base import (
     Department,
     ExplainContext,
@@ -62,6 +63,22 @@ def _explain(x: ExplainContext) -> tuple[str, str]:
 
 
 injured_worker = c("working_age") & c("serious")
+_detail = pl.concat_str(
+    pl.when(injured_worker).then(pl.lit("劳动年龄成员, ")).otherwise(pl.lit("")),
+    pl.lit("伤情 "),
+    text(c("injury")),
+    pl.lit("; 直接损失 "),
+    text(c("direct_loss")),
+    pl.lit(" − 已获赔偿 "),
+    text(c("compensation")),
+    pl.lit(" = 净损失 "),
+    text(c("net_loss")),
+    pl.lit(" 元"),
+)
+# Every record with a net loss in W: a bill behind SPENDING.
+LOSSES = RecordEvidence(
+    "traffic", keep=c("net_loss") > money(0), amount=c("net_loss"), detail=_detail
+)
 
 ACCIDENT = RiskPoint(
     code="ACCIDENT",
@@ -79,18 +96,7 @@ ACCIDENT = RiskPoint(
             "traffic",
             keep=(c("accident_by_loss") & (c("net_loss") > money(0))) | injured_worker,
             amount=c("net_loss"),
-            detail=pl.concat_str(
-                pl.when(injured_worker).then(pl.lit("劳动年龄成员, ")).otherwise(pl.lit("")),
-                pl.lit("伤情 "),
-                text(c("injury")),
-                pl.lit("; 直接损失 "),
-                text(c("direct_loss")),
-                pl.lit(" − 已获赔偿 "),
-                text(c("compensation")),
-                pl.lit(" = 净损失 "),
-                text(c("net_loss")),
-                pl.lit(" 元"),
-            ),
+            detail=_detail,
         ),
     ),
     explain=_explain,
@@ -103,6 +109,7 @@ DEPARTMENT = Department(
     person=(
         Fact("accident_loss", "sum", c("net_loss")),
         Fact("serious_injury", "any", c("serious")),
+        relief.UNCOMPENSATED_LOSS,
     ),
     person_derived=lambda p: {"serious_accident": c("working_age") & c("serious_injury")},
     household=(Fact("accident_loss", "sum"), Fact("serious_accident", "any")),
