@@ -120,6 +120,7 @@ class BenchSize:
 # 290,000 households), so these are 50 thousand, 1 million and 10 million persons.
 SIZES = {
     "small": BenchSize("small", 14_300, months=3, repeats=3),
+    "biglist": BenchSize("biglist", 100_000, months=3, repeats=1),
     "county": BenchSize("county", 290_000, months=12, repeats=3),
     "province": BenchSize("province", 2_900_000, months=12, naive=False),
 }
