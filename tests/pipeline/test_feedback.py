@@ -33,7 +33,7 @@ from screening.publish.columns import LIST_KEY_HEADER, SUSPECT_HEADERS
 from screening.publish.files import township_paths
 from screening.publish.workbook import SHEET_HOUSEHOLDS
 from tests.support.common import SAMPLE_PERIODS, query
-from tests.support.lists import headers_of, household_at, household_rows
+from tests.support.lists import headers_of, household_at, household_records, household_rows
 
 PERIOD = SAMPLE_PERIODS[-1]  # 2026-09: decisions dated 2026-09-01 … 2026-11-30
 HEADERS = ["核实结果", "核实日期", "备注"]
@@ -750,3 +750,218 @@ def test_a_check_code_that_was_changed_is_rejected_not_guessed(
         nothing_stored(db) is False
         and query(db, "SELECT count(*) AS n FROM verifications")["n"][0] == 0
     )
+
+
+# ---------------------------------------------------------------- a csv a spreadsheet saved
+
+
+def spreadsheet_saved(text: str) -> str:
+    """What Excel or WPS makes of a long number it read from a csv: 15 significant digits,
+    shown in scientific notation when the column is narrow."""
+    if len(text) <= 15 or not text.isdigit():
+        return text  # an ID ending in X is text to a spreadsheet too
+    return f"{float(text):.5E}".replace("E+0", "E+")
+
+
+def test_a_csv_saved_by_a_spreadsheet_comes_back_by_its_check_code(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    own, _ = townships
+    _, csv = published(workspace, own)
+    table = pl.read_csv(csv, infer_schema=False)
+    assert LIST_KEY_HEADER in table.columns  # the csv always carries the 核对码
+    rounded = table.with_columns(
+        pl.col("户编号").map_elements(spreadsheet_saved, return_dtype=pl.String),
+        pl.col("户主身份证号").map_elements(spreadsheet_saved, return_dtype=pl.String),
+        pl.lit("Sep-26").alias("期次"),  # 2026-09 read as a date and shown as Excel does
+        pl.lit("确认纳入").alias("核实结果"),
+        pl.lit("2026/10/5").alias("核实日期"),
+    )
+    assert rounded["户编号"][0] != table["户编号"][0]
+    target = workspace["root"] / "saved.csv"
+    target.write_bytes(rounded.write_csv().encode("gb18030"))  # saved in the system's code page
+    result = run_import(workspace["db"], target)
+    assert (result.accepted, result.rejected) == (table.height, 0)
+    stored = query(workspace["db"], "SELECT household_id FROM verifications ORDER BY 1")
+    assert stored["household_id"].to_list() == sorted(table["户编号"].to_list())
+
+
+def test_a_rounded_csv_without_its_check_code_asks_for_the_xlsx_in_one_line(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    own, _ = townships
+    _, csv = published(workspace, own)
+    table = pl.read_csv(csv, infer_schema=False).drop(LIST_KEY_HEADER)
+    for form in ("plain", "scientific"):
+        shown = (
+            pl.col("户编号").str.slice(0, 15) + pl.lit("0")
+            if form == "plain"
+            else pl.col("户编号").map_elements(spreadsheet_saved, return_dtype=pl.String)
+        )
+        target = workspace["root"] / f"{own}_{form}.csv"
+        table.with_columns(
+            shown.alias("户编号"),
+            pl.lit("确认纳入").alias("核实结果"),
+            pl.lit("2026-10-05").alias("核实日期"),
+        ).write_csv(target)
+        result = invoke("feedback", "import", target, "--period", PERIOD, "--db", workspace["db"])
+        assert result.exit_code == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert "send back the xlsx" in line and "发回原样的 xlsx" in line
+        assert nothing_stored(workspace["db"])
+
+
+def test_a_csv_number_that_only_looks_rounded_is_its_own_household() -> None:
+    listed = pl.DataFrame({"household_id": ["4306241010030000"], "township": ["城关镇"]})
+    rows = decision_rows(("4306241010030000", "确认纳入", "2026-10-05"))
+    assert feedback_rows.rounded_example(rows, listed) is None
+    assert feedback_rows.spreadsheet_form("4306241010030000", "4306241010030001")
+    assert feedback_rows.spreadsheet_form("4.30624E+15", "4306241010030001")
+    assert not feedback_rows.spreadsheet_form("4306241010030001", "4306241010030001")
+    assert not feedback_rows.spreadsheet_form("4306241010040000", "4306241010030001")
+
+
+def test_the_printed_lists_extra_rows_are_not_rows_of_the_list() -> None:
+    """A village's heading, subtotal and signature lines carry no household and no answer."""
+    raw = pl.DataFrame(
+        {
+            "row_number": [4, 5, 6, 7],
+            "household_id": [None, "4306241010010001", None, None],
+            "verification_result": [None, "确认纳入", None, None],
+            "verification_date": [None, "2026-10-05", None, None],
+        },
+        schema={"row_number": pl.Int64} | {c: pl.String for c in HEADER_KEYS},
+    )
+    rows = feedback_rows.parse_rows(raw)
+    assert rows["row_number"].to_list() == [5]
+
+
+HEADER_KEYS = ("household_id", "verification_result", "verification_date")
+
+
+# ---------------------------------------------------------------- the 风险消除候选 list
+
+
+CLEAR = 2  # screened periods without a risk before a monitored household is proposed
+
+
+@pytest.fixture(scope="module")
+def removal_county(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The sample county's first two months screened with a 2-period removal check, so
+    that 2026-08 has 风险消除候选 lists."""
+    import yaml
+
+    work = tmp_path_factory.mktemp("removal")
+    county = work / "county.yaml"
+    county.write_text(
+        yaml.safe_dump({"risk_removal_clear_periods": {"values": {"2021-01-01": CLEAR}}}),
+        encoding="utf-8",
+    )
+    db, out = work / "screening.duckdb", work / "out"
+    for period in SAMPLE_PERIODS[:2]:
+        run.run_period(db=db, inbox=sample_inbox, out=out, period=period, params_file=county)
+    publish_on(db, SAMPLE_PERIODS[1], dt.datetime(2026, 9, 1, 8, 0))
+    return {"db": db, "out": out, "params": county, "inbox": sample_inbox, "root": work}
+
+
+@pytest.fixture
+def removal_workspace(removal_county: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
+    db, out = tmp_path / "screening.duckdb", tmp_path / "out"
+    shutil.copy2(removal_county["db"], db)
+    shutil.copytree(removal_county["out"], out)
+    return {**removal_county, "db": db, "out": out, "root": tmp_path}
+
+
+def candidate_lists(out: Path, period: str) -> list[Path]:
+    return sorted((out / period).rglob("风险消除候选_*.xlsx"))
+
+
+def test_a_filled_risk_removal_list_round_trips_and_shows_everywhere(
+    removal_workspace: dict[str, Path],
+) -> None:
+    ws = removal_workspace
+    august, september = SAMPLE_PERIODS[1], SAMPLE_PERIODS[2]
+    (xlsx, *_) = candidate_lists(ws["out"], august)
+    rows = household_rows(xlsx)
+    assert len(rows) >= 2
+    book = openpyxl.load_workbook(xlsx)
+    sheet = book.worksheets[0]
+    headers = headers_of(sheet)
+    decision = headers.index("消除意见") + 1
+    assert headers[decision - 1 : decision + 2] == ["消除意见", "意见日期", "备注"]
+    answers = {
+        rows[0]: ("同意消除", dt.date(2026, 9, 10), "收入稳定，已评议公示"),
+        rows[1]: ("暂不消除", "2026-09-12", "仍有大额医疗支出"),
+    }
+    for row, values in answers.items():
+        for i, value in enumerate(values):
+            sheet.cell(row, decision + i, value)
+    target = ws["root"] / xlsx.name
+    book.save(target)  # opened and saved by openpyxl, as a spreadsheet program would
+
+    result = feedback.import_feedback(ws["db"], target, august)
+    assert result.kind.name == "风险消除候选"
+    assert (result.accepted, result.rejected) == (2, 0)
+    agreed, deferred = household_at(target, rows[0]), household_at(target, rows[1])
+    stored = query(
+        ws["db"], "SELECT household_id, decision, decision_date, note FROM removal_decisions"
+    ).sort("decision")
+    assert stored.rows() == [
+        (agreed, "同意消除", dt.date(2026, 9, 10), "收入稳定，已评议公示"),
+        (deferred, "暂不消除", dt.date(2026, 9, 12), "仍有大额医疗支出"),
+    ]
+    assert query(ws["db"], "SELECT count(*) AS n FROM verifications")["n"][0] == 0
+    again = feedback.import_feedback(ws["db"], target, august)  # again: nothing changes
+    assert (again.accepted, again.unchanged) == (0, 2)
+
+    # The next month: the answers show in the household's history, explain and the list.
+    run.run_period(
+        db=ws["db"], inbox=ws["inbox"], out=ws["out"], period=september, params_file=ws["params"]
+    )
+    history = query(
+        ws["db"],
+        "SELECT period, removal_decision, removal_decision_date FROM household_history "
+        f"WHERE household_id = '{deferred}' ORDER BY period",
+    )
+    assert history.filter(pl.col("period") == august).row(0)[1:] == (
+        "暂不消除",
+        dt.date(2026, 9, 12),
+    )
+    later = query(
+        ws["db"],
+        "SELECT household_id, last_removal_decision, last_removal_decision_date "
+        f"FROM removal_candidates WHERE period = '{september}'",
+    )
+    shown = {r[0]: r[1:] for r in later.rows()}
+    assert shown.get(deferred) == ("暂不消除", dt.date(2026, 9, 12))
+    for path in candidate_lists(ws["out"], september):
+        for record in household_records(openpyxl.load_workbook(path).worksheets[0]):
+            if record["户编号"] == deferred:
+                assert record["上次消除意见"] == "暂不消除\n2026-09-12"
+    explained = invoke("explain", deferred, "--period", september, "--db", ws["db"])
+    assert explained.exit_code == 0, explained.output
+    assert "暂不消除" in explained.stdout and "仍有大额医疗支出" in explained.stdout
+
+
+def test_a_risk_removal_answer_is_checked_like_a_verification(
+    removal_workspace: dict[str, Path],
+) -> None:
+    ws = removal_workspace
+    (xlsx, *_) = candidate_lists(ws["out"], SAMPLE_PERIODS[1])
+    rows = household_rows(xlsx)
+    book = openpyxl.load_workbook(xlsx)
+    sheet = book.worksheets[0]
+    decision = headers_of(sheet).index("消除意见") + 1
+    sheet.cell(rows[0], decision, "确认纳入")  # the other list's answer
+    sheet.cell(rows[0], decision + 1, "2026-09-10")
+    sheet.cell(rows[1], decision, "同意消除")  # no date
+    target = ws["root"] / "renamed.xlsx"  # its 说明 sheet says which list it is
+    book.save(target)
+    result = feedback.import_feedback(ws["db"], target, SAMPLE_PERIODS[1])
+    assert result.kind.name == "风险消除候选" and result.accepted == 0
+    checks = dict(result.rejects.select("row_number", "check").rows())
+    assert checks == {rows[0]: "invalid_result", rows[1]: "missing_date"}
+    message = " ".join(result.rejects["message"].to_list())
+    assert "消除意见「确认纳入」应为 同意消除 / 暂不消除" in message and "意见日期为空" in message
+    kinds = query(ws["db"], "SELECT DISTINCT list_kind FROM verification_rejects")
+    assert kinds["list_kind"].to_list() == ["风险消除候选"]

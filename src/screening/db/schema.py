@@ -43,10 +43,12 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec]) 
     with transaction(con):
         for spec in specs.values():
             con.execute(staging_ddl(spec))
-            con.execute(current_view_sql(spec))
         for table in tables.stored():
             con.execute(table.ddl())
         _migrate(con, specs)
+        # After the migration: a view's * is expanded when it is made.
+        for spec in specs.values():
+            con.execute(current_view_sql(spec))
         for view in VIEWS:
             con.execute(view_sql(view))
         dictionary.apply_comments(con, specs)

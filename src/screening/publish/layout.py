@@ -30,11 +30,13 @@ TARGET_POINTS = 9.3  # what the writers aim for: room for a program's own roundi
 LINE_HEIGHT = 14.0  # points per line of 10-point text, CJK fallback fonts included
 MIN_ROW_HEIGHT = 24.0  # a household's row: room to write an answer by hand
 PADDING = 2  # width units beside a cell's text
+NARROWEST = 6  # the least a wrapping column is given: three CJK characters a line
 # A4 in points, and the margins in inches (the header and footer sit in the top and bottom).
 A4_WIDTH, A4_HEIGHT = 595.28, 841.89
 MARGINS = {"left": 0.3, "right": 0.3, "top": 0.75, "bottom": 0.6}
 _DIGIT_PIXELS = 7  # Calibri 11, xlsxwriter's default font
 _CELL_PIXELS = 5  # padding Excel adds to every column
+_DIGIT_POINTS = 0.507 * 11  # the advance of Calibri's (and Carlito's) '0' at 11 points
 
 # East Asian Wide and Fullwidth characters that lists carry (CJK ideographs and
 # punctuation, kana, hangul, full-width forms): two width units each. (Emoji, also wide,
@@ -115,12 +117,14 @@ def money_text(value: pl.Expr) -> pl.Expr:
 
 
 def column_points(width: float) -> float:
-    """The printed width of a column `width` units wide at 100 %: pixels as Excel stores
-    them (a digit of 7 pixels per unit, 5 pixels of padding), 0.75 point each."""
+    """The printed width of a column `width` units wide at 100 %, the wider of two readings
+    of the stored width (pixels ÷ 7): Excel's, 7 whole pixels of 0.75 point per unit; and
+    LibreOffice's, the default font's digit (Calibri or Carlito 11: 0.507 em, 5.58 points)
+    per unit, which prints about 6 % wider."""
     if width <= 0:
         return 0.0
     pixels = int(width * _DIGIT_PIXELS + 0.5) + _CELL_PIXELS if width >= 1 else int(width * 12)
-    return pixels * 0.75
+    return max(pixels * 0.75, pixels / _DIGIT_PIXELS * _DIGIT_POINTS)
 
 
 def printable_width(landscape: bool) -> float:
@@ -138,16 +142,23 @@ def fit_scale(widths: Sequence[float], landscape: bool) -> float:
 
 
 def fit_widths(cols: Sequence[Col], widths: list[float], landscape: bool) -> list[float]:
-    """`widths`, with the wrapping columns narrowed (widest first, towards their minimum)
-    until the body prints at TARGET_POINTS or more, or nothing more can give."""
+    """`widths`, with the wrapping columns narrowed (the one with most room first) until
+    the body prints at TARGET_POINTS or more: towards their minimum, and then, if the page
+    is still too narrow (a county with more columns than foreseen), towards NARROWEST, so
+    that the type never gets smaller than MIN_PRINT_POINTS while a column can still give."""
     widths = list(widths)
-    while FONT_SIZE * fit_scale(widths, landscape) < TARGET_POINTS:
-        room = [(w - c.min_width, i) for i, (c, w) in enumerate(zip(cols, widths, strict=True))]
-        give = [(r, i) for r, i in room if cols[i].wrap and r >= 1]
-        if not give:
-            break
-        _, i = max(give)
-        widths[i] -= 1
+    for floor, target in (((c.min_width for c in cols), TARGET_POINTS), (None, MIN_PRINT_POINTS)):
+        floors = [NARROWEST] * len(cols) if floor is None else list(floor)
+        while FONT_SIZE * fit_scale(widths, landscape) < target:
+            give = [
+                (w - low, i)
+                for i, (c, w, low) in enumerate(zip(cols, widths, floors, strict=True))
+                if c.wrap and w - low >= 1
+            ]
+            if not give:
+                break
+            _, i = max(give)
+            widths[i] -= 1
     return widths
 
 

@@ -65,6 +65,7 @@ class Ledger:
     # row of each gets a heavier line above, and every other household a soft shade.
     household: str | None = None
     headings: bool = True  # a heading row naming the group before its rows
+    min_row_height: float = MIN_ROW_HEIGHT  # room to write an answer by hand
 
 
 def write_ledger(sheet: Worksheet, ledger: Ledger, formats: Formats) -> None:
@@ -104,7 +105,7 @@ def write_ledger(sheet: Worksheet, ledger: Ledger, formats: Formats) -> None:
             sheet.merge_range(r, 0, r, last, ledger.empty, formats.get("subtotal"))
             sheet.set_row(r, MIN_ROW_HEIGHT)
         return
-    heights = _row_heights(cols, shown, widths, ledger.rows.height)
+    heights = _row_heights(cols, shown, widths, ledger.rows.height, ledger.min_row_height)
     wraps = {
         c.key: bool((lines_of > 1).any())
         for c, lines_of in zip(
@@ -249,18 +250,21 @@ def _line_counts(shown: pl.Series, width: float) -> pl.Series:
 
 
 def _row_heights(
-    cols: Sequence[Col], shown: Mapping[str, pl.Series], widths: Sequence[float], n: int
+    cols: Sequence[Col],
+    shown: Mapping[str, pl.Series],
+    widths: Sequence[float],
+    n: int,
+    least: float,
 ) -> list[float]:
-    """Each row's height: its tallest cell's lines, at least MIN_ROW_HEIGHT (room to
-    write an answer by hand). Neither Excel nor LibreOffice grows a row for wrapped text
-    on opening, so the height is set."""
+    """Each row's height: its tallest cell's lines, at least `least`. Neither Excel nor
+    LibreOffice grows a row for wrapped text on opening, so the height is set."""
     counts = [pl.Series("_one", [1] * n, pl.Int64)]
     for i, (col, width) in enumerate(zip(cols, widths, strict=True)):
         found = _line_counts(shown[col.key], width)
         if found.len() == n:
             counts.append(found.alias(f"_c{i}"))
     lines = pl.DataFrame(counts).select(pl.max_horizontal(pl.all())).to_series()
-    return [max(MIN_ROW_HEIGHT, k * LINE_HEIGHT + 6) for k in lines.to_list()]
+    return [max(least, k * LINE_HEIGHT + 6) for k in lines.to_list()]
 
 
 def _lines(text: str, width: float) -> int:

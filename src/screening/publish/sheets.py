@@ -30,7 +30,7 @@ from screening.publish.columns import (
     with_list_keys,
 )
 from screening.publish.files import CANDIDATES_PREFIX, LIST_PREFIX
-from screening.publish.layout import Col, money_text
+from screening.publish.layout import LINE_HEIGHT, Col, money_text
 from screening.publish.ledger import GROUP, Ledger, date_validation, list_validation
 from screening.rules import RISK_LABELS, RISKS
 from screening.vocab import AWAITING_ANSWER, COLOURS, REMOVAL_DECISIONS
@@ -51,6 +51,7 @@ CONTACTS_SCHEMA = pl.Schema(
 GRADE_LABELS: dict[int, str] = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}
 NONE = "无"  # an empty field of a list, said in words
 SEQ = "_seq"
+MEMBER_ROW_HEIGHT = LINE_HEIGHT + 4  # nothing is written by hand on the members sheet
 HOUSEHOLD = "_household"  # the members sheet's rows of one household share it (their 序号)
 NO_VILLAGE = "（未填村）"
 SIGN_LINES = (
@@ -64,10 +65,17 @@ def demo_mark(meta: PublishMeta) -> str:
     return "【示例数据 虚构人员】" if meta.demo else ""
 
 
-def info_line(township: str, meta: PublishMeta, count: str) -> str:
+def info_line(township: str, meta: PublishMeta, count: str, line: bool = False) -> str:
+    """乡镇, 期次, 生成日期 and the count under a sheet's title (and the monitoring line in
+    force, where the rows compare incomes with it)."""
     made = f"　　生成日期：{meta.made.isoformat()}" if meta.made else ""
+    standard = ""
+    if line:
+        amount = pl.select(money_text(pl.lit(meta.params.monitoring_line))).item()
+        standard = f"　　监测标准：{amount} 元/人·年"
     return (
-        f"乡镇：{township}　　期次：{period_words(meta.period)}（{meta.period}）{made}　　{count}"
+        f"乡镇：{township}　　期次：{period_words(meta.period)}（{meta.period}）{made}"
+        f"{standard}　　{count}"
     )
 
 
@@ -117,10 +125,16 @@ def with_contacts(frame: pl.DataFrame, contacts: pl.DataFrame | None) -> pl.Data
 
 
 def _contact_cell(frame: pl.DataFrame) -> pl.Expr | None:
-    """村民小组, 住址, 联系电话 and 帮扶责任人, one a line; None without any of them."""
+    """村民小组, 住址, 联系电话 and 帮扶责任人, one a line (the 村民小组 left out where the
+    住址 names it); None without any of them."""
     parts = []
     if "group" in frame.columns:
-        parts.append(pl.col("group"))
+        named = (
+            pl.col("address").str.contains(pl.col("group"), literal=True).fill_null(False)
+            if "address" in frame.columns
+            else pl.lit(False)
+        )
+        parts.append(pl.when(~named).then(pl.col("group")))
     if "address" in frame.columns:
         parts.append(pl.col("address"))
     if "phone" in frame.columns:
@@ -145,15 +159,8 @@ _RISK_AMOUNTS: dict[str, pl.Expr] = {
     "EDUCATION": pl.concat_str([pl.lit("教育支出 "), _yuan("education_cost")]),
     "ACCIDENT": pl.concat_str([pl.lit("意外损失 "), _yuan("accident_loss")]),
     "SPENDING": pl.concat_str([pl.lit("刚性支出 "), _yuan("rigid_expenditure")]),
-    "LOW_INCOME": pl.concat_str(
-        [
-            pl.lit("人均 "),
-            _yuan("per_capita_income"),
-            pl.lit("（标准 "),
-            _yuan("monitoring_line"),
-            pl.lit("）"),
-        ]
-    ),
+    # The line is the same for every household: the title rows say it.
+    "LOW_INCOME": pl.concat_str([pl.lit("人均 "), _yuan("per_capita_income")]),
 }
 
 
@@ -176,11 +183,10 @@ def family_cell(line: bool = False) -> pl.Expr:
     size = pl.concat_str([pl.col("household_size").cast(pl.String), pl.lit("人")])
     first = pl.concat_list([pl.col("household_type"), size]).list.drop_nulls().list.join(" · ")
     income = pl.concat_str([pl.lit("人均 "), _yuan("per_capita_income")])
+    lines = [first, pl.col("labour_capacity"), income]
     if line:
-        income = pl.concat_str([income, pl.lit("（标准 "), _yuan("monitoring_line"), pl.lit("）")])
-    return (
-        pl.concat_list([first, pl.col("labour_capacity"), income]).list.drop_nulls().list.join("\n")
-    )
+        lines.append(pl.concat_str([pl.lit("标准 "), _yuan("monitoring_line")]))
+    return pl.concat_list(lines).list.drop_nulls().list.join("\n")
 
 
 def status_cell() -> pl.Expr:
@@ -251,7 +257,7 @@ def households_ledger(
     counts = colour_counts_sentence(households)
     ledger = Ledger(
         title=f"{demo_mark(meta)}{LIST_PREFIX}核实台账",
-        info=info_line(township, meta, counts),
+        info=info_line(township, meta, counts, line=True),
         cols=cols,
         rows=rows,
         page_header=demo_mark(meta),
@@ -347,6 +353,7 @@ def details_ledger(
         page_header=demo_mark(meta),
         empty="本期没有疑似监测对象。",
         household=HOUSEHOLD,
+        min_row_height=MEMBER_ROW_HEIGHT,
     )
 
 
@@ -388,7 +395,7 @@ def candidates_ledger(
             checked.list.first(),
             pl.lit(" 至 "),
             checked.list.last(),
-            pl.lit("，共 "),
+            pl.lit("\n共 "),
             checked.list.len().cast(pl.String),
             pl.lit(" 期"),
         ]
@@ -419,8 +426,8 @@ def candidates_ledger(
         *([Col(LIST_KEY_HEADER, LIST_KEY, min_width=9)] if _keyed(meta) else []),
         Col("户主姓名", "head_name", min_width=6, max_width=12, wrap=True),
         Col("户主身份证号", "head_id_number", min_width=10, max_width=22),
-        Col("家庭情况", "_family", min_width=12, max_width=26, wrap=True),
-        Col("已核查无风险期次", "_checked", min_width=10, max_width=16, wrap=True),
+        Col("家庭情况", "_family", min_width=12, max_width=18, wrap=True),
+        Col("已核查无风险期次", "_checked", min_width=10, max_width=19, wrap=True),
         Col("最近有风险期次\n及风险点", "_last_risk", min_width=10, max_width=18, wrap=True),
         Col("上次消除意见", "_earlier", min_width=8, max_width=12, wrap=True),
         *(
