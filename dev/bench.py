@@ -135,7 +135,7 @@ SIZES = {
     "small": BenchSize("small", 14_300, months=3, repeats=3),
     # A county with a high monitoring line: about 28,000 of 100,000 households listed.
     "biglist": BenchSize(
-        "biglist", 100_000, months=3, naive=False, params=(("monitoring_line", 9400),)
+        "biglist", 100_000, months=3, naive=False, params=(("monitoring_line", 9500),)
     ),
     "county": BenchSize("county", 290_000, months=12, repeats=3),
     "province": BenchSize("province", 2_900_000, months=12, naive=False),

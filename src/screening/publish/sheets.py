@@ -127,7 +127,7 @@ def with_contacts(frame: pl.DataFrame, contacts: pl.DataFrame | None) -> pl.Data
 def _contact_cell(frame: pl.DataFrame) -> pl.Expr | None:
     """村民小组, 住址, 联系电话 and 帮扶责任人, one a line (the 村民小组 left out where the
     住址 names it); None without any of them."""
-    parts = []
+    parts: list[pl.Expr] = []
     if "group" in frame.columns:
         named = (
             pl.col("address").str.contains(pl.col("group"), literal=True).fill_null(False)
