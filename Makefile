@@ -60,13 +60,18 @@ test: venv
 test-fast: venv
 	$(BIN)/pytest -q -m "not slow and not flow"
 
-# Renders a published xlsx with LibreOffice (installed from Debian's packages if missing)
-# and checks a page comes out: the officer's view, beyond what openpyxl can tell.
+# Renders every sheet of the published workbooks with LibreOffice (installed from Debian's
+# packages if missing; Carlito has Calibri's widths, as Excel lays the sheets out): the
+# demo's lists, a 30,000-household county's largest township (generated and screened once
+# into .check-xlsx/county-30000) and the widest list there is. Checks the type on every page
+# is 9 points or more and each village starts a page; the PDFs stay in .check-xlsx/pdf/ to
+# be looked at (pdftoppm -png).
 check-xlsx: venv
-	@command -v soffice >/dev/null && command -v pdftoppm >/dev/null || { \
+	@command -v soffice >/dev/null && command -v pdftotext >/dev/null \
+	  && fc-list | grep -q Carlito || { \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-	    libreoffice-calc-nogui poppler-utils fonts-noto-cjk >/dev/null; }
-	$(BIN)/pytest -q tests/pipeline/test_publish.py -k libreoffice
+	    libreoffice-calc-nogui poppler-utils fonts-noto-cjk fonts-crosextra-carlito >/dev/null; }
+	CHECK_XLSX=1 $(BIN)/pytest -q -rs tests/pipeline/test_print.py
 
 # Renders the demo's run-report.html in headless Chromium (installed from Debian's packages
 # if missing) with the network cut off: the page must load nothing but itself and show the
@@ -98,7 +103,7 @@ sample-data: venv
 	$(BIN)/python -m dev.sample --out sample_data --households 500 --periods 2026-07,2026-08,2026-09 --seed 20260701
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(DEMO) .pytest_cache .mypy_cache .ruff_cache .bench
+	rm -rf $(VENV) $(TOOLS) $(DEMO) .pytest_cache .mypy_cache .ruff_cache .bench .check-xlsx
 
 # The data dictionary page is generated from src/screening/db/dictionary.py (a test checks it);
 # written only once it is made, so a failure leaves the page as it was.

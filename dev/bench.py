@@ -38,7 +38,6 @@ import os
 import platform
 import pstats
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -54,7 +53,7 @@ import polars as pl
 import psutil
 import pyarrow as pa
 
-from dev import sample
+from dev import bench_whole, sample
 from screening import contract, params, periods
 from screening.db import deliveries as db_deliveries
 from screening.db import runs as db_runs
@@ -94,6 +93,20 @@ class BenchSize:
     months: int  # consecutive periods ending LAST_PERIOD; the last one is screened
     naive: bool = True  # run the pandas baseline (too slow and too big for a province)
     repeats: int = 1  # best of n for the screen step and the baselines
+    # Parameters of the county (name → value in force from 2021): a county with a high
+    # monitoring line lists many households.
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def params_file(self, folder: Path) -> Path | None:
+        """The county's parameter file (written into `folder`), or None: the defaults."""
+        if not self.params:
+            return None
+        import yaml
+
+        path = folder / "params.yaml"
+        values = {name: {"values": {"2021-01-01": value}} for name, value in self.params}
+        path.write_text(yaml.safe_dump(values, allow_unicode=True), encoding="utf-8")
+        return path
 
     @property
     def periods(self) -> tuple[str, ...]:
@@ -122,6 +135,10 @@ class BenchSize:
 # 290,000 households), so these are 50 thousand, 1 million and 10 million persons.
 SIZES = {
     "small": BenchSize("small", 14_300, months=3, repeats=3),
+    # A county with a high monitoring line: about 28,000 of 100,000 households listed.
+    "biglist": BenchSize(
+        "biglist", 100_000, months=3, naive=False, params=(("monitoring_line", 9500),)
+    ),
     "county": BenchSize("county", 290_000, months=12, repeats=3),
     "province": BenchSize("province", 2_900_000, months=12, naive=False),
 }
@@ -276,7 +293,9 @@ def _generate(inbox: Path, size: BenchSize) -> Measure:
     return m
 
 
-def _setup(inbox: Path, db: Path, out: Path, periods: tuple[str, ...]) -> list[Measure]:
+def _setup(
+    inbox: Path, db: Path, out: Path, periods: tuple[str, ...], params_file: Path | None = None
+) -> list[Measure]:
     """The database as it stands before the screened month: every earlier month ingested,
     and the previous month run (its lists give this month's 新增 / 持续)."""
     specs = contract.load()
@@ -295,7 +314,12 @@ def _setup(inbox: Path, db: Path, out: Path, periods: tuple[str, ...]) -> list[M
             measures.append(m)
         with meter.measure(f"run of {previous} (run_period)", "rows read") as m:
             outcome = run.run_period(
-                db=db, inbox=inbox, out=out, period=previous, accept_held=contract.SOURCES
+                db=db,
+                inbox=inbox,
+                out=out,
+                period=previous,
+                accept_held=contract.SOURCES,
+                params_file=params_file,
             )
             m.rows = sum(r.rows_read for r in outcome.ingest)
         measures.append(m)
@@ -304,10 +328,17 @@ def _setup(inbox: Path, db: Path, out: Path, periods: tuple[str, ...]) -> list[M
 
 # What is measured is the pipeline's speed: a small synthetic county's outsiders can trip a
 # completeness gate (match rate), so the bench accepts whatever is held.
-def _end_to_end(inbox: Path, db: Path, out: Path, period: str) -> Measure:
+def _end_to_end(
+    inbox: Path, db: Path, out: Path, period: str, params_file: Path | None = None
+) -> Measure:
     with Meter() as meter, meter.measure("run.run_period end to end", "rows read") as m:
         outcome = run.run_period(
-            db=db, inbox=inbox, out=out, period=period, accept_held=contract.SOURCES
+            db=db,
+            inbox=inbox,
+            out=out,
+            period=period,
+            accept_held=contract.SOURCES,
+            params_file=params_file,
         )
         m.rows = sum(r.rows_read for r in outcome.ingest)
     return m
@@ -332,6 +363,8 @@ class StagesResult:
     floor_diff: list[str]
     naive_diff: list[str]
     profiles: dict[str, str] = field(default_factory=dict)
+    publish: Measure | None = None  # publish.publish alone: every township's files
+    whole_floor: Measure | None = None  # files read, rules in SQL, township CSVs (best of n)
 
 
 def _stages(
@@ -342,15 +375,19 @@ def _stages(
     with_naive: bool,
     repeats: int,
     profile_dir: Path | None,
+    params_file: Path | None = None,
 ) -> StagesResult:
     """The monthly run of `period`, one stage function at a time, in the order and the
     transactions `run.run_period` uses; then the baselines on the same database."""
     specs = contract.load()
-    resolved = params.load().at(period)
+    resolved = params.load(params_file).at(period)
     con = _quiet(connect(db))
+    published: list[Measure] = []
     try:
         with Meter(profile_dir) as stage_meter:
-            stages, result = _monthly_stages(stage_meter, con, inbox, out, period, specs, resolved)
+            stages, result = _monthly_stages(
+                stage_meter, con, inbox, out, period, specs, resolved, published
+            )
         step = Measure(
             "screen step (load as of P + screen)",
             seconds=stages[3].seconds + stages[4].seconds,
@@ -362,6 +399,7 @@ def _stages(
             floor, floor_codes, naive, naive_codes, step = _baselines(
                 meter, con, period, resolved, with_naive, repeats, step
             )
+            whole = _whole_floor(meter, con, inbox, period, resolved, out, repeats)
     finally:
         con.close()
     # The three compute the same thing for the same people: rows/s counts persons screened.
@@ -380,7 +418,31 @@ def _stages(
         floor_diff=compare_codes(expected, floor_codes),
         naive_diff=compare_codes(expected, naive_codes) if naive_codes is not None else [],
         profiles=stage_meter.profiles,
+        publish=published[0] if published else None,
+        whole_floor=whole,
     )
+
+
+def _whole_floor(
+    meter: Meter,
+    con: duckdb.DuckDBPyConnection,
+    inbox: Path,
+    period: str,
+    resolved: params.ResolvedParams,
+    out: Path,
+    repeats: int,
+) -> Measure:
+    """The whole-run floor (bench_whole.whole_floor), best of `repeats`."""
+    best: Measure | None = None
+    for _ in range(max(repeats, 1)):
+        with meter.measure("whole-run floor: files, SQL, township CSVs", "rows read") as m:
+            m.rows, _written = bench_whole.whole_floor(
+                con, inbox, period, resolved, _floor_sql(resolved), out.with_name("floor")
+            )
+        if best is None or m.seconds < best.seconds:
+            best = m
+    assert best is not None
+    return best
 
 
 def _monthly_stages(
@@ -391,6 +453,7 @@ def _monthly_stages(
     period: str,
     specs: dict[str, contract.SourceSpec],
     resolved: params.ResolvedParams,
+    published: list[Measure] | None = None,
 ) -> tuple[list[Measure], screen.ScreenResult]:
     found = discover(inbox, period, specs)
     paths: dict[str, Path] = {s: f.path for s, f in found.items() if f.path is not None}
@@ -496,6 +559,7 @@ def _monthly_stages(
             params=resolved,
             sources={r.source: r.status for r in results},
             all_townships=all_townships,
+            list_key_secret=db_runs.list_key_secret(con),
         )
         with transaction(con):
             # What run_period calls: the stored lists are part of publishing, and a copy
@@ -503,7 +567,22 @@ def _monthly_stages(
             db_runs.store_outputs(
                 con, period, None, result.suspects, result.evidence, result.match_rates
             )
-            publish.publish(out, result.suspects, result.evidence, result.members, meta)
+            lists = Measure("publish the lists (publish.publish)", unit="households listed")
+            cpu, began = psutil.Process().cpu_times(), time.perf_counter()
+            publish.publish(
+                out,
+                result.suspects,
+                result.evidence,
+                result.members,
+                meta,
+                candidates=result.candidates,
+            )
+            lists.seconds = time.perf_counter() - began
+            now = psutil.Process().cpu_times()
+            lists.cpu_seconds = now.user + now.system - cpu.user - cpu.system
+            lists.rows = result.suspects.height
+            if published is not None:
+                published.append(lists)
             report_files.write_report(out, rep)
             with StagedFiles() as staged:  # the departments' feedback files
                 stage_departments(staged, out, con, meta)
@@ -861,6 +940,14 @@ class BenchResult:
     machine: dict[str, str]
     date: str
     cli_start: float = math.nan  # seconds before `screening --help` has printed (median)
+    start_up: dict[str, float] = field(default_factory=dict)  # command → median seconds
+    load: str = ""  # the machine's load average when the bench ended
+
+    @property
+    def whole_floor_ratio(self) -> float:
+        """The monthly run end to end ÷ the whole-run floor (target < 4 at county size)."""
+        whole = self.stages.whole_floor
+        return _ratio(self.end_to_end.seconds, whole.seconds) if whole else math.nan
 
     @property
     def floor_ratio(self) -> float:
@@ -896,19 +983,9 @@ CLI_START_REPEATS = 5
 
 def cli_start_seconds(repeats: int = CLI_START_REPEATS) -> float:
     """The median wall time of `screening --help` in a fresh process (the console script
-    beside this Python, as an operator runs it)."""
-    script = Path(sys.executable).parent / "screening"
-    command = (
-        [str(script), "--help"]
-        if script.is_file()
-        else [sys.executable, "-c", "from screening.cli.main import app; app()", "--help"]
-    )
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        times.append(time.perf_counter() - started)
-    return sorted(times)[len(times) // 2]
+    beside this Python, as an operator runs it); bench_whole.command_seconds measures it
+    with byte-compiled modules, as an installed program has them."""
+    return bench_whole.command_seconds(["--help"], repeats)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -954,6 +1031,7 @@ def run_bench(
         raise BenchError("the bench needs at least two months: one earlier, one screened")
     folder = cache / size.cache_key()
     inbox, work = folder / "inbox", folder / "work"
+    params_file = size.params_file(folder)
     generation = None
     if not (inbox / "manifest.json").is_file():
         need, free = generator_peak_estimate(size), psutil.virtual_memory().available
@@ -973,7 +1051,9 @@ def run_bench(
     try:
         setup_db = work / "setup.duckdb"
         say(f"setup: a database holding {size.periods[0]} … {size.periods[-2]} …")
-        setup = _phase(isolate, _setup, inbox, setup_db, work / "out-setup", size.periods)
+        setup = _phase(
+            isolate, _setup, inbox, setup_db, work / "out-setup", size.periods, params_file
+        )
         for name in ("stages", "e2e"):
             shutil.copyfile(setup_db, work / f"{name}.duckdb")
         say(f"monthly run of {period}, stage by stage, and the baselines …")
@@ -987,9 +1067,15 @@ def run_bench(
             size.naive,
             size.repeats,
             work / "profiles" if profile else None,
+            params_file,
         )
         say(f"monthly run of {period}, end to end …")
-        e2e = _phase(isolate, _end_to_end, inbox, work / "e2e.duckdb", work / "out-e2e", period)
+        e2e = _phase(
+            isolate, _end_to_end, inbox, work / "e2e.duckdb", work / "out-e2e", period, params_file
+        )
+        say("start-up of the command line …")
+        e2e_db = work / "e2e.duckdb"
+        start = bench_whole.start_up(e2e_db, period, bench_whole.a_listed_household(e2e_db, period))
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -1004,7 +1090,9 @@ def run_bench(
         end_to_end=e2e,
         machine=machine(),
         date=dt.date.today().isoformat(),
-        cli_start=cli_start_seconds(),
+        cli_start=start["screening --help"],
+        start_up=start,
+        load=_load_average(),
     )
     (folder / "last-result.json").write_text(
         json.dumps(_jsonable(result), ensure_ascii=False, indent=2, default=str) + "\n",
@@ -1069,6 +1157,7 @@ def render(result: BenchResult) -> str:
         f"monthly run of {period}, stage by stage",
         HEADER,
         *(_row(m) for m in st.stages),
+        *([_row(st.publish, "    ")] if st.publish else []),
         _row(
             Measure(
                 "total of the stages",
@@ -1085,6 +1174,7 @@ def render(result: BenchResult) -> str:
         _row(st.screen_step),
         _row(st.floor),
         *([_row(st.naive)] if st.naive else []),
+        *([_row(st.whole_floor)] if st.whole_floor else []),
         "",
         f"  screen step ÷ floor = {result.floor_ratio:.2f}× (target ≤ {FLOOR_TARGET:g}×)"
         + _verdict(result.floor_ratio <= FLOOR_TARGET)
@@ -1105,11 +1195,21 @@ def render(result: BenchResult) -> str:
             + f"; peak RSS {_mib(e2e.peak_rss)} MiB (target < {_mib(rss)} MiB)"
             + _verdict(e2e.peak_rss < rss)
         )
+    lines += _issue_20_targets(result)
     lines.append(
         f"  screening --help prints in {result.cli_start:.2f} s (median of "
         f"{CLI_START_REPEATS}; target < {CLI_START_TARGET:g} s)"
         + _verdict(result.cli_start < CLI_START_TARGET)
     )
+    for command, seconds in result.start_up.items():
+        if command != "screening --help":
+            lines.append(
+                f"  {command} (against this database) takes {seconds:.2f} s (median of "
+                f"{CLI_START_REPEATS}; target < {CLI_START_TARGET:g} s)"
+                + _verdict(seconds < CLI_START_TARGET)
+            )
+    if result.load:
+        lines.append(f"  load average when the bench ended: {result.load}")
     lines.append("")
     lines += _agreement("floor", st.floor_diff, st.listed)
     if st.naive:
@@ -1117,6 +1217,42 @@ def render(result: BenchResult) -> str:
     for stage, text in st.profiles.items():
         lines += ["", f"profile: {stage} (timings above include the profiler's overhead)", text]
     return "\n".join(lines)
+
+
+def _issue_20_targets(result: BenchResult) -> list[str]:
+    """Publishing a long list (SIZE=biglist) and the county's run against its whole floor."""
+    st, lines = result.stages, []
+    if st.publish is not None and result.size.name == "biglist":
+        lines.append(
+            f"  publishing {st.publish.rows:,} listed households takes {st.publish.seconds:.1f} s "
+            f"(target < {bench_whole.PUBLISH_SECONDS:g} s)"
+            + _verdict(st.publish.seconds < bench_whole.PUBLISH_SECONDS)
+        )
+    if st.whole_floor is not None:
+        seconds = result.end_to_end.seconds
+        line = (
+            f"  end to end ÷ whole-run floor = {result.whole_floor_ratio:.2f}× "
+            f"({seconds:.1f} s ÷ {st.whole_floor.seconds:.1f} s)"
+        )
+        if result.size.name == "county":
+            line += (
+                f" (targets < {bench_whole.COUNTY_FLOORS:g}× and < "
+                f"{bench_whole.COUNTY_SECONDS:g} s)"
+                + _verdict(
+                    result.whole_floor_ratio < bench_whole.COUNTY_FLOORS
+                    and seconds < bench_whole.COUNTY_SECONDS
+                )
+            )
+        lines.append(line)
+    return lines
+
+
+def _load_average() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return ""
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f} (1, 5, 15 min; {os.cpu_count()} cores)"
 
 
 def _verdict(ok: bool) -> str:

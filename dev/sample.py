@@ -3100,12 +3100,15 @@ def _render(
     rows: pl.DataFrame, source: str, style: FileStyle, period_index: int, rng: random.Random
 ) -> _Table:
     spec = contract.load()[source]
+    # The contract's optional columns a county may not send (the roster's contacts) are
+    # written only when generated (`generate(..., contacts=True)`).
+    columns = {k: c for k, c in spec.columns.items() if k in rows.columns}
     n = rows.height
     plain = frozenset(rows["_check"].is_not_null().arg_true().to_list())
     marked = rows.with_row_index("_j").filter(pl.col("_id_form").is_not_null())
     forced = dict(marked.select("_j", "_id_form").iter_rows())
     forms: dict[str, pl.Series] = {}
-    for key, col in spec.columns.items():
+    for key, col in columns.items():
         main, extras = _forms_for(source, col, style)
         eligible = _eligibility(rows, key, extras)
         picked = _pick_forms(
@@ -3114,7 +3117,7 @@ def _render(
         forms[f"_f_{key}"] = pl.Series(picked, dtype=pl.String)
     frame = rows.with_columns(**forms)
     exprs = []
-    for key, col in spec.columns.items():
+    for key, col in columns.items():
         text, number, date = _cell_exprs(key, col.type, pl.col(f"_f_{key}"))
         override = (pl.col("_column") == key) & pl.col("_override").is_not_null()
         exprs += [
@@ -3123,10 +3126,10 @@ def _render(
             pl.when(override).then(None).otherwise(date).cast(pl.Date).alias(f"{key}#d"),
         ]
     cells = frame.select(exprs)
-    keys = list(spec.columns)
+    keys = list(columns)
     table = _Table(
-        headers=_headers(source, style, period_index),
-        kinds=[spec.columns[k].type for k in keys],
+        headers=_headers(source, style, period_index, keys),
+        kinds=[columns[k].type for k in keys],
         text=[cells[f"{k}#t"] for k in keys],
         number=[cells[f"{k}#n"] for k in keys],
         date=[cells[f"{k}#d"] for k in keys],
@@ -3135,10 +3138,11 @@ def _render(
     return _quirks(table, source, style, rng)
 
 
-def _headers(source: str, style: FileStyle, period_index: int) -> list[str]:
+def _headers(source: str, style: FileStyle, period_index: int, keys: Sequence[str]) -> list[str]:
     spec = contract.load()[source]
     headers = []
-    for j, (key, col) in enumerate(spec.columns.items()):
+    for j, key in enumerate(keys):
+        col = spec.columns[key]
         if style.lang == "en" or not col.aliases:
             name = key
         else:
@@ -3519,11 +3523,13 @@ def generate(
     *,
     chunk_households: int | None = None,
     roster_xlsx: str | None = None,
+    contacts: bool = False,
 ) -> dict[str, Any]:
     """Write the sample inbox under `out` (one folder per period) and `out/manifest.json`;
     return the manifest. Refuses to write into a period folder that already has files.
     `roster_xlsx` (a key of ROSTER_SHAPES) writes every period's roster as an xlsx of that
-    shape instead of the usual CSV and parquet files.
+    shape instead of the usual CSV and parquet files. `contacts` adds the roster's optional
+    columns (联系电话, 村民小组, 住址, 帮扶责任人; `with_contacts`).
 
     A county of more than CHUNKED_ABOVE households (or any, given `chunk_households`) is
     generated in chunks of households, so that memory stays bounded; see
@@ -3532,11 +3538,15 @@ def generate(
         roster_xlsx_style(roster_xlsx)  # an unknown shape stops here
     chunk = chunk_size(households) if chunk_households is None else chunk_households
     if chunk is not None:
-        if roster_xlsx is not None:
-            raise ValueError("a roster xlsx shape is only written for a county built whole")
+        if roster_xlsx is not None or contacts:
+            raise ValueError(
+                "a roster xlsx shape or contacts are only written for a county built whole"
+            )
         return _generate_chunked(Path(out), households, list(periods), seed, chunk)
     county = build(households, periods, seed)
     county.roster_shape = roster_xlsx
+    if contacts:
+        county.rosters = [with_contacts(r) for r in county.rosters]
     out = Path(out)
     for period in (year_before_period(county.cal), *county.cal.periods):
         folder = out / period
@@ -3551,6 +3561,31 @@ def generate(
     (out / "manifest.json").write_text(text, encoding="utf-8")
     result: dict[str, Any] = json.loads(text)
     return result
+
+
+CONTACT_GROUPS = ("一组", "二组", "三组", "四组", "五组", "六组", "七组", "八组")
+CONTACT_HELPERS = ("王建国", "李红梅", "张志强", "刘海燕", "陈立新", "杨春华", "赵德明")
+
+
+def with_contacts(roster: pl.DataFrame) -> pl.DataFrame:
+    """The roster with the optional columns a county may add: 联系电话 (every head and
+    about a third of the others), 村民小组 and 住址 per household, 帮扶责任人 for 脱贫户 and
+    监测户. Derived from the household and ID numbers, without a random draw, so every other
+    column is what the same seed gives without them."""
+    number = pl.col("household_id").str.slice(-4).cast(pl.Int64, strict=False).fill_null(0)
+    group = pl.lit(pl.Series(CONTACT_GROUPS)).get(number % len(CONTACT_GROUPS))
+    helper = pl.lit(pl.Series(CONTACT_HELPERS)).get(number % len(CONTACT_HELPERS))
+    digits = pl.col("id_number").str.slice(8, 9).str.reverse()
+    return roster.with_columns(
+        phone=pl.when((pl.col("relation") == "户主") | (pl.col("_pid") % 3 == 0))
+        .then(pl.concat_str([pl.lit("13"), digits]))
+        .otherwise(None),
+        group=group,
+        address=pl.concat_str(
+            [pl.col("village"), group, (number % 60 + 1).cast(pl.String), pl.lit("号")]
+        ),
+        helper=pl.when(pl.col("household_type").is_in(["脱贫户", "监测户"])).then(helper),
+    )
 
 
 # ------------------------------------------------------------------ large counties, in chunks
@@ -3863,6 +3898,11 @@ def main(argv: list[str] | None = None) -> int:
         help="write the roster as an xlsx of this shape: merged (户编号/乡镇 merged per "
         "household), title (title rows above the header) or both",
     )
+    parser.add_argument(
+        "--contacts",
+        action="store_true",
+        help="add the roster's optional columns 联系电话, 村民小组, 住址, 帮扶责任人",
+    )
     args = parser.parse_args(argv)
     try:
         periods = [check_period(p.strip()) for p in args.periods.split(",") if p.strip()]
@@ -3870,7 +3910,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SampleError("periods must be distinct and in order, e.g. 2026-07,2026-08")
         if args.households < 1:
             raise SampleError("at least one household")
-        made = generate(args.out, args.households, periods, args.seed, roster_xlsx=args.roster_xlsx)
+        made = generate(
+            args.out,
+            args.households,
+            periods,
+            args.seed,
+            roster_xlsx=args.roster_xlsx,
+            contacts=args.contacts,
+        )
     except (PeriodError, SampleError, ValueError, FileExistsError, OSError) as exc:
         print(f"cannot generate the sample: {exc}", file=sys.stderr)
         return 2

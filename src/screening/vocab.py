@@ -53,10 +53,16 @@ DEFAULT_HOUSEHOLD_TYPE = ORDINARY
 STATUS_NEW, STATUS_CONTINUING = "新增", "持续"
 STATUS_MONITORED, STATUS_CONFIRMED = "已在监测", "已确认待录入"
 STATUSES = (STATUS_NEW, STATUS_CONTINUING, STATUS_MONITORED, STATUS_CONFIRMED)
+# The statuses a township is asked to answer for (whatever the colour): the others were
+# decided before. Those without an answer in time count as overdue.
+AWAITING_ANSWER = (STATUS_NEW, STATUS_CONTINUING)
 
 # The townships' answers (核实结果).
 CONFIRMED, DECLINED, PENDING = "确认纳入", "不予纳入", "待核实"
 DECISIONS = (CONFIRMED, DECLINED, PENDING)
+# The townships' answers on a 风险消除候选 list (消除意见).
+AGREE_REMOVAL, DEFER_REMOVAL = "同意消除", "暂不消除"
+REMOVAL_DECISIONS = (AGREE_REMOVAL, DEFER_REMOVAL)
 
 # Labour capacity (劳动力状况).
 NO_LABOUR, WEAK_LABOUR, HAS_LABOUR = "无劳动力", "弱劳动力", "有劳动力"

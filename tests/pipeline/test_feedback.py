@@ -1,7 +1,10 @@
 """Township verification results (核实结果) imported back into the database.
 
 Feedback files are made the way a township makes them: the published list of the
-screened sample county, opened and filled in (openpyxl for the xlsx), or its csv.
+screened sample county, opened and filled in (openpyxl for the xlsx), or its csv. A
+printed list has title rows above its header and, between its households, each village's
+heading, subtotal and signature lines: `household_rows` finds the rows that are
+households.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from screening.publish.columns import LIST_KEY_HEADER, SUSPECT_HEADERS
 from screening.publish.files import township_paths
 from screening.publish.workbook import SHEET_HOUSEHOLDS
 from tests.support.common import SAMPLE_PERIODS, query
+from tests.support.lists import headers_of, household_at, household_records, household_rows
 
 PERIOD = SAMPLE_PERIODS[-1]  # 2026-09: decisions dated 2026-09-01 … 2026-11-30
 HEADERS = ["核实结果", "核实日期", "备注"]
@@ -108,10 +112,11 @@ def fill_xlsx(
     extra_rows: list[list[object]] = (),  # type: ignore[assignment]
 ) -> Path:
     """The published workbook with its 核实结果/核实日期/备注 columns (the last three)
-    filled on the given sheet rows (1-based, header = 1); extra rows appended first."""
+    filled on the given sheet rows (1-based); extra rows appended first (after the
+    signature lines)."""
     book = openpyxl.load_workbook(source)
     sheet = book.worksheets[0]
-    headers = [c.value for c in sheet[1]]
+    headers = headers_of(sheet)
     first = headers.index(HEADERS[0])  # 0-based
     assert headers[first : first + 3] == HEADERS
     for values in extra_rows:
@@ -128,9 +133,10 @@ def sheet_rows(path: Path) -> list[list[object]]:
     return [[c.value for c in row] for row in sheet.iter_rows()]
 
 
-def household_at(path: Path, row: int) -> str:
-    rows = sheet_rows(path)
-    return str(rows[row - 1][rows[0].index("户编号")])
+def first_rows(path: Path, n: int) -> list[int]:
+    rows = household_rows(path)
+    assert len(rows) >= n
+    return rows[:n]
 
 
 def run_import(db: Path, path: Path, township: str | None = None) -> feedback.ImportResult:
@@ -157,18 +163,21 @@ def township_file(workspace: dict[str, Path], townships: tuple[str, str]) -> dic
     own, other = townships
     xlsx, _ = published(workspace, own)
     other_xlsx, _ = published(workspace, other)
-    copied = sheet_rows(other_xlsx)[1]
+    copied = sheet_rows(other_xlsx)[household_rows(other_xlsx)[0] - 1]
     unknown = list(copied)
-    unknown[sheet_rows(xlsx)[0].index("户编号")] = "9999999999999999"
-    listed = len(sheet_rows(xlsx)) - 1
-    foreign, stranger = listed + 2, listed + 3
+    unknown[headers_of(openpyxl.load_workbook(xlsx).worksheets[0]).index("户编号")] = (
+        "9999999999999999"
+    )
+    hh = household_rows(xlsx)
+    last = openpyxl.load_workbook(xlsx).worksheets[0].max_row
+    foreign, stranger = last + 1, last + 2
     target = workspace["root"] / xlsx.name  # the published name says the township
     decisions: dict[int, tuple[object, object, object]] = {
-        2: ("\u3000确认纳入 ", dt.date(2026, 10, 5), "  已入户，因病支出大\u3000"),
-        3: ("不予纳入", "2026年10月3日", "收入核实高于监测线"),
-        4: ("待核实", 46300, None),
-        5: ("同意", "2026/10/3", None),
-        6: ("确认纳入", dt.datetime(2027, 1, 3, 9, 30), None),
+        hh[0]: ("\u3000确认纳入 ", dt.date(2026, 10, 5), "  已入户，因病支出大\u3000"),
+        hh[1]: ("不予纳入", "2026年10月3日", "收入核实高于监测线"),
+        hh[2]: ("待核实", 46300, None),
+        hh[3]: ("同意", "2026/10/3", None),
+        hh[4]: ("确认纳入", dt.datetime(2027, 1, 3, 9, 30), None),
         foreign: ("确认纳入", "2026-10-06", None),
         stranger: ("不予纳入", "2026-10-06", None),
     }
@@ -177,10 +186,11 @@ def township_file(workspace: dict[str, Path], townships: tuple[str, str]) -> dic
         "path": target,
         "own": own,
         "other": other,
-        "rows": listed + 2,
+        "rows": len(hh) + 2,
+        "hh": hh[:5],
         "foreign": foreign,
         "stranger": stranger,
-        "households": {row: household_at(target, row) for row in range(2, 7)},
+        "households": {row: household_at(target, row) for row in hh[:5]},
         "foreign_household": household_at(target, foreign),
     }
 
@@ -193,18 +203,21 @@ def test_good_rows_are_stored_and_bad_rows_rejected_with_their_reason(
     assert isinstance(path, Path)
     result = run_import(workspace["db"], path)
 
-    assert result.township == feedback.FileTownship(str(tf["own"]), "file name")
+    assert result.township == feedback.FileTownship(str(tf["own"]), "说明页 说明 sheet")
+    assert result.kind.name == "疑似监测对象"
     assert (result.accepted, result.unchanged, result.rejected) == (3, 0, 4)
+    # The village headings, subtotals and signature lines are not rows of the list.
     assert result.rows_read == tf["rows"]
     assert result.empty_rows == result.rows_read - 7
 
     stored = query(workspace["db"], "SELECT * FROM verifications ORDER BY row_number")
     hh = tf["households"]
+    r2, r3, r4, r5, r6 = tf["hh"]  # type: ignore[misc]
     assert isinstance(hh, dict)
     assert stored.select("row_number", "household_id", "result", "verification_date").rows() == [
-        (2, hh[2], "确认纳入", dt.date(2026, 10, 5)),
-        (3, hh[3], "不予纳入", dt.date(2026, 10, 3)),
-        (4, hh[4], "待核实", SERIAL_DAY),
+        (r2, hh[r2], "确认纳入", dt.date(2026, 10, 5)),
+        (r3, hh[r3], "不予纳入", dt.date(2026, 10, 3)),
+        (r4, hh[r4], "待核实", SERIAL_DAY),
     ]
     assert stored["note"].to_list() == ["已入户，因病支出大", "收入核实高于监测线", None]
     assert set(stored["township"]) == {tf["own"]}
@@ -219,15 +232,15 @@ def test_good_rows_are_stored_and_bad_rows_rejected_with_their_reason(
     )
     assert sorted(rejects.rows()) == sorted(
         [
-            (5, hh[5], "invalid_result"),
-            (6, hh[6], "date_out_of_range"),
+            (r5, hh[r5], "invalid_result"),
+            (r6, hh[r6], "date_out_of_range"),
             (tf["foreign"], tf["foreign_household"], "other_township"),
             (tf["stranger"], "9999999999999999", "unknown_household"),
         ]
     )
     messages = dict(feedback.reject_messages(result.rejects).select("row_number", "message").rows())
-    assert "同意" in messages[5] and "确认纳入 / 不予纳入 / 待核实" in messages[5]
-    assert "2027-01-03" in messages[6] and "2026-11-30" in messages[6]
+    assert "同意" in messages[r5] and "确认纳入 / 不予纳入 / 待核实" in messages[r5]
+    assert "2027-01-03" in messages[r6] and "2026-11-30" in messages[r6]
     assert str(tf["other"]) in messages[tf["foreign"]]
     assert f"{PERIOD} 期名单" in messages[tf["stranger"]]
 
@@ -251,17 +264,18 @@ def test_a_later_decision_becomes_current_and_the_earlier_stays_in_history(
 ) -> None:
     own, _ = townships
     xlsx, _ = published(workspace, own)
+    r2, r3, r4 = first_rows(xlsx, 3)
     first = {
-        2: ("确认纳入", "2026-10-05", None),
-        3: ("待核实", "2026-10-05", "家中无人"),
-        4: ("不予纳入", "2026-10-05", None),
+        r2: ("确认纳入", "2026-10-05", None),
+        r3: ("待核实", "2026-10-05", "家中无人"),
+        r4: ("不予纳入", "2026-10-05", None),
     }
-    later = {**first, 3: ("确认纳入", "2026-10-20", "已入户核实")}
+    later = {**first, r3: ("确认纳入", "2026-10-20", "已入户核实")}
     (workspace["root"] / "first").mkdir()
     (workspace["root"] / "later").mkdir()
     file1 = fill_xlsx(xlsx, workspace["root"] / "first" / xlsx.name, first)
     file2 = fill_xlsx(xlsx, workspace["root"] / "later" / xlsx.name, later)
-    changed = household_at(file1, 3)
+    changed = household_at(file1, r3)
 
     run_import(workspace["db"], file1)
     result = run_import(workspace["db"], file2)
@@ -534,7 +548,7 @@ def filled_list_of(workspace: dict[str, Path], period: str, name: str | None = N
     )["township"][0]
     xlsx, _ = township_paths(workspace["out"] / period, listed, period)
     target = workspace["root"] / (name or xlsx.name)
-    return fill_xlsx(xlsx, target, {2: ("确认纳入", "2026-10-05", None)})
+    return fill_xlsx(xlsx, target, {first_rows(xlsx, 1)[0]: ("确认纳入", "2026-10-05", None)})
 
 
 @pytest.mark.parametrize("name", [None, "核实结果.xlsx"])
@@ -585,13 +599,14 @@ def test_a_decision_dated_before_the_list_was_published_is_rejected_row_by_row(
 ) -> None:
     own, _ = townships
     xlsx, _ = published(workspace, own)
+    r2, r3, r4 = first_rows(xlsx, 3)
     target = fill_xlsx(
         xlsx,
         workspace["root"] / xlsx.name,
         {
-            2: ("确认纳入", "2026-09-20", None),  # before 2026-10-01: the list did not exist
-            3: ("不予纳入", "2026-10-01", None),  # the day it was published
-            4: ("确认纳入", "2026-10-05", None),
+            r2: ("确认纳入", "2026-09-20", None),  # before 2026-10-01: the list did not exist
+            r3: ("不予纳入", "2026-10-01", None),  # the day it was published
+            r4: ("确认纳入", "2026-10-05", None),
         },
     )
     result = run_import(workspace["db"], target)
@@ -599,10 +614,10 @@ def test_a_decision_dated_before_the_list_was_published_is_rejected_row_by_row(
     rejects = query(
         workspace["db"], 'SELECT row_number, "check", message FROM verification_rejects'
     ).rows()
-    assert [(r[0], r[1]) for r in rejects] == [(2, "before_publication")]
+    assert [(r[0], r[1]) for r in rejects] == [(r2, "before_publication")]
     assert "2026-09-20" in rejects[0][2] and "2026-10-01" in rejects[0][2]
     stored = query(workspace["db"], "SELECT row_number FROM verifications ORDER BY 1")
-    assert stored["row_number"].to_list() == [3, 4]
+    assert stored["row_number"].to_list() == [r3, r4]
 
 
 def test_the_publication_is_that_of_the_run_named_on_the_list(
@@ -612,7 +627,8 @@ def test_the_publication_is_that_of_the_run_named_on_the_list(
     from that run's end."""
     own, _ = townships
     xlsx, _ = published(workspace, own)
-    run_id = str(openpyxl.load_workbook(xlsx)["说明"]["B5"].value)
+    about = openpyxl.load_workbook(xlsx)["说明"].iter_rows(values_only=True)
+    run_id = next(str(text) for label, text in about if label == "批次号")
     from screening.db.connect import connect
 
     con = connect(workspace["db"])
@@ -623,7 +639,11 @@ def test_the_publication_is_that_of_the_run_named_on_the_list(
         )
     finally:
         con.close()
-    target = fill_xlsx(xlsx, workspace["root"] / xlsx.name, {2: ("确认纳入", "2026-10-05", None)})
+    target = fill_xlsx(
+        xlsx,
+        workspace["root"] / xlsx.name,
+        {first_rows(xlsx, 1)[0]: ("确认纳入", "2026-10-05", None)},
+    )
     result = run_import(workspace["db"], target)
     assert result.rejects["check"].to_list() == ["before_publication"]
 
@@ -636,7 +656,11 @@ def test_a_list_published_after_its_window_is_checked_against_the_window_only(
     publish_on(workspace["db"], PERIOD, dt.datetime(2026, 12, 15, 9, 0))
     own, _ = townships
     xlsx, _ = published(workspace, own)
-    target = fill_xlsx(xlsx, workspace["root"] / xlsx.name, {2: ("确认纳入", "2026-10-05", None)})
+    target = fill_xlsx(
+        xlsx,
+        workspace["root"] / xlsx.name,
+        {first_rows(xlsx, 1)[0]: ("确认纳入", "2026-10-05", None)},
+    )
     result = run_import(workspace["db"], target)
     assert (result.accepted, result.rejected) == (1, 0)
 
@@ -670,14 +694,15 @@ def test_a_list_published_with_masked_ids_comes_back_by_its_check_code(
     db = masked_lists["db"]
     own = query(db, f"SELECT township FROM suspects WHERE period = '{PERIOD}' LIMIT 1")[0, 0]
     xlsx, csv = published(masked_lists, own)
-    rows = sheet_rows(xlsx)
-    header = rows[0]
+    header = headers_of(openpyxl.load_workbook(xlsx).worksheets[0])
     at_id, at_key = header.index("户编号"), header.index(LIST_KEY_HEADER)
     assert at_key == at_id + 1
-    shown = [str(r[at_id]) for r in rows[1:]]
+    shown = [household_at(xlsx, r) for r in household_rows(xlsx)]
     assert shown and all("********" in h for h in shown)  # what the township sees
     day = dt.date(2026, 10, 8)
-    target = fill_xlsx(xlsx, masked_lists["root"] / "back.xlsx", {2: ("确认纳入", day, "ok")})
+    target = fill_xlsx(
+        xlsx, masked_lists["root"] / "back.xlsx", {household_rows(xlsx)[0]: ("确认纳入", day, "ok")}
+    )
     result = run_import(db, target, own)
     assert (result.accepted, result.rejected) == (1, 0)
     stored = query(db, "SELECT household_id FROM verifications")["household_id"].to_list()
@@ -705,23 +730,238 @@ def test_a_check_code_that_was_changed_is_rejected_not_guessed(
     )  # fmt: skip
     own = counts["township"][0]
     xlsx, _ = published(masked_lists, own)
+    r2, r3, r4 = first_rows(xlsx, 3)
     book = openpyxl.load_workbook(xlsx)
     sheet = book.worksheets[0]
-    header = [c.value for c in sheet[1]]
-    key = header.index(LIST_KEY_HEADER) + 1
-    first, second = sheet.cell(2, key).value, sheet.cell(3, key).value
-    sheet.cell(2, key, second)  # one column sorted on its own: codes on the wrong rows
-    sheet.cell(3, key, first)
-    sheet.cell(4, key, "ZZZZ9999")  # a code typed over
+    key = headers_of(sheet).index(LIST_KEY_HEADER) + 1
+    first, second = sheet.cell(r2, key).value, sheet.cell(r3, key).value
+    sheet.cell(r2, key, second)  # one column sorted on its own: codes on the wrong rows
+    sheet.cell(r3, key, first)
+    sheet.cell(r4, key, "ZZZZ9999")  # a code typed over
     target = masked_lists["root"] / "changed.xlsx"
     book.save(target)
     day = dt.date(2026, 10, 8)
-    filled = fill_xlsx(target, target, {r: ("不予纳入", day, "") for r in (2, 3, 4)})
+    filled = fill_xlsx(target, target, {r: ("不予纳入", day, "") for r in (r2, r3, r4)})
     result = run_import(db, filled, own)
     assert result.accepted == 0
     checks = dict(result.rejects.select("row_number", "check").rows())
-    assert checks == {2: "list_key_mismatch", 3: "list_key_mismatch", 4: "unknown_list_key"}
+    assert checks == {r2: "list_key_mismatch", r3: "list_key_mismatch", r4: "unknown_list_key"}
     assert (
         nothing_stored(db) is False
         and query(db, "SELECT count(*) AS n FROM verifications")["n"][0] == 0
     )
+
+
+# ---------------------------------------------------------------- a csv a spreadsheet saved
+
+
+def spreadsheet_saved(text: str) -> str:
+    """What Excel or WPS makes of a long number it read from a csv: 15 significant digits,
+    shown in scientific notation when the column is narrow."""
+    if len(text) <= 15 or not text.isdigit():
+        return text  # an ID ending in X is text to a spreadsheet too
+    return f"{float(text):.5E}".replace("E+0", "E+")
+
+
+def test_a_csv_saved_by_a_spreadsheet_comes_back_by_its_check_code(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    own, _ = townships
+    _, csv = published(workspace, own)
+    table = pl.read_csv(csv, infer_schema=False)
+    assert LIST_KEY_HEADER in table.columns  # the csv always carries the 核对码
+    rounded = table.with_columns(
+        pl.col("户编号").map_elements(spreadsheet_saved, return_dtype=pl.String),
+        pl.col("户主身份证号").map_elements(spreadsheet_saved, return_dtype=pl.String),
+        pl.lit("Sep-26").alias("期次"),  # 2026-09 read as a date and shown as Excel does
+        pl.lit("确认纳入").alias("核实结果"),
+        pl.lit("2026/10/5").alias("核实日期"),
+    )
+    assert rounded["户编号"][0] != table["户编号"][0]
+    target = workspace["root"] / "saved.csv"
+    target.write_bytes(rounded.write_csv().encode("gb18030"))  # saved in the system's code page
+    result = run_import(workspace["db"], target)
+    assert (result.accepted, result.rejected) == (table.height, 0)
+    stored = query(workspace["db"], "SELECT household_id FROM verifications ORDER BY 1")
+    assert stored["household_id"].to_list() == sorted(table["户编号"].to_list())
+
+
+def test_a_rounded_csv_without_its_check_code_asks_for_the_xlsx_in_one_line(
+    workspace: dict[str, Path], townships: tuple[str, str]
+) -> None:
+    own, _ = townships
+    _, csv = published(workspace, own)
+    table = pl.read_csv(csv, infer_schema=False).drop(LIST_KEY_HEADER)
+    for form in ("plain", "scientific"):
+        shown = (
+            pl.col("户编号").str.slice(0, 15) + pl.lit("0")
+            if form == "plain"
+            else pl.col("户编号").map_elements(spreadsheet_saved, return_dtype=pl.String)
+        )
+        target = workspace["root"] / f"{own}_{form}.csv"
+        table.with_columns(
+            shown.alias("户编号"),
+            pl.lit("确认纳入").alias("核实结果"),
+            pl.lit("2026-10-05").alias("核实日期"),
+        ).write_csv(target)
+        result = invoke("feedback", "import", target, "--period", PERIOD, "--db", workspace["db"])
+        assert result.exit_code == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert "send back the xlsx" in line and "发回原样的 xlsx" in line
+        assert nothing_stored(workspace["db"])
+
+
+def test_a_csv_number_that_only_looks_rounded_is_its_own_household() -> None:
+    listed = pl.DataFrame({"household_id": ["4306241010030000"], "township": ["城关镇"]})
+    rows = decision_rows(("4306241010030000", "确认纳入", "2026-10-05"))
+    assert feedback_rows.rounded_example(rows, listed) is None
+    assert feedback_rows.spreadsheet_form("4306241010030000", "4306241010030001")
+    assert feedback_rows.spreadsheet_form("4.30624E+15", "4306241010030001")
+    assert not feedback_rows.spreadsheet_form("4306241010030001", "4306241010030001")
+    assert not feedback_rows.spreadsheet_form("4306241010040000", "4306241010030001")
+
+
+def test_the_printed_lists_extra_rows_are_not_rows_of_the_list() -> None:
+    """A village's heading, subtotal and signature lines carry no household and no answer."""
+    raw = pl.DataFrame(
+        {
+            "row_number": [4, 5, 6, 7],
+            "household_id": [None, "4306241010010001", None, None],
+            "verification_result": [None, "确认纳入", None, None],
+            "verification_date": [None, "2026-10-05", None, None],
+        },
+        schema={"row_number": pl.Int64} | {c: pl.String for c in HEADER_KEYS},
+    )
+    rows = feedback_rows.parse_rows(raw)
+    assert rows["row_number"].to_list() == [5]
+
+
+HEADER_KEYS = ("household_id", "verification_result", "verification_date")
+
+
+# ---------------------------------------------------------------- the 风险消除候选 list
+
+
+CLEAR = 2  # screened periods without a risk before a monitored household is proposed
+
+
+@pytest.fixture(scope="module")
+def removal_county(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The sample county's first two months screened with a 2-period removal check, so
+    that 2026-08 has 风险消除候选 lists."""
+    import yaml
+
+    work = tmp_path_factory.mktemp("removal")
+    county = work / "county.yaml"
+    county.write_text(
+        yaml.safe_dump({"risk_removal_clear_periods": {"values": {"2021-01-01": CLEAR}}}),
+        encoding="utf-8",
+    )
+    db, out = work / "screening.duckdb", work / "out"
+    for period in SAMPLE_PERIODS[:2]:
+        run.run_period(db=db, inbox=sample_inbox, out=out, period=period, params_file=county)
+    publish_on(db, SAMPLE_PERIODS[1], dt.datetime(2026, 9, 1, 8, 0))
+    return {"db": db, "out": out, "params": county, "inbox": sample_inbox, "root": work}
+
+
+@pytest.fixture
+def removal_workspace(removal_county: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
+    db, out = tmp_path / "screening.duckdb", tmp_path / "out"
+    shutil.copy2(removal_county["db"], db)
+    shutil.copytree(removal_county["out"], out)
+    return {**removal_county, "db": db, "out": out, "root": tmp_path}
+
+
+def candidate_lists(out: Path, period: str) -> list[Path]:
+    return sorted((out / period).rglob("风险消除候选_*.xlsx"))
+
+
+def test_a_filled_risk_removal_list_round_trips_and_shows_everywhere(
+    removal_workspace: dict[str, Path],
+) -> None:
+    ws = removal_workspace
+    august, september = SAMPLE_PERIODS[1], SAMPLE_PERIODS[2]
+    (xlsx, *_) = candidate_lists(ws["out"], august)
+    rows = household_rows(xlsx)
+    assert len(rows) >= 2
+    book = openpyxl.load_workbook(xlsx)
+    sheet = book.worksheets[0]
+    headers = headers_of(sheet)
+    decision = headers.index("消除意见") + 1
+    assert headers[decision - 1 : decision + 2] == ["消除意见", "意见日期", "备注"]
+    answers = {
+        rows[0]: ("同意消除", dt.date(2026, 9, 10), "收入稳定，已评议公示"),
+        rows[1]: ("暂不消除", "2026-09-12", "仍有大额医疗支出"),
+    }
+    for row, values in answers.items():
+        for i, value in enumerate(values):
+            sheet.cell(row, decision + i, value)
+    target = ws["root"] / xlsx.name
+    book.save(target)  # opened and saved by openpyxl, as a spreadsheet program would
+
+    result = feedback.import_feedback(ws["db"], target, august)
+    assert result.kind.name == "风险消除候选"
+    assert (result.accepted, result.rejected) == (2, 0)
+    agreed, deferred = household_at(target, rows[0]), household_at(target, rows[1])
+    stored = query(
+        ws["db"], "SELECT household_id, decision, decision_date, note FROM removal_decisions"
+    ).sort("decision")
+    assert stored.rows() == [
+        (agreed, "同意消除", dt.date(2026, 9, 10), "收入稳定，已评议公示"),
+        (deferred, "暂不消除", dt.date(2026, 9, 12), "仍有大额医疗支出"),
+    ]
+    assert query(ws["db"], "SELECT count(*) AS n FROM verifications")["n"][0] == 0
+    again = feedback.import_feedback(ws["db"], target, august)  # again: nothing changes
+    assert (again.accepted, again.unchanged) == (0, 2)
+
+    # The next month: the answers show in the household's history, explain and the list.
+    run.run_period(
+        db=ws["db"], inbox=ws["inbox"], out=ws["out"], period=september, params_file=ws["params"]
+    )
+    history = query(
+        ws["db"],
+        "SELECT period, removal_decision, removal_decision_date FROM household_history "
+        f"WHERE household_id = '{deferred}' ORDER BY period",
+    )
+    assert history.filter(pl.col("period") == august).row(0)[1:] == (
+        "暂不消除",
+        dt.date(2026, 9, 12),
+    )
+    later = query(
+        ws["db"],
+        "SELECT household_id, last_removal_decision, last_removal_decision_date "
+        f"FROM removal_candidates WHERE period = '{september}'",
+    )
+    shown = {r[0]: r[1:] for r in later.rows()}
+    assert shown.get(deferred) == ("暂不消除", dt.date(2026, 9, 12))
+    for path in candidate_lists(ws["out"], september):
+        for record in household_records(openpyxl.load_workbook(path).worksheets[0]):
+            if record["户编号"] == deferred:
+                assert record["上次消除意见"] == "暂不消除\n2026-09-12"
+    explained = invoke("explain", deferred, "--period", september, "--db", ws["db"])
+    assert explained.exit_code == 0, explained.output
+    assert "暂不消除" in explained.stdout and "仍有大额医疗支出" in explained.stdout
+
+
+def test_a_risk_removal_answer_is_checked_like_a_verification(
+    removal_workspace: dict[str, Path],
+) -> None:
+    ws = removal_workspace
+    (xlsx, *_) = candidate_lists(ws["out"], SAMPLE_PERIODS[1])
+    rows = household_rows(xlsx)
+    book = openpyxl.load_workbook(xlsx)
+    sheet = book.worksheets[0]
+    decision = headers_of(sheet).index("消除意见") + 1
+    sheet.cell(rows[0], decision, "确认纳入")  # the other list's answer
+    sheet.cell(rows[0], decision + 1, "2026-09-10")
+    sheet.cell(rows[1], decision, "同意消除")  # no date
+    target = ws["root"] / "renamed.xlsx"  # its 说明 sheet says which list it is
+    book.save(target)
+    result = feedback.import_feedback(ws["db"], target, SAMPLE_PERIODS[1])
+    assert result.kind.name == "风险消除候选" and result.accepted == 0
+    checks = dict(result.rejects.select("row_number", "check").rows())
+    assert checks == {rows[0]: "invalid_result", rows[1]: "missing_date"}
+    message = " ".join(result.rejects["message"].to_list())
+    assert "消除意见「确认纳入」应为 同意消除 / 暂不消除" in message and "意见日期为空" in message
+    kinds = query(ws["db"], "SELECT DISTINCT list_kind FROM verification_rejects")
+    assert kinds["list_kind"].to_list() == ["风险消除候选"]

@@ -196,9 +196,11 @@ def test_a_demo_run_says_it_is_a_synthetic_sample_everywhere(demo_run: dict) -> 
     assert lists
     for path in lists:
         book = openpyxl.load_workbook(path)
-        about = [c.value for c in book["说明"]["B"] if c.value]
-        assert about[0].startswith("示例数据 synthetic sample")  # the 说明 sheet, first
+        # The 说明 sheet, first (in Chinese only: the lists are the township's).
+        about = [(r[0], r[1]) for r in book["说明"].iter_rows(values_only=True) if r[1]]
+        assert about[0][0] == "示例数据" and "虚构" in about[0][1]
         assert "示例数据" in book.worksheets[0].oddHeader.center.text  # every printed page
+        assert "示例数据" in str(book.worksheets[0]["A1"].value)  # the 台账's title
     for args in (["summary"], ["report", "-p", FIRST], ["quarantine", "-p", FIRST]):
         shown = invoke(*args, "--db", db)
         assert lines(shown.stdout)[0].startswith(config.DEMO_LABEL), args

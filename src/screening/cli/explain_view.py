@@ -77,13 +77,35 @@ def render_explanation(exp: why.Explanation, out: Console, *, show_ids: bool = F
 def _history_table(exp: why.Explanation) -> Table:
     from screening import ids
 
+    # The answers on the 风险消除候选 lists, where the household ever had one.
+    removals = "removal_decision" in exp.history.columns and bool(
+        exp.history["removal_decision"].drop_nulls().len()
+    )
     table = table_of(
         "历史 history (household_history)",
-        ["期次", "预警等级", "风险点", "纳入状态", "核实结果", "核实日期", "备注"],
+        [
+            "期次",
+            "预警等级",
+            "风险点",
+            "纳入状态",
+            "核实结果",
+            "核实日期",
+            "备注",
+            *(["风险消除意见 removal", "意见日期", "意见备注"] if removals else []),
+        ],
     )
     for row in exp.history.iter_rows(named=True):
         status = row["listing_status"] or (
             "未列入（已核实不予纳入）" if row["colour"] else "未列入"
+        )
+        removal = (
+            [
+                row["removal_decision"],
+                row["removal_decision_date"],
+                ids.mask_text(row["removal_note"] or ""),
+            ]
+            if removals
+            else []
         )
         table.add_row(
             *cells(
@@ -94,6 +116,7 @@ def _history_table(exp: why.Explanation) -> Table:
                 row["verification_result"] or ("未反馈" if row["listed"] else None),
                 row["verification_date"],
                 ids.mask_text(row["verification_note"] or ""),
+                *removal,
             )
         )
     return table

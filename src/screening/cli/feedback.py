@@ -34,7 +34,7 @@ def feedback_import(
     file: Annotated[
         Path,
         typer.Argument(
-            help="反馈文件 the township's list (xlsx or csv), 核实结果/核实日期/备注 filled in"
+            help="反馈文件 the township's list (xlsx or csv) with its answer columns filled in"
         ),
     ],
     period: PeriodOpt,
@@ -46,10 +46,11 @@ def feedback_import(
     demo: DemoOpt = False,
     busy_timeout: BusyOpt = None,
 ) -> None:
-    """导入核实结果: store each row's decision (确认纳入 / 不予纳入 / 待核实) for the period's
-    listed household; rows that cannot be used are listed with the reason, the others are
-    kept. Importing the same file again changes nothing. Lists published with --mask-ids
-    are matched by their 核对码 column."""
+    """导入核实结果: store each row's answer for the period's listed household — 核实结果
+    (确认纳入 / 不予纳入 / 待核实) on a 疑似监测对象 list, 消除意见 (同意消除 / 暂不消除) on a
+    风险消除候选 list (told apart by the file's 说明 sheet, name or columns); rows that cannot
+    be used are listed with the reason, the others are kept. Importing the same file again
+    changes nothing. Lists published with --mask-ids are matched by their 核对码 column."""
     from screening.feedback import imports as feedback
 
     settings = config.load(db=db, busy_timeout=busy_timeout, demo=demo)
@@ -76,7 +77,7 @@ def feedback_counts_table(result: feedback.ImportResult) -> Table:
 
     township = f"{result.township.name} (from {result.township.origin})"
     table = table_of(
-        f"核实反馈 feedback {result.period} · {township}",
+        f"{result.kind.name} {result.kind.what} {result.period} · {township}",
         ["文件 file", *FEEDBACK_COUNTS],
         right=FEEDBACK_COUNTS,
     )

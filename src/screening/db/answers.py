@@ -1,6 +1,7 @@
 """The townships' answers in the database: what a feedback import reads (whether and when
-a period's list was published, the decisions stored before, a file's earlier rejects) and
-what it writes (`verifications`, `verification_rejects`)."""
+a period's list was published, the households on a returnable list, the answers stored
+before, a file's earlier rejects) and what it writes (`verifications` for the 疑似监测对象
+lists, `removal_decisions` for the 风险消除候选 lists, `verification_rejects` for both)."""
 
 from __future__ import annotations
 
@@ -54,25 +55,54 @@ def published_on(
     return first.date() if first is not None else None
 
 
-def imported_rows(con: duckdb.DuckDBPyConnection, period: str, sha256: str) -> pl.DataFrame:
-    """The row numbers of the file (by its sha256) whose decisions are stored already."""
+# Where the answers on each returnable list go (feedback/kinds.py names them).
+ANSWER_TABLES = ("verifications", "removal_decisions")
+
+
+def _answers(table: str) -> str:
+    if table not in ANSWER_TABLES:
+        raise ValueError(f"not a table of answers: {table}")
+    return table
+
+
+def removal_candidates(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    """The households on the period's stored 风险消除候选 lists: household_id, township."""
     return frame(
         con,
         Query(
-            "SELECT row_number FROM verifications WHERE period = $period AND file_sha256 = $sha",
+            "SELECT household_id, township FROM removal_candidates WHERE period = $period",
+            {"period": period},
+        ),
+    )
+
+
+def imported_rows(
+    con: duckdb.DuckDBPyConnection, period: str, sha256: str, table: str = "verifications"
+) -> pl.DataFrame:
+    """The row numbers of the file (by its sha256) whose answers are stored already in
+    `table` (verifications, removal_decisions)."""
+    return frame(
+        con,
+        Query(
+            f"SELECT row_number FROM {_answers(table)} WHERE period = $period "
+            "AND file_sha256 = $sha",
             {"period": period, "sha": sha256},
         ),
     )
 
 
 def current_decisions(
-    con: duckdb.DuckDBPyConnection, period: str, columns: Sequence[str]
+    con: duckdb.DuckDBPyConnection,
+    period: str,
+    columns: Sequence[str],
+    table: str = "verifications",
 ) -> pl.DataFrame:
-    """The `columns` of each household's current decision on the period's list."""
+    """The `columns` of each household's current answer on the period's list (`table`)."""
     return frame(
         con,
         Query(
-            f"SELECT {', '.join(columns)} FROM verifications WHERE period = $period AND is_current",
+            f"SELECT {', '.join(columns)} FROM {_answers(table)} "
+            "WHERE period = $period AND is_current",
             {"period": period},
         ),
     )
@@ -95,22 +125,25 @@ def store_answers(
     sha256: str,
     decisions: pl.DataFrame,
     rejects: pl.DataFrame,
+    table: str = "verifications",
 ) -> None:
-    """In one transaction: `decisions` (verifications rows) become their households'
-    current decisions, the earlier ones kept as history, and `rejects` become the file's
-    rejects, replacing those of its earlier imports."""
+    """In one transaction: `decisions` (rows of `table`: verifications or
+    removal_decisions) become their households' current answers, the earlier ones kept as
+    history, and `rejects` become the file's rejects, replacing those of its earlier
+    imports."""
+    table = _answers(table)
     with transaction(con):
         if decisions.height:
             con.register("__decided", decisions.select("period", "household_id").to_arrow())
             try:
                 con.execute(
-                    "UPDATE verifications v SET is_current = false FROM __decided d "
+                    f"UPDATE {table} v SET is_current = false FROM __decided d "
                     "WHERE v.period = d.period AND v.household_id = d.household_id "
                     "AND v.is_current"
                 )
             finally:
                 con.unregister("__decided")
-        insert_frame(con, "verifications", decisions)
+        insert_frame(con, table, decisions)
         execute(
             con,
             Query(

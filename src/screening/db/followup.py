@@ -9,12 +9,8 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from screening.db.connect import Query, frame, rows, scalar
-from screening.vocab import STATUS_CONTINUING, STATUS_NEW
-
-# The listing statuses a township is asked to verify: the others (已在监测, 已确认待录入)
-# were decided before.
-AWAITING_ANSWER = [STATUS_NEW, STATUS_CONTINUING]
+from screening.db.connect import Query, frame, has_table, rows, scalar
+from screening.vocab import AWAITING_ANSWER
 
 
 def latest_decisions(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
@@ -36,6 +32,30 @@ def latest_decisions(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFram
             "SELECT l.*, s.risk_codes AS decision_codes FROM latest l "
             "LEFT JOIN screened_households s ON s.period = l.decision_period "
             "AND s.household_id = l.household_id",
+            {"period": period},
+        ),
+    )
+
+
+def latest_removal_decisions(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+    """Each household's latest current answer on a 风险消除候选 list before `period`:
+    household_id, last_removal_decision, last_removal_decision_date (none in a database
+    made before the lists could be answered)."""
+    if not has_table(con, "removal_decisions"):
+        return pl.DataFrame(
+            schema={
+                "household_id": pl.String,
+                "last_removal_decision": pl.String,
+                "last_removal_decision_date": pl.Date,
+            }
+        )
+    return frame(
+        con,
+        Query(
+            "SELECT household_id, decision AS last_removal_decision, "
+            "decision_date AS last_removal_decision_date FROM current_removal_decisions "
+            "WHERE period < $period QUALIFY row_number() OVER (PARTITION BY household_id "
+            "ORDER BY decision_date DESC, period DESC, imported_at DESC, row_number DESC) = 1",
             {"period": period},
         ),
     )
@@ -101,6 +121,6 @@ def unanswered(con: duckdb.DuckDBPyConnection, period: str, due: dt.date) -> pl.
             "AND NOT EXISTS (SELECT 1 FROM verifications v WHERE v.period = s.period "
             "  AND v.household_id = s.household_id) "
             "GROUP BY s.township ORDER BY s.township",
-            {"period": period, "due": due, "awaiting": AWAITING_ANSWER},
+            {"period": period, "due": due, "awaiting": list(AWAITING_ANSWER)},
         ),
     )

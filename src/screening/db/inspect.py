@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from screening.db.connect import Query, frame, rows, scalar
+from screening.db.connect import Query, frame, present, rows, scalar
 from screening.db.roster import ROSTER_QUALITY_SQL
 
 # ---------------------------------------------------------------- runs
@@ -89,11 +89,19 @@ def stored_suspect(
 
 def history(con: duckdb.DuckDBPyConnection, household_id: str) -> pl.DataFrame:
     """The household's timeline (the `household_history` view), oldest period first."""
+    # A database made before the 风险消除候选 lists could be answered, opened read-only,
+    # has the view without them.
+    removals = (
+        "removal_decision, removal_decision_date, removal_note"
+        if present(con, "household_history", "removal_decision")
+        else "NULL::VARCHAR AS removal_decision, NULL::DATE AS removal_decision_date, "
+        "NULL::VARCHAR AS removal_note"
+    )
     return frame(
         con,
         Query(
             "SELECT period, colour, risk_labels, listed, listing_status, verification_result, "
-            "verification_date, verification_note FROM household_history "
+            f"verification_date, verification_note, {removals} FROM household_history "
             "WHERE household_id = $household ORDER BY period",
             {"household": household_id},
         ),

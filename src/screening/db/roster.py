@@ -114,6 +114,40 @@ def roster_townships(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
     return [r[0] for r in found]
 
 
+# The roster's optional columns the lists show (data contract: shown when present).
+CONTACT_COLUMNS = ("group", "address", "phone", "helper")
+# The head's row first (its first 户主 row), then the others by row: rules/facts.py's order.
+_HEAD_FIRST = "(CASE WHEN relation = '户主' THEN 0 ELSE 1 END, row_number)"
+
+
+def household_contacts(
+    con: duckdb.DuckDBPyConnection, period: str, household_ids: Sequence[str]
+) -> pl.DataFrame:
+    """Per household of `household_ids`, the roster's optional columns in the snapshot in
+    force at `period`: each the head's value, else the first member's that has one (by row);
+    null where the roster has none. household_id, group, address, phone, helper."""
+    schema = {"household_id": pl.String, **dict.fromkeys(CONTACT_COLUMNS, pl.String)}
+    if not household_ids or not has_table(con, "stg_roster"):
+        return pl.DataFrame(schema=schema)
+    picks = [
+        f'arg_min("{c}", {_HEAD_FIRST}) FILTER (WHERE "{c}" IS NOT NULL) AS "{c}"'
+        if present(con, "stg_roster", c)
+        else f'NULL::VARCHAR AS "{c}"'
+        for c in CONTACT_COLUMNS
+    ]
+    wanted = pl.DataFrame({"household_id": list(household_ids)}, schema={"household_id": pl.String})
+    con.register("__listed", wanted.to_arrow())
+    try:
+        return con.sql(
+            f"SELECT household_id, {', '.join(picks)} FROM stg_roster "
+            f"WHERE period = {ROSTER_IN_FORCE} "
+            "AND household_id IN (SELECT household_id FROM __listed) GROUP BY household_id",
+            params={"period": period},
+        ).pl()
+    finally:
+        con.unregister("__listed")
+
+
 def events_as_of(
     con: duckdb.DuckDBPyConnection,
     spec: SourceSpec,

@@ -14,7 +14,7 @@ from screening.db.connect import transaction
 from screening.vocab import TYPES
 
 # The static views, one .sql file each, created in this order (one reads the other).
-VIEWS = ("current_verifications", "household_history")
+VIEWS = ("current_verifications", "current_removal_decisions", "household_history")
 VIEW_FOLDER = Path(__file__).parent / "views"
 
 
@@ -43,25 +43,35 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec]) 
     with transaction(con):
         for spec in specs.values():
             con.execute(staging_ddl(spec))
-            con.execute(current_view_sql(spec))
         for table in tables.stored():
             con.execute(table.ddl())
-        _migrate(con)
+        _migrate(con, specs)
+        # After the migration: a view's * is expanded when it is made.
+        for spec in specs.values():
+            con.execute(current_view_sql(spec))
         for view in VIEWS:
             con.execute(view_sql(view))
         dictionary.apply_comments(con, specs)
 
 
-def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+def _migrate(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec]) -> None:
     """A database made by an earlier version gains the columns described since (empty for
-    earlier rows), and its sums of money, once DECIMAL(18,2), are widened to what they are
-    now (vocab.SUM), so that a sum over absurd but accepted amounts can always be stored."""
+    earlier rows) — in the output tables and in the staging tables of the sources (a column
+    the contract added, such as the roster's optional 联系电话) — and its sums of money, once
+    DECIMAL(18,2), are widened to what they are now (vocab.SUM), so that a sum over absurd
+    but accepted amounts can always be stored."""
     present = dict(
         ((t, c), kind)
         for t, c, kind in con.execute(
             "SELECT table_name, column_name, data_type FROM duckdb_columns()"
         ).fetchall()
     )
+    for spec in specs.values():
+        for key, col in spec.columns.items():
+            if (f"stg_{spec.source}", key) not in present:
+                con.execute(
+                    f'ALTER TABLE stg_{spec.source} ADD COLUMN "{key}" {TYPES[col.type][1]}'
+                )
     for table in tables.stored():
         for column in table.columns.values():
             kind = present.get((table.name, column.name))

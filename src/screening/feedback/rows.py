@@ -9,19 +9,20 @@ passes them frames.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
 from screening import ids
 from screening.ingest import normalise
 from screening.ingest.read import RawFile
-from screening.publish.columns import LIST_KEY
+from screening.publish.columns import LIST_KEY, verification_window
 from screening.vocab import DECISIONS, PENDING
 
 RESULTS = DECISIONS
-# A verification is dated in the listed month or within the two months after it: the
-# county's deadline for 入户核实, 评议, 公示 and 审核 (about 20 working days) with room.
-WINDOW_MONTHS = 3
 
 REJECTS_SCHEMA = pl.Schema(
     {
@@ -50,9 +51,11 @@ _READ_CHECKS = {
 }
 
 
-def parse_rows(frame: pl.DataFrame) -> pl.DataFrame:
+def parse_rows(frame: pl.DataFrame, results: Sequence[str] = RESULTS) -> pl.DataFrame:
     """Typed values beside the trimmed raw text that messages quote; `empty` marks rows
-    whose three verification cells are all empty."""
+    whose three answer cells are all empty (`results`: the answers the list takes). Rows
+    with no 户编号, no 核对码 and no answer are not households (a village's heading, its
+    subtotal, the signature lines of a printed list) and are left out."""
 
     def raw(key: str) -> pl.Expr:
         return pl.col(key) if key in frame.columns else pl.lit(None, dtype=pl.String)
@@ -62,15 +65,133 @@ def parse_rows(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("row_number").cast(pl.Int64),
         normalise.text(raw("household_id")).alias("household_id"),
         normalise.text(raw("verification_result")).alias("result_raw"),
-        normalise.enum(raw("verification_result"), RESULTS).alias("result"),
+        normalise.enum(raw("verification_result"), list(results)).alias("result"),
         normalise.text(raw("verification_date")).alias("date_raw"),
         normalise.date(raw("verification_date")).alias("verification_date"),
         normalise.text(raw("note")).alias("note"),
         normalise.text(raw("township")).alias("township"),
-        normalise.text(raw("period")).str.normalize("NFKC").alias("period"),
+        normalise.text(raw("period"))
+        .str.normalize("NFKC")
+        .map_elements(period_text, return_dtype=pl.String, skip_nulls=True)
+        .alias("period"),
         normalise.text(raw(LIST_KEY)).str.normalize("NFKC").str.to_uppercase().alias(LIST_KEY),
         pl.all_horizontal([normalise.is_empty(c) for c in cells]).alias("empty"),
+    ).filter(
+        ~(
+            pl.col("empty")
+            & normalise.is_empty(raw("household_id"))
+            & normalise.is_empty(raw(LIST_KEY))
+        )
     )
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What a list's answer columns take: the 疑似监测对象 list's by default."""
+
+    results: tuple[str, ...] = RESULTS
+    undated: tuple[str, ...] = (PENDING,)  # answers that may leave their date blank
+    headers: tuple[str, str] = ("核实结果", "核实日期")
+    english: str = "verification result"
+    english_date: str = "verification date"
+
+    @property
+    def missing_date(self) -> str:
+        dated = " and ".join(r for r in self.results if r not in self.undated)
+        needed = f" (needed for {dated})" if self.undated else ""
+        return f"{self.headers[1]}为空 {self.english_date} is empty{needed}"
+
+
+# ---------------------------------------------------------------- a spreadsheet's rounding
+
+# Excel and WPS keep 15 significant digits of a number and show a long one in scientific
+# notation: a 户编号 of 16 digits read from a CSV and saved again comes back rounded
+# (4306241010030001 → 4306241010030000) or as 4.30624E+15.
+_SCIENTIFIC = re.compile(r"^(\d)(?:\.(\d+))?[eE]\+?(\d+)$")
+_SIGNIFICANT = 15
+
+
+def spreadsheet_form(shown: str, true_id: str) -> bool:
+    """Whether `shown` is what a spreadsheet made of the long number `true_id`: rounded to
+    15 significant digits, or in scientific notation (not `true_id` itself)."""
+    shown = unicodedata.normalize("NFKC", shown).strip()
+    if shown == true_id or not true_id.isdigit() or len(true_id) < 12:
+        return False
+    found = _SCIENTIFIC.match(shown)
+    if found:
+        lead, rest, exponent = found.group(1), found.group(2) or "", int(found.group(3))
+        if exponent != len(true_id) - 1:
+            return False
+        return _rounded(true_id, 1 + len(rest)) == int(lead + rest) * 10 ** (exponent - len(rest))
+    if shown.isdigit() and len(shown) == len(true_id) > _SIGNIFICANT:
+        return _rounded(true_id, _SIGNIFICANT) == int(shown)
+    return False
+
+
+_DATE_FORM = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})(?:\s*[-/.月]\s*(\d{1,2})\s*日?)?\s*月?$")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH_YEAR = re.compile(r"^([A-Za-z]{3})-(\d{2})$")
+
+
+def period_text(text: str) -> str:
+    """A 期次 cell as YYYY-MM, also where a spreadsheet turned 2026-09 into a date
+    (2026/9/1, 2026-09-01, 2026年9月, Sep-26); other text is left as it is."""
+    found = _DATE_FORM.match(text)
+    if found and 1 <= int(found.group(2)) <= 12:
+        return f"{found.group(1)}-{int(found.group(2)):02d}"
+    found = _MONTH_YEAR.match(text)
+    if found and found.group(1).lower() in _MONTHS:
+        return f"20{found.group(2)}-{_MONTHS.index(found.group(1).lower()) + 1:02d}"
+    return text
+
+
+def looks_rounded(shown: str) -> bool:
+    """A 户编号 only a spreadsheet writes: a number in scientific notation."""
+    return bool(_SCIENTIFIC.match(unicodedata.normalize("NFKC", shown).strip()))
+
+
+def _rounded(digits: str, significant: int) -> int:
+    n, drop = int(digits), len(digits) - significant
+    if drop <= 0:
+        return n
+    factor = 10**drop
+    return (n + factor // 2) // factor * factor
+
+
+def repair_rounded(rows: pl.DataFrame, listed: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose 户编号 a spreadsheet rounded but whose 核对码 names a listed household
+    that the rounded number agrees with get that household's 户编号 back."""
+    if LIST_KEY not in listed.columns or rows[LIST_KEY].null_count() == rows.height:
+        return rows
+    known = set(listed["household_id"].to_list())
+    by_code = dict(zip(listed[LIST_KEY].to_list(), listed["household_id"].to_list(), strict=True))
+    fixed = [
+        by_code[code]
+        if hid is not None
+        and hid not in known
+        and code in by_code
+        and spreadsheet_form(hid, by_code[code])
+        else hid
+        for hid, code in zip(rows["household_id"].to_list(), rows[LIST_KEY].to_list(), strict=True)
+    ]
+    return rows.with_columns(pl.Series("household_id", fixed, pl.String))
+
+
+def rounded_example(rows: pl.DataFrame, listed: pl.DataFrame) -> str | None:
+    """A 户编号 of the file that a spreadsheet rounded (after `repair_rounded`), if any:
+    one in scientific notation, or one of more than 15 digits on no list that a listed
+    household's 户编号 rounds to."""
+    known = set(listed["household_id"].to_list())
+    rounded = {
+        str(_rounded(h, _SIGNIFICANT)) for h in known if h.isdigit() and len(h) > _SIGNIFICANT
+    }
+    for hid in rows.filter(~pl.col("empty"))["household_id"].drop_nulls().to_list():
+        if hid in known:
+            continue
+        folded = unicodedata.normalize("NFKC", hid).strip()
+        if looks_rounded(folded) or folded in rounded:
+            return hid
+    return None
 
 
 def household_key(expr: pl.Expr) -> pl.Expr:
@@ -81,12 +202,9 @@ def household_key(expr: pl.Expr) -> pl.Expr:
 
 
 def date_window(period: str) -> tuple[dt.date, dt.date]:
-    """First day of the period and last day of the second month after it."""
-    year, month = (int(x) for x in period.split("-"))
-    first = dt.date(year, month, 1)
-    after = month - 1 + WINDOW_MONTHS
-    end = dt.date(year + after // 12, after % 12 + 1, 1) - dt.timedelta(days=1)
-    return first, end
+    """First day of the period and last day of the second month after it (the lists'
+    date validation says the same: publish.columns.verification_window)."""
+    return verification_window(period)
 
 
 def check_rows(
@@ -95,11 +213,15 @@ def check_rows(
     period: str,
     township: str,
     published: dt.date | None = None,
+    answers: Answers | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(accepted decisions: DECISIONS_SCHEMA, rejects: REJECTS_SCHEMA) of the decision rows
     of `rows` (parse_rows), against the period's `listed` households (household_id,
-    township) and the day the list was `published`. Every failed check of a row is
+    township) and the day the list was `published`; `answers`: what the list's answer
+    columns take (the 疑似监测对象 list's by default). Every failed check of a row is
     reported, not only the first."""
+    answers = answers or Answers()
+    result_header, date_header = answers.headers
     decisions = _with_duplicates(_match(rows.filter(~pl.col("empty")), listed))
     first, last = date_window(period)
     # Only a list published inside its window can be held to its publication date.
@@ -173,7 +295,7 @@ def check_rows(
             "verification_result",
             "missing_result",
             result,
-            _msg("核实结果为空 verification result is empty"),
+            _msg(f"{result_header}为空 {answers.english} is empty"),
         ),
         (
             result.is_not_null() & pl.col("result").is_null(),
@@ -181,25 +303,25 @@ def check_rows(
             "invalid_result",
             result,
             pl.format(
-                "核实结果「{}」应为 {} unknown verification result",
+                f"{result_header}「{{}}」应为 {{}} unknown {answers.english}",
                 result,
-                pl.lit(" / ".join(RESULTS)),
+                pl.lit(" / ".join(answers.results)),
             ),
         ),
         (
             # 待核实 is "not decided yet": a township often leaves its date blank.
-            date.is_null() & (pl.col("result") != PENDING).fill_null(True),
+            date.is_null() & ~pl.col("result").is_in(list(answers.undated)).fill_null(False),
             "verification_date",
             "missing_date",
             date,
-            _msg("核实日期为空 verification date is empty (needed for 确认纳入 and 不予纳入)"),
+            _msg(answers.missing_date),
         ),
         (
             date.is_not_null() & pl.col("verification_date").is_null(),
             "verification_date",
             "invalid_date",
             date,
-            pl.format("核实日期「{}」无法识别 date not readable", date),
+            pl.format(f"{date_header}「{{}}」无法识别 date not readable", date),
         ),
         (
             ~pl.col("verification_date").is_between(first, last),
@@ -207,7 +329,8 @@ def check_rows(
             "date_out_of_range",
             date,
             pl.format(
-                "核实日期 {} 不在 {} 至 {} 之间 date outside the period's month and the next two",
+                f"{date_header} {{}} 不在 {{}} 至 {{}} 之间 date outside the period's month and "
+                "the next two",
                 pl.col("verification_date"),
                 pl.lit(str(first)),
                 pl.lit(str(last)),
@@ -221,7 +344,7 @@ def check_rows(
             "before_publication",
             date,
             pl.format(
-                "核实日期 {} 早于名单发布日期 {} date before the list was published",
+                f"{date_header} {{}} 早于名单发布日期 {{}} date before the list was published",
                 pl.col("verification_date"),
                 pl.lit(str(after)),
             ),

@@ -382,7 +382,10 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
             all_townships=all_townships,
             delivery_notes=delivery_notes(db_deliveries.run_events(con, run_id)),
             demo=req.demo,
+            made=_started_at(con, run_id).date(),
         )
+        listed = pl.concat([suspects["household_id"], result.candidates["household_id"]])
+        contacts = db_roster.household_contacts(con, req.period, listed.unique().to_list())
         with transaction(con):
             meta.list_key_secret = db_runs.list_key_secret(con)
             db_runs.store_outputs(
@@ -426,6 +429,7 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
                     meta,
                     townships=[req.township] if req.township else None,
                     candidates=result.candidates.filter(mine),
+                    contacts=contacts,
                 )
                 written += staged.commit()
     finally:

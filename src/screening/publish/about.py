@@ -9,17 +9,23 @@ sentences on deliveries and missing sources that the run report repeats.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 
 import polars as pl
 
-from screening import contract
+from screening import contract, ids
 from screening.params import ResolvedParams
 from screening.periods import period_words
-from screening.publish.columns import LIST_KEY_HEADER, PublishMeta
+from screening.publish.columns import (
+    LIST_KEY_HEADER,
+    REMOVAL_HEADERS,
+    PublishMeta,
+    verification_window,
+)
 from screening.publish.files import CANDIDATES_PREFIX, folder_key, safe_name
 from screening.rules import RISK_LABELS, RISKS, relief, risks_fed_by
-from screening.vocab import COLOURS
+from screening.vocab import COLOURS, REMOVAL_DECISIONS
 
 # A header-only file is a delivery (nothing new this month); these are not.
 ABSENT = ("missing", "rejected", "held", "withdrawn")
@@ -49,12 +55,19 @@ def candidate_about_lines(
 ) -> list[tuple[str, str]]:
     """The 说明 sheet of the 风险消除候选 list."""
     periods = meta.params.risk_removal_clear_periods
+    decision, date, note = REMOVAL_HEADERS
+    first, last = verification_window(meta.period)
+    choices = "「" + "」「".join(REMOVAL_DECISIONS) + "」"
     return [
         *_demo_lines(meta),
         ("乡镇", township),
         ("期次", f"{period_words(meta.period)}（{meta.period}）"),
-        ("批次号", meta.run_id),
         ("候选户数", f"共 {candidates.height} 户。"),
+        (
+            "工作表",
+            "「风险消除候选」每户一行，按村排列，每个村从新的一页开始，末尾有本村小计和签字栏。"
+            "「最近有风险期次及风险点」「上次消除意见」写「无」的，表示此前没有。",
+        ),
         (
             "入选条件",
             f"人口库中监测状态为「监测中」，最近 {periods} 个筛查期次（含本期）部门数据比对均未"
@@ -67,10 +80,19 @@ def candidate_about_lines(
             "帮扶措施是否落实，按程序经村级评议公示、乡镇审核、县级审定后，方可标注风险消除。",
         ),
         (
-            "个人信息",
-            "名单含个人身份信息，仅限防返贫监测工作使用，请妥善保管，不得外传。"
-            + ("身份证号已脱敏显示（中间8位以*代替）。" if meta.mask_ids else ""),
+            "填写",
+            f"请在最右三列（浅黄色表头）填写：{decision}——从下拉列表选择{choices}；{date}——"
+            f"写成 {first.isoformat()} 这样的年-月-日，须在 {first.isoformat()} 至 "
+            f"{last.isoformat()} 之间；{note}——情况说明，「暂不消除」请写明原因。每户都请填写。"
+            "本表已设保护（无密码），只有这三列可以填写；请勿插入、删除行或修改户编号。",
         ),
+        (
+            "发回县级",
+            "填好后把本 xlsx 文件原样发回县级（不要另存为 CSV，不要改文件名），县级导入后，"
+            "意见记入农户历史，下期名单的「上次消除意见」列会显示。",
+        ),
+        *_privacy_lines(meta),
+        *_run_lines(meta),
     ]
 
 
@@ -87,16 +109,18 @@ def about_lines(
         ("乡镇", township),
         *_folder_lines(township, folders or {}),
         ("期次", f"{period_words(meta.period)}（{meta.period}）"),
-        ("批次号", meta.run_id),
         ("名单户数", _count_sentence(households)),
         *_delivery_lines(meta),
         (
             "工作表",
-            "「疑似监测户」每户一行，按预警等级红、黄、蓝排列，同一等级内风险点多、"
-            "刚性支出高的在前；「家庭成员及风险依据」列出各户全部家庭成员，以及每个风险点"
-            "对应的部门记录（数据来源、记录编号、日期、金额）。金额单位：元。",
+            "「疑似监测户」是核实台账，每户一行：按村排列（有村民小组的再按组），同一村内按"
+            "预警等级红、黄、蓝排列，同一等级内风险点多、刚性支出高的在前；每个村从新的一页开始，"
+            "末尾有本村小计和签字栏，序号全乡镇连续编排。「风险点及金额」列出每个风险点及其金额"
+            "（只列构成风险点的金额）。「家庭成员及风险依据」按同样的序号列出各户全部家庭成员，"
+            "以及每个风险点对应的部门记录（数据来源、日期、金额、记录编号）。「填报说明」讲怎样"
+            "填写和发回本表。金额单位：元。",
         ),
-        *_colour_lines(),
+        *_colour_lines(meta),
         *_status_lines(),
         *_risk_lines(meta.params),
         *_parameter_lines(meta),
@@ -105,19 +129,17 @@ def about_lines(
             "入户核实",
             "本名单是根据部门数据比对筛查出的疑似监测对象，不是认定结果。请村、乡镇在规定"
             "时限内组织入户核实，并由农户签署数据查询授权书；经村级评议公示（5个工作日）、"
-            "乡镇审核、县级审定后，方可确定为监测对象，全流程约20个工作日。请在「疑似监测户」"
-            "表最后三列填写核实结果（确认纳入／不予纳入／待核实）、核实日期和备注，"
-            "将本文件反馈县级。",
+            "乡镇审核、县级审定后，方可确定为监测对象，全流程约20个工作日。核实结果的填写和"
+            "发回方法见「填报说明」。",
         ),
         *(
             [
                 (
                     LIST_KEY_HEADER,
-                    "「核对码」是县级导入核实结果时用来对应农户的编码，不含个人信息。"
-                    "请勿修改或删除；排序、筛选、删除行都不影响导入。",
+                    "「核对码」是县级导入核实结果时用来对应农户的编码，不含个人信息，请勿修改。",
                 )
             ]
-            if meta.list_key_secret is not None
+            if meta.mask_ids and meta.list_key_secret is not None
             else []
         ),
         (
@@ -127,13 +149,29 @@ def about_lines(
             if candidates
             else "本期本乡镇没有符合风险消除候选条件的监测户。",
         ),
+        *_privacy_lines(meta),
+        *_run_lines(meta),
+    ]
+    return lines
+
+
+def _privacy_lines(meta: PublishMeta) -> list[tuple[str, str]]:
+    return [
         (
             "个人信息",
             "名单含个人身份信息，仅限防返贫监测工作使用，请妥善保管，不得外传。"
             + ("身份证号已脱敏显示（中间8位以*代替）。" if meta.mask_ids else ""),
-        ),
+        )
     ]
-    return lines
+
+
+def _run_lines(meta: PublishMeta) -> list[tuple[str, str]]:
+    """The run that made the list, last: the county's import checks it; the township need
+    not mind it."""
+    return [
+        ("批次号", meta.run_id),
+        ("", "批次号是县级导入反馈时核对用的编号，乡镇无需填写或理会。"),
+    ]
 
 
 def _folder_lines(township: str, folders: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -174,6 +212,10 @@ def delivery_note(
     `english`, the English follows (the run report and the console)."""
     label = contract.label(source)
     at = stored_at.strftime("%Y-%m-%d %H:%M") if stored_at else "此前"
+    # A file named after a person (医保_430624…补报.csv) shows the ID masked, as everywhere.
+    file = ids.mask_text(file) if file else file
+    stored_file = ids.mask_text(stored_file) if stored_file else stored_file
+    message = ids.mask_text(message) if message else message
     if event == "accepted":
         text = (
             f"{label}：本期文件「{file}」未通过数据完整性检查，经县级人员确认后使用"
@@ -217,8 +259,8 @@ def _demo_lines(meta: PublishMeta) -> list[tuple[str, str]]:
     return [
         (
             "示例数据",
-            "示例数据 synthetic sample：本名单由程序自带的虚构示例县数据生成，所列人员、"
-            "身份证号和部门记录均为虚构，不存在，仅供演示和培训，不得用于实际工作。",
+            "本名单由程序自带的虚构示例县数据生成，所列人员、身份证号和部门记录均为虚构，"
+            "不存在，仅供演示和培训，不得用于实际工作。",
         )
     ]
 
@@ -233,31 +275,46 @@ def _count_sentence(households: pl.DataFrame) -> str:
     )
 
 
-def _colour_lines() -> list[tuple[str, str]]:
+def _colour_lines(meta: PublishMeta) -> list[tuple[str, str]]:
+    limit = meta.params.verification_time_limit
     return [
-        ("红色", "有两项及以上风险点。请优先入户核实；核实纳入后安排干部1:1或1:2结对帮扶。"),
+        (
+            "红色",
+            "有两项及以上风险点。请优先入户核实，并填写核实结果；核实纳入后安排干部1:1或1:2"
+            "结对帮扶。",
+        ),
         (
             "黄色",
-            "只有一项风险点：家庭年人均纯收入低于监测标准。请入户核实收入情况；"
+            "只有一项风险点：家庭年人均纯收入低于监测标准。请入户核实收入情况，并填写核实结果；"
             "核实纳入后安排干部结对帮扶。",
         ),
         (
             "蓝色",
             "只有一项风险点，且不是收入低于标准：目前收入未低于标准，但因病、因学、因意外、"
-            "因残或突发困难，可能面临较大支出。由村级跟踪关注，及时掌握变化。",
+            "因残或突发困难，可能面临较大支出。同样要入户了解情况并填写核实结果，之后由村级"
+            "跟踪关注，及时掌握变化。",
+        ),
+        (
+            "",
+            f"三种颜色的户都要在 {limit} 个工作日内反馈核实结果（纳入状态为「已在监测」"
+            "「已确认待录入」的户除外），到期未反馈的计入逾期。",
         ),
     ]
 
 
 def _status_lines() -> list[tuple[str, str]]:
     return [
-        ("纳入状态", "新增：上一期名单中没有，本期新筛查出。"),
-        ("", "持续：上一期已在名单中，本期仍有风险。"),
+        ("纳入状态", "新增：上一期名单中没有，本期新筛查出。须填写核实结果。"),
+        ("", "持续：上一期已在名单中，本期仍有风险。须填写核实结果。"),
         (
             "",
-            "已在监测：人口库中已是监测对象（监测中），请核对风险是否有新变化、帮扶措施是否到位。",
+            "已在监测：人口库中已是监测对象（监测中），请核对风险是否有新变化、帮扶措施是否到位；"
+            "可不填核实结果。",
         ),
-        ("", "已确认待录入：乡镇已核实确认纳入，但尚未录入监测系统，请尽快录入。"),
+        (
+            "",
+            "已确认待录入：乡镇已核实确认纳入，但尚未录入监测系统，请尽快录入；可不填核实结果。",
+        ),
         (
             "",
             "乡镇核实为「不予纳入」的户，此后不再列入；若核实日期之后又出现新的部门风险记录"
@@ -288,8 +345,20 @@ def _parameter_lines(meta: PublishMeta) -> list[tuple[str, str]]:
         ("筛查参数" if i == 0 else "", f"{label}：{text}")
         for i, (_, label, text) in enumerate(meta.params.lines(leave_out=leave_out))
     ]
-    lines += [("参数提示" if i == 0 else "", w) for i, w in enumerate(meta.params.warnings)]
+    lines += [
+        ("参数提示" if i == 0 else "", chinese_only(w)) for i, w in enumerate(meta.params.warnings)
+    ]
     return lines
+
+
+def chinese_only(text: str) -> str:
+    """A console sentence without its English: the lists are read by township officers
+    (the console and the run report keep both)."""
+    return _ENGLISH.sub("", text).strip()
+
+
+# A parenthesised part with no CJK character in it: the English after the Chinese.
+_ENGLISH = re.compile(r"\s*\((?:[^()\u3000-\u9fff\uff00-\uffef]|\([^()]*\))*\)")
 
 
 def _source_lines(sources: Mapping[str, str]) -> list[tuple[str, str]]:

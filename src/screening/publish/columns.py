@@ -9,6 +9,7 @@ spreadsheet would run as a formula defused.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import polars as pl
 
 from screening import ids, tables
 from screening.params import ResolvedParams
+from screening.vocab import DECISIONS
 
 # The output tables' columns, types and 中文表头 (schemas/tables/).
 SUSPECTS_SCHEMA = tables.schema("suspects")
@@ -38,7 +40,12 @@ _KEY_LENGTH = 8
 RELIEF_COLUMN = "relief_estimate"
 # The three columns a township fills in and sends back (feedback/imports.py reads them).
 FEEDBACK_HEADERS = ("核实结果", "核实日期", "备注")
-FEEDBACK_RESULTS = ("确认纳入", "不予纳入", "待核实")
+FEEDBACK_RESULTS = DECISIONS
+# The same on a 风险消除候选 list: 同意消除 / 暂不消除, the date, a note.
+REMOVAL_HEADERS = ("消除意见", "意见日期", "备注")
+# A verification is dated in the listed month or within the two months after it: the
+# county's deadline for 入户核实, 评议, 公示 and 审核 (about 20 working days) with room.
+VERIFICATION_MONTHS = 3
 # Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_START_RE = r"^[=+\-@\t\r]"
@@ -61,6 +68,17 @@ class PublishMeta:
     demo: bool = False  # made from the bundled synthetic sample: the lists say so
     # The database's secret for the 核对码 column (db_runs.list_key_secret); None: no column.
     list_key_secret: str | None = None
+    made: dt.date | None = None  # the day the lists are made (生成日期), when known
+
+
+def verification_window(period: str) -> tuple[dt.date, dt.date]:
+    """The dates a township's answer on the period's lists may carry: the first day of the
+    period to the last day of the second month after it."""
+    year, month = (int(x) for x in period.split("-"))
+    first = dt.date(year, month, 1)
+    after = month - 1 + VERIFICATION_MONTHS
+    end = dt.date(year + after // 12, after % 12 + 1, 1) - dt.timedelta(days=1)
+    return first, end
 
 
 def relief_shown(meta: PublishMeta) -> bool:

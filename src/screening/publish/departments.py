@@ -44,7 +44,7 @@ from screening.publish.files import (
     ensure_dir,
     period_dir,
 )
-from screening.publish.workbook import display_width
+from screening.publish.layout import Col, display_width, fit_widths, print_setup
 from screening.rules import EVENT_DEPARTMENTS, RISK_LABELS
 from screening.rules.base import window
 from screening.vocab import DECISIONS
@@ -211,31 +211,30 @@ def _n(value: int | None) -> str:
 # ---------------------------------------------------------------- the workbook
 
 
-@dataclass(frozen=True)
-class _Col:
-    header: str
-    key: str
-    kind: str = "text"  # text | date | money | int
-    widest: int = 30
+def _col(header: str, key: str, kind: str = "text", widest: int = 30) -> Col:
+    """A column of a department's sheet: text wraps, so the sheet can be narrowed to print
+    at 9 points or more on A4 (layout.fit_widths), as the townships' lists do."""
+    wraps = kind == "text"
+    return Col(header, key, kind, min_width=8 if wraps else 4, max_width=widest, wrap=wraps)
 
 
-def _record_cols(spec: contract.SourceSpec, answer: str) -> list[_Col]:
+def _record_cols(spec: contract.SourceSpec, answer: str) -> list[Col]:
     date = column_label(spec, spec.rule_date or "")
     return [
-        _Col("序号", "_seq", "int"),
-        _Col("记录编号", "source_key", widest=36),
-        _Col("身份证号", "id_number"),
-        _Col("姓名", "name"),
-        _Col(date, "rule_date", "date"),
-        _Col("金额（元）", "amount", "money"),
-        _Col("风险点", "risk", widest=16),
-        _Col("说明", "detail", widest=56),
-        _Col("乡镇", "township"),
-        _Col("村", "village"),
-        _Col("预警等级", "colour"),
-        _Col("纳入状态", "listing_status"),
-        _Col(answer, "decision"),
-        _Col(answer.replace("结果", "日期"), "decision_date", "date"),
+        _col("序号", "_seq", "int"),
+        _col("记录编号", "source_key", widest=36),
+        _col("身份证号", "id_number"),
+        _col("姓名", "name"),
+        _col(date, "rule_date", "date"),
+        _col("金额（元）", "amount", "money"),
+        _col("风险点", "risk", widest=16),
+        _col("说明", "detail", widest=56),
+        _col("乡镇", "township"),
+        _col("村", "village"),
+        _col("预警等级", "colour"),
+        _col("纳入状态", "listing_status"),
+        _col(answer, "decision"),
+        _col(answer.replace("结果", "日期"), "decision_date", "date"),
     ]
 
 
@@ -252,7 +251,7 @@ def write_department_workbook(
         header = f"{'【示例数据 虚构人员】' if meta.demo else ''}{title}"
         about = workbook.add_worksheet(SHEET_ABOUT)
         _write_about(about, title, about_lines(feedback, meta), formats, header)
-        sheets: list[tuple[str, list[_Col], pl.DataFrame]] = [
+        sheets: list[tuple[str, list[Col], pl.DataFrame]] = [
             (SHEET_LISTED, _record_cols(spec, "上次核实结果"), _records(feedback.listed, "")),
             (SHEET_ANSWERS, _record_cols(spec, "核实结果"), _records(feedback.answered, NO_ANSWER)),
             (SHEET_UNMATCHED, _unmatched_cols(spec), _unmatched(feedback.unmatched)),
@@ -264,27 +263,27 @@ def write_department_workbook(
         workbook.close()
 
 
-def _unmatched_cols(spec: contract.SourceSpec) -> list[_Col]:
+def _unmatched_cols(spec: contract.SourceSpec) -> list[Col]:
     return [
-        _Col("序号", "_seq", "int"),
-        _Col("记录编号", "source_key", widest=36),
-        _Col("身份证号", "id_number"),
-        _Col("姓名", "name"),
-        _Col(column_label(spec, spec.rule_date or ""), "rule_date", "date"),
-        _Col("报送期次", "delivered"),
-        _Col("文件", "file", widest=36),
-        _Col("行号", "row_number", "int"),
-        _Col("原因", "reason", widest=44),
+        _col("序号", "_seq", "int"),
+        _col("记录编号", "source_key", widest=36),
+        _col("身份证号", "id_number"),
+        _col("姓名", "name"),
+        _col(column_label(spec, spec.rule_date or ""), "rule_date", "date"),
+        _col("报送期次", "delivered"),
+        _col("文件", "file", widest=36),
+        _col("行号", "row_number", "int"),
+        _col("原因", "reason", widest=44),
     ]
 
 
 _QUARANTINED_COLS = [
-    _Col("序号", "_seq", "int"),
-    _Col("文件", "file", widest=36),
-    _Col("行号", "row_number", "int"),
-    _Col("列", "column_label", widest=24),
-    _Col("原因", "check_label", widest=44),
-    _Col("原值", "raw_value", widest=36),
+    _col("序号", "_seq", "int"),
+    _col("文件", "file", widest=36),
+    _col("行号", "row_number", "int"),
+    _col("列", "column_label", widest=24),
+    _col("原因", "check_label", widest=44),
+    _col("原值", "raw_value", widest=36),
 ]
 
 
@@ -371,44 +370,45 @@ def _write_about(
         sheet.write_string(r, 0, label, formats["label"])
         sheet.write_string(r, 1, text, formats["note"])
         sheet.set_row(r, max(1, -(-display_width(text) // (_ABOUT_WIDTH - 2))) * _LINE)
-    _print_setup(sheet, header)
+    print_setup(sheet, landscape=True, header=header)
 
 
 def _write_table(
     sheet: Worksheet,
-    cols: Sequence[_Col],
+    cols: Sequence[Col],
     frame: pl.DataFrame,
     formats: dict[str, Any],
     header: str,
 ) -> None:
     rows = frame.with_row_index("_seq", offset=1).rows(named=True)
     widths = []
-    for c, col in enumerate(cols):
+    for col in cols:
         shown = [display_width(_shown(col, row.get(col.key))) for row in rows]
-        width = min(max([display_width(col.header), 6, *shown]) + 2, col.widest)
-        widths.append(width)
-        sheet.set_column(c, c, width)
+        widths.append(min(max([display_width(col.header), 6, *shown]) + 2, col.max_width))
+    widths = fit_widths(cols, widths, landscape=True)
+    for c, col in enumerate(cols):
+        sheet.set_column(c, c, widths[c])
         sheet.write_string(0, c, col.header, formats["header"])
     for r, row in enumerate(rows, start=1):
         lines = 1
         for c, col in enumerate(cols):
             value = row.get(col.key)
             write = _WRITERS[col.kind if value is not None else "blank"]
-            wrapped = col.kind == "text" and display_width(_shown(col, value)) > widths[c] - 2
+            room = int(widths[c]) - 2
+            wrapped = col.kind == "text" and display_width(_shown(col, value)) > room
             write(sheet, r, c, value, formats["wrap" if wrapped else col.kind])
             if wrapped:
-                lines = max(lines, -(-display_width(_shown(col, value)) // (widths[c] - 2)))
+                lines = max(lines, -(-display_width(_shown(col, value)) // room))
         if lines > 1:  # Excel does not grow a row for wrapped text when it opens the file
             sheet.set_row(r, lines * _LINE)
     if not rows:
         sheet.write_string(1, 0, "无", formats["text"])
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(len(rows), 1), len(cols) - 1)
-    _print_setup(sheet, header)
-    sheet.repeat_rows(0)
+    print_setup(sheet, landscape=True, header=header, repeat=(0, 0))
 
 
-def _shown(col: _Col, value: Any) -> str:
+def _shown(col: Col, value: Any) -> str:
     if value is None:
         return ""
     if col.kind == "money":
@@ -427,12 +427,3 @@ _WRITERS: dict[str, Callable[[Worksheet, int, int, Any, Any], Any]] = {
     ),
     "date": lambda s, r, c, v, f: s.write_datetime(r, c, v, f),
 }
-
-
-def _print_setup(sheet: Worksheet, header: str) -> None:
-    sheet.set_landscape()
-    sheet.set_paper(9)  # A4
-    sheet.fit_to_pages(1, 0)
-    sheet.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.6)
-    sheet.set_header(f"&C{header.replace('&', '&&')}")
-    sheet.set_footer("&C第 &P 页，共 &N 页")

@@ -26,6 +26,7 @@ from screening.publish.columns import (
     LIST_KEY_HEADER,
     MEMBERS_SCHEMA,
     RELIEF_COLUMN,
+    REMOVAL_HEADERS,
     SUSPECT_HEADERS,
     SUSPECTS_SCHEMA,
     PublishMeta,
@@ -58,11 +59,14 @@ def publish(
     meta: PublishMeta,
     townships: list[str] | None = None,
     candidates: pl.DataFrame | None = None,
+    contacts: pl.DataFrame | None = None,
 ) -> list[Path]:
     """Write a run's files; with `townships`, re-publish only those townships.
 
     `candidates` (followup.CANDIDATES_SCHEMA) is the second list, 风险消除候选: written per
     township only where the township has any (its 疑似监测对象 list says how many).
+    `contacts` (sheets.CONTACTS_SCHEMA): the roster's optional columns of the listed
+    households, shown on the printed lists where the roster has them.
 
     `suspects` must be in list order (townships ascending). A re-publish replaces those
     townships' rows in the existing parquet files and keeps the others, giving the same
@@ -108,9 +112,10 @@ def publish(
                 meta,
                 own.height,
                 folders,
+                contacts,
             )
             if own.height:
-                _stage_candidates(staged, target, name, own, meta, folders[name])
+                _stage_candidates(staged, target, name, own, meta, folders[name], contacts)
         written = staged.commit()
     if townships is None:
         remove_stale(target, meta.period, keep=set(written))
@@ -207,6 +212,7 @@ def _stage_township(
     meta: PublishMeta,
     candidates: int = 0,
     folders: Mapping[str, str] | None = None,
+    contacts: pl.DataFrame | None = None,
 ) -> None:
     households = suspects.filter(pl.col("township") == township)
     listed = households.select("household_id")
@@ -219,7 +225,7 @@ def _stage_township(
     staged.add(
         xlsx,
         lambda tmp: write_list_workbook(
-            tmp, township, households, details, meta, candidates, folders
+            tmp, township, households, details, meta, candidates, folders, contacts
         ),
     )
     staged.add(csv, lambda tmp: _write_csv(tmp, households, meta))
@@ -232,10 +238,13 @@ def _stage_candidates(
     candidates: pl.DataFrame,
     meta: PublishMeta,
     folder_name: str | None = None,
+    contacts: pl.DataFrame | None = None,
 ) -> None:
     xlsx, csv = candidate_paths(target, township, meta.period, folder_name)
-    staged.add(xlsx, lambda tmp: write_candidates_workbook(tmp, township, candidates, meta))
-    staged.add(csv, lambda tmp: _write_candidates_csv(tmp, candidates, meta.mask_ids))
+    staged.add(
+        xlsx, lambda tmp: write_candidates_workbook(tmp, township, candidates, meta, contacts)
+    )
+    staged.add(csv, lambda tmp: _write_candidates_csv(tmp, candidates, meta))
 
 
 # ---------------------------------------------------------------- csv
@@ -252,28 +261,39 @@ def _write_csv(path: Path, households: pl.DataFrame, meta: PublishMeta) -> None:
         frame = frame.drop(RELIEF_COLUMN)
     blanks = [pl.lit(None, pl.String).alias(h) for h in FEEDBACK_HEADERS]
     headers = {**SUSPECT_HEADERS, LIST_KEY: LIST_KEY_HEADER}
-    _write_people_csv(path, frame, headers, meta.mask_ids, blanks)
+    _write_people_csv(path, frame, headers, meta, blanks)
 
 
-def _write_candidates_csv(path: Path, candidates: pl.DataFrame, mask_ids: bool) -> None:
-    _write_people_csv(path, candidates, CANDIDATE_HEADERS, mask_ids)
+def _write_candidates_csv(path: Path, candidates: pl.DataFrame, meta: PublishMeta) -> None:
+    blanks = [pl.lit(None, pl.String).alias(h) for h in REMOVAL_HEADERS]
+    headers = {**CANDIDATE_HEADERS, LIST_KEY: LIST_KEY_HEADER}
+    _write_people_csv(path, with_list_keys(candidates, meta), headers, meta, blanks)
+
+
+# The first column of a list made from the bundled synthetic county: the import reads
+# lists by their headers, so a column it does not know changes nothing there.
+DEMO_COLUMN = "示例数据"
+DEMO_VALUE = "是：虚构人员，仅供演示"
 
 
 def _write_people_csv(
     path: Path,
     frame: pl.DataFrame,
     headers: Mapping[str, str],
-    mask_ids: bool,
+    meta: PublishMeta,
     extra: Sequence[pl.Expr] = (),
 ) -> None:
     """A list for people: without the run id, IDs masked if asked, formula-looking text
-    defused, Chinese headers, `extra` columns after, UTF-8 with BOM."""
+    defused, Chinese headers, `extra` columns after, a 示例数据 column first in a list
+    made from the sample, UTF-8 with BOM."""
     frame = frame.drop("run_id")
-    if mask_ids:
+    if meta.mask_ids:
         frame = mask_frame(frame, "head_id_number")
     text = [c for c, t in frame.schema.items() if t == pl.String()]
     frame = frame.with_columns([defuse_expr(c) for c in text])
     frame = frame.rename(dict(headers), strict=False).with_columns(extra)
+    if meta.demo:
+        frame = frame.select(pl.lit(DEMO_VALUE).alias(DEMO_COLUMN), pl.all())
     frame.write_csv(path, include_bom=True, line_terminator="\r\n")
 
 

@@ -13,7 +13,7 @@ functions read what they need for one period through the database layer (db/foll
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -58,6 +58,14 @@ PRIOR_SCHEMA = pl.Schema(
         "last_risk_labels": pl.String(),
     }
 )
+# Each household's latest answer on an earlier 风险消除候选 list (同意消除 / 暂不消除).
+REMOVALS_SCHEMA = pl.Schema(
+    {
+        "household_id": pl.String(),
+        "last_removal_decision": pl.String(),
+        "last_removal_decision_date": pl.Date(),
+    }
+)
 CANDIDATES_SCHEMA = tables.schema("removal_candidates")
 SCALE_SCHEMA = tables.schema("scale_checks")
 
@@ -69,6 +77,8 @@ class Followup:
     decisions: pl.DataFrame  # DECISIONS_SCHEMA: each household's latest decision
     prior: pl.DataFrame  # PRIOR_SCHEMA: per household, its earlier screened periods
     prior_periods: tuple[str, ...]  # the screened periods before P that the removal check uses
+    # REMOVALS_SCHEMA: each household's latest answer on an earlier 风险消除候选 list.
+    removals: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REMOVALS_SCHEMA))
 
     @staticmethod
     def none() -> Followup:
@@ -156,7 +166,11 @@ def removal_candidates(
         return pl.DataFrame(schema=CANDIDATES_SCHEMA)
     earlier = sorted(followup.prior_periods)[len(followup.prior_periods) - needed :]
     checked = [*earlier, params.period]
-    frame = households.join(followup.prior, on="household_id", how="left").filter(
+    frame = (
+        households.join(followup.prior, on="household_id", how="left").join(
+            followup.removals, on="household_id", how="left"
+        )
+    ).filter(
         (pl.col("monitoring_status") == MONITORED)
         & (pl.col("risk_codes").list.len() == 0)
         & (pl.col("per_capita_income") >= pl.col("monitoring_line"))
@@ -306,6 +320,9 @@ def load(con: duckdb.DuckDBPyConnection, period: str, params: ResolvedParams) ->
         decisions=load_decisions(con, period),
         prior=load_prior(con, period, count),
         prior_periods=tuple(db_followup.screened_before(con, period, count)),
+        removals=db_followup.latest_removal_decisions(con, period).select(
+            pl.col(k).cast(t) for k, t in REMOVALS_SCHEMA.items()
+        ),
     )
 
 
