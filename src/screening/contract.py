@@ -161,9 +161,10 @@ def _load_default() -> dict[str, SourceSpec]:
 
 
 @cache
-def feedback() -> SourceSpec:
-    """The returned list's columns (schemas/feedback.yaml), read back by feedback import."""
-    path = resource_dir("schemas") / "feedback.yaml"
+def feedback(name: str = "feedback") -> SourceSpec:
+    """A returned list's columns (schemas/<name>.yaml: feedback for the 疑似监测对象 list,
+    identity_feedback for the 身份核对 list), read back by feedback import."""
+    path = resource_dir("schemas") / f"{name}.yaml"
     return _parse_source(yaml.safe_load(path.read_text(encoding="utf-8")), path)
 
 

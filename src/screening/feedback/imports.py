@@ -89,12 +89,13 @@ class ImportResult:
 # ---------------------------------------------------------------- the file
 
 
-def read_feedback(path: Path) -> RawFile:
-    """The feedback file as text with FEEDBACK_SPEC's keys; one-line errors name the file."""
+def read_feedback(path: Path, spec: contract.SourceSpec = FEEDBACK_SPEC) -> RawFile:
+    """The feedback file as text with the keys of `spec` (a returned list's columns);
+    one-line errors name the file."""
     if not path.is_file():
         raise FeedbackError(f"文件不存在 file not found: {path}")
     try:
-        return read_source(path, FEEDBACK_SPEC)
+        return read_source(path, spec)
     except FileRejected as exc:
         raise FileRejected(f"无法读取 cannot read {path.name}: {ids.mask_text(str(exc))}") from None
     except OSError as exc:

@@ -389,11 +389,15 @@ def _print_setup(sheet: Worksheet, page_header: str) -> None:
 
 
 def _write_about(
-    sheet: Worksheet, lines: Sequence[tuple[str, str]], formats: _Formats, page_header: str
+    sheet: Worksheet,
+    lines: Sequence[tuple[str, str]],
+    formats: _Formats,
+    page_header: str,
+    title: str = f"{LIST_PREFIX}名单说明",
 ) -> None:
     sheet.set_column(0, 0, 12)
     sheet.set_column(1, 1, _ABOUT_WIDTH)
-    sheet.write_string(0, 0, f"{LIST_PREFIX}名单说明", formats.get("title"))
+    sheet.write_string(0, 0, title, formats.get("title"))
     sheet.set_row(0, 2 * _LINE_HEIGHT)
     for r, (label, text) in enumerate(lines, start=2):
         sheet.write_string(r, 0, label, formats.get("label"))

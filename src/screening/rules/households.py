@@ -14,7 +14,7 @@ import polars as pl
 from screening.params import ResolvedParams
 from screening.rules import DEPARTMENTS, RISK_BY_CODE, RISKS
 from screening.rules.base import RecordEvidence, RosterEvidence, Window, money
-from screening.rules.facts import Records
+from screening.rules.facts import Records, mark_linked
 from screening.vocab import (
     BLUE,
     HEAD_RELATION,
@@ -148,7 +148,8 @@ def evidence(
     for risk in RISKS:
         for piece in risk.evidence:
             if isinstance(piece, RecordEvidence):
-                parts.append(_from_records(rec[piece.source], members, risk.code, piece))
+                frame = _from_records(rec[piece.source], members, risk.code, piece)
+                parts.append(mark_linked(frame, rec.linked_keys(piece.source)))
             else:
                 parts.append(_from_roster(listed, risk.code, w, piece))
     risk_rank = c("risk_code").replace_strict(
