@@ -3,8 +3,9 @@ difference of a suggested pair in words.
 
 An ID number (GB 11643) is cut into parts that fail independently, so that Fellegi–Sunter's
 independence assumption roughly holds: the birth date digits (7–14), the region and the
-first two sequence digits (1–6, 15–16) and the sex digit (17, odd for men); the check
-digit is computed from the others and says nothing of its own. A whole-number edit
+first two sequence digits (1–6, 15–16) and the sex digit (17, odd for men: compared as a
+digit, then by its parity); the check digit is computed from the others and says nothing
+of its own. A whole-number edit
 distance would count a shared birth date twice (two people born on one day share 14 of
 18 characters). The birth date digits are compared as digits, parsed or not: a mistyped
 date is often no date at all.
@@ -30,8 +31,8 @@ COMPOUND_SURNAMES = (
 )  # fmt: skip
 # The ID number's positions (0-based slices) and what they are, for the reasons in words.
 ID_PARTS = ((0, 6, "地区码"), (6, 14, "出生日期"), (14, 17, "顺序码"), (17, 18, "校验码"))
-COMPARED = ("name", "surname", "pinyin", "birth", "birth6", "id_rest", "sex", "township",
-            "village")  # fmt: skip
+COMPARED = ("name", "surname", "pinyin", "birth", "birth6", "id_rest", "sex_digit", "sex",
+            "township", "village")  # fmt: skip
 
 
 def id_text(raw: pl.Expr) -> pl.Expr:
@@ -74,7 +75,7 @@ def compared(
     n = name_text(pl.col(name))
     s = id_text(pl.col(id_number))
     digits = s.str.slice(6, 8)
-    sex = s.str.slice(16, 1).cast(pl.Int32, strict=False) % 2
+    sex_digit = s.str.slice(16, 1).cast(pl.Int32, strict=False)
     rest = pl.concat_str([s.str.slice(0, 6), s.str.slice(14, 2)])
     place = {
         "township": pl.col(township) if township else pl.lit(None, pl.String),
@@ -87,7 +88,8 @@ def compared(
         birth=pl.when(digits.str.contains(r"^[0-9]{8}$")).then(digits),
         birth6=pl.when(digits.str.contains(r"^[0-9]{8}$")).then(digits.str.slice(2, 6)),
         id_rest=pl.when(rest.str.contains(r"^[0-9]{8}$")).then(rest),
-        sex=sex.cast(pl.String),
+        sex_digit=sex_digit.cast(pl.String),
+        sex=(sex_digit % 2).cast(pl.String),
         **{k: normalise.text(v) for k, v in place.items()},
     )
 
@@ -166,4 +168,4 @@ BIRTH_WORDS = {
     "century": "出生日期仅世纪不同",
     "else": "出生日期不同",
 }
-SEX_WORDS = {"same": "性别相同", "else": "性别不同"}
+SEX_WORDS = {"digit": "性别相同", "same": "性别相同", "else": "性别不同"}

@@ -9,7 +9,7 @@ carries them. Comparisons, each a few levels, first match wins:
              pinyin Jaro–Winkler ≥ 0.9, same surname (term-frequency adjusted), else
     id_rest  region and sequence digits: exact, one edit (a changed digit, two swapped)
     birth    birth date digits: exact, one edit, the same but for the century, else
-    sex      the sex digit's parity: same, else
+    sex      the sex digit: the same digit, the same parity (sex), else
     place    the record's village / township (when it has them) against the person's
 
 Training is unsupervised, on this run's records and roster: the prior (two random records
@@ -82,7 +82,14 @@ COMPARISONS: dict[str, tuple[str, tuple[Level, ...]]] = {
             Level("else", "ELSE", 0.05),
         ),
     ),
-    "sex": ("sex", (Level("same", _exact("sex"), 0.9), Level("else", "ELSE", 0.1))),
+    "sex": (
+        "sex",
+        (
+            Level("digit", _exact("sex_digit"), 0.8),
+            Level("same", _exact("sex"), 0.15),
+            Level("else", "ELSE", 0.05),
+        ),
+    ),
     "place": (
         "township",
         (
