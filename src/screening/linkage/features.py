@@ -130,7 +130,14 @@ def id_difference(raw: str | None, candidate: str) -> str:
         return "记录的身份证号少了最后一位校验码"
     if len(given) == 18 and given[:17] == candidate[:17]:
         return "仅最后一位校验码不同"
-    if len(given) == 18 and given[:6] + given[8:17] == candidate[:6] + candidate[8:17]:
+    if (
+        len(given) == 18
+        and given[:6] + given[8:17] == candidate[:6] + candidate[8:17]
+        and given[6:8] in ("19", "20")
+        and given[:17].isdigit()
+        and ids.check_digit(given[:17]) == given[17]
+    ):
+        # A valid number but for the century: the converter's, not a typist's, mistake.
         return "由15位老号码升为18位时出错（出生年份的世纪位不同）"
     if len(given) == len(candidate):
         differ = [i for i, (a, b) in enumerate(zip(given, candidate, strict=True)) if a != b]

@@ -202,7 +202,7 @@ def link(records: pl.DataFrame, roster: pl.DataFrame, threshold: float) -> pl.Da
             found = linker.inference.predict(
                 threshold_match_probability=threshold, warning_mode="never"
             )
-            pairs = pl.from_arrow(found.as_duckdbpyrelation().fetch_arrow_table())
+            pairs = pl.from_arrow(found.as_duckdbpyrelation().to_arrow_table())
     finally:
         con.close()
     assert isinstance(pairs, pl.DataFrame)

@@ -103,14 +103,14 @@ def _birth(id_text: pl.Expr) -> pl.Expr:
 
 def _cells(rows: pl.DataFrame, meta: PublishMeta) -> list[dict[str, object]]:
     secret = meta.list_key_secret or ""
+    rows = rows.sort("village", "source", "source_key", "rank", nulls_last=True)
     keys = [
         pair_key(secret, meta.period, s, k, i)
         for s, k, i in rows.select("source", "source_key", "id_number").iter_rows()
     ]
     sex = pl.col("id_number").str.slice(16, 1).cast(pl.Int32, strict=False) % 2
     frame = (
-        rows.sort("village", "source", "source_key", "rank", nulls_last=True)
-        .with_columns(pl.Series(LIST_KEY, keys, pl.String))
+        rows.with_columns(pl.Series(LIST_KEY, keys, pl.String))
         .with_columns(
             department=pl.col("source").replace({s: contract.label(s) for s in contract.SOURCES}),
             source_key=ids.mask_text_expr(pl.col("source_key")),
