@@ -1,7 +1,7 @@
 """The linkage model: Splink (Fellegi–Sunter on DuckDB), trained on the county's own data.
 
 Blocking (which pairs are compared at all, any rule enough): the same birth date digits;
-the same name; the same surname and region-and-sequence digits (a mistyped birth date);
+the same name; the same surname, region and sequence digits (a mistyped birth date);
 the same pinyin (a homophone); the same surname and township or village, when the record
 carries them. Comparisons, each a few levels, first match wins:
 
@@ -22,6 +22,7 @@ model; a training pass that cannot run (no pairs to learn from) keeps the start 
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -35,7 +36,7 @@ from screening.linkage.features import COMPARED
 log = logging.getLogger(__name__)
 
 SEED = 18  # random sampling of pairs for the u probabilities: reproducible
-U_PAIRS = 2e6
+U_PAIRS = 1e6
 # The share of records the deterministic rule (same name and birth date) finds of those
 # that have a match: mistyped birth dates and names escape it.
 DETERMINISTIC_RECALL = 0.6
@@ -102,7 +103,7 @@ COMPARISONS: dict[str, tuple[str, tuple[Level, ...]]] = {
 BLOCKING = (
     ("birth",),
     ("name",),
-    ("surname", "id_rest"),
+    ("surname", "id_rest", "sex_digit"),
     ("pinyin",),
     ("surname", "township"),
     ("surname", "village"),
@@ -198,7 +199,7 @@ def link(records: pl.DataFrame, roster: pl.DataFrame, threshold: float) -> pl.Da
                 settings(),
                 log_level=None,
             )
-            _train(linker, roster.height)
+            _train(linker, records.height, roster.height)
             found = linker.inference.predict(
                 threshold_match_probability=threshold, warning_mode="never"
             )
@@ -209,8 +210,10 @@ def link(records: pl.DataFrame, roster: pl.DataFrame, threshold: float) -> pl.Da
     return _oriented(pairs)
 
 
-def _train(linker: Any, roster_size: int) -> None:
+def _train(linker: Any, records: int, roster_size: int) -> None:
     from splink import block_on
+    from splink.internals.constants import LEVEL_NOT_OBSERVED_TEXT
+    from splink.internals.exceptions import SplinkException
 
     # More pairs than the recall allows raises: the settings' start value then stays.
     with suppress(ValueError):
@@ -224,11 +227,43 @@ def _train(linker: Any, roster_size: int) -> None:
     linker.training.estimate_u_using_random_sampling(
         max_pairs=U_PAIRS, seed=SEED, min_count_per_level=None, num_chunks=1
     )
+    # A level no sampled pair fell in is rarer than the sample can tell: one in the pairs
+    # sampled, not Splink's one in a million (a small county samples every pair it has). A
+    # comparison no sampled pair could make (no record says where its person lives) weighs
+    # nothing either way.
+    sampled = min(U_PAIRS, records * roster_size)
+    for comparison in linker._settings_obj.comparisons:
+        levels = comparison._comparison_levels_excluding_null
+        unseen = [lv for lv in levels if lv._u_probability in (None, LEVEL_NOT_OBSERVED_TEXT)]
+        for level in unseen:
+            level.u_probability = level.m_probability if len(unseen) == len(levels) else 1 / sampled
     for rule in (block_on("birth"), block_on("name")):
+        # A pass that fails (no pairs to learn from) leaves Splink's settings without the
+        # comparison it blocked on; one whose estimates say that disagreeing is evidence of
+        # a match, or agreeing evidence against (a few records, mostly of people not on the
+        # roster, can pull EM there), is not believed. Either way the settings are put back
+        # as they were before the pass.
+        before = copy.deepcopy(linker._settings_obj)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
-        except Exception as exc:  # Splink raises bare Exceptions when a pass has no pairs
+        except SplinkException as exc:
+            linker._settings_obj = before
             log.info("linkage: an EM pass was skipped (%s): start values kept", type(exc).__name__)
+            continue
+        if not _plausible(linker):
+            linker._settings_obj = before
+            log.info("linkage: an EM pass gave implausible estimates: start values kept")
+
+
+def _plausible(linker: Any) -> bool:
+    """Agreeing on a comparison's first level is no evidence against a match, and falling
+    to its last (else) level no evidence for one."""
+    for comparison in linker._settings_obj.comparisons:
+        levels = comparison._comparison_levels_excluding_null
+        first, last = levels[0], levels[-1]
+        if first.m_probability < first.u_probability or last.m_probability > last.u_probability:
+            return False
+    return True
 
 
 def _oriented(pairs: pl.DataFrame) -> pl.DataFrame:
