@@ -293,3 +293,57 @@ def test_import_refuses_what_it_cannot_use_and_keeps_the_rest(
     assert query(db, "SELECT count(*) AS n FROM confirmed_links")["n"][0] == 1
     with pytest.raises(FeedbackError, match=SECOND):
         links.import_links(db, returned, SECOND)
+
+
+def test_a_linked_record_the_department_sends_again_corrected_counts_once(
+    typo_inbox: Path, tmp_path: Path
+) -> None:
+    """The link is for the record as delivered with its wrong number: when the department
+    re-sends the settlement with the right number, that version is the record (counted
+    once, matched by its own number), and the link no longer applies."""
+    from screening import contract
+
+    inbox, db, out = tmp_path / "inbox", tmp_path / "screening.duckdb", tmp_path / "out"
+    shutil.copytree(typo_inbox, inbox)
+    listing = planted(inbox).filter(pl.col("listing")).row(0, named=True)
+    run_period(db=db, inbox=inbox, out=out, period=FIRST)
+    first = suggestions(db, FIRST).filter(pl.col("source_key") == listing["source_key"])
+    township = first["township"][0]
+    names = sorted(set(query(db, "SELECT township FROM stg_roster")["township"]))
+    listed = identity_path(out / FIRST, township, FIRST, township_folders(names)[township])
+    returned = fill(listed, {listing["source_key"]: "是同一人"}, tmp_path / listed.name)
+    assert links.import_links(db, returned, FIRST).confirmed == 1
+    # The department re-sends the settlement in its next file, with the right number.
+    manifest = json.loads((inbox / "manifest.json").read_text(encoding="utf-8"))
+    path = inbox / SECOND / manifest["files"][SECOND]["medical"]
+    assert path.suffix == ".xlsx"
+    book = openpyxl.load_workbook(path)
+    sheet = book.worksheets[0]
+    lookup = contract.load()["medical"].header_lookup()
+
+    def keys_of(row: int) -> list[str | None]:
+        return [lookup.get(contract.fold_header(str(c.value or ""))) for c in sheet[row]]
+
+    top = next(r for r in range(1, 11) if "settlement_id" in keys_of(r))
+    keys = keys_of(top)
+    record = query(db, "SELECT * FROM quarantined_rows WHERE source = 'medical' AND "
+                   f"source_key = '{listing['source_key']}'")["record"][0]  # fmt: skip
+    values = {**json.loads(record), "id_number": listing["id_number"]}
+    sheet.append([values.get(k) if k else None for k in keys])
+    book.save(path)
+
+    run_period(db=db, inbox=inbox, out=out, period=SECOND)
+    evidence = query(db, f"SELECT * FROM evidence WHERE period = '{SECOND}' "
+                     f"AND source_key = '{listing['source_key']}'")  # fmt: skip
+    assert evidence.height == 1 and evidence["id_number"][0] == listing["id_number"]
+    assert LINKED_NOTE not in evidence["detail"][0]
+    # The household's hospital costs are its records' sum, this one counted once.
+    household = listing["household_id"]
+    oop = query(db, f"SELECT medical_oop FROM suspects WHERE period = '{SECOND}' "
+                f"AND household_id = '{household}'")["medical_oop"][0]  # fmt: skip
+    cited = query(
+        db,
+        f"SELECT sum(amount) AS s FROM evidence WHERE period = '{SECOND}' "
+        f"AND household_id = '{household}' AND risk_code = 'MEDICAL'",
+    )["s"][0]
+    assert oop == cited and oop >= 30000

@@ -63,21 +63,28 @@ def has_links(con: duckdb.DuckDBPyConnection, source: str) -> bool:
 
 def linked_rows_sql(spec: SourceSpec) -> str:
     """Every delivered row of `spec`'s source up to $period as stg_<source> holds it (without
-    `extra`), a confirmed link's ID number replacing the record's own, plus the linkable
-    quarantined rows that have a confirmed link; `linked` marks both. The as-of read
-    (db.roster.events_as_of_sql) then keeps the newest version of each natural key, so a
-    record the department later re-sends with the right number is counted once."""
+    `extra`), plus the linkable quarantined rows; a row that is the very record a person
+    linked (its natural key, and the ID number it was delivered with) carries the linked
+    person's number and `linked`. The as-of read (db.roster.events_as_of_sql) then keeps the
+    newest version of each natural key: a record the department re-sends later with another
+    number (corrected, or someone else's) is counted once, as the department now sends it."""
     source = spec.source
-    links = f"SELECT source_key, id_number FROM confirmed_links WHERE source = '{source}'"
+    links = (
+        "SELECT source_key, record_id_number, id_number FROM confirmed_links "
+        f"WHERE source = '{source}'"
+    )
     stored = (
         f"SELECT s.* EXCLUDE (extra) REPLACE (coalesce(l.id_number, s.id_number) AS id_number), "
         f"l.id_number IS NOT NULL AS linked FROM stg_{source} s "
-        f"LEFT JOIN ({links}) l ON l.source_key = {key_sql(spec, 's')} WHERE s.period <= $period"
+        f"LEFT JOIN ({links}) l ON l.source_key = {key_sql(spec, 's')} "
+        "AND l.record_id_number = s.id_number WHERE s.period <= $period"
     )
     quarantined = (
         f"SELECT q.period, q.file, q.row_number, {typed_record_sql(spec, 'q', ['id_number'])}, "
         f"l.id_number AS id_number, true AS linked FROM ({_linkable(source)}) q "
-        f"JOIN ({links}) l ON l.source_key = q.source_key"
+        "JOIN quarantine x ON x.period = q.period AND x.source = q.source "
+        "AND x.row_number = q.row_number AND x.\"check\" = 'invalid_id' "
+        f"JOIN ({links}) l ON l.source_key = q.source_key AND l.record_id_number = x.raw_value"
     )
     return f"{stored} UNION ALL BY NAME {quarantined}"
 
@@ -118,7 +125,8 @@ def quarantined_candidates(
         f"AND NOT EXISTS (SELECT 1 FROM stg_{spec.source} s WHERE s.period >= t.record_period "
         f"AND s.period <= $period AND {key_sql(spec, 's')} = t.source_key) "
         "AND NOT EXISTS (SELECT 1 FROM confirmed_links c WHERE c.source = $source "
-        "AND c.source_key = t.source_key) ORDER BY t.source_key"
+        "AND c.source_key = t.source_key AND c.record_id_number = x.raw_value) "
+        "ORDER BY t.source_key"
     )
     values: dict[str, object] = {"source": spec.source, "period": period, "until": until}
     if since is not None:

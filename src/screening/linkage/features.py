@@ -120,16 +120,17 @@ def _part(position: int) -> str:
 
 
 def id_difference(raw: str | None, candidate: str) -> str:
-    """How the record's ID number differs from the candidate's, in words."""
+    """How the record's ID number differs from the candidate's, in words (a sentence of
+    the 身份核对 list's 依据)."""
     given = ids.clean(raw or "").upper()
     if not given:
         return "记录没有身份证号"
     if len(given) == 15 and given == candidate[:6] + candidate[8:17]:
-        return "记录为15位老号码，与人口库号码相同（升为18位时出错）"
+        return "身份证号为15位老号码，与人口库号码相同（升为18位时出错）"
     if len(given) == 17 and given == candidate[:17]:
-        return "记录的身份证号少了最后一位校验码"
+        return "身份证号少了最后一位校验码"
     if len(given) == 18 and given[:17] == candidate[:17]:
-        return "仅最后一位校验码不同"
+        return "身份证号仅最后一位校验码不同"
     if (
         len(given) == 18
         and given[:6] + given[8:17] == candidate[:6] + candidate[8:17]
@@ -138,12 +139,12 @@ def id_difference(raw: str | None, candidate: str) -> str:
         and ids.check_digit(given[:17]) == given[17]
     ):
         # A valid number but for the century: the converter's, not a typist's, mistake.
-        return "由15位老号码升为18位时出错（出生年份的世纪位不同）"
+        return "身份证号由15位老号码升为18位时出错（出生年份的世纪位不同）"
     if len(given) == len(candidate):
         differ = [i for i, (a, b) in enumerate(zip(given, candidate, strict=True)) if a != b]
         if len(differ) == 1:
             i = differ[0]
-            return f"第 {i + 1} 位（{_part(i)}）数字不同"
+            return f"身份证号第 {i + 1} 位（{_part(i)}）数字不同"
         if (
             len(differ) == 2
             and differ[1] == differ[0] + 1
@@ -151,13 +152,13 @@ def id_difference(raw: str | None, candidate: str) -> str:
             and given[differ[1]] == candidate[differ[0]]
         ):
             i = differ[0]
-            return f"第 {i + 1}、{i + 2} 位数字前后颠倒"
-        return f"有 {len(differ)} 位数字不同"
+            return f"身份证号第 {i + 1}、{i + 2} 位数字前后颠倒"
+        return f"身份证号有 {len(differ)} 位数字不同"
     if len(given) + 1 == len(candidate):
-        return "记录的身份证号少了一位数字"
+        return "身份证号少了一位数字"
     if len(given) == len(candidate) + 1:
-        return "记录的身份证号多了一位数字"
-    return f"记录的身份证号为 {len(given)} 位"
+        return "身份证号多了一位数字"
+    return f"身份证号为 {len(given)} 位"
 
 
 NAME_WORDS = {

@@ -116,7 +116,7 @@ def _suggestions(
 
 def _reasons(pair: Mapping[str, str | None]) -> str:
     words = [
-        "身份证号" + features.id_difference(pair["record_id_number"], str(pair["id_number"])),
+        features.id_difference(pair["record_id_number"], str(pair["id_number"])),
         features.NAME_WORDS.get(str(pair["level_name"]), ""),
     ]
     place = features.PLACE_WORDS.get(str(pair["level_place"]))

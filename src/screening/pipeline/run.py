@@ -10,6 +10,9 @@ task; `RUN_STAGES` is their one order, which the flow and `run_period` both iter
 `prepare` refuses two files of one source before anything is recorded; `ingest_inputs`
 raises `DeliveryHeld` when a completeness gate held a delivery that `--accept-held` does
 not accept: the run is recorded `held` and nothing is screened or published.
+`screen_period` also makes the period's linkage suggestions (screening.linkage: records
+whose ID number reaches nobody, and whom they probably belong to); `publish_run` stores
+them and writes the 身份核对 lists with the other files.
 
 
 `start_run` refuses, before anything is recorded, what can only be checked against the
