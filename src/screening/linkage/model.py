@@ -238,15 +238,16 @@ def _train(linker: Any, records: int, roster_size: int) -> None:
         for level in unseen:
             level.u_probability = level.m_probability if len(unseen) == len(levels) else 1 / sampled
     for rule in (block_on("birth"), block_on("name")):
-        # A pass that fails (no pairs to learn from) leaves Splink's settings without the
-        # comparison it blocked on; one whose estimates say that disagreeing is evidence of
+        # A pass that fails (no pairs to learn from; an m estimated at 0, which Splink
+        # refuses) leaves Splink's settings without the comparison it blocked on, or half
+        # updated; one whose estimates say that disagreeing is evidence of
         # a match, or agreeing evidence against (a few records, mostly of people not on the
         # roster, can pull EM there), is not believed. Either way the settings are put back
         # as they were before the pass.
         before = copy.deepcopy(linker._settings_obj)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
-        except SplinkException as exc:
+        except (SplinkException, ValueError) as exc:
             linker._settings_obj = before
             log.info("linkage: an EM pass was skipped (%s): start values kept", type(exc).__name__)
             continue

@@ -33,8 +33,9 @@ SOURCE_STATUS_LABELS: dict[str, str] = {
     "withdrawn": "已撤回",
 }
 # Not screening rules (a long list of holidays; limits on what is read; the checks of the
-# deliveries): the township's 说明 sheet leaves them out; the run report shows them.
-_NOT_ON_LISTS = ("public_holidays", "ingest_limits", "gates")
+# deliveries; what goes on the 身份核对 list, whose own 说明 sheet says it): the township's
+# 说明 sheet leaves them out; the run report shows them.
+_NOT_ON_LISTS = ("public_holidays", "ingest_limits", "gates", "linkage")
 
 
 def colour_counts(households: pl.DataFrame) -> dict[str, int]:
