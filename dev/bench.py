@@ -9,7 +9,9 @@ new month, which is ingested, screened and published. That month is measured twi
 two copies of the setup database:
 
 - stage by stage, calling the stage functions directly (read + normalise, validate, store,
-  load as of P, screen, publish + report), with wall time and peak RSS per stage;
+  load as of P, screen, publish + report), with wall time and peak RSS per stage, and
+  linkage (the records whose ID number reaches nobody, against the roster) as its own
+  measure;
 - end to end, `run.run_period` as the CLI calls it, in a fresh process.
 
 Two baselines read the same normalised tables: the *floor*, one hand-written DuckDB query
@@ -56,6 +58,7 @@ import pyarrow as pa
 from dev import bench_whole, sample
 from screening import contract, params, periods
 from screening.db import deliveries as db_deliveries
+from screening.db import linkage as db_linkage
 from screening.db import runs as db_runs
 from screening.db import schema as db_schema
 from screening.db.connect import connect, transaction
@@ -63,6 +66,7 @@ from screening.ingest import deliveries as ingest
 from screening.ingest import normalise, read, validate
 from screening.ingest import results as ingest_results
 from screening.ingest.inbox import discover
+from screening.linkage import suggest as linkage
 from screening.pipeline import inputs as run_inputs
 from screening.pipeline import outputs, run
 from screening.publish import lists as publish
@@ -160,6 +164,8 @@ def generator_peak_estimate(size: BenchSize) -> int:
 
 # Targets from the issue, for 2 cores and 24 GB: (end-to-end seconds, peak RSS bytes).
 TARGETS = {"county": (60.0, 4 << 30), "province": (600.0, 16 << 30)}
+# Linking a county's unmatched records against its 1-million-person roster (issue 18).
+LINK_TARGETS = {"county": 60.0}
 FLOOR_TARGET = 2.0  # screen step within 2× of the floor
 NAIVE_TARGET = 10.0  # and at least 10× faster than the naive
 
@@ -365,6 +371,10 @@ class StagesResult:
     profiles: dict[str, str] = field(default_factory=dict)
     publish: Measure | None = None  # publish.publish alone: every township's files
     whole_floor: Measure | None = None  # files read, rules in SQL, township CSVs (best of n)
+    # Linking the month's records whose ID number reaches nobody against the roster in
+    # force (screening.linkage): rows = records linked; roster = persons on the roster.
+    link: Measure | None = None
+    roster: int = 0
 
 
 def _stages(
@@ -388,6 +398,8 @@ def _stages(
             stages, result = _monthly_stages(
                 stage_meter, con, inbox, out, period, specs, resolved, published
             )
+        with Meter() as meter:
+            link, roster = _link(meter, con, period, specs, resolved)
         step = Measure(
             "screen step (load as of P + screen)",
             seconds=stages[3].seconds + stages[4].seconds,
@@ -420,6 +432,8 @@ def _stages(
         profiles=stage_meter.profiles,
         publish=published[0] if published else None,
         whole_floor=whole,
+        link=link,
+        roster=roster,
     )
 
 
@@ -443,6 +457,24 @@ def _whole_floor(
             best = m
     assert best is not None
     return best
+
+
+def _link(
+    meter: Meter,
+    con: duckdb.DuckDBPyConnection,
+    period: str,
+    specs: dict[str, contract.SourceSpec],
+    resolved: params.ResolvedParams,
+) -> tuple[Measure, int]:
+    """What run.screen_period spends on linkage: the suggestions for the month's records
+    whose ID number reaches nobody (quarantined, or valid and unmatched), trained on and
+    linked against the roster in force. Returns the measure (rows: records linked) and
+    the roster's persons."""
+    with meter.measure("link unmatched records (linkage)", "records linked") as m:
+        linkage.suggest(con, specs, period, resolved)
+    roster = db_linkage.roster_people(con, period).select("id_number")
+    m.rows = linkage.candidates(con, specs, period, resolved, roster).height
+    return m, roster.height
 
 
 def _monthly_stages(
@@ -492,6 +524,11 @@ def _monthly_stages(
                     encoding=raws[source].encoding,
                     good=checked.good.with_columns(pl.lit(path.name).alias("file")),
                     quarantine=checked.quarantine,
+                    rejected_rows=None
+                    if checked.rejected_rows is None
+                    else checked.rejected_rows.with_columns(
+                        period=pl.lit(period), source=pl.lit(source), file=pl.lit(path.name)
+                    ),
                 )
             )
             m.rows += rows
@@ -503,14 +540,17 @@ def _monthly_stages(
         now = dt.datetime.now().replace(microsecond=0)
         with transaction(con):
             for r in results:
-                db_deliveries.replace_delivery(con, specs[r.source], period, r.good, r.quarantine)
+                db_deliveries.replace_delivery(
+                    con, specs[r.source], period, r.good, r.quarantine,
+                    rejected_rows=r.rejected_rows,
+                )  # fmt: skip
                 db_deliveries.upsert_log(con, r.log_row(period, now))
                 m.rows += (r.good.height if r.good is not None else 0) + (
                     r.quarantine.height if r.quarantine is not None else 0
                 )
     stages.append(m)
     for r in results:
-        r.good = r.quarantine = None
+        r.good = r.quarantine = r.rejected_rows = None
 
     started = dt.datetime.now().replace(microsecond=0)
     run_id = run.new_run_id(period, started)
@@ -1195,6 +1235,17 @@ def render(result: BenchResult) -> str:
             + f"; peak RSS {_mib(e2e.peak_rss)} MiB (target < {_mib(rss)} MiB)"
             + _verdict(e2e.peak_rss < rss)
         )
+    if st.link is not None:
+        title = (
+            f"linkage of {period}: records whose ID number reaches nobody, against the "
+            f"roster in force ({st.roster:,} persons)"
+        )
+        lines += ["", title, HEADER, _row(st.link)]
+        if s.name in LINK_TARGETS:
+            lines.append(
+                f"  linkage {st.link.seconds:.1f} s (target < {LINK_TARGETS[s.name]:g} s)"
+                + _verdict(st.link.seconds < LINK_TARGETS[s.name])
+            )
     lines += _issue_20_targets(result)
     lines.append(
         f"  screening --help prints in {result.cli_start:.2f} s (median of "

@@ -2536,6 +2536,151 @@ def _with_keys(source: str, frame: pl.DataFrame, chunks: _Chunks | None = None) 
     return frame.drop(column).join(keys, on="_grp", how="left", maintain_order="left")
 
 
+# ------------------------------------------------------------------ mistyped ID numbers
+
+# Records of known roster persons whose ID number a department mistyped, one kind each in
+# turn, and records of people truly absent from the roster (a valid number of this very
+# county, of nobody on it): what screening.linkage must find, and must not. Planted only
+# when asked (`generate(..., typos=N)`, `--typos N`): the committed sample stays as it is.
+TYPO_KINDS = ("digit", "swap", "no_check", "id15")
+ABSENT = "absent"
+TYPO_SOURCES = ("medical", "civil")
+# The first mistyped record is a hospital stay large enough to list its household (MEDICAL
+# for any household type) once a person confirms the link: the end-to-end case.
+LISTING_OOP = 3_000_000
+
+
+def mistyped(id18: str, kind: str, rng: random.Random) -> str:
+    """`id18` as a department might have typed it: one digit changed, two adjacent digits
+    swapped, the check digit dropped, or its 15-digit form converted to 18 digits with the
+    wrong century (20 for 19) and the check digit computed over that."""
+    if kind == "digit":
+        i = rng.randrange(17)
+        return id18[:i] + rng.choice([d for d in "0123456789" if d != id18[i]]) + id18[i + 1 :]
+    if kind == "swap":
+        spots = [i for i in range(16) if id18[i] != id18[i + 1]]
+        i = rng.choice(spots)
+        return id18[:i] + id18[i + 1] + id18[i] + id18[i + 2 :]
+    if kind == "no_check":
+        return id18[:17]
+    first17 = id18[:6] + ("20" if id18[6:8] == "19" else "19") + id18[8:17]
+    return first17 + ids.check_digit(first17)
+
+
+def plant_typos(county: County, per_kind: int) -> None:
+    """Add `per_kind` records of each TYPO_KINDS (known background persons, one record
+    each) and `per_kind` records of absent people, alternately 医保 settlements and 民政
+    events, to period 1's deliveries (dated in its month, so in every period's window).
+    Rows whose number is no valid ID are marked for the quarantine (`_check`), the others
+    count as unmatched; `_typo` names the kind. Nothing the rules see changes: no record
+    carries a roster person's number."""
+    rng = _rng(county.seed, "typos")
+    roster = county.rosters[0].filter(
+        pl.col("_check").is_null() & pl.col("_case").is_null() & pl.col("_pid").is_not_null()
+    )
+    taken = set(county.rosters[0]["id_number"].to_list())
+    for frame in county.events.values():
+        taken |= set(frame["id_number"].drop_nulls().to_list())
+    people = rng.sample(sorted(roster["_pid"].to_list()), per_kind * len(TYPO_KINDS))
+    who = {r["_pid"]: r for r in roster.select("_pid", "id_number", "name").iter_rows(named=True)}
+    names = _People(county.cal, rng)
+    rows: dict[str, list[dict[str, Any]]] = {s: [] for s in TYPO_SOURCES}
+    plan = [(TYPO_KINDS[k % len(TYPO_KINDS)], pid) for k, pid in enumerate(people)]
+    plan += [(ABSENT, None)] * per_kind
+    for k, (kind, pid) in enumerate(plan):
+        if pid is None:
+            number, name = (
+                _absent_number(rng, taken),
+                names.surname() + names.given_name(rng.randint(0, 1), rng.randint(1950, 2005)),
+            )
+        else:
+            number, name = mistyped(who[pid]["id_number"], kind, rng), who[pid]["name"]
+        taken.add(number)
+        when = county.cal.day(0, rng.randint(2, 27))
+        # Each kind in both sources, in turn; the first record (the listing one) in 医保.
+        source = TYPO_SOURCES[(k // len(TYPO_KINDS) + k) % len(TYPO_SOURCES)]
+        fields = (
+            _medical_fields(when, LISTING_OOP if k == 0 else rng.randint(3, 15) * 10_000)
+            | {"settlement_id": f"JS{when:%Y%m%d}9{k:05d}"}
+            if source == "medical"
+            else _civil_fields(when, "低收入家庭", "续保", 20_000)
+        )
+        invalid = not ids.is_valid(number)
+        rows[source].append(
+            {
+                **fields,
+                "id_number": number,
+                "name": name,
+                "_pid": pid,
+                "_deliver": 0,
+                "_id_form": "plain",
+                "_check": "invalid_id" if invalid else None,
+                "_column": "id_number" if invalid else None,
+                "_typo": kind,
+            }
+        )
+    for source, planted in rows.items():
+        frame = _conform(source, _frame(source, planted)).with_columns(
+            _typo=pl.Series([r["_typo"] for r in planted], dtype=pl.String)
+        )
+        county.events[source] = pl.concat([county.events[source], frame], how="diagonal_relaxed")
+
+
+def _absent_number(rng: random.Random, taken: set[str]) -> str:
+    """A valid ID number of this county that nobody on the roster or in the records has."""
+    while True:
+        born = dt.date(rng.randint(1950, 2005), rng.randint(1, 12), rng.randint(1, 28))
+        first17 = f"{COUNTY}{born:%Y%m%d}{rng.randint(100, 999)}"
+        number = first17 + ids.check_digit(first17)
+        if number not in taken:
+            return number
+
+
+def typo_entries(county: County) -> list[dict[str, Any]]:
+    """The manifest's `typos` (when any were planted): each planted record's file and row,
+    its kind, the number delivered and, for a known person, the true number and household;
+    and the department rows quarantined for a wrong check digit or an impossible birth date
+    (INVALID_KINDS), kind `check` or `birth`, which are known persons' records too."""
+    people = {
+        r["_pid"]: r
+        for r in county.rosters[0].select("_pid", "id_number", "household_id").iter_rows(named=True)
+    }
+    if not any("_typo" in frame.columns for frame in county.events.values()):
+        return []
+    entries = []
+    for i, period in enumerate(county.cal.periods):
+        for source in EVENT_SOURCES:
+            style = county.style(source, i)
+            data = county.delivery(source, i)
+            if style is None:
+                continue
+            if "_typo" not in data.columns:
+                data = data.with_columns(_typo=pl.lit(None, pl.String))
+            invalid = (pl.col("_check") == "invalid_id") & pl.col("_pid").is_in(list(people))
+            marked = data.with_row_index("_row").filter(pl.col("_typo").is_not_null() | invalid)
+            key = contract.load()[source].natural_key
+            for r in marked.iter_rows(named=True):
+                person = people.get(r["_pid"]) or {}
+                kind = r["_typo"] or (
+                    "check" if r["id_number"][:17] == person["id_number"][:17] else "birth"
+                )
+                entries.append(
+                    {
+                        "period": period,
+                        "source": source,
+                        "file": style.file_name(period),
+                        "row_number": r["_row"] + first_data_row(style),
+                        "source_key": "|".join(str(r[k]) for k in key),
+                        "kind": kind,
+                        "delivered": r["id_number"],
+                        "id_number": person.get("id_number"),
+                        "household_id": person.get("household_id"),
+                        "listing": source == "medical" and r["out_of_pocket"] == LISTING_OOP,
+                    }
+                )
+    return entries
+
+
 # ------------------------------------------------------------------ the oracle
 
 
@@ -2774,14 +2919,18 @@ def _check_intent(case: Case, i: int, codes: list[str], status: str | None) -> N
 # ------------------------------------------------------------------ building the county
 
 
-def build(households: int, periods: Sequence[str], seed: int) -> County:
-    """The whole county as typed frames plus its expected lists (nothing is written)."""
+def build(households: int, periods: Sequence[str], seed: int, typos: int = 0) -> County:
+    """The whole county as typed frames plus its expected lists (nothing is written);
+    with `typos`, that many mistyped ID numbers of each kind (`plant_typos`)."""
     cal = Calendar.of(periods)
     cases = planted_cases(cal, _rng(seed, "cases"))
     if households < len(cases) + 20:
         raise ValueError(f"need at least {len(cases) + 20} households for the planted cases")
     towns = _geography(households, _rng(seed, "geography"))
-    return _assemble(cal, households, cases, towns, seed)
+    county = _assemble(cal, households, cases, towns, seed)
+    if typos:
+        plant_typos(county, typos)
+    return county
 
 
 def _assemble(
@@ -3419,6 +3568,7 @@ def manifest(county: County) -> dict[str, Any]:
         "feedback": feedback_manifest(county),
         "year_before": year_before_manifest(county),
         "relief_estimate": relief_manifest(county),
+        **({"typos": entries} if (entries := typo_entries(county)) else {}),
     }
 
 
@@ -3524,12 +3674,15 @@ def generate(
     chunk_households: int | None = None,
     roster_xlsx: str | None = None,
     contacts: bool = False,
+    typos: int = 0,
 ) -> dict[str, Any]:
     """Write the sample inbox under `out` (one folder per period) and `out/manifest.json`;
     return the manifest. Refuses to write into a period folder that already has files.
     `roster_xlsx` (a key of ROSTER_SHAPES) writes every period's roster as an xlsx of that
     shape instead of the usual CSV and parquet files. `contacts` adds the roster's optional
-    columns (联系电话, 村民小组, 住址, 帮扶责任人; `with_contacts`).
+    columns (联系电话, 村民小组, 住址, 帮扶责任人; `with_contacts`). `typos` plants that many
+    records with a mistyped ID number of each kind, and of people absent from the roster
+    (`plant_typos`), listed in the manifest's `typos`.
 
     A county of more than CHUNKED_ABOVE households (or any, given `chunk_households`) is
     generated in chunks of households, so that memory stays bounded; see
@@ -3538,12 +3691,12 @@ def generate(
         roster_xlsx_style(roster_xlsx)  # an unknown shape stops here
     chunk = chunk_size(households) if chunk_households is None else chunk_households
     if chunk is not None:
-        if roster_xlsx is not None or contacts:
+        if roster_xlsx is not None or contacts or typos:
             raise ValueError(
-                "a roster xlsx shape or contacts are only written for a county built whole"
+                "a roster xlsx shape, contacts or typos are only written for a county built whole"
             )
         return _generate_chunked(Path(out), households, list(periods), seed, chunk)
-    county = build(households, periods, seed)
+    county = build(households, periods, seed, typos)
     county.roster_shape = roster_xlsx
     if contacts:
         county.rosters = [with_contacts(r) for r in county.rosters]
@@ -3879,8 +4032,9 @@ def _merge_chunk(
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m dev.sample --out DIR [--households N] [--periods P1,P2] [--seed S]
-    [--roster-xlsx merged|title|both]`: a synthetic county inbox (all the messy forms) and
-    its manifest of planted cases. Refuses to write into non-empty period folders."""
+    [--roster-xlsx merged|title|both] [--typos N]`: a synthetic county inbox (all the messy
+    forms) and its manifest of planted cases. Refuses to write into non-empty period
+    folders."""
     import argparse
 
     from screening.periods import PeriodError, check_period
@@ -3892,6 +4046,13 @@ def main(argv: list[str] | None = None) -> int:
         "--periods", default="2026-07,2026-08,2026-09", help="comma-separated consecutive periods"
     )
     parser.add_argument("--seed", type=int, default=1, help="same seed, same files")
+    parser.add_argument(
+        "--typos",
+        type=int,
+        default=0,
+        help="plant this many records with a mistyped ID number of each kind, and of people "
+        "absent from the roster (listed in the manifest's typos)",
+    )
     parser.add_argument(
         "--roster-xlsx",
         choices=["merged", "title", "both"],
@@ -3917,6 +4078,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             roster_xlsx=args.roster_xlsx,
             contacts=args.contacts,
+            typos=args.typos,
         )
     except (PeriodError, SampleError, ValueError, FileExistsError, OSError) as exc:
         print(f"cannot generate the sample: {exc}", file=sys.stderr)

@@ -95,6 +95,36 @@ def screened(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return {"db": db, "out": out, "inbox": sample_inbox}
 
 
+# Records with a mistyped ID number planted per kind (dev.sample.plant_typos), and as many
+# of people absent from the roster: enough to measure recall and precision in percent.
+TYPOS_PER_KIND = 12
+
+
+@pytest.fixture(scope="session")
+def typo_inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated county with mistyped ID numbers of each kind for known persons, and
+    records of people absent from the roster (the manifest's `typos`), made once per test
+    session. Tests must not modify it."""
+    from dev.sample import generate
+
+    out = tmp_path_factory.mktemp("typo-inbox")
+    generate(out, households=600, periods=SAMPLE_PERIODS, seed=18, typos=TYPOS_PER_KIND)
+    return out
+
+
+@pytest.fixture(scope="session")
+def typo_screened(typo_inbox: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The county with typos screened period by period into one database, once per
+    session. Read-only for tests: copy it first to change anything."""
+    from screening.pipeline.run import run_period
+
+    work = tmp_path_factory.mktemp("typo-screened")
+    db, out = work / "screening.duckdb", work / "out"
+    for period in SAMPLE_PERIODS:
+        run_period(db=db, inbox=typo_inbox, out=out, period=period)
+    return {"db": db, "out": out, "inbox": typo_inbox}
+
+
 @pytest.fixture
 def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
     """A wide console keeps table cells on one line, so what a test looks for is not

@@ -162,8 +162,9 @@ def _load_default() -> dict[str, SourceSpec]:
 
 @cache
 def feedback(name: str = "feedback") -> SourceSpec:
-    """A returned list's columns, read back by feedback import: schemas/feedback.yaml (the
-    疑似监测对象 list) or another list's (`name`: removal_feedback, the 风险消除候选 list)."""
+    """A returned list's columns, read back by feedback import: schemas/<name>.yaml —
+    feedback for the 疑似监测对象 list, removal_feedback for the 风险消除候选 list,
+    identity_feedback for the 身份核对 list."""
     path = resource_dir("schemas") / f"{name}.yaml"
     return _parse_source(yaml.safe_load(path.read_text(encoding="utf-8")), path)
 

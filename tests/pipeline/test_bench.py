@@ -35,6 +35,16 @@ def test_every_stage_is_measured(tiny: bench.BenchResult) -> None:
     assert tiny.stages.persons == tiny.persons
 
 
+def test_linkage_is_measured_on_its_own(tiny: bench.BenchResult) -> None:
+    """Linking the month's unmatched records against the roster is its own measure, with
+    the records linked and the roster's size (the target is for the county size)."""
+    link = tiny.stages.link
+    assert link is not None and link.seconds > 0 and link.rows > 0
+    assert tiny.stages.roster == tiny.persons
+    assert "link unmatched records (linkage)" in bench.render(tiny)
+    assert bench.LINK_TARGETS["county"] == 60.0
+
+
 def test_the_cli_start_is_measured(tiny: bench.BenchResult) -> None:
     assert 0 < tiny.cli_start < 60
     assert "screening --help prints in" in bench.render(tiny)

@@ -106,7 +106,7 @@ def test_suspects_columns_follow_the_output_contract(params: ResolvedParams) -> 
         ("detail", pl.String),
     ]
     assert list(result.match_rates.columns) == [
-        "period", "source", "records_in_window", "matched", "unmatched"
+        "period", "source", "records_in_window", "matched", "unmatched", "matched_by_link"
     ]  # fmt: skip
     assert list(result.members.columns) == [
         "period", "household_id", "id_number", "name", "relation", "age", "is_head",
@@ -565,7 +565,7 @@ def test_load_inputs_keeps_what_the_rules_read(screened: dict[str, Path]) -> Non
     assert then.columns == [*db_roster.EARLIER_COLUMNS, "period"] and then.height > 0
     kept = {s: lean.source(s).collect() for s in EVENT_SOURCES}
     for s in EVENT_SOURCES:
-        assert kept[s].columns == list(rule_columns(s))
+        assert kept[s].columns == [*rule_columns(s), "linked"]
     assert sum(f.height for f in kept.values()) < sum(f.height for f in events.values())
     a, b = (screen(i, PERIOD, resolved, frozenset(), "R") for i in (whole, lean))
     for name in ("households", "suspects", "evidence", "members", "match_rates"):

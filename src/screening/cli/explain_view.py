@@ -67,6 +67,7 @@ def render_explanation(exp: why.Explanation, out: Console, *, show_ids: bool = F
         _rules_table(exp),
         _evidence_table(exp, shown, an_id),
         _records_part(exp, shown, an_id),
+        *_linked_parts(exp, shown, an_id),
         _members_table(exp, an_id),
         _history_table(exp),
         _parameters_table(exp),
@@ -276,6 +277,47 @@ def _records_part(
             )
         )
     return table
+
+
+def _linked_parts(
+    exp: why.Explanation, shown: Callable[[str | None], str], an_id: Callable[[str | None], str]
+) -> list[Table]:
+    """The members' records that reach them through a confirmed 身份核对 answer, and the
+    period's suggestions naming a member that wait for one."""
+    parts = []
+    if exp.linked.height:
+        table = table_of(
+            "经人工核对关联的记录 records linked by a confirmed 身份核对 answer",
+            ["来源 source", "记录 key", "记录姓名 name on record", "记录身份证号 ID on record",
+             "关联到 linked to", "身份证号 ID", "核对人 checked by", "确认 confirmed"],
+        )  # fmt: skip
+        for row in exp.linked.iter_rows(named=True):
+            when = row["confirmed_at"].strftime("%Y-%m-%d") if row["confirmed_at"] else ""
+            confirmed = f"{when} {row['confirmed_by'] or ''}（{row['period']} 期名单）"
+            table.add_row(
+                *cells(
+                    source_name(row["source"]), shown(row["source_key"]), row["record_name"],
+                    an_id(row["record_id_number"]), row["name"], an_id(row["id_number"]),
+                    row["checked_by"], confirmed,
+                )
+            )  # fmt: skip
+        parts.append(table)
+    if exp.suggested.height:
+        table = table_of(
+            f"待核对 {exp.period} 期身份核对名单中可能属于成员的记录 suggested, not answered yet",
+            ["来源 source", "记录 key", "记录姓名 name on record", "记录身份证号 ID on record",
+             "可能是 maybe", "身份证号 ID", "匹配概率 probability", "依据 reasons"],
+        )  # fmt: skip
+        for row in exp.suggested.iter_rows(named=True):
+            table.add_row(
+                *cells(
+                    source_name(row["source"]), shown(row["source_key"]), row["record_name"],
+                    an_id(row["record_id_number"]), row["name"], an_id(row["id_number"]),
+                    f"{row['match_probability']:.1%}", row["reasons"],
+                )
+            )  # fmt: skip
+        parts.append(table)
+    return parts
 
 
 def _members_table(exp: why.Explanation, an_id: Callable[[str | None], str]) -> Table:

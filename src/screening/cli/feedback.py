@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from screening.feedback import imports as feedback
+    from screening.feedback import links
 
 # Registered on the `screening` app as `screening feedback` by screening.cli.main.
 commands = typer.Typer(
@@ -50,11 +51,19 @@ def feedback_import(
     (确认纳入 / 不予纳入 / 待核实) on a 疑似监测对象 list, 消除意见 (同意消除 / 暂不消除) on a
     风险消除候选 list (told apart by the file's 说明 sheet, name or columns); rows that cannot
     be used are listed with the reason, the others are kept. Importing the same file again
-    changes nothing. Lists published with --mask-ids are matched by their 核对码 column."""
+    changes nothing. Lists published with --mask-ids are matched by their 核对码 column.
+    A returned 身份核对 list stores each answer (是同一人 / 不是) on a suggested link instead."""
     from screening.feedback import imports as feedback
+    from screening.feedback import links
 
     settings = config.load(db=db, busy_timeout=busy_timeout, demo=demo)
     demo_banner(settings.demo)
+    if links.is_identity_list(file):  # a 身份核对 list: answers on suggested links
+        answers = links.import_links(settings.db, file, period, wait=settings.busy_timeout)
+        console.print(link_counts_table(answers))
+        if answers.refused:
+            console.print(link_rejects_table(answers.rejects))
+        return
     result = feedback.import_feedback(
         settings.db, file, period, township, wait=settings.busy_timeout
     )
@@ -106,4 +115,42 @@ def feedback_rejects_table(messages: pl.DataFrame) -> Table:
                 row["row_number"], ids.mask_text(row["household_id"]), ids.mask_text(row["message"])
             )
         )
+    return table
+
+
+LINK_COUNTS = (
+    "读入 rows",
+    "未填写 no answer",
+    "是同一人 confirmed",
+    "不是 rejected",
+    "未变化 unchanged",
+    "拒收 refused",
+)
+
+
+def link_counts_table(result: links.LinkImportResult) -> Table:
+    from screening import ids
+
+    table = table_of(
+        f"身份核对反馈 identity answers {result.period}", ["文件 file", *LINK_COUNTS],
+        right=LINK_COUNTS,
+    )  # fmt: skip
+    table.add_row(
+        *cells(
+            ids.mask_text(result.file), result.rows_read, result.empty_rows, result.confirmed,
+            result.rejected_pairs, result.unchanged,
+        ),
+        Text(str(result.refused), style="red" if result.refused else ""),
+    )  # fmt: skip
+    return table
+
+
+def link_rejects_table(rejects: pl.DataFrame) -> Table:
+    from screening import ids
+
+    table = table_of(
+        "拒收的行 refused rows", ["行 row", "核对码 key", "原因 reason"], right=["行 row"]
+    )
+    for row in rejects.iter_rows(named=True):
+        table.add_row(*cells(row["row_number"], row["list_key"], ids.mask_text(row["message"])))
     return table

@@ -24,9 +24,11 @@ def replace_delivery(
     good: pl.DataFrame | None,
     quarantine: pl.DataFrame | None,
     duplicates: pl.DataFrame | None = None,
+    rejected_rows: pl.DataFrame | None = None,
 ) -> None:
-    """The period's delivery of a source becomes exactly what was just read (or nothing).
-    Call inside a transaction."""
+    """The period's delivery of a source becomes exactly what was just read (or nothing):
+    its accepted rows, its quarantine, its differing copies and the quarantined rows'
+    cells (`quarantined_rows`). Call inside a transaction."""
     remove_delivery(con, spec, period)
     if good is not None:
         insert_frame(con, f"stg_{spec.source}", good.with_columns(pl.lit(period).alias("period")))
@@ -34,6 +36,8 @@ def replace_delivery(
         insert_frame(con, "quarantine", quarantine)
     if duplicates is not None:
         insert_frame(con, "duplicate_copies", duplicates)
+    if rejected_rows is not None:
+        insert_frame(con, "quarantined_rows", rejected_rows)
 
 
 def remove_delivery(con: duckdb.DuckDBPyConnection, spec: SourceSpec, period: str) -> int:
@@ -43,7 +47,7 @@ def remove_delivery(con: duckdb.DuckDBPyConnection, spec: SourceSpec, period: st
     removed = con.execute(
         f"DELETE FROM stg_{spec.source} WHERE period = ? RETURNING 1", [period]
     ).fetchall()
-    for table in ("quarantine", "duplicate_copies"):
+    for table in ("quarantine", "duplicate_copies", "quarantined_rows"):
         con.execute(f"DELETE FROM {table} WHERE period = ? AND source = ?", [period, spec.source])
     return len(removed)
 

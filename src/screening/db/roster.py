@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 
 from screening.contract import SourceSpec
+from screening.db import linkage as db_linkage
 from screening.db.connect import Query, has_table, present
 
 # The period of the roster snapshot in force at $period: the one every as-of read uses.
@@ -162,8 +163,11 @@ def events_as_of(
     with period, file and row_number, or only `columns`. With `id_numbers`, only those
     people's records; with `since` / `until`, only the records whose rule date lies on or
     after / on or before them. Both filter after choosing the newest version, since a
-    re-sent record may correct the ID or the date it carries."""
-    sql, values = events_as_of_sql(spec, period, id_numbers, columns, since, until)
+    re-sent record may correct the ID or the date it carries. A record with a confirmed
+    link (`confirmed_links`) carries the ID number of the person it was linked to, and
+    `linked` says so (db.linkage.linked_rows_sql)."""
+    links = db_linkage.has_links(con, spec.source)
+    sql, values = events_as_of_sql(spec, period, id_numbers, columns, since, until, links)
     return con.sql(sql, params=values).pl()
 
 
@@ -174,11 +178,19 @@ def events_as_of_sql(
     columns: Sequence[str] | None = None,
     since: dt.date | None = None,
     until: dt.date | None = None,
+    links: bool = False,
 ) -> tuple[str, dict[str, object]]:
-    """The query of `events_as_of` and its parameters (batches.py exports it to parquet)."""
+    """The query of `events_as_of` and its parameters (batches.py exports it to parquet).
+    `links`: the source has confirmed links to apply (db.linkage.has_links)."""
     key = ", ".join(f'"{k}"' for k in spec.natural_key)
+    rows = (
+        db_linkage.linked_rows_sql(spec)
+        if links
+        else f"SELECT * EXCLUDE (extra), false AS linked FROM stg_{spec.source} "
+        "WHERE period <= $period"
+    )
     newest = (
-        f"SELECT * EXCLUDE (extra) FROM stg_{spec.source} WHERE period <= $period "
+        f"SELECT * FROM ({rows}) "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY period DESC) = 1"
     )
     values: dict[str, object] = {"period": period}
@@ -191,7 +203,7 @@ def events_as_of_sql(
             assert spec.rule_date is not None, f"{spec.source} has no rule date"
             where.append(f'"{spec.rule_date}" {op} ${name}')
             values[name] = bound
-    selected = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
+    selected = "*" if columns is None else ", ".join(f'"{c}"' for c in [*columns, "linked"])
     condition = f" WHERE {' AND '.join(where)}" if where else ""
     return f"SELECT {selected} FROM ({newest}){condition}", values
 

@@ -4,8 +4,8 @@ Each returnable list is a `ListKind`: its name (the prefix of its file name and 
 of its 说明 sheet), the contract of the columns read back (schemas/<spec>.yaml), the
 answers it takes, the households it lists and the table its answers go to. A file is
 recognised by its 说明 sheet's title, else its file name, else by the answer column it
-carries (`kind_of`). Another returnable list (身份核对, suggested links) is one more
-`ListKind` in KINDS with its own `store`.
+carries (`kind_of`). The 身份核对 list (pairs of a record and a roster person, not
+households) is told apart before these (feedback/links.py) and has its own importer.
 """
 
 from __future__ import annotations

@@ -348,7 +348,7 @@ def _store(
     if _as_logged(result, previous):
         return
     db_deliveries.replace_delivery(
-        con, spec, period, result.good, result.quarantine, result.duplicates
+        con, spec, period, result.good, result.quarantine, result.duplicates, result.rejected_rows
     )
     db_deliveries.upsert_log(con, result.log_row(period, now))
     accepted = [g for g in result.gates if g.held]

@@ -79,6 +79,8 @@ class SourceResult:
     identical_rows: pl.Series | None = field(default=None, repr=False)
     # Quarantined copies of a natural key (DUPLICATES_SCHEMA): whose records they were.
     duplicates: pl.DataFrame | None = field(default=None, repr=False)
+    # The quarantined rows' cells (validate.rejected_rows), stored in `quarantined_rows`.
+    rejected_rows: pl.DataFrame | None = field(default=None, repr=False)
     read_key: str | None = None
     warnings: list[str] = field(default_factory=list)
     gates: list[gating.GateResult] = field(default_factory=list)
@@ -162,6 +164,11 @@ def read_one(
         good=good,
         quarantine=quarantine.sort("row_number", "column", "check"),
         duplicates=duplicates,
+        rejected_rows=None
+        if checked.rejected_rows is None
+        else checked.rejected_rows.with_columns(
+            period=pl.lit(period), source=pl.lit(spec.source), file=pl.lit(path.name)
+        ),
     )
 
 

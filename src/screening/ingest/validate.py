@@ -19,8 +19,9 @@ import polars as pl
 from pandera.api.polars.types import PolarsData
 from pandera.errors import SchemaErrors
 
-from screening import params, tables
+from screening import ids, params, tables
 from screening.contract import ColumnSpec, CrossCheck, SourceSpec
+from screening.ingest import normalise
 from screening.ingest.normalise import is_empty, raw_name
 from screening.vocab import SUM, TYPES
 
@@ -150,6 +151,10 @@ class Validated:
     rows_rejected: int
     # Row numbers of the rows identical to an earlier row, counted once (not in good).
     duplicates: pl.Series = field(default_factory=lambda: pl.Series("row_number", [], pl.Int64))
+    # The quarantined rows' cells (QUARANTINED_ROWS_SCHEMA but period, source, file), so
+    # that nothing of a row set aside is lost: a record with a mistyped ID number can
+    # still reach its household through a confirmed link (screening.linkage).
+    rejected_rows: pl.DataFrame | None = None
 
     @property
     def rows_duplicate(self) -> int:
@@ -180,7 +185,35 @@ def validate(
     )
     good = good.drop([c for c in good.columns if c.startswith("__raw_")])
     return Validated(
-        good=good, quarantine=quarantine, rows_rejected=bad_index.len(), duplicates=duplicates
+        good=good,
+        quarantine=quarantine,
+        rows_rejected=bad_index.len(),
+        duplicates=duplicates,
+        rejected_rows=rejected_rows(frame, bad_index, spec),
+    )
+
+
+QUARANTINED_ROWS_SCHEMA = tables.schema("quarantined_rows")
+
+
+def rejected_rows(frame: pl.DataFrame, bad_index: pl.Series, spec: SourceSpec) -> pl.DataFrame:
+    """row_number, source_key, record, extra of each quarantined row: `record` holds the
+    typed value of every contract column as JSON (null where the cell failed: its text is
+    in the quarantine), `source_key` the natural key as `rules.facts.source_key` writes it,
+    the delivered text (an ID number cleaned by `ids.clean`) standing in for a value that
+    did not parse."""
+    bad = frame.with_row_index("__index").filter(pl.col("__index").is_in(bad_index.implode()))
+    parts = []
+    for k in spec.natural_key:
+        raw = pl.col(raw_name(k))
+        raw = ids.clean_expr(raw) if spec.columns[k].type == "id" else normalise.text(raw)
+        parts.append(pl.coalesce(pl.col(k).cast(pl.String), raw, pl.lit("")))
+    extra = pl.col("extra") if "extra" in frame.columns else pl.lit(None, pl.String)
+    return bad.select(
+        pl.col("row_number").cast(pl.Int64),
+        pl.concat_str(parts, separator="|").alias("source_key"),
+        pl.struct([pl.col(k) for k in spec.columns]).struct.json_encode().alias("record"),
+        extra.cast(pl.String).alias("extra"),
     )
 
 

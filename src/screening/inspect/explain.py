@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -18,6 +18,7 @@ import polars as pl
 
 from screening import contract, params, vocab
 from screening.db import inspect as db_inspect
+from screening.db import linkage as db_linkage
 from screening.db import roster as db_roster
 from screening.inspect.base import (
     ExplainError,
@@ -95,6 +96,10 @@ class Explanation:
     # Months before P → the period of the roster snapshot in force then (None: none stored).
     earlier_rosters: dict[int, str | None]
     relief: str | None  # the relief estimate and its parts; None while it is off
+    # Department records linked to members by a confirmed 身份核对 answer (confirmed_links),
+    # and the period's suggestions naming a member still unanswered (link_suggestions).
+    linked: pl.DataFrame = field(default_factory=pl.DataFrame)
+    suggested: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def listed(self) -> bool:
@@ -171,6 +176,8 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
             for months, at in facts.earlier_periods(period).items()
         },
         relief=_relief_reason(household, result.evidence, resolved),
+        linked=db_linkage.links_of(con, member_ids),
+        suggested=db_linkage.open_suggestions_of(con, period, member_ids),
     )
 
 
@@ -199,15 +206,18 @@ def _records(
     rec = facts.records(inputs.all_events(), everything, resolved)
     c = pl.col
     parts = [
-        rec[d.source].select(
-            "id_number",
-            "source_key",
-            "rule_date",
-            source=pl.lit(d.source),
-            amount=(d.listing_amount if d.listing_amount is not None else pl.lit(None)).cast(
-                vocab.MONEY
+        facts.mark_linked(
+            rec[d.source].select(
+                "id_number",
+                "source_key",
+                "rule_date",
+                source=pl.lit(d.source),
+                amount=(d.listing_amount if d.listing_amount is not None else pl.lit(None)).cast(
+                    vocab.MONEY
+                ),
+                detail=d.listing_detail if d.listing_detail is not None else pl.lit(None),
             ),
-            detail=d.listing_detail if d.listing_detail is not None else pl.lit(None),
+            rec.linked_keys(d.source),
         )
         for d in EVENT_DEPARTMENTS
     ]

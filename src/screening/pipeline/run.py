@@ -10,6 +10,9 @@ task; `RUN_STAGES` is their one order, which the flow and `run_period` both iter
 `prepare` refuses two files of one source before anything is recorded; `ingest_inputs`
 raises `DeliveryHeld` when a completeness gate held a delivery that `--accept-held` does
 not accept: the run is recorded `held` and nothing is screened or published.
+`screen_period` also makes the period's linkage suggestions (screening.linkage: records
+whose ID number reaches nobody, and whom they probably belong to); `publish_run` stores
+them and writes the 身份核对 lists with the other files.
 
 
 `start_run` refuses, before anything is recorded, what can only be checked against the
@@ -50,6 +53,7 @@ import polars as pl
 
 from screening import config, contract, ids, params
 from screening.db import deliveries as db_deliveries
+from screening.db import linkage as db_linkage
 from screening.db import lock
 from screening.db import roster as db_roster
 from screening.db import runs as db_runs
@@ -59,6 +63,7 @@ from screening.ingest.deliveries import held, ingest_period, unrecognised_files
 from screening.ingest.gates import DeliveryHeld, EarlierDeliveryHeld, GateResult
 from screening.ingest.inbox import check_one_file_per_source, discover, has_data_files
 from screening.ingest.results import SourceResult, read_guarded
+from screening.linkage import suggest as linkage
 from screening.periods import check_period
 from screening.pipeline import outputs
 from screening.pipeline.errors import RunError, one_line, run_status
@@ -342,6 +347,9 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
             inputs = load_inputs(con, specs, req.period, resolved.window_months)
         previous = previously_listed(con, req.period)
         earlier = followup.load(con, req.period, resolved)
+        # Records whose ID number reaches nobody, and whom they probably belong to: for
+        # people to decide on the 身份核对 lists the publish stage writes.
+        links = linkage.suggest(con, specs, req.period, resolved, run_id)
     finally:
         con.close()
     all_townships = sorted(
@@ -358,7 +366,9 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
         resolved,
         lambda part: screen(part, req.period, resolved, previous, run_id, earlier),
     )
-    return write_work(work_dir(req.out, run_id), result, all_townships)
+    folder = write_work(work_dir(req.out, run_id), result, all_townships)
+    linkage.write(folder, links)
+    return folder
 
 
 def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Published:
@@ -371,6 +381,7 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
     result, all_townships = read_work(work or work_dir(req.out, run_id))
     suspects, evidence, members = outputs.for_township(result, req.township)
     mine = outputs.township_rows(req.township)
+    links = linkage.read(work or work_dir(req.out, run_id)).filter(mine)
     con = connect(req.db, wait=req.busy_timeout)
     try:
         meta = PublishMeta(
@@ -399,6 +410,7 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
                 result.candidates.filter(mine),
                 result.scale.filter(mine),
             )
+            db_linkage.store_suggestions(con, req.period, req.township, links)
             rep = outputs.build_report(
                 con,
                 req.period,
@@ -430,6 +442,7 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
                     townships=[req.township] if req.township else None,
                     candidates=result.candidates.filter(mine),
                     contacts=contacts,
+                    identity=links,
                 )
                 written += staged.commit()
     finally:

@@ -39,8 +39,9 @@ SOURCE_STATUS_LABELS: dict[str, str] = {
     "withdrawn": "已撤回",
 }
 # Not screening rules (a long list of holidays; limits on what is read; the checks of the
-# deliveries): the township's 说明 sheet leaves them out; the run report shows them.
-_NOT_ON_LISTS = ("public_holidays", "ingest_limits", "gates")
+# deliveries; what goes on the 身份核对 list, whose own 说明 sheet says it): the township's
+# 说明 sheet leaves them out; the run report shows them.
+_NOT_ON_LISTS = ("public_holidays", "ingest_limits", "gates", "linkage")
 
 
 def colour_counts(households: pl.DataFrame) -> dict[str, int]:
@@ -59,7 +60,7 @@ def candidate_about_lines(
     first, last = verification_window(meta.period)
     choices = "「" + "」「".join(REMOVAL_DECISIONS) + "」"
     return [
-        *_demo_lines(meta),
+        *demo_lines(meta),
         ("乡镇", township),
         ("期次", f"{period_words(meta.period)}（{meta.period}）"),
         ("候选户数", f"共 {candidates.height} 户。"),
@@ -105,7 +106,7 @@ def about_lines(
 ) -> list[tuple[str, str]]:
     """(label, text) rows of the 说明 sheet, in the words a township officer uses."""
     lines = [
-        *_demo_lines(meta),
+        *demo_lines(meta),
         ("乡镇", township),
         *_folder_lines(township, folders or {}),
         ("期次", f"{period_words(meta.period)}（{meta.period}）"),
@@ -253,7 +254,7 @@ def delivery_notes(events: pl.DataFrame, english: bool = False) -> dict[str, str
     }  # fmt: skip
 
 
-def _demo_lines(meta: PublishMeta) -> list[tuple[str, str]]:
+def demo_lines(meta: PublishMeta) -> list[tuple[str, str]]:
     if not meta.demo:
         return []
     return [

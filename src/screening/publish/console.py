@@ -61,6 +61,9 @@ def render_console(report: RunReport, console: Console) -> None:
     console.print(_risks_table(report.suspects))
     if report.candidates.height:
         console.print(Text(f"风险消除候选 risk-removal candidates: {report.candidates.height} 户"))
+    waiting = int(report.linkage["waiting"].sum()) if report.linkage.height else 0
+    if waiting:
+        console.print(Text(f"身份核对 records to check (身份核对名单): {waiting} 条"))
 
 
 def _table(title: str, headers: Sequence[str], right_from: int) -> Table:

@@ -3,6 +3,7 @@
     <out>/<YYYY-MM>/suspects.parquet, evidence.parquet, removal_candidates.parquet
     <out>/<YYYY-MM>/<township folder>/疑似监测对象_<folder>_<YYYYMM>.xlsx / .csv
     <out>/<YYYY-MM>/<township folder>/风险消除候选_<folder>_<YYYYMM>.xlsx / .csv
+    <out>/<YYYY-MM>/<township folder>/身份核对_<folder>_<YYYYMM>.xlsx
     <out>/<YYYY-MM>/departments/部门反馈_<department>_<YYYYMM>.xlsx
 
 The files hold personal data: files are 0600, folders 0700. A township's folder name comes
@@ -34,6 +35,7 @@ LIST_PREFIX = "疑似监测对象"
 CANDIDATES_PREFIX = "风险消除候选"
 DEPARTMENTS_FOLDER = "departments"
 DEPARTMENT_PREFIX = "部门反馈"
+IDENTITY_PREFIX = "身份核对"
 
 _UNSAFE_FILE_CHARS = frozenset('<>:"/\\|?*')
 _RESERVED_NAMES = frozenset(
@@ -226,12 +228,20 @@ def department_path(period_path: Path, department: str, period: str) -> Path:
     return period_path / DEPARTMENTS_FOLDER / name
 
 
+def identity_path(
+    period_path: Path, township: str, period: str, folder_name: str | None = None
+) -> Path:
+    """The xlsx of one township's 身份核对 list, beside its 疑似监测对象 list."""
+    xlsx, _ = township_paths(period_path, township, period, folder_name)
+    return xlsx.parent / f"{IDENTITY_PREFIX}_{xlsx.parent.name}_{period.replace('-', '')}.xlsx"
+
+
 def remove_stale(target: Path, period: str, keep: set[Path]) -> None:
     """Drop list files of townships no longer listed (e.g. a re-run after a correction).
 
     Only files this module names are touched; a folder they leave empty is removed.
     """
-    prefixes = f"(?:{LIST_PREFIX}|{CANDIDATES_PREFIX})"
+    prefixes = f"(?:{LIST_PREFIX}|{CANDIDATES_PREFIX}|{IDENTITY_PREFIX})"
     ours = re.compile(rf"^\.?{prefixes}_.*_{period.replace('-', '')}\.(xlsx|csv)(\..*\.tmp)?$")
     for folder in sorted(p for p in target.iterdir() if p.is_dir() and not p.is_symlink()):
         stale = [

@@ -42,11 +42,13 @@ from screening.publish.files import (
     StagedFiles,
     candidate_paths,
     ensure_dir,
+    identity_path,
     period_dir,
     remove_stale,
     township_folders,
     township_paths,
 )
+from screening.publish.identity import stage_identity
 from screening.publish.workbook import write_candidates_workbook, write_list_workbook
 from screening.rules import RISK_LABELS
 
@@ -60,6 +62,7 @@ def publish(
     townships: list[str] | None = None,
     candidates: pl.DataFrame | None = None,
     contacts: pl.DataFrame | None = None,
+    identity: pl.DataFrame | None = None,
 ) -> list[Path]:
     """Write a run's files; with `townships`, re-publish only those townships.
 
@@ -67,6 +70,8 @@ def publish(
     township only where the township has any (its 疑似监测对象 list says how many).
     `contacts` (sheets.CONTACTS_SCHEMA): the roster's optional columns of the listed
     households, shown on the printed lists where the roster has them.
+    `identity` (link_suggestions rows) is the 身份核对 list, also only where there are any
+    (publish.identity).
 
     `suspects` must be in list order (townships ascending). A re-publish replaces those
     townships' rows in the existing parquet files and keeps the others, giving the same
@@ -116,12 +121,18 @@ def publish(
             )
             if own.height:
                 _stage_candidates(staged, target, name, own, meta, folders[name], contacts)
+        if identity is not None:
+            stage_identity(staged, target, names, identity, meta, folders)
         written = staged.commit()
     if townships is None:
         remove_stale(target, meta.period, keep=set(written))
-    else:  # a township whose candidates are gone keeps no old candidates list
+    else:  # a township whose candidates (or suggestions) are gone keeps no old list of them
         for name in names:
-            for path in candidate_paths(target, name, meta.period, folders[name]):
+            old_lists = [
+                *candidate_paths(target, name, meta.period, folders[name]),
+                identity_path(target, name, meta.period, folders[name]),
+            ]
+            for path in old_lists:
                 if path not in written and path.is_file():
                     path.unlink()
     return written

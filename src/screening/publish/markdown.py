@@ -50,6 +50,7 @@ def render_markdown(report: RunReport) -> str:
         _md_rejected(report),
         _md_quality(report),
         _md_matches(report),
+        _md_linkage(report),
         _md_listed(report),
         _md_folders(report),
         _md_followup(report),
@@ -289,6 +290,43 @@ def _md_matches(report: RunReport) -> str:
     ]
     body = _md_table(headers, rows, right=4) if rows else "无 none."
     return f"## 与人口库匹配 Match rates\n\n{body}"
+
+
+def _md_linkage(report: RunReport) -> str:
+    """身份核对 (screening.linkage): per department, the share of its records in the window
+    matched by their own ID number, then with the links people confirmed, and how many of
+    its records on the period's 身份核对 lists still wait for an answer."""
+    rows = [
+        [
+            _md(contract.long_name(r["source"])),
+            number(r["records_in_window"]),
+            number(r["matched_by_id"]),
+            rate(r["matched_by_id"], r["records_in_window"]),
+            number(r["matched"]),
+            rate(r["matched"], r["records_in_window"]),
+            number(r["waiting"]),
+        ]
+        for r in report.linkage.iter_rows(named=True)
+    ]
+    if not rows:
+        return ""
+    headers = [
+        "数据来源 source",
+        "窗口内记录 records_in_window",
+        "按身份证号匹配 matched by ID",
+        "匹配率 rate",
+        "含人工核对关联 with confirmed links",
+        "匹配率 rate",
+        "待核对记录 waiting",
+    ]
+    waiting = int(report.linkage["waiting"].sum())
+    lead = (
+        "身份证号有误、在人口库中找不到的部门记录，程序找出可能的本人，列入各乡镇的「身份核对」名单，"
+        "经乡镇核对确认后才计入 (records whose ID number reaches nobody are suggested to the "
+        "townships on their 身份核对 lists; they count once a person confirms them). "
+        f"本期待核对 {waiting:,} 条记录 records waiting."
+    )
+    return "## 身份核对 Record linkage\n\n" + lead + "\n\n" + _md_table(headers, rows, right=6)
 
 
 def _md_listed(report: RunReport) -> str:

@@ -23,6 +23,7 @@ import polars as pl
 from screening import contract, vocab
 from screening.db import deliveries as db_deliveries
 from screening.db import inspect as db_inspect
+from screening.db import linkage as db_linkage
 from screening.db import roster as db_roster
 from screening.ids import mask_text
 from screening.inspect.quarantine import check_label
@@ -145,6 +146,10 @@ def _no_rejected_rows() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECTED_ROWS_SCHEMA)
 
 
+def _no_linkage() -> pl.DataFrame:
+    return pl.DataFrame(schema=db_linkage.REPORT_SCHEMA)
+
+
 @dataclass
 class RunReport:
     period: str
@@ -175,6 +180,9 @@ class RunReport:
     rejected_rows: pl.DataFrame = field(default_factory=_no_rejected_rows)
     # The lists over the screened periods, the answers on the previous list, precision.
     history: History = field(default_factory=History)
+    # Per department, matched by ID number and with confirmed links, and the records on
+    # the 身份核对 lists still unanswered (db.linkage.report_rows); see _md_linkage.
+    linkage: pl.DataFrame = field(default_factory=_no_linkage)
 
 
 def stored_parts(
@@ -194,6 +202,7 @@ def stored_parts(
             pl.col(k).cast(t) for k, t in REJECTED_ROWS_SCHEMA.items()
         ),
         "history": load_history(con, period),
+        "linkage": db_linkage.report_rows(con, period),
     }
 
 

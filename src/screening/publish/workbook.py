@@ -50,12 +50,15 @@ __all__ = [
     "SHEET_DETAILS",
     "SHEET_GUIDE",
     "SHEET_HOUSEHOLDS",
+    "new_workbook",
+    "workbook_properties",
     "write_candidates_workbook",
     "write_list_workbook",
+    "write_text_sheet",
 ]
 
 
-def _workbook(path: Path) -> Workbook:
+def new_workbook(path: Path) -> Workbook:
     # Never let xlsxwriter guess: data text that looks like a formula, URL or number stays text.
     options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
     return Workbook(str(path), options)
@@ -71,9 +74,9 @@ def write_list_workbook(
     folders: Mapping[str, str] | None = None,
     contacts: pl.DataFrame | None = None,
 ) -> None:
-    workbook = _workbook(path)
+    workbook = new_workbook(path)
     try:
-        workbook.set_properties(_properties(LIST_PREFIX, township, meta))
+        workbook.set_properties(workbook_properties(LIST_PREFIX, township, meta))
         formats = Formats(workbook)
         ledger, order = households_ledger(township, households, meta, contacts)
         write_ledger(workbook.add_worksheet(SHEET_HOUSEHOLDS), ledger, formats)
@@ -97,9 +100,9 @@ def write_candidates_workbook(
     meta: PublishMeta,
     contacts: pl.DataFrame | None = None,
 ) -> None:
-    workbook = _workbook(path)
+    workbook = new_workbook(path)
     try:
-        workbook.set_properties(_properties(CANDIDATES_PREFIX, township, meta))
+        workbook.set_properties(workbook_properties(CANDIDATES_PREFIX, township, meta))
         formats = Formats(workbook)
         ledger = candidates_ledger(township, candidates, meta, contacts)
         write_ledger(workbook.add_worksheet(SHEET_CANDIDATES), ledger, formats)
@@ -110,7 +113,7 @@ def write_candidates_workbook(
         workbook.close()
 
 
-def _properties(prefix: str, township: str, meta: PublishMeta) -> dict[str, Any]:
+def workbook_properties(prefix: str, township: str, meta: PublishMeta) -> dict[str, Any]:
     year, month = (int(x) for x in meta.period.split("-"))
     # A fixed creation date (the day after the period ends, when lists are made) instead of
     # the clock, so re-publishing the same run gives the same bytes.

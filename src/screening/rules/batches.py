@@ -27,6 +27,7 @@ import duckdb
 import polars as pl
 
 from screening import contract
+from screening.db import linkage as db_linkage
 from screening.db import roster as db_roster
 from screening.db.connect import Query
 from screening.params import ResolvedParams
@@ -65,7 +66,10 @@ def export_inputs(
         {
             s: Query(
                 *db_roster.events_as_of_sql(
-                    specs[s], period, **facts.rule_reads(s, period, window_months)
+                    specs[s],
+                    period,
+                    **facts.rule_reads(s, period, window_months),
+                    links=db_linkage.has_links(con, s),
                 )
             )
             for s in EVENT_SOURCES
@@ -186,7 +190,7 @@ def combine(parts: list[ScreenResult], unmatched: pl.DataFrame) -> ScreenResult:
     match_rates = (
         pl.concat([r.select(parts[0].match_rates.columns) for r in rates], how="vertical")
         .group_by("period", "source")
-        .agg(pl.col("records_in_window", "matched").sum())
+        .agg(pl.col("records_in_window", "matched", "matched_by_link").sum())
         .with_columns(unmatched=pl.col("records_in_window") - pl.col("matched"))
         .join(order, on="source", how="left")
         .sort("_order")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -66,13 +66,22 @@ def persons(population: pl.LazyFrame, w: Window, params: ResolvedParams) -> pl.L
     )
 
 
+# What the evidence and explain say of a record that reaches its person only through a
+# link a person confirmed on a 身份核对 list (its own ID number was wrong: screening.linkage).
+LINKED_NOTE = "经人工核对关联"
+_LINKED_KEYS = pl.Schema({"source_key": pl.String()})
+
+
 @dataclass(frozen=True)
 class Records(Mapping[str, pl.LazyFrame]):
     """Each events source's records prepared for the rules (Department.records): those
     whose rule date is in W, or up to end(P) for a department reading its whole history.
-    Every frame has id_number, source_key and rule_date."""
+    Every frame has id_number, source_key and rule_date. `linked`: per source, the
+    source_key of the records in reach that carry a confirmed link's ID number instead of
+    their own (the as-of load's `linked` flag, db.roster.events_as_of)."""
 
     frames: Mapping[str, pl.LazyFrame]
+    linked: Mapping[str, pl.LazyFrame] = field(default_factory=dict)
 
     def __getitem__(self, source: str) -> pl.LazyFrame:
         return self.frames[source]
@@ -96,8 +105,30 @@ class Records(Mapping[str, pl.LazyFrame]):
         """The same records computed once, in one `pl.collect_all`, as lazy frames over the
         results: the queries built on them (collect_all shares no subplans) then start from
         the prepared records instead of each preparing them again."""
-        frames = pl.collect_all(list(self.frames.values()))
-        return Records({s: f.lazy() for s, f in zip(self.frames, frames, strict=True)})
+        frames = pl.collect_all([*self.frames.values(), *self.linked.values()])
+        lazy = [f.lazy() for f in frames]
+        n = len(self.frames)
+        return Records(
+            dict(zip(self.frames, lazy[:n], strict=True)),
+            dict(zip(self.linked, lazy[n:], strict=True)),
+        )
+
+    def linked_keys(self, source: str) -> pl.LazyFrame:
+        """source_key of the source's records in reach that came through a confirmed link."""
+        return self.linked.get(source, pl.LazyFrame(schema=_LINKED_KEYS))
+
+
+def mark_linked(frame: pl.LazyFrame, linked: pl.LazyFrame, column: str = "detail") -> pl.LazyFrame:
+    """`frame` (with source_key) with LINKED_NOTE added to `column` for the linked records."""
+    flag = linked.unique().with_columns(pl.lit(True).alias("__linked"))
+    note = pl.concat_str(pl.col(column).fill_null(""), pl.lit(f"；{LINKED_NOTE}"))
+    return (
+        frame.join(flag, on="source_key", how="left")
+        .with_columns(
+            pl.when(pl.col("__linked")).then(note).otherwise(pl.col(column)).alias(column)
+        )
+        .drop("__linked")
+    )
 
 
 def reach(department: Department, w: Window) -> tuple[dt.date | None, dt.date]:
@@ -148,8 +179,26 @@ def prepare(
 
 
 def records(events: Mapping[str, pl.LazyFrame], w: Window, params: ResolvedParams) -> Records:
-    """Each events source's records as the rules read them, for window `w`."""
-    return Records({d.source: prepare(events[d.source], d, w, params) for d in EVENT_DEPARTMENTS})
+    """Each events source's records as the rules read them, for window `w`, and which of
+    them came through a confirmed link."""
+    return Records(
+        {d.source: prepare(events[d.source], d, w, params) for d in EVENT_DEPARTMENTS},
+        {d.source: linked_in_reach(events[d.source], d, w) for d in EVENT_DEPARTMENTS},
+    )
+
+
+def linked_in_reach(frame: pl.LazyFrame, department: Department, w: Window) -> pl.LazyFrame:
+    """source_key of the records in reach whose ID number a confirmed link supplied (none
+    for a frame without the as-of load's `linked` flag, as the rule cases give)."""
+    if "linked" not in frame.collect_schema().names():
+        return pl.LazyFrame(schema=_LINKED_KEYS)
+    rule_date = contract.load()[department.source].rule_date
+    since, until = reach(department, w)
+    day = pl.col(str(rule_date))
+    keep = day <= pl.lit(until) if since is None else w.contains(day)
+    return frame.filter(pl.col("linked").fill_null(False) & keep).select(
+        source_key=source_key(department.source)
+    )
 
 
 def person_facts(people: pl.LazyFrame, rec: Records, params: ResolvedParams) -> pl.LazyFrame:
@@ -177,25 +226,32 @@ def person_facts(people: pl.LazyFrame, rec: Records, params: ResolvedParams) -> 
 
 
 def match_rates(rec: Records, people: pl.LazyFrame, period: str) -> pl.LazyFrame:
-    """Per source: records in W, and how many of them match a roster member's ID number."""
+    """Per source: records in W, how many of them match a roster member's ID number, and
+    how many of those only through a confirmed link (`matched_by_link`)."""
     in_window = pl.concat(
-        [frame.select("id_number", source=pl.lit(s)) for s, frame in rec.in_window().items()],
+        [
+            frame.select("id_number", "source_key", source=pl.lit(s))
+            for s, frame in rec.in_window().items()
+        ],
         how="vertical",
     )
     matched = in_window.join(people.select("id_number"), on="id_number", how="semi")
+    linked = pl.concat(
+        [rec.linked_keys(s).select("source_key", source=pl.lit(s)) for s in rec.in_window()],
+        how="vertical",
+    ).unique()
+    by_link = matched.join(linked, on=["source", "source_key"], how="semi")
     sources = pl.LazyFrame({"source": list(rec.in_window())})
+    names = ("records_in_window", "matched", "matched_by_link")
     counts = [
         frame.group_by("source").agg(pl.len().cast(pl.Int64).alias(name))
-        for name, frame in (("records_in_window", in_window), ("matched", matched))
+        for name, frame in zip(names, (in_window, matched, by_link), strict=True)
     ]
-    return (
-        sources.join(counts[0], on="source", how="left", maintain_order="left")
-        .join(counts[1], on="source", how="left", maintain_order="left")
-        .select(
-            period=pl.lit(period),
-            source="source",
-            records_in_window=pl.col("records_in_window").fill_null(0),
-            matched=pl.col("matched").fill_null(0),
-        )
-        .with_columns(unmatched=pl.col("records_in_window") - pl.col("matched"))
-    )
+    joined = sources
+    for count in counts:
+        joined = joined.join(count, on="source", how="left", maintain_order="left")
+    return joined.select(
+        period=pl.lit(period),
+        source="source",
+        **{name: pl.col(name).fill_null(0) for name in names},
+    ).with_columns(unmatched=pl.col("records_in_window") - pl.col("matched"))

@@ -14,7 +14,7 @@ import polars as pl
 from screening.params import ResolvedParams
 from screening.rules import DEPARTMENTS, EARLIER_ROSTERS, RISK_BY_CODE, RISKS, relief
 from screening.rules.base import RecordEvidence, RosterEvidence, Window, earlier, money
-from screening.rules.facts import Records, head_rank
+from screening.rules.facts import Records, head_rank, mark_linked
 from screening.vocab import (
     BLUE,
     HEAD_RELATION,
@@ -179,7 +179,8 @@ def evidence(
     for risk in RISKS:
         for piece in risk.evidence:
             if isinstance(piece, RecordEvidence):
-                parts.append(_from_records(rec[piece.source], members, risk.code, piece))
+                frame = _from_records(rec[piece.source], members, risk.code, piece)
+                parts.append(mark_linked(frame, rec.linked_keys(piece.source)))
             else:
                 parts.append(_from_roster(listed, risk.code, w, piece))
     if relief.enabled(params):
