@@ -234,6 +234,8 @@ def test_suggest_fill_in_import_and_the_next_run_lists_the_household(
     assert rates["matched_by_link"] == 1
     report = (out / SECOND / "run-report.md").read_text(encoding="utf-8")
     assert "## 身份核对 Record linkage" in report and "含人工核对关联" in report
+    page = (out / SECOND / "run-report.html").read_text(encoding="utf-8")
+    assert "<h3>身份核对</h3>" in page and "含人工核对关联的匹配率" in page
     con = connect(db, read_only=True)
     try:
         why = explain.explain(con, household, SECOND)

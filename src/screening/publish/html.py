@@ -299,6 +299,24 @@ def _deliveries(report: RunReport) -> str:
             _table(["数据来源", "记录", "匹配", "未匹配", "匹配率"], rates, 1),
             '<p class="note">未匹配的记录逐条列在各部门的反馈表中（departments 文件夹）。</p>',
         ]
+    if report.linkage.height:
+        linked = [
+            [
+                _text(contract.long_name(r["source"])),
+                rate(r["matched_by_id"], r["records_in_window"]),
+                rate(r["matched"], r["records_in_window"]),
+                number(r["waiting"]),
+            ]
+            for r in report.linkage.iter_rows(named=True)
+        ]
+        parts += [
+            "<h3>身份核对</h3>",
+            '<p class="note">身份证号有误、在人口库中找不到本人的部门记录，程序找出可能的本人，'
+            "列入各乡镇的身份核对名单；乡镇核对确认是同一人后才计入。</p>",
+            _table(
+                ["数据来源", "按身份证号匹配率", "含人工核对关联的匹配率", "待核对记录"], linked, 3
+            ),
+        ]
     if report.held.height:
         held = [
             [
