@@ -75,6 +75,6 @@ sample-data: venv
 clean:
 	rm -rf $(VENV) $(TOOLS) $(DEMO) .pytest_cache .mypy_cache .ruff_cache .bench
 
-# The data dictionary page is generated from src/screening/dictionary.py (a test checks it).
+# The data dictionary page is generated from src/screening/db/dictionary.py (a test checks it).
 docs: venv
-	$(BIN)/python -c "from screening import contract, dictionary; print(dictionary.render_markdown(contract.load()))" > docs/data-dictionary.md
+	$(BIN)/python -c "from screening import contract; from screening.db import dictionary; print(dictionary.render_markdown(contract.load()))" > docs/data-dictionary.md
