@@ -28,16 +28,18 @@ province run of the same province is refused at once.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect_dask import DaskTaskRunner
 
 from screening import ids
@@ -48,6 +50,9 @@ from screening.periods import check_period
 from screening.province import config, county, rollup
 from screening.province.county import FAILED, STATUS_WORDS, CountyResult
 from screening.publish.files import ensure_dir, township_folders
+
+# Seconds a worker may take to send its last logs and task run states.
+DRAIN_SECONDS = 30.0
 
 
 class ProvinceIncomplete(Exception):
@@ -261,7 +266,30 @@ def province_counties(
         if not isinstance(found, CountyResult):
             found = _lost(spec, period, spec.name in selected, found)
         results.append(found)
+    _drain_workers()
     return results
+
+
+async def _drain_prefect() -> None:
+    """On each worker, before the cluster closes: send what Prefect still holds (logs, and
+    the events that carry task run states), so that a worker stopped at the cluster's close
+    leaves no task run without its final state. A coroutine: distributed runs it on the
+    worker's event loop, where Prefect's drain must be awaited."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        waiting = service.drain_all(timeout=DRAIN_SECONDS)
+        if inspect.isawaitable(waiting):
+            await waiting
+
+
+def _drain_workers() -> None:
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if isinstance(runner, DaskTaskRunner):
+        with suppress(Exception):  # a worker already gone has nothing left to send
+            runner.client.run(_drain_prefect)
 
 
 @task(name="roll-up", cache_policy=NO_CACHE)
