@@ -533,3 +533,28 @@ def test_the_report_masks_what_it_shows(tmp_path: Path) -> None:
         dt.datetime(2026, 9, 5, 3, 0),
         tmp_path / "province.yaml",
     )
+
+
+def test_the_bench_projects_a_province_from_what_it_measured() -> None:
+    """The bench's arithmetic (its runs are `make bench SIZE=counties`): 4 counties on 2
+    workers, 10 s of wall and 6 s of CPU each, in a flow of 30 s: 10 s of startup."""
+    from dev import bench_province as bp
+
+    tasks = [
+        bp.CountyRun(f"c{i}", 10.0, cpu_seconds=6.0, peak_rss=(500 + i) << 20, worker=f"w{i % 2}")
+        for i in range(4)
+    ]
+    alone = [bp.CountyRun(f"c{i}", 12.0, 8.0, 400 << 20) for i in range(4)]
+    result = bp.ProvinceBench(
+        counties=4, households=100, persons=351, workers=2, generation_seconds=None,
+        setup_seconds=1.0, sequential=alone,
+        sequential_seconds=48.0, server_seconds=5.0, province=tasks, province_seconds=30.0,
+        load={"start": (1.0, 1.0, 1.0)}, machine={"cpu": "x", "cores": "2", "memory": "1 GiB"},
+        date="2026-11-29", folder=Path("."), agree=True,
+    )  # fmt: skip
+    assert bp.startup_seconds(result) == 10.0 and result.speedup == 1.6
+    assert result.peak_per_worker() == {"w0": 502 << 20, "w1": 503 << 20}
+    seconds, memory = bp.projection(result, 100, 8)
+    assert seconds == 10.0 + 13 * 6.0 and memory == 8 * (503 << 20)
+    text = bp.render(result)
+    assert "one after another ÷ province = 1.60×" in text and "MISMATCH" not in text

@@ -74,6 +74,7 @@ class CountyResult:
     match: tuple[tuple[str, int, int], ...] = ()  # (source, records in window, matched)
     answered_previous: tuple[int, int] = (0, 0)  # last period's list: answered, listed
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the worker process's CPU time (all its threads) for the county
     peak_rss: int = 0  # the worker process's peak resident memory so far, bytes
     worker: str = ""  # host:pid of the worker process
 
@@ -115,7 +116,7 @@ def process(
 ) -> CountyResult:
     """Screen the county's `period` (when `screen`), then read what the province needs of
     it, copying its small tables to `<province_out>/counties/<folder>/`."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     ran: dict[str, Any] = {}
     if screen:
         ran = screen_county(county, period, busy_timeout)
@@ -140,6 +141,7 @@ def process(
         run_id=run_id,
         message=message or "",
         seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu,
         peak_rss=_peak_rss(),
         worker=f"{socket.gethostname()}:{os.getpid()}",
         **read,
