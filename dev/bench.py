@@ -1323,7 +1323,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Benchmark the monthly run on a synthetic county against a SQL floor "
         "and a pandas naive.",
     )
-    parser.add_argument("size", choices=sorted(SIZES), nargs="?", default="small")
+    # "counties": a province's ten counties, one after another and on a Dask cluster
+    # (dev/bench_province.py).
+    parser.add_argument("size", choices=sorted([*SIZES, "counties"]), nargs="?", default="small")
     parser.add_argument("--keep", action="store_true", help="keep the databases and outputs")
     parser.add_argument(
         "--cache", type=Path, default=Path(".bench"), help="where inboxes are cached (.bench)"
@@ -1332,6 +1334,10 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="cProfile every stage and print the top calls"
     )
     args = parser.parse_args(argv)
+    if args.size == "counties":
+        from dev import bench_province
+
+        return bench_province.main(["--cache", str(args.cache)] + ["--keep"] * args.keep)
     try:
         result = run_bench(
             SIZES[args.size],

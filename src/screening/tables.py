@@ -4,8 +4,9 @@ A table is described once — its columns, their types, 中文表头 where peopl
 descriptions, required columns and key — and everything else is made from that: the
 DuckDB DDL (`Table.ddl`), the polars schema (`Table.schema`), the headers of the lists
 (`Table.headers`) and the data dictionary (dictionary.py). `kind` is `table` (in the
-database), `view` (in the database, its query in src/screening/db/views/) or `frame` (a frame a run
-passes between stages, never stored as such).
+database), `view` (in the database, its query in src/screening/db/views/), `frame` (a frame a run
+passes between stages, never stored as such) or `province` (written by a province's roll-up,
+never in a county's database: screening.province).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Column:
 @dataclass(frozen=True)
 class Table:
     name: str
-    kind: str  # table | view | frame
+    kind: str  # table | view | frame | province
     description: str
     columns: Mapping[str, Column]
     primary_key: tuple[str, ...] = ()

@@ -71,8 +71,8 @@ def one_line_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit):
+            raise  # typer's own Exit is not click's (typer ≥ 0.20): a chosen exit status
         except Exception as exc:
             from screening.ids import mask_text
 

@@ -3,8 +3,9 @@
 
 The commands live by what they do: screening_commands (ingest, run), inspect_commands
 (summary, report, quarantine, explain; explain's rendering in explain_view), whatif
-(parameters tried on a screened period), serve, and feedback (`feedback import`). They
-share the console (console: rich on a terminal, plain timestamped lines elsewhere), the
+(parameters tried on a screened period), serve, feedback (`feedback import`) and province
+(`province run`, `province serve`). They share the console (console: rich on a terminal,
+plain timestamped lines elsewhere), the
 one-line errors and exit statuses (errors), and the options and settings (options).
 Heavy libraries (polars, duckdb, pandera, prefect) are imported by the commands that use
 them, so `--help` is quick.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import typer
 
-from screening.cli import feedback, inspect_commands, screening_commands, serve, whatif
+from screening.cli import feedback, inspect_commands, province, screening_commands, serve, whatif
 
 app = typer.Typer(
     help="防返贫监测 部门数据筛查 — screen department data for households at risk of "
@@ -29,6 +30,7 @@ app.add_typer(inspect_commands.commands)
 app.add_typer(whatif.commands)
 app.add_typer(serve.commands)
 app.add_typer(feedback.commands, name="feedback")
+app.add_typer(province.commands, name="province")
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -62,7 +62,7 @@ def source_description(spec: SourceSpec, staging: bool) -> str:
 def entries(specs: dict[str, SourceSpec]) -> dict[str, tuple[str, dict[str, str]]]:
     """Every documented relation: the outputs (schemas/tables/, frames left out), then per
     source its view and staging table."""
-    described = [t for t in tables.load().values() if t.kind != "frame"]
+    described = [t for t in tables.load().values() if t.kind in ("table", "view")]
     described.sort(key=lambda t: (FIRST.index(t.name) if t.name in FIRST else len(FIRST), t.name))
     found = {
         t.name: (t.description, {c.name: c.description for c in t.columns.values()})
@@ -114,7 +114,38 @@ def render_markdown(specs: dict[str, SourceSpec]) -> str:
         lines += [f"| `{col}` | {text} |" for col, text in columns.items()]
         lines.append("")
     lines += risk_codes()
+    lines += province_entries()
     return "\n".join(lines)
+
+
+def province_entries() -> list[str]:
+    """The views of a province's `province.duckdb` (`screening province run`)."""
+    from screening.db import province
+
+    lines = [
+        "# The province's file: `province.duckdb`",
+        "",
+        "`screening province run` keeps `<province out>/province.duckdb`: views over every",
+        "county of the province file and every period, rebuilt at each run (the same text is",
+        "in the file as `COMMENT ON`). The lists are read where each county published them;",
+        "the other views read small copies under `<province out>/counties/<county>/`.",
+        "",
+    ]
+    summary = tables.table("province_summary")
+    for name, description in province.VIEWS.items():
+        lines += [f"## `{name}` (province)", "", description, ""]
+        if name == summary.name:
+            lines += ["| column | meaning |", "|---|---|"]
+            lines += [f"| `{c.name}` | {c.description} |" for c in summary.columns.values()]
+        else:
+            relation, columns = province.EXPORTS.get(name, (name, ()))
+            shown = ", ".join(f"`{c}`" for c in columns) if columns else "all of them"
+            lines += [
+                f"`{province.COUNTY_COLUMN}` ({province.COUNTY_WORDS}), then the columns of the "
+                f"county's `{relation}` described above: {shown}.",
+            ]
+        lines.append("")
+    return lines
 
 
 def risk_codes() -> list[str]:
