@@ -873,7 +873,9 @@ def removal_workspace(removal_county: dict[str, Path], tmp_path: Path) -> dict[s
 
 
 def candidate_lists(out: Path, period: str) -> list[Path]:
-    return sorted((out / period).rglob("风险消除候选_*.xlsx"))
+    """The period's 风险消除候选 lists, the longest first (the tests answer several rows)."""
+    found = sorted((out / period).rglob("风险消除候选_*.xlsx"))
+    return sorted(found, key=lambda path: -len(household_rows(path)))
 
 
 def test_a_filled_risk_removal_list_round_trips_and_shows_everywhere(
