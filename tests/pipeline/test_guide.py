@@ -5,7 +5,8 @@ it renders to one printable page.
 The guide's conventions, which this test relies on: a ```toml block is the settings file
 `screening.toml`; every line of a ```bash block is a command, run in document order in one
 working folder (收件箱/ holding the sample county's months, 反馈/ the townships' returned
-lists); ```text blocks are pictures of folders, not run.
+lists); a ```yaml block is a parameters file, written into that folder under the name its
+first line gives (`# 试算参数.yaml`); ```text blocks are pictures of folders, not run.
 """
 
 from __future__ import annotations
@@ -41,12 +42,15 @@ def test_the_guide_is_linked_from_the_readme_and_covers_what_exists() -> None:
     assert "docs/使用说明.md" in (ROOT / "README.md").read_text(encoding="utf-8")
     text = GUIDE.read_text(encoding="utf-8")
     topics = ["run-report.html", "核对码", "departments/", "--accept-held", "--withdraw",
-              "退出码为 3", "乡镇填报说明", "feedback import", "screening explain"]  # fmt: skip
+              "退出码为 3", "乡镇填报说明", "feedback import", "screening explain",
+              "核实台账", "签字栏", "风险消除候选", "身份核对_乡镇_年月.xlsx",
+              "使用说明-身份核对.md", "收入骤减", "防贫保预估", "screening whatif"]  # fmt: skip
     for topic in topics:
         assert topic in text, topic
     ran = " ".join(commands())
     for command in ("run", "feedback import", "explain", "quarantine", "report", "summary",
-                    "ingest --withdraw", "--accept-held", "--township", "--demo"):  # fmt: skip
+                    "ingest --withdraw", "--accept-held", "--township", "--demo",
+                    "ingest --period", "whatif --period"):  # fmt: skip
         assert f" {command}" in f" {ran}", command
     assert all(c.startswith("screening ") for c in commands())
 
@@ -70,6 +74,10 @@ def test_every_command_of_the_guide_runs_as_written(tmp_path: Path) -> None:
     shutil.copytree(SAMPLE / "feedback", returned)
     (settings,) = blocks("toml")
     (work / "screening.toml").write_text(settings, encoding="utf-8")
+    for body in blocks("yaml"):
+        named = re.match(r"#\s*(\S+?\.yaml)", body)
+        assert named, f"a yaml block names its file on its first line: {body[:60]}"
+        (work / named.group(1)).write_text(body, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENING_")}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     for command in commands():
@@ -87,3 +95,4 @@ def test_every_command_of_the_guide_runs_as_written(tmp_path: Path) -> None:
         assert (out / period / "run-report.html").is_file()
         assert len(list((out / period / "departments").glob("部门反馈_*.xlsx"))) == 5
     assert (work / "demo" / "out" / "2026-07" / "run-report.html").is_file()
+    assert (out / "2026-09" / "whatif" / "参数试算_202609.xlsx").is_file()
