@@ -39,6 +39,8 @@ DEFAULT_BUSY_TIMEOUT = 600.0
 DEMO_FOLDER = "demo"
 # Said by every output made from the bundled synthetic county.
 DEMO_LABEL = "示例数据 synthetic sample"
+# What people read on the lists, the page and the departments' files made from the sample.
+DEMO_WORDS = "数据来自程序自带的虚构示例县，所列人员均不存在"
 
 # setting → (environment variable, key in screening.toml)
 SOURCES: dict[str, tuple[str, str]] = {

@@ -154,6 +154,7 @@ def risk_name(code: str) -> str:
 
 def ingest_table(period: str, results: list[SourceResult]) -> Table:
     """What an ingest did with each source (`ingest`, `run`, and a held delivery)."""
+    from screening import contract
     from screening.ids import mask_text
     from screening.ingest.results import STATUS_LABELS
 
@@ -169,7 +170,7 @@ def ingest_table(period: str, results: list[SourceResult]) -> Table:
         table.add_row(
             # A source kept in force names the stored file when this period brought none.
             *cells(
-                r.source,
+                f"{contract.label(r.source)} {r.source}",
                 mask_text(r.file or r.kept_file),
                 r.rows_read,
                 r.rows_accepted,

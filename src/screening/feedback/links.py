@@ -100,7 +100,7 @@ def _rows(path: Path) -> tuple[pl.DataFrame, int]:
     # A printed list's village headings, subtotals and signature lines carry neither a
     # 核对码 nor an answer: they are not rows of the list.
     rows = rows.filter(pl.col("list_key").is_not_null() | pl.col("answer_raw").is_not_null())
-    return rows, raw.rows_read
+    return rows, rows.height
 
 
 def import_links(db: Path, path: Path, period: str, *, wait: float = 0.0) -> LinkImportResult:

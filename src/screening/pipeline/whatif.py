@@ -27,6 +27,7 @@ from screening.db import inspect as db_inspect
 from screening.inspect.base import latest_run, require_tables, run_parameters
 from screening.periods import check_period, period_words
 from screening.pipeline.inputs import load_inputs, previously_listed
+from screening.publish.about import chinese_only
 from screening.rules import batches, followup
 from screening.rules.screen import ScreenInputs, ScreenResult, screen
 from screening.vocab import COLOURS, SUM
@@ -94,7 +95,15 @@ def whatif(
     before_params, before_origin = run_parameters(period, run)
     after_params = params.load(params_file).at(period)
     before, after = _screen_both(con, period, before_params, after_params)
-    notes = list(dict.fromkeys([*before_params.warnings, *after_params.warnings]))
+    # Each set's own warnings, said of it: a stale line in force is not the trial's.
+    notes = list(
+        dict.fromkeys(
+            [
+                *(f"现行参数 (parameters in force)：{w}" for w in before_params.warnings),
+                *(f"试算参数 (parameters tried)：{w}" for w in after_params.warnings),
+            ]
+        )
+    )
     if not _same_lists(before.suspects, db_inspect.suspects(con, period)):
         notes.append(
             f"按现行参数重算的名单与数据库中 {period} 期的名单（run {run.run_id}）不同：该次运行后"
@@ -318,10 +327,11 @@ def about_lines(result: WhatIf) -> list[tuple[str, str]]:
         ("期次", f"{period_words(result.period)}（{result.period}）"),
         ("是什么", "参数试算：用另一套参数对本期已入库的数据重新筛查，与现行名单对比。这不是名单，"
          "不下发乡镇，没有记录为一次运行，也没有改动已发布的名单和数据库。"),
-        ("现行参数", f"本期最近一次运行（批次 {result.run_id}）所用的参数：{result.before_origin}"),
+        ("现行参数", f"本期最近一次运行（批次 {result.run_id}）所用的参数"
+         + ("" if result.before_origin.startswith("run ") else f"：{result.before_origin}")),
         ("试算参数", f"{result.after_origin}（未写明的参数沿用默认参数）"),
         ("结果", counts),
-        *[("提示", note) for note in result.notes],
+        *[("提示", chinese_only(note)) for note in result.notes],
         ("工作表", "「汇总」按乡镇和预警等级列出现行与试算的户数及新列入、不再列入的户数；"
          "「名单变化」列出每一户的变化；「参数」列出两套参数中不同的取值。"),
         ("个人信息", "本文件含户主姓名，仅限防返贫监测工作使用，请妥善保管。"),

@@ -27,6 +27,8 @@ from screening.publish.files import CANDIDATES_PREFIX, folder_key, safe_name
 from screening.rules import RISK_LABELS, RISKS, relief, risks_fed_by
 from screening.vocab import COLOURS, REMOVAL_DECISIONS
 
+# A blue household's one risk point: any but the income below the line (yellow's).
+_OTHER_RISKS = "、".join(r.label for r in RISKS if r.code != "LOW_INCOME")
 # A header-only file is a delivery (nothing new this month); these are not.
 ABSENT = ("missing", "rejected", "held", "withdrawn")
 SOURCE_STATUS_LABELS: dict[str, str] = {
@@ -291,9 +293,9 @@ def _colour_lines(meta: PublishMeta) -> list[tuple[str, str]]:
         ),
         (
             "蓝色",
-            "只有一项风险点，且不是收入低于标准：目前收入未低于标准，但因病、因学、因意外、"
-            "因残或突发困难，可能面临较大支出。同样要入户了解情况并填写核实结果，之后由村级"
-            "跟踪关注，及时掌握变化。",
+            "只有一项风险点，且不是收入低于标准：目前收入未低于标准，但"
+            f"{_OTHER_RISKS}，可能面临较大支出或收入下降。同样要入户了解情况并填写核实结果，"
+            "之后由村级跟踪关注，及时掌握变化。",
         ),
         (
             "",

@@ -81,6 +81,12 @@ def verification_window(period: str) -> tuple[dt.date, dt.date]:
     return first, end
 
 
+def keyed(meta: PublishMeta) -> bool:
+    """The printed lists carry the 核对码 only when the 户编号 may be masked: the import
+    then finds the household by it (the csv always carries it)."""
+    return meta.mask_ids and meta.list_key_secret is not None
+
+
 def relief_shown(meta: PublishMeta) -> bool:
     """Whether the lists show the 防贫保预估 column."""
     return bool(meta.params.relief_estimate.enabled)

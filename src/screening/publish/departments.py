@@ -29,7 +29,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from screening import contract, ids
-from screening.config import DEMO_LABEL
+from screening.config import DEMO_WORDS
 from screening.db import deliveries as db_deliveries
 from screening.db import departments as db_departments
 from screening.db import inspect as db_inspect
@@ -120,7 +120,7 @@ def about_lines(feedback: DepartmentFeedback, meta: PublishMeta) -> list[tuple[s
     source, period = feedback.source, feedback.period
     spec = contract.load()[source]
     key_words = "、".join(column_label(spec, k) for k in spec.natural_key)
-    lines = [("示例数据", f"{DEMO_LABEL}：数据来自程序自带的虚构示例县，所列人员均不存在。")]
+    lines = [("示例数据", f"{DEMO_WORDS}。")]
     lines = lines if meta.demo else []
     lines += [
         ("部门", contract.long_name(source)),
@@ -211,24 +211,24 @@ def _n(value: int | None) -> str:
 # ---------------------------------------------------------------- the workbook
 
 
-def _col(header: str, key: str, kind: str = "text", widest: int = 30) -> Col:
+def _col(header: str, key: str, kind: str = "text", widest: int = 30, least: int = 8) -> Col:
     """A column of a department's sheet: text wraps, so the sheet can be narrowed to print
     at 9 points or more on A4 (layout.fit_widths), as the townships' lists do."""
     wraps = kind == "text"
-    return Col(header, key, kind, min_width=8 if wraps else 4, max_width=widest, wrap=wraps)
+    return Col(header, key, kind, min_width=least if wraps else 4, max_width=widest, wrap=wraps)
 
 
 def _record_cols(spec: contract.SourceSpec, answer: str) -> list[Col]:
     date = column_label(spec, spec.rule_date or "")
     return [
         _col("序号", "_seq", "int"),
-        _col("记录编号", "source_key", widest=36),
+        _col("记录编号", "source_key", widest=36, least=12),
         _col("身份证号", "id_number"),
         _col("姓名", "name"),
         _col(date, "rule_date", "date"),
         _col("金额（元）", "amount", "money"),
         _col("风险点", "risk", widest=16),
-        _col("说明", "detail", widest=56),
+        _col("说明", "detail", widest=56, least=22),
         _col("乡镇", "township"),
         _col("村", "village"),
         _col("预警等级", "colour"),
@@ -266,24 +266,24 @@ def write_department_workbook(
 def _unmatched_cols(spec: contract.SourceSpec) -> list[Col]:
     return [
         _col("序号", "_seq", "int"),
-        _col("记录编号", "source_key", widest=36),
+        _col("记录编号", "source_key", widest=36, least=12),
         _col("身份证号", "id_number"),
         _col("姓名", "name"),
         _col(column_label(spec, spec.rule_date or ""), "rule_date", "date"),
         _col("报送期次", "delivered"),
-        _col("文件", "file", widest=36),
+        _col("文件", "file", widest=36, least=12),
         _col("行号", "row_number", "int"),
-        _col("原因", "reason", widest=44),
+        _col("原因", "reason", widest=44, least=20),
     ]
 
 
 _QUARANTINED_COLS = [
     _col("序号", "_seq", "int"),
-    _col("文件", "file", widest=36),
+    _col("文件", "file", widest=36, least=12),
     _col("行号", "row_number", "int"),
     _col("列", "column_label", widest=24),
-    _col("原因", "check_label", widest=44),
-    _col("原值", "raw_value", widest=36),
+    _col("原因", "check_label", widest=44, least=20),
+    _col("原值", "raw_value", widest=36, least=12),
 ]
 
 

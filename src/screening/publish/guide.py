@@ -4,7 +4,7 @@ list and sends it back, over the parameters in force (the time limit, the date w
 
 from __future__ import annotations
 
-from screening.publish.columns import FEEDBACK_HEADERS, FEEDBACK_RESULTS, PublishMeta
+from screening.publish.columns import FEEDBACK_HEADERS, FEEDBACK_RESULTS, PublishMeta, keyed
 from screening.publish.columns import verification_window as window
 from screening.vocab import AWAITING_ANSWER, STATUS_CONFIRMED, STATUS_MONITORED
 
@@ -42,7 +42,8 @@ def guide_lines(township: str, meta: PublishMeta) -> list[tuple[str, str]]:
         ),
         (
             "不要改动",
-            "请勿插入、删除或移动行，勿修改户编号、核对码和表头，勿合并单元格。本表已设保护"
+            f"请勿插入、删除或移动行，勿修改户编号{'、核对码' if keyed(meta) else ''}和表头，"
+            "勿合并单元格。本表已设保护"
             "（无密码），只有最右三列可以填写；如确需改动其他内容，请先与县级联系。",
         ),
         (
@@ -53,7 +54,8 @@ def guide_lines(township: str, meta: PublishMeta) -> list[tuple[str, str]]:
         (
             "发回县级",
             "填好后把本 xlsx 文件原样发回县级，不要另存为 CSV 或其他格式，也不要改文件名："
-            "CSV 文件经 Excel 或 WPS 打开保存后，户编号、身份证号等长数字会被改写，无法导入。",
+            "CSV 文件经 Excel 或 WPS 打开保存后，户编号、身份证号等长数字会被改写，"
+            "往往无法导入，需要重新填写。",
         ),
         (
             "之后怎样",

@@ -17,7 +17,7 @@ import html
 from collections.abc import Iterable, Sequence
 
 from screening import contract
-from screening.config import DEMO_LABEL
+from screening.config import DEMO_WORDS
 from screening.ids import mask_text
 from screening.ingest import gates
 from screening.inspect.quarantine import check_label
@@ -27,7 +27,6 @@ from screening.publish.about import source_status
 from screening.publish.history import precision_rows
 from screening.publish.report import (
     ANSWERS_NOTE,
-    DEMO_SENTENCE,
     NO_ANSWERS,
     PRECISION_NOTE,
     SCALE_NOTE,
@@ -146,9 +145,7 @@ def _header(report: RunReport) -> str:
     times = ""
     if report.finished_at:
         times = f" · 生成于 {report.finished_at.isoformat(sep=' ', timespec='minutes')}"
-    demo = (
-        f'<p class="demo">{_text(DEMO_LABEL)}：{_text(DEMO_SENTENCE)}</p>\n' if report.demo else ""
-    )
+    demo = f'<p class="demo">示例数据：{_text(DEMO_WORDS)}。</p>\n' if report.demo else ""
     return (
         f"<header>\n{demo}<h1>{TITLE}</h1>\n"
         f'<p class="meta">{_text(period_words(report.period))}（{report.period}） · {scope} · '

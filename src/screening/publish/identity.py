@@ -158,6 +158,7 @@ def identity_ledger(township: str, rows: pl.DataFrame, meta: PublishMeta) -> Led
         page_header=demo_mark(meta),
         subtotal=lambda village, part: f"{village}小计：{part.height} 条。",
         sign_lines=SIGN_LINES,
+        unit="条",
         validations={"_answer": list_validation(ANSWERS, ANSWER_HEADERS[0])},
     )
 
@@ -216,8 +217,8 @@ def about_lines(township: str, rows: pl.DataFrame, meta: PublishMeta) -> list[tu
         ),
         (
             LIST_KEY_HEADER,
-            "「核对码」是县级导入时用来对应记录与人员的编码，不含个人信息，请勿修改或删除；"
-            "排序、筛选、删除行都不影响导入。",
+            "「核对码」是县级导入时用来对应记录与人员的编码，不含个人信息，请勿修改或删除。"
+            "本表已设保护（无密码），只有最右三列可以填写；不需要答复的行留空即可。",
         ),
         (
             "个人信息",

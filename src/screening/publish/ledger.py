@@ -65,6 +65,7 @@ class Ledger:
     # row of each gets a heavier line above, and every other household a soft shade.
     household: str | None = None
     headings: bool = True  # a heading row naming the group before its rows
+    unit: str = "户"  # what a row (or a `household`) is, counted in the heading
     min_row_height: float = MIN_ROW_HEIGHT  # room to write an answer by hand
 
 
@@ -124,7 +125,7 @@ def write_ledger(sheet: Worksheet, ledger: Ledger, formats: Formats) -> None:
         if g:
             breaks.append(r)
         if ledger.headings:
-            heading = f"{name}（{_household_count(ledger, part)} 户）"
+            heading = f"{name}（{_household_count(ledger, part)} {ledger.unit}）"
             sheet.merge_range(r, 0, r, last, heading, _text_format(formats, "group", heading))
             sheet.set_row(r, LINE_HEIGHT + 8)
             r += 1

@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from screening import contract, vocab
+from screening.config import DEMO_WORDS
 from screening.db import deliveries as db_deliveries
 from screening.db import inspect as db_inspect
 from screening.db import linkage as db_linkage
@@ -42,10 +43,7 @@ from screening.vocab import COLOURS, STATUSES
 
 REPORT_FILE = "run-report.md"
 HTML_FILE = "run-report.html"
-DEMO_SENTENCE = (
-    "数据来自程序自带的虚构示例县，所列人员均不存在 data of the bundled synthetic county: "
-    "nobody listed exists"
-)
+DEMO_SENTENCE = f"{DEMO_WORDS} data of the bundled synthetic county: nobody listed exists"
 OVERDUE_SCHEMA = {"township": pl.String(), "overdue": pl.Int64(), "due": pl.Date()}
 TOTAL = "合计"
 # Notes the markdown and the page both print: (Chinese, English); the page shows the Chinese.

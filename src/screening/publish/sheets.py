@@ -26,6 +26,7 @@ from screening.publish.columns import (
     RELIEF_COLUMN,
     REMOVAL_HEADERS,
     PublishMeta,
+    keyed,
     mask_frame,
     relief_shown,
     verification_window,
@@ -79,12 +80,6 @@ def info_line(township: str, meta: PublishMeta, count: str, line: bool = False) 
         f"乡镇：{township}　　期次：{period_words(meta.period)}（{meta.period}）{made}"
         f"{standard}　　{count}"
     )
-
-
-def _keyed(meta: PublishMeta) -> bool:
-    """The printed lists carry the 核对码 only when the 户编号 may be masked: the import
-    then finds the household by it (the csv always carries it)."""
-    return meta.mask_ids and meta.list_key_secret is not None
 
 
 # ---------------------------------------------------------------- print order
@@ -218,8 +213,8 @@ def households_ledger(
     """The 疑似监测户 sheet, and its households in print order (SEQ, GROUP, household_id,
     head_name): the members sheet follows them."""
     ordered = print_order(with_contacts(households, contacts))
-    keyed = with_list_keys(ordered, meta) if _keyed(meta) else ordered
-    shown = mask_frame(keyed, "head_id_number") if meta.mask_ids else keyed
+    with_keys = with_list_keys(ordered, meta) if keyed(meta) else ordered
+    shown = mask_frame(with_keys, "head_id_number") if meta.mask_ids else with_keys
     contact = _contact_cell(shown)
     rows = shown.with_columns(
         family_cell().alias("_family"),
@@ -231,7 +226,7 @@ def households_ledger(
     cols = [
         Col("序号", SEQ, "seq", min_width=5),
         Col("户编号", "household_id", min_width=10, max_width=22),
-        *([Col(LIST_KEY_HEADER, LIST_KEY, min_width=9)] if _keyed(meta) else []),
+        *([Col(LIST_KEY_HEADER, LIST_KEY, min_width=9)] if keyed(meta) else []),
         Col("户主姓名", "head_name", min_width=6, max_width=12, wrap=True),
         Col("户主身份证号", "head_id_number", min_width=10, max_width=22),
         Col("家庭情况", "_family", min_width=12, max_width=18, wrap=True),
@@ -393,8 +388,8 @@ def candidates_ledger(
     """The 风险消除候选 sheet: one row per candidate household, by village, with the
     township's answer columns (消除意见, 意见日期, 备注)."""
     ordered = print_order(with_contacts(candidates, contacts), colour=False)
-    keyed = with_list_keys(ordered, meta) if _keyed(meta) else ordered
-    shown = mask_frame(keyed, "head_id_number") if meta.mask_ids else keyed
+    with_keys = with_list_keys(ordered, meta) if keyed(meta) else ordered
+    shown = mask_frame(with_keys, "head_id_number") if meta.mask_ids else with_keys
     contact = _contact_cell(shown)
     checked = pl.col("periods_checked").str.split("、")
     span = pl.concat_str(
@@ -430,7 +425,7 @@ def candidates_ledger(
     cols = [
         Col("序号", SEQ, "seq", min_width=5),
         Col("户编号", "household_id", min_width=10, max_width=22),
-        *([Col(LIST_KEY_HEADER, LIST_KEY, min_width=9)] if _keyed(meta) else []),
+        *([Col(LIST_KEY_HEADER, LIST_KEY, min_width=9)] if keyed(meta) else []),
         Col("户主姓名", "head_name", min_width=6, max_width=12, wrap=True),
         Col("户主身份证号", "head_id_number", min_width=10, max_width=22),
         Col("家庭情况", "_family", min_width=12, max_width=18, wrap=True),
