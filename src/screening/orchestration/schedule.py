@@ -117,6 +117,16 @@ def api_url() -> str | None:
     return PREFECT_API_URL.value()
 
 
+def require_api_url() -> None:
+    """A schedule is served by a running Prefect server. Without PREFECT_API_URL Prefect
+    would start a temporary one that runs no scheduler: nothing would ever run."""
+    if not api_url():
+        raise ScheduleError(
+            "未设置 PREFECT_API_URL PREFECT_API_URL is not set: start `prefect server start` "
+            "and `export PREFECT_API_URL=http://127.0.0.1:4200/api` (see docs/scheduling.md)"
+        )
+
+
 def serve(
     settings: config.Settings, *, timezone: str = TIMEZONE, name: str = DEPLOYMENT_NAME
 ) -> None:
@@ -125,13 +135,7 @@ def serve(
     from prefect import serve as prefect_serve
 
     deployment = build_deployment(settings, timezone=timezone, name=name)
-    if not api_url():
-        # Without a server Prefect would start a temporary one that runs no scheduler:
-        # nothing would ever run.
-        raise ScheduleError(
-            "未设置 PREFECT_API_URL PREFECT_API_URL is not set: start `prefect server start` "
-            "and `export PREFECT_API_URL=http://127.0.0.1:4200/api` (see docs/scheduling.md)"
-        )
+    require_api_url()
     # One run at a time: the runs share one database and screen the months in order.
     prefect_serve(deployment, limit=1)
 
@@ -156,7 +160,7 @@ def crontab_line(
     parameters = deployment_parameters(settings)
     options = {"params_file": "--params", "aliases_file": "--aliases"}
     args = [str(screening_bin or Path(sys.executable).parent / "screening"), "run"]
-    words = [shlex.quote(a) for a in args] + ["--period", _last_month_shell(timezone)]
+    words = [shlex.quote(a) for a in args] + ["--period", last_month_shell(timezone)]
     if settings.demo:
         words.append("--demo")
     for key in ("inbox", "db", "out", "params_file", "aliases_file"):
@@ -174,7 +178,7 @@ def crontab_line(
     return " ".join(fields) + " " + command.replace("%", r"\%")
 
 
-def _last_month_shell(timezone: str) -> str:
+def last_month_shell(timezone: str) -> str:
     # Step back from the 1st of this month, not from today: GNU date's 'last month' on
     # the 31st lands in the same month when the previous one is shorter.
     tz = shlex.quote(timezone)

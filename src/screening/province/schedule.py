@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, cast
 from screening.orchestration.schedule import (
     TIMEZONE,
     ScheduleError,
-    _last_month_shell,
-    api_url,
     check_schedule,
+    last_month_shell,
+    require_api_url,
 )
 from screening.province.config import Province
 
@@ -83,11 +83,7 @@ def serve(
     from prefect import serve as prefect_serve
 
     deployment = build_deployment(province, cron=cron, dask_address=dask_address, workers=workers)
-    if not api_url():
-        raise ScheduleError(
-            "未设置 PREFECT_API_URL PREFECT_API_URL is not set: start `prefect server start` "
-            "and `export PREFECT_API_URL=http://127.0.0.1:4200/api` (see docs/scheduling.md)"
-        )
+    require_api_url()
     # One province run at a time: a second would find every county's database locked.
     prefect_serve(deployment, limit=1)
 
@@ -111,7 +107,7 @@ def crontab_line(
         )
     check_schedule(schedule, timezone)
     binary = str(screening_bin or Path(sys.executable).parent / "screening")
-    words = [shlex.quote(binary), "province", "run", "--period", _last_month_shell(timezone)]
+    words = [shlex.quote(binary), "province", "run", "--period", last_month_shell(timezone)]
     words += ["--config", shlex.quote(str(province.path.absolute()))]
     if dask_address:
         words += ["--dask-address", shlex.quote(dask_address)]

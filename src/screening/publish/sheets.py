@@ -121,6 +121,14 @@ def with_contacts(frame: pl.DataFrame, contacts: pl.DataFrame | None) -> pl.Data
     return frame.join(contacts.select("household_id", *present), on="household_id", how="left")
 
 
+def _contact_cols(contact: pl.Expr | None) -> list[Col]:
+    """The contacts' column, where the roster has any of its optional columns."""
+    if contact is None:
+        return []
+    header = "村民小组、住址\n联系电话、帮扶人"
+    return [Col(header, "_contact", min_width=13, max_width=18, wrap=True)]
+
+
 def _contact_cell(frame: pl.DataFrame) -> pl.Expr | None:
     """村民小组, 住址, 联系电话 and 帮扶责任人, one a line (the 村民小组 left out where the
     住址 names it); None without any of them."""
@@ -238,19 +246,7 @@ def households_ledger(
             else []
         ),
         Col("纳入状态", "_status", min_width=8, max_width=12, wrap=True),
-        *(
-            [
-                Col(
-                    "村民小组、住址\n联系电话、帮扶人",
-                    "_contact",
-                    min_width=13,
-                    max_width=18,
-                    wrap=True,
-                )
-            ]
-            if contact is not None
-            else []
-        ),
+        *_contact_cols(contact),
         Col(FEEDBACK_HEADERS[0], "_result", min_width=10, max_width=10, answer=True),
         Col(FEEDBACK_HEADERS[1], "_date", "date", min_width=11, max_width=11, answer=True),
         Col(FEEDBACK_HEADERS[2], "_note", min_width=10, max_width=16, wrap=True, answer=True),
@@ -432,19 +428,7 @@ def candidates_ledger(
         Col("已核查无风险期次", "_checked", min_width=10, max_width=19, wrap=True),
         Col("最近有风险期次\n及风险点", "_last_risk", min_width=10, max_width=18, wrap=True),
         Col("上次消除意见", "_earlier", min_width=8, max_width=12, wrap=True),
-        *(
-            [
-                Col(
-                    "村民小组、住址\n联系电话、帮扶人",
-                    "_contact",
-                    min_width=13,
-                    max_width=18,
-                    wrap=True,
-                )
-            ]
-            if contact is not None
-            else []
-        ),
+        *_contact_cols(contact),
         Col(REMOVAL_HEADERS[0], "_decision", min_width=10, max_width=10, answer=True),
         Col(REMOVAL_HEADERS[1], "_date", "date", min_width=11, max_width=11, answer=True),
         Col(REMOVAL_HEADERS[2], "_note", min_width=10, max_width=16, wrap=True, answer=True),
