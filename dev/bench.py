@@ -103,6 +103,7 @@ class BenchSize:
             return None
         import yaml
 
+        folder.mkdir(parents=True, exist_ok=True)  # before the inbox: a first run has none
         path = folder / "params.yaml"
         values = {name: {"values": {"2021-01-01": value}} for name, value in self.params}
         path.write_text(yaml.safe_dump(values, allow_unicode=True), encoding="utf-8")
