@@ -9,19 +9,25 @@ The files hold personal data: files are 0600, folders 0700. A township's folder 
 from data, so it is made safe (and distinct from its look-alikes) before it becomes a path.
 Every file is first written under a temporary name beside its place and renamed into place
 once all are complete (`StagedFiles`), so a failed run leaves the previous publication as
-it was, and a reader never opens half a file.
+it was, and a reader never opens half a file. The files that take long to write (the
+townships' workbooks) can be written by a pool of processes, one a core
+(`StagedFiles.defer`, `write_deferred`): each is given its temporary path and what it shows,
+and writes the file; the parent stages and renames them with the others.
 """
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import re
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from screening.periods import check_period
 
@@ -71,6 +77,8 @@ class StagedFiles:
 
     def __init__(self) -> None:
         self._pending: list[tuple[Path, Path]] = []
+        # Files to be written by `write_deferred`: (weight, temporary path, writer, args).
+        self._deferred: list[tuple[int, Path, Callable[..., object], tuple[Any, ...]]] = []
 
     def __enter__(self) -> StagedFiles:
         return self
@@ -85,16 +93,49 @@ class StagedFiles:
 
     def add(self, path: Path, write: Callable[[Path], object]) -> None:
         """Run `write(temp_path)`; the temp file sits beside `path` so the rename is atomic."""
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        tmp = Path(name)
-        self._pending.append((tmp, path))
+        tmp = self._reserve(path)
         write(tmp)
-        os.chmod(tmp, FILE_MODE)  # a writer may have re-created the file with its own mode
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        _settle(tmp)
+
+    def defer(
+        self, path: Path, write: Callable[..., object], args: tuple[Any, ...], weight: int = 0
+    ) -> None:
+        """Stage `path`, to be written by `write(temp_path, *args)` in `write_deferred`:
+        `write` and `args` must pickle, for a worker process. The heaviest (`weight`, e.g.
+        the rows) are started first, so that the workers finish about together."""
+        self._deferred.append((weight, self._reserve(path), write, args))
+
+    @property
+    def deferred_weight(self) -> int:
+        return sum(job[0] for job in self._deferred)
+
+    def write_deferred(self, workers: int = 1) -> None:
+        """Write the deferred files: here, or with `workers` > 1 from a pool of that many
+        processes (spawned: a forked copy of a process running polars' threads may hang).
+        The first failure is raised once the files being written are done; what was not
+        started is not."""
+        jobs = sorted(self._deferred, key=lambda job: -job[0])
+        self._deferred = []
+        if workers <= 1 or len(jobs) <= 1:
+            for _, tmp, write, args in jobs:
+                write(tmp, *args)
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+                futures: list[Future[object]] = [
+                    pool.submit(write, tmp, *args) for _, tmp, write, args in jobs
+                ]
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = [f for f in done if f.exception() is not None]
+                if failed:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    failed[0].result()
+        for _, tmp, _, _ in jobs:
+            _settle(tmp)
 
     def commit(self) -> list[Path]:
+        if self._deferred:
+            raise RuntimeError("staged files not written yet: call write_deferred first")
         done = []
         for tmp, path in self._pending:
             os.replace(tmp, path)
@@ -108,6 +149,20 @@ class StagedFiles:
         for tmp, _ in self._pending:
             tmp.unlink(missing_ok=True)
         self._pending = []
+        self._deferred = []
+
+    def _reserve(self, path: Path) -> Path:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        self._pending.append((tmp, path))
+        return tmp
+
+
+def _settle(tmp: Path) -> None:
+    os.chmod(tmp, FILE_MODE)  # a writer may have re-created the file with its own mode
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
 
 
 def _fsync_dir(folder: Path) -> None:

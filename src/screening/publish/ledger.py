@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-from xlsxwriter.worksheet import Worksheet
 
 from screening.publish.columns import FORMULA_START
+from screening.publish.fastsheet import DATE, NUMBER, TEXT, PlainSheet
 from screening.publish.layout import (
     LINE_HEIGHT,
     MIN_ROW_HEIGHT,
@@ -66,7 +66,7 @@ class Ledger:
     min_row_height: float = MIN_ROW_HEIGHT  # room to write an answer by hand
 
 
-def write_ledger(sheet: Worksheet, ledger: Ledger, formats: Formats) -> None:
+def write_ledger(sheet: PlainSheet, ledger: Ledger, formats: Formats) -> None:
     cols = list(ledger.cols)
     shown = {c.key: _shown(c, ledger.rows) for c in cols}
     widths = [natural_width(c, shown[c.key]) for c in cols]
@@ -147,26 +147,22 @@ def write_ledger(sheet: Worksheet, ledger: Ledger, formats: Formats) -> None:
         sheet.data_validation(first_row, c, last_row, c, {**options, "multi_range": spans})
 
 
-# A prepared column: its index, how its non-blank cells are written (an xlsxwriter
-# write_<kind> method), and each row's value (None: a blank cell) and format, in row order.
-_Cells = tuple[int, str, list[Any], list[Any]]
+# A prepared column: how its non-blank cells are written (fastsheet.TEXT, NUMBER or DATE),
+# and each row's value (None: a blank cell) and format, in row order.
+_Cells = tuple[str, list[Any], list[Any]]
 _TOP, _SHADED, _QUOTED = 1, 2, 4  # the flags a cell's format depends on, as bits
 
 
 def _write_rows(
-    sheet: Worksheet, cells: Sequence[_Cells], rows: Sequence[int], heights: list[float], r: int
+    sheet: PlainSheet, cells: Sequence[_Cells], rows: Sequence[int], heights: list[float], r: int
 ) -> int:
     """Write the ledger's rows `rows` (indices into its frame) from sheet row `r` on, a row
     at a time from the prepared columns; returns the next free sheet row."""
-    blank = sheet.write_blank
-    columns = [(c, getattr(sheet, f"write_{kind}"), v, f) for c, kind, v, f in cells]
+    kinds = [kind for kind, _, _ in cells]
+    values = [column for _, column, _ in cells]
+    formats = [column for _, _, column in cells]
     for i in rows:
-        for c, write, values, cell_formats in columns:
-            value = values[i]
-            if value is None:
-                blank(r, c, None, cell_formats[i])
-            else:
-                write(r, c, value, cell_formats[i])
+        sheet.write_prepared(r, [v[i] for v in values], [f[i] for f in formats], kinds)
         sheet.set_row(r, heights[i])
         r += 1
     return r
@@ -214,25 +210,24 @@ def _prepared_cells(
 
     blanks = _Variants(blank_format)
     cells: list[_Cells] = []
-    for c, (col, wrap) in enumerate(zip(cols, wraps, strict=True)):
+    for col, wrap in zip(cols, wraps, strict=True):
         if col.answer:
             role = "date" if col.kind == "date" else "text"
             answer = [formats.get(role, wrap=True, unlocked=True, top=top) for top in (False, True)]
-            cells.append((c, "blank", [None] * rows.height, [answer[f & _TOP] for f in flags]))
+            cells.append((TEXT, [None] * rows.height, [answer[f & _TOP] for f in flags]))
         elif col.key not in rows.columns:
-            cells.append((c, "blank", [None] * rows.height, [blanks[f] for f in flags]))
+            cells.append((TEXT, [None] * rows.height, [blanks[f] for f in flags]))
         elif col.kind in _NUMBERS:
-            cells.append(_number_cells(c, col, rows[col.key], flags, formats, blanks))
+            cells.append(_number_cells(col, rows[col.key], flags, formats, blanks))
         else:
-            cells.append(_text_cells(c, col, wrap, rows[col.key], flags, formats, blanks))
+            cells.append(_text_cells(col, wrap, rows[col.key], flags, formats, blanks))
     return cells
 
 
-_NUMBERS = {"seq": "number", "int": "number", "money": "number", "date": "datetime"}
+_NUMBERS = {"seq": NUMBER, "int": NUMBER, "money": NUMBER, "date": DATE}
 
 
 def _number_cells(
-    c: int,
     col: Col,
     series: pl.Series,
     flags: list[int],
@@ -244,11 +239,10 @@ def _number_cells(
     values = series.to_list()
     own = _Variants(lambda f: formats.get(col.kind, fill=_fill(f), top=bool(f & _TOP)))
     chosen = [blanks[f] if v is None else own[f] for v, f in zip(values, flags, strict=True)]
-    return (c, _NUMBERS[col.kind], values, chosen)
+    return (_NUMBERS[col.kind], values, chosen)
 
 
 def _text_cells(
-    c: int,
     col: Col,
     wrap: bool,
     series: pl.Series,
@@ -264,7 +258,7 @@ def _text_cells(
             blanks[f] if v is None else _colour_format(formats, v, f)
             for v, f in zip(values, flags, strict=True)
         ]
-        return (c, "string", values, chosen)
+        return (TEXT, values, chosen)
     role = "center" if col.kind == "center" else "text"
     quoted = pl.any_horizontal(pl.col("v").str.starts_with(s) for s in FORMULA_START)
     codes = frame.select(pl.when(quoted).then(_QUOTED).otherwise(0)).to_series().to_list()
@@ -276,7 +270,7 @@ def _text_cells(
     chosen = [
         blanks[f] if v is None else own[f | q] for v, f, q in zip(values, flags, codes, strict=True)
     ]
-    return (c, "string", values, chosen)
+    return (TEXT, values, chosen)
 
 
 def _fill(flags: int) -> str | None:
