@@ -84,16 +84,19 @@ class FastSheet(PlainSheet):
             return
         cells = self.table[row]
         shared = self.str_table._get_shared_string_index
-        for col, (value, cell_format, kind) in enumerate(zip(values, formats, kinds, strict=True)):
+        new = tuple.__new__  # the cell tuples without their Python-level constructors
+        for col, value, cell_format, kind in zip(
+            range(last + 1), values, formats, kinds, strict=True
+        ):
             if cell_format is None:
                 super().write_prepared(row, values, formats, kinds)  # not a cell of ours
                 return
             if value is None:
-                cells[col] = CellBlankTuple(cell_format)
+                cells[col] = new(CellBlankTuple, (cell_format,))
             elif kind == TEXT and len(value) <= _SHORT:
-                cells[col] = CellStringTuple(shared(value), cell_format)
-            elif kind == NUMBER and not (math.isnan(value) or math.isinf(value)):
-                cells[col] = CellNumberTuple(value, cell_format)
+                cells[col] = new(CellStringTuple, (shared(value), cell_format))
+            elif kind == NUMBER and math.isfinite(value):
+                cells[col] = new(CellNumberTuple, (value, cell_format))
             else:  # dates, and the rare text or number xlsxwriter must check
                 getattr(self, f"_write_{kind}")(row, col, value, cell_format)
 
