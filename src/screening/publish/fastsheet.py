@@ -17,6 +17,7 @@ bytes. docs/benchmarks.md measures the difference.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -100,20 +101,63 @@ class FastSheet(PlainSheet):
             else:  # dates, and the rare text or number xlsxwriter must check
                 getattr(self, f"_write_{kind}")(row, col, value, cell_format)
 
-    def _write_cell(self, row: int, col: int, cell: Any) -> None:
+    def _calculate_spans(self) -> None:
+        # Each block of 16 rows: the first and last column holding a cell (1-based), as
+        # xlsxwriter's loop over every column of every row finds them.
+        if self.comments:
+            super()._calculate_spans()
+            return
+        bounds: dict[int, tuple[int, int]] = {}
+        low, high = self.dim_rowmin, self.dim_rowmax
+        for row_num, cells in self.table.items():
+            if cells and low <= row_num <= high:
+                block = row_num // 16
+                first, last = min(cells), max(cells)
+                if block in bounds:
+                    first, last = min(first, bounds[block][0]), max(last, bounds[block][1])
+                bounds[block] = (first, last)
+        self.row_spans = {b: f"{first + 1}:{last + 1}" for b, (first, last) in bounds.items()}
+
+    def _write_rows(self) -> None:
+        # xlsxwriter's loop, with the cells of a row written as one string.
+        if self.comments or self.constant_memory:
+            super()._write_rows()
+            return
+        self._calculate_spans()
+        table, row_info, spans, write = self.table, self.row_info, self.row_spans, self.fh.write
+        for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
+            cells = table.get(row_num)
+            if cells:
+                self._write_row(row_num, spans.get(row_num // 16), row_info.get(row_num))
+                write("".join([self._cell_xml(row_num, c, cells[c]) for c in sorted(cells)]))
+                write("</row>")
+            elif row_num in row_info:
+                self._write_row(row_num, spans.get(row_num // 16), row_info[row_num], True)
+
+    def _cell_xml(self, row: int, col: int, cell: Any) -> str:
         kind = cell.__class__
         cell_format = cell.format
-        if cell_format is None or self.constant_memory:
-            super()._write_cell(row, col, cell)
-            return
+        if cell_format is None or kind not in _FAST_KINDS:
+            return self._xml_of(row, col, cell)
         while col >= len(self._columns):
             self._columns.append(xl_col_to_name(len(self._columns)))
         head = f'<c r="{self._columns[col]}{row + 1}" s="{cell_format._get_xf_index()}"'
         if kind is CellStringTuple:
-            self.fh.write(f'{head} t="s"><v>{cell.string}</v></c>')
-        elif kind is CellBlankTuple:
-            self.fh.write(f"{head}/>")
-        elif kind is CellNumberTuple or kind is CellDatetimeTuple:
-            self.fh.write(f"{head}><v>{cell.number:.16G}</v></c>")
-        else:
-            super()._write_cell(row, col, cell)
+            return f'{head} t="s"><v>{cell.string}</v></c>'
+        if kind is CellBlankTuple:
+            return f"{head}/>"
+        return f"{head}><v>{cell.number:.16G}</v></c>"
+
+    def _xml_of(self, row: int, col: int, cell: Any) -> str:
+        """What xlsxwriter's own `_write_cell` writes for the cell."""
+        saved: Any = self.fh  # type: ignore[has-type]
+        text = io.StringIO()
+        self.fh = text
+        try:
+            Worksheet._write_cell(self, row, col, cell)
+        finally:
+            self.fh = saved
+        return text.getvalue()
+
+
+_FAST_KINDS = (CellStringTuple, CellBlankTuple, CellNumberTuple, CellDatetimeTuple)
