@@ -23,8 +23,9 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -110,27 +111,35 @@ class StagedFiles:
         return sum(job[0] for job in self._deferred)
 
     def write_deferred(self, workers: int = 1) -> None:
-        """Write the deferred files: here, or with `workers` > 1 from a pool of that many
-        processes (spawned: a forked copy of a process running polars' threads may hang).
-        The first failure is raised once the files being written are done; what was not
-        started is not."""
-        jobs = sorted(self._deferred, key=lambda job: -job[0])
+        """Write the deferred files: here, or with `workers` > 1 here and from a pool of
+        `workers` - 1 processes (spawned: a forked copy of a process running polars'
+        threads may hang). The pool's processes take the heaviest files first, this one the
+        lightest, until none is left. The first failure is raised once the files being
+        written are done; what was not started is not."""
+        jobs = deque(sorted(self._deferred, key=lambda job: -job[0]))
         self._deferred = []
+        done = [tmp for _, tmp, _, _ in jobs]
         if workers <= 1 or len(jobs) <= 1:
             for _, tmp, write, args in jobs:
                 write(tmp, *args)
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-                futures: list[Future[object]] = [
-                    pool.submit(write, tmp, *args) for _, tmp, write, args in jobs
-                ]
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                failed = [f for f in done if f.exception() is not None]
-                if failed:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    failed[0].result()
-        for _, tmp, _, _ in jobs:
+            with ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
+                running: set[Future[object]] = set()
+                while jobs or running:
+                    # Each process of the pool one file ahead, so that none waits for this one.
+                    while jobs and len(running) < 2 * (workers - 1):
+                        _, tmp, write, args = jobs.popleft()
+                        running.add(pool.submit(write, tmp, *args))
+                    if jobs:
+                        _, tmp, write, args = jobs.pop()
+                        write(tmp, *args)
+                    else:
+                        wait(running, return_when=FIRST_COMPLETED)
+                    for future in [f for f in running if f.done()]:
+                        running.discard(future)
+                        future.result()  # a failure: raised, the rest left unstarted
+        for tmp in done:
             _settle(tmp)
 
     def commit(self) -> list[Path]:
