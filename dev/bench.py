@@ -259,11 +259,16 @@ class Meter:
             if profiler:
                 profiler.disable()
             m.seconds = time.perf_counter() - start
-            now = self._process.cpu_times()
-            m.cpu_seconds = now.user + now.system - cpu.user - cpu.system
+            m.cpu_seconds = cpu_seconds(self._process.cpu_times()) - cpu_seconds(cpu)
             m.peak_rss = self._peak(exact)
             if profiler and self._profile_dir:
                 self.profiles[name] = _profile_text(profiler, self._profile_dir, name)
+
+
+def cpu_seconds(times: Any) -> float:
+    """User + system time of the process and of its children that ended (the processes
+    that write the workbooks of long lists: publishing ends them before it returns)."""
+    return float(times.user + times.system + times.children_user + times.children_system)
 
 
 def _profile_text(profiler: cProfile.Profile, folder: Path, name: str) -> str:
@@ -579,8 +584,7 @@ def _monthly_stages(
                 candidates=result.candidates,
             )
             lists.seconds = time.perf_counter() - began
-            now = psutil.Process().cpu_times()
-            lists.cpu_seconds = now.user + now.system - cpu.user - cpu.system
+            lists.cpu_seconds = cpu_seconds(psutil.Process().cpu_times()) - cpu_seconds(cpu)
             lists.rows = result.suspects.height
             if published is not None:
                 published.append(lists)
