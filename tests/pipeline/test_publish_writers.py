@@ -4,6 +4,8 @@ prepared rows, against this process and xlsxwriter's public API (PlainSheet)."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,20 @@ def test_a_file_a_worker_cannot_write_publishes_nothing(tmp_path: Path) -> None:
         staged.write_deferred(workers=2)
         staged.commit()
     assert list(tmp_path.iterdir()) == []
+
+
+def _write_unless_a_worker(path: Path, text: str) -> None:
+    """Writes `text`; a worker process of the pool dies instead, as if killed."""
+    if multiprocessing.parent_process() is not None:
+        os._exit(1)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_the_files_of_a_worker_that_dies_are_written_here(tmp_path: Path) -> None:
+    with StagedFiles() as staged:
+        for name, weight in (("a", 3), ("b", 2), ("c", 1)):
+            staged.defer(tmp_path / f"{name}.txt", _write_unless_a_worker, (name,), weight)
+        staged.write_deferred(workers=2)
+        written = staged.commit()
+    assert sorted(p.name for p in written) == ["a.txt", "b.txt", "c.txt"]
+    assert [p.read_text(encoding="utf-8") for p in sorted(written)] == ["a", "b", "c"]

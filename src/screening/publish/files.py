@@ -26,6 +26,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -79,7 +80,7 @@ class StagedFiles:
     def __init__(self) -> None:
         self._pending: list[tuple[Path, Path]] = []
         # Files to be written by `write_deferred`: (weight, temporary path, writer, args).
-        self._deferred: list[tuple[int, Path, Callable[..., object], tuple[Any, ...]]] = []
+        self._deferred: list[_Job] = []
 
     def __enter__(self) -> StagedFiles:
         return self
@@ -114,32 +115,17 @@ class StagedFiles:
         """Write the deferred files: here, or with `workers` > 1 here and from a pool of
         `workers` - 1 processes (spawned: a forked copy of a process running polars'
         threads may hang). The pool's processes take the heaviest files first, this one the
-        lightest, until none is left. The first failure is raised once the files being
-        written are done; what was not started is not."""
+        lightest, until none is left. A writer's failure is raised once the files being
+        written are done, and what was not started is not; a worker process that dies
+        leaves its files to this one."""
         jobs = deque(sorted(self._deferred, key=lambda job: -job[0]))
         self._deferred = []
-        done = [tmp for _, tmp, _, _ in jobs]
-        if workers <= 1 or len(jobs) <= 1:
-            for _, tmp, write, args in jobs:
-                write(tmp, *args)
-        else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
-                running: set[Future[object]] = set()
-                while jobs or running:
-                    # Each process of the pool one file ahead, so that none waits for this one.
-                    while jobs and len(running) < 2 * (workers - 1):
-                        _, tmp, write, args = jobs.popleft()
-                        running.add(pool.submit(write, tmp, *args))
-                    if jobs:
-                        _, tmp, write, args = jobs.pop()
-                        write(tmp, *args)
-                    else:
-                        wait(running, return_when=FIRST_COMPLETED)
-                    for future in [f for f in running if f.done()]:
-                        running.discard(future)
-                        future.result()  # a failure: raised, the rest left unstarted
-        for tmp in done:
+        written = [tmp for _, tmp, _, _ in jobs]
+        if workers > 1 and len(jobs) > 1:
+            jobs = _write_in_pool(jobs, workers - 1)
+        for _, tmp, write, args in jobs:
+            write(tmp, *args)
+        for tmp in written:
             _settle(tmp)
 
     def commit(self) -> list[Path]:
@@ -166,6 +152,36 @@ class StagedFiles:
         tmp = Path(name)
         self._pending.append((tmp, path))
         return tmp
+
+
+_Job = tuple[int, Path, Callable[..., object], tuple[Any, ...]]
+
+
+def _write_in_pool(jobs: deque[_Job], processes: int) -> deque[_Job]:
+    """Write `jobs` here and from a pool of `processes`; returns the jobs left to write
+    here: none, unless the pool broke (a worker killed, out of memory, or started by a
+    script that does not guard its main module, which a spawned process imports)."""
+    running: dict[Future[object], _Job] = {}
+    try:
+        with ProcessPoolExecutor(
+            processes, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            while jobs or running:
+                # Each process of the pool one file ahead, so that none waits for this one.
+                while jobs and len(running) < 2 * processes:
+                    job = jobs.popleft()
+                    running[pool.submit(job[2], job[1], *job[3])] = job
+                if jobs:
+                    _, tmp, write, args = jobs.pop()
+                    write(tmp, *args)
+                else:
+                    wait(running, return_when=FIRST_COMPLETED)
+                for future in [f for f in running if f.done()]:
+                    future.result()  # a writer's failure: raised, the rest left unstarted
+                    del running[future]
+    except BrokenProcessPool:
+        return deque([*running.values(), *jobs])
+    return deque()
 
 
 def _settle(tmp: Path) -> None:
