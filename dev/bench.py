@@ -591,6 +591,7 @@ def _monthly_stages(
             report_files.write_report(out, rep)
             with StagedFiles() as staged:  # the departments' feedback files
                 stage_departments(staged, out, con, meta)
+                staged.write_deferred()
                 staged.commit()
         m.rows = result.suspects.height
     stages.append(m)

@@ -19,7 +19,6 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -102,14 +101,17 @@ def load_department(
 def stage_departments(
     staged: StagedFiles, out: Path, con: duckdb.DuckDBPyConnection, meta: PublishMeta
 ) -> list[Path]:
-    """Stage every department's workbook of the period; returns their final paths."""
+    """Stage every department's workbook of the period (deferred: `staged.write_deferred`
+    writes them); returns their final paths."""
     folder = period_dir(out, meta.period)
     ensure_dir(folder / DEPARTMENTS_FOLDER)
     paths = []
     for department in EVENT_DEPARTMENTS:
         feedback = load_department(con, department.source, meta.period, meta.params.window_months)
         path = department_path(folder, contract.label(department.source), meta.period)
-        staged.add(path, partial(write_department_workbook, feedback=feedback, meta=meta))
+        # Written with the lists when staged with them (lists.publish's staged_with).
+        rows = feedback.listed.height + feedback.answered.height + feedback.unmatched.height
+        staged.defer(path, write_department_workbook, (feedback, meta), weight=rows)
         paths.append(path)
     return paths
 
@@ -239,9 +241,7 @@ def _record_cols(spec: contract.SourceSpec, answer: str) -> list[Col]:
     ]
 
 
-def write_department_workbook(
-    path: Path, *, feedback: DepartmentFeedback, meta: PublishMeta
-) -> None:
+def write_department_workbook(path: Path, feedback: DepartmentFeedback, meta: PublishMeta) -> None:
     spec = contract.load()[feedback.source]
     options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
     workbook = Workbook(str(path), options)

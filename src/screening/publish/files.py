@@ -107,6 +107,13 @@ class StagedFiles:
         the rows) are started first, so that the workers finish about together."""
         self._deferred.append((weight, self._reserve(path), write, args))
 
+    def adopt(self, other: StagedFiles) -> None:
+        """Take over the files `other` staged (it is left empty): they are written and
+        renamed into place with these."""
+        self._pending += other._pending
+        self._deferred += other._deferred
+        other._pending, other._deferred = [], []
+
     @property
     def deferred_weight(self) -> int:
         return sum(job[0] for job in self._deferred)

@@ -68,6 +68,7 @@ def publish(
     candidates: pl.DataFrame | None = None,
     contacts: pl.DataFrame | None = None,
     workers: int | None = None,
+    staged_with: StagedFiles | None = None,
 ) -> list[Path]:
     """Write a run's files; with `townships`, re-publish only those townships.
 
@@ -80,7 +81,9 @@ def publish(
     townships' rows in the existing parquet files and keeps the others, giving the same
     rows in the same order as a full run. `workers`: how many processes write the
     workbooks (default: one a core when the lists are long, else this process). Returns the
-    paths written.
+    paths written. `staged_with`: files the caller staged (the run report, the departments'
+    workbooks), written with the lists (by the same processes) and renamed into place
+    with them; their paths are among those returned.
     """
     target = period_dir(out, meta.period)
     suspects = _conform(suspects, SUSPECTS_SCHEMA, "suspects")
@@ -107,6 +110,8 @@ def publish(
         )
     folders = township_folders([*names, *(meta.all_townships or [])])
     with StagedFiles() as staged:
+        if staged_with is not None:
+            staged.adopt(staged_with)
         staged.add(target / SUSPECTS_FILE, all_suspects.write_parquet)
         staged.add(target / EVIDENCE_FILE, all_evidence.write_parquet)
         staged.add(target / CANDIDATES_FILE, all_candidates.write_parquet)
