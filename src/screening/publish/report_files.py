@@ -4,8 +4,8 @@
     <out>/<YYYY-MM>/run-report.html    html.py (charts.py draws its charts)
 
 Staged (files.StagedFiles) so that they are renamed into place with the rest of a run's
-files, or not at all. The page is deferred: with long lists it is drawn by one of the
-processes that write the workbooks (matplotlib is then never loaded by the run itself).
+files, or not at all. The page is deferred: with long lists it is drawn, like a workbook,
+by one of the processes writing the files, alongside the others.
 """
 
 from __future__ import annotations
