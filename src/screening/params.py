@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from screening import param_units
-from screening.contract import resource_dir
+from screening.contract import SAFE_LOADER, resource_dir
 from screening.periods import period_end
 
 # bool (switch), None (cap: none) and a list of band mappings are param_units' values.
@@ -436,13 +436,13 @@ def _defaults() -> ParameterSet:
 # ------------------------------------------------------------------------------ parsing
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(SAFE_LOADER):
     """Keeps dates as text, so that an impossible date is reported with its parameter."""
 
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in SAFE_LOADER.yaml_implicit_resolvers.items()
 }
 
 

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import polars as pl
-import yaml
 
-from screening.contract import ContractError, resource_dir
+from screening.contract import ContractError, read_yaml, resource_dir
 from screening.vocab import TYPES
 
 
@@ -108,7 +107,7 @@ def load() -> dict[str, Table]:
     folder = resource_dir("schemas") / "tables"
     found = {}
     for path in sorted(folder.glob("*.yaml")):
-        table = _parse(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+        table = _parse(read_yaml(path.read_text(encoding="utf-8")), str(path))
         found[table.name] = table
     return found
 

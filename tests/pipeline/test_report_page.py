@@ -283,7 +283,7 @@ def test_a_failed_publication_leaves_the_report_and_departments_as_they_were(
     assert any(p.name == "run-report.html" for p in before)
     assert any(p.parent.name == "departments" for p in before)
 
-    def broken(path: Path, **_: Any) -> None:
+    def broken(path: Path, *_: Any) -> None:
         path.write_bytes(b"half")
         raise OSError("disk full")
 

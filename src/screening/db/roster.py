@@ -22,10 +22,23 @@ POPULATION_SQL = (
 )
 
 
-def population(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
+def population(
+    con: duckdb.DuckDBPyConnection, period: str, keys: list[str] | None = None
+) -> pl.DataFrame:
     """The latest roster snapshot received at or before the period ($period in
-    POPULATION_SQL)."""
-    return con.sql(POPULATION_SQL, params={"period": period}).pl()
+    POPULATION_SQL); with `keys`, only the households having one of them as household id
+    or as a member's ID number (`explain` looks up one household: a county's million
+    persons took it most of a second)."""
+    if keys is None:
+        return con.sql(POPULATION_SQL, params={"period": period}).pl()
+    sql = (
+        f"SELECT * EXCLUDE (extra) FROM stg_roster WHERE period = {ROSTER_IN_FORCE} "
+        "AND household_id IN (SELECT household_id FROM stg_roster "
+        f"WHERE period = {ROSTER_IN_FORCE} "
+        "AND (list_contains($keys, household_id) OR list_contains($keys, id_number))) "
+        "ORDER BY row_number"
+    )
+    return con.sql(sql, params={"period": period, "keys": keys}).pl()
 
 
 # What the rules read of an earlier roster snapshot (Department.earlier_rosters): enough to

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from screening import contract, params, vocab
+from screening import contract, ids, params, vocab
 from screening.db import inspect as db_inspect
 from screening.db import linkage as db_linkage
 from screening.db import roster as db_roster
@@ -116,9 +116,16 @@ def explain(con: duckdb.DuckDBPyConnection, key: str, period: str) -> Explanatio
     roster_period = db_roster.roster_period(con, period)
     if roster_period is None:
         raise ExplainError(f"截至 {period} 没有收到人口库 no roster received at or before {period}")
-    roster = db_roster.population(con, period)
+    # The households the key names (as finding.find_household reads it) first; the whole
+    # roster only when none is found, for the nearest household ids in the message.
+    id_number = ids.normalise(key.strip())
+    roster = db_roster.population(con, period, [key.strip(), *([id_number] if id_number else [])])
     try:
-        found = find_household(roster, key, period)
+        try:
+            found = find_household(roster, key, period)
+        except ExplainError:
+            find_household(db_roster.population(con, period), key, period)
+            raise
     except ExplainError as exc:
         raise ExplainError(f"{exc}{elsewhere(con, key)}") from None
     population = roster.filter(pl.col("household_id") == found.household_id)

@@ -427,8 +427,9 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
             db_runs.record_end(con, run_id, "success", "")
             after_stage("store")
             # The files come last: once they are renamed into place only the commit is left.
-            # The report and the departments' files are made first and renamed right after
-            # the lists, so a failure while making any of them leaves every file as it was.
+            # The report and the departments' files are staged with the lists, written with
+            # them (by the same processes) and renamed into place together, so a failure
+            # while making any of them leaves every file as it was.
             with StagedFiles() as staged:
                 stage_departments(staged, req.out, con, meta)
                 if req.township is None:
@@ -443,8 +444,8 @@ def publish_run(req: RunRequest, run_id: str, work: Path | None = None) -> Publi
                     candidates=result.candidates.filter(mine),
                     contacts=contacts,
                     identity=links,
+                    staged_with=staged,  # written and renamed into place with the lists
                 )
-                written += staged.commit()
     finally:
         con.close()
     return Published(result, suspects, rep, written)

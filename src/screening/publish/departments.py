@@ -16,12 +16,11 @@ row); the township's notes are not passed on.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import polars as pl
@@ -37,6 +36,7 @@ from screening.inspect.quarantine import check_label, column_label, mask_raw_val
 from screening.periods import period_words, previous_period
 from screening.publish.about import source_status
 from screening.publish.columns import PublishMeta
+from screening.publish.fastsheet import DATE, NUMBER, TEXT, FastSheet, PlainSheet
 from screening.publish.files import (
     DEPARTMENTS_FOLDER,
     StagedFiles,
@@ -44,7 +44,7 @@ from screening.publish.files import (
     ensure_dir,
     period_dir,
 )
-from screening.publish.layout import Col, display_width, fit_widths, print_setup
+from screening.publish.layout import Col, display_width, fit_widths, print_setup, width_expr
 from screening.rules import EVENT_DEPARTMENTS, RISK_LABELS
 from screening.rules.base import window
 from screening.vocab import DECISIONS
@@ -101,14 +101,17 @@ def load_department(
 def stage_departments(
     staged: StagedFiles, out: Path, con: duckdb.DuckDBPyConnection, meta: PublishMeta
 ) -> list[Path]:
-    """Stage every department's workbook of the period; returns their final paths."""
+    """Stage every department's workbook of the period (deferred: `staged.write_deferred`
+    writes them); returns their final paths."""
     folder = period_dir(out, meta.period)
     ensure_dir(folder / DEPARTMENTS_FOLDER)
     paths = []
     for department in EVENT_DEPARTMENTS:
         feedback = load_department(con, department.source, meta.period, meta.params.window_months)
         path = department_path(folder, contract.label(department.source), meta.period)
-        staged.add(path, partial(write_department_workbook, feedback=feedback, meta=meta))
+        # Written with the lists when staged with them (lists.publish's staged_with).
+        rows = feedback.listed.height + feedback.answered.height + feedback.unmatched.height
+        staged.defer(path, write_department_workbook, (feedback, meta), weight=rows)
         paths.append(path)
     return paths
 
@@ -238,9 +241,7 @@ def _record_cols(spec: contract.SourceSpec, answer: str) -> list[Col]:
     ]
 
 
-def write_department_workbook(
-    path: Path, *, feedback: DepartmentFeedback, meta: PublishMeta
-) -> None:
+def write_department_workbook(path: Path, feedback: DepartmentFeedback, meta: PublishMeta) -> None:
     spec = contract.load()[feedback.source]
     options = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
     workbook = Workbook(str(path), options)
@@ -258,7 +259,8 @@ def write_department_workbook(
             (SHEET_QUARANTINED, _QUARANTINED_COLS, _quarantined(spec, feedback.quarantined)),
         ]
         for name, cols, frame in sheets:
-            _write_table(workbook.add_worksheet(name), cols, frame, formats, header)
+            sheet = workbook.add_worksheet(name, worksheet_class=FastSheet)
+            _write_table(sheet, cols, frame, formats, header)
     finally:
         workbook.close()
 
@@ -374,56 +376,83 @@ def _write_about(
 
 
 def _write_table(
-    sheet: Worksheet,
+    sheet: PlainSheet,
     cols: Sequence[Col],
     frame: pl.DataFrame,
     formats: dict[str, Any],
     header: str,
 ) -> None:
-    rows = frame.with_row_index("_seq", offset=1).rows(named=True)
-    widths = []
-    for col in cols:
-        shown = [display_width(_shown(col, row.get(col.key))) for row in rows]
-        widths.append(min(max([display_width(col.header), 6, *shown]) + 2, col.max_width))
-    widths = fit_widths(cols, widths, landscape=True)
+    """A table of records, its columns sized to their text and narrowed to print at 9
+    points or more; the text wraps where it is longer than its column. Sizes and values
+    are computed a column at a time over the frame, the cells written a row at a time."""
+    table = frame.with_row_index("_seq", offset=1)
+    n = table.height
+    shown = [_shown_widths(col, table) for col in cols]
+    widths = fit_widths(
+        cols,
+        [
+            min(max(display_width(col.header), 6, cast(int, found.max() or 0)) + 2, col.max_width)
+            for col, found in zip(cols, shown, strict=True)
+        ],
+        landscape=True,
+    )
     for c, col in enumerate(cols):
         sheet.set_column(c, c, widths[c])
         sheet.write_string(0, c, col.header, formats["header"])
-    for r, row in enumerate(rows, start=1):
-        lines = 1
-        for c, col in enumerate(cols):
-            value = row.get(col.key)
-            write = _WRITERS[col.kind if value is not None else "blank"]
-            room = int(widths[c]) - 2
-            wrapped = col.kind == "text" and display_width(_shown(col, value)) > room
-            write(sheet, r, c, value, formats["wrap" if wrapped else col.kind])
-            if wrapped:
-                lines = max(lines, -(-display_width(_shown(col, value)) // room))
-        if lines > 1:  # Excel does not grow a row for wrapped text when it opens the file
-            sheet.set_row(r, lines * _LINE)
-    if not rows:
+    kinds, values, cell_formats, lines = [], [], [], [pl.Series([1] * n, dtype=pl.Int64)]
+    for col, found, width in zip(cols, shown, widths, strict=True):
+        kinds.append(_KINDS[col.kind])
+        values.append(_values(col, table))
+        if col.kind == "text":
+            room = int(width) - 2
+            wrapped = (found > room).to_list()
+            cell_formats.append([formats["wrap" if w else "text"] for w in wrapped])
+            # ceil: the lines of a wrapped cell
+            lines.append(((found + room - 1) // room).alias(f"_{len(lines)}"))
+        else:
+            cell_formats.append([formats[col.kind]] * n)
+    row_lines = pl.DataFrame(lines).select(pl.max_horizontal(pl.all())).to_series().to_list()
+    for r, i in enumerate(range(n), start=1):
+        sheet.write_prepared(r, [v[i] for v in values], [f[i] for f in cell_formats], kinds)
+        if row_lines[i] > 1:  # Excel does not grow a row for wrapped text when it opens it
+            sheet.set_row(r, row_lines[i] * _LINE)
+    if not n:
         sheet.write_string(1, 0, "无", formats["text"])
     sheet.freeze_panes(1, 0)
-    sheet.autofilter(0, 0, max(len(rows), 1), len(cols) - 1)
+    sheet.autofilter(0, 0, max(n, 1), len(cols) - 1)
     print_setup(sheet, landscape=True, header=header, repeat=(0, 0))
 
 
-def _shown(col: Col, value: Any) -> str:
-    if value is None:
-        return ""
+_KINDS = {"text": TEXT, "int": NUMBER, "money": NUMBER, "date": DATE}
+
+
+def _values(col: Col, table: pl.DataFrame) -> list[Any]:
+    """The cells' values (None: blank), as the sheet gets them."""
+    if col.key not in table.columns:
+        return [None] * table.height
+    values = table[col.key]
+    if col.kind == "text":
+        return _texts(values).to_list()
     if col.kind == "money":
-        return f"{value:,.2f}"
+        return [float(v) if isinstance(v, Decimal) else v for v in values]
+    return values.to_list()
+
+
+def _texts(values: pl.Series) -> pl.Series:
+    if values.dtype == pl.String:
+        return values
+    return pl.Series([None if v is None else str(v) for v in values], dtype=pl.String)
+
+
+def _shown_widths(col: Col, table: pl.DataFrame) -> pl.Series:
+    """The display width of each cell's text (0 for a blank)."""
+    if col.key not in table.columns:
+        return pl.Series([0] * table.height, dtype=pl.Int64)
+    values = table[col.key]
     if col.kind == "date":
-        return "0000-00-00"
-    return str(value)
-
-
-_WRITERS: dict[str, Callable[[Worksheet, int, int, Any, Any], Any]] = {
-    "blank": lambda s, r, c, v, f: s.write_blank(r, c, None, f),
-    "text": lambda s, r, c, v, f: s.write_string(r, c, str(v), f),
-    "int": lambda s, r, c, v, f: s.write_number(r, c, v, f),
-    "money": lambda s, r, c, v, f: s.write_number(
-        r, c, float(v) if isinstance(v, Decimal) else v, f
-    ),
-    "date": lambda s, r, c, v, f: s.write_datetime(r, c, v, f),
-}
+        return values.is_not_null().cast(pl.Int64) * len("0000-00-00")
+    if col.kind == "money":
+        text = pl.Series([None if v is None else f"{v:,.2f}" for v in values], dtype=pl.String)
+    else:
+        text = _texts(values)
+    return text.to_frame("v").select(width_expr(pl.col("v")).cast(pl.Int64)).to_series()

@@ -10,19 +10,27 @@ The files hold personal data: files are 0600, folders 0700. A township's folder 
 from data, so it is made safe (and distinct from its look-alikes) before it becomes a path.
 Every file is first written under a temporary name beside its place and renamed into place
 once all are complete (`StagedFiles`), so a failed run leaves the previous publication as
-it was, and a reader never opens half a file.
+it was, and a reader never opens half a file. The files that take long to write (the
+townships' workbooks) can be written by a pool of processes, one a core
+(`StagedFiles.defer`, `write_deferred`): each is given its temporary path and what it shows,
+and writes the file; the parent stages and renames them with the others.
 """
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import re
 import tempfile
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from screening.periods import check_period
 
@@ -73,6 +81,8 @@ class StagedFiles:
 
     def __init__(self) -> None:
         self._pending: list[tuple[Path, Path]] = []
+        # Files to be written by `write_deferred`: (weight, temporary path, writer, args).
+        self._deferred: list[_Job] = []
 
     def __enter__(self) -> StagedFiles:
         return self
@@ -87,16 +97,49 @@ class StagedFiles:
 
     def add(self, path: Path, write: Callable[[Path], object]) -> None:
         """Run `write(temp_path)`; the temp file sits beside `path` so the rename is atomic."""
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        tmp = Path(name)
-        self._pending.append((tmp, path))
+        tmp = self._reserve(path)
         write(tmp)
-        os.chmod(tmp, FILE_MODE)  # a writer may have re-created the file with its own mode
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        _settle(tmp)
+
+    def defer(
+        self, path: Path, write: Callable[..., object], args: tuple[Any, ...], weight: int = 0
+    ) -> None:
+        """Stage `path`, to be written by `write(temp_path, *args)` in `write_deferred`:
+        `write` and `args` must pickle, for a worker process. The heaviest (`weight`, e.g.
+        the rows) are started first, so that the workers finish about together."""
+        self._deferred.append((weight, self._reserve(path), write, args))
+
+    def adopt(self, other: StagedFiles) -> None:
+        """Take over the files `other` staged (it is left empty): they are written and
+        renamed into place with these."""
+        self._pending += other._pending
+        self._deferred += other._deferred
+        other._pending, other._deferred = [], []
+
+    @property
+    def deferred_weight(self) -> int:
+        return sum(job[0] for job in self._deferred)
+
+    def write_deferred(self, workers: int = 1) -> None:
+        """Write the deferred files: here, or with `workers` > 1 here and from a pool of
+        `workers` - 1 processes (spawned: a forked copy of a process running polars'
+        threads may hang). The pool's processes take the heaviest files first, this one the
+        lightest, until none is left. A writer's failure is raised once the files being
+        written are done, and what was not started is not; a worker process that dies
+        leaves its files to this one."""
+        jobs = deque(sorted(self._deferred, key=lambda job: -job[0]))
+        self._deferred = []
+        written = [tmp for _, tmp, _, _ in jobs]
+        if workers > 1 and len(jobs) > 1:
+            jobs = _write_in_pool(jobs, workers - 1)
+        for _, tmp, write, args in jobs:
+            write(tmp, *args)
+        for tmp in written:
+            _settle(tmp)
 
     def commit(self) -> list[Path]:
+        if self._deferred:
+            raise RuntimeError("staged files not written yet: call write_deferred first")
         done = []
         for tmp, path in self._pending:
             os.replace(tmp, path)
@@ -110,6 +153,50 @@ class StagedFiles:
         for tmp, _ in self._pending:
             tmp.unlink(missing_ok=True)
         self._pending = []
+        self._deferred = []
+
+    def _reserve(self, path: Path) -> Path:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        self._pending.append((tmp, path))
+        return tmp
+
+
+_Job = tuple[int, Path, Callable[..., object], tuple[Any, ...]]
+
+
+def _write_in_pool(jobs: deque[_Job], processes: int) -> deque[_Job]:
+    """Write `jobs` here and from a pool of `processes`; returns the jobs left to write
+    here: none, unless the pool broke (a worker killed, out of memory, or started by a
+    script that does not guard its main module, which a spawned process imports)."""
+    running: dict[Future[object], _Job] = {}
+    try:
+        with ProcessPoolExecutor(
+            processes, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            while jobs or running:
+                # Each process of the pool one file ahead, so that none waits for this one.
+                while jobs and len(running) < 2 * processes:
+                    job = jobs.popleft()
+                    running[pool.submit(job[2], job[1], *job[3])] = job
+                if jobs:
+                    _, tmp, write, args = jobs.pop()
+                    write(tmp, *args)
+                else:
+                    wait(running, return_when=FIRST_COMPLETED)
+                for future in [f for f in running if f.done()]:
+                    future.result()  # a writer's failure: raised, the rest left unstarted
+                    del running[future]
+    except BrokenProcessPool:
+        return deque([*running.values(), *jobs])
+    return deque()
+
+
+def _settle(tmp: Path) -> None:
+    os.chmod(tmp, FILE_MODE)  # a writer may have re-created the file with its own mode
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
 
 
 def _fsync_dir(folder: Path) -> None:

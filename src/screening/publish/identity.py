@@ -31,6 +31,7 @@ from screening.publish.ledger import GROUP, Ledger, list_validation, write_ledge
 from screening.publish.sheets import NO_VILLAGE, SEQ, SIGN_LINES, demo_mark, info_line
 from screening.publish.workbook import (
     SHEET_ABOUT,
+    ledger_sheet,
     new_workbook,
     workbook_properties,
     write_text_sheet,
@@ -171,7 +172,7 @@ def write_identity_workbook(
         workbook.set_properties(workbook_properties(IDENTITY_PREFIX, township, meta))
         formats = Formats(workbook)
         write_ledger(
-            workbook.add_worksheet(SHEET_IDENTITY), identity_ledger(township, rows, meta), formats
+            ledger_sheet(workbook, SHEET_IDENTITY), identity_ledger(township, rows, meta), formats
         )
         about = workbook.add_worksheet(SHEET_ABOUT)
         lines = about_lines(township, rows, meta)

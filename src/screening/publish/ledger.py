@@ -12,13 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import polars as pl
-from xlsxwriter.worksheet import Worksheet
 
 from screening.publish.columns import FORMULA_START
+from screening.publish.fastsheet import DATE, NUMBER, TEXT, PlainSheet
 from screening.publish.layout import (
     LINE_HEIGHT,
     MIN_ROW_HEIGHT,
@@ -39,7 +38,6 @@ COLOUR_FONTS: dict[str, str] = {"红": "#9C0006", "黄": "#7F4F00", "蓝": "#1F4
 GROUP = "_group"  # the rows' village (their group on paper)
 SHADE = "#F2F2F2"  # every other household of the members sheet
 
-_NOTHING = object()
 TITLE_ROWS = 2  # the title and the line under it; the header follows
 
 
@@ -69,7 +67,7 @@ class Ledger:
     min_row_height: float = MIN_ROW_HEIGHT  # room to write an answer by hand
 
 
-def write_ledger(sheet: Worksheet, ledger: Ledger, formats: Formats) -> None:
+def write_ledger(sheet: PlainSheet, ledger: Ledger, formats: Formats) -> None:
     cols = list(ledger.cols)
     shown = {c.key: _shown(c, ledger.rows) for c in cols}
     widths = [natural_width(c, shown[c.key]) for c in cols]
@@ -106,15 +104,10 @@ def write_ledger(sheet: Worksheet, ledger: Ledger, formats: Formats) -> None:
             sheet.merge_range(r, 0, r, last, ledger.empty, formats.get("subtotal"))
             sheet.set_row(r, MIN_ROW_HEIGHT)
         return
-    heights = _row_heights(cols, shown, widths, ledger.rows.height, ledger.min_row_height)
-    wraps = {
-        c.key: bool((lines_of > 1).any())
-        for c, lines_of in zip(
-            cols,
-            (_line_counts(shown[c.key], w) for c, w in zip(cols, widths, strict=True)),
-            strict=True,
-        )
-    }
+    counts = [_line_counts(shown[c.key], w) for c, w in zip(cols, widths, strict=True)]
+    heights = _row_heights(counts, ledger.rows.height, ledger.min_row_height)
+    wraps = [bool((found > 1).any()) for found in counts]
+    cells = _prepared_cells(ledger, cols, wraps, formats)
     breaks: list[int] = []
     answer_ranges: dict[str, list[tuple[int, int]]] = {}
     groups = ledger.rows.with_row_index("_i").partition_by(
@@ -130,7 +123,7 @@ def write_ledger(sheet: Worksheet, ledger: Ledger, formats: Formats) -> None:
             sheet.set_row(r, LINE_HEIGHT + 8)
             r += 1
         first = r
-        r = _write_rows(sheet, ledger, cols, part, heights, wraps, formats, r)
+        r = _write_rows(sheet, cells, part["_i"].to_list(), heights, r)
         for col in cols:
             if col.answer:
                 answer_ranges.setdefault(col.key, []).append((first, r - 1))
@@ -155,72 +148,143 @@ def write_ledger(sheet: Worksheet, ledger: Ledger, formats: Formats) -> None:
         sheet.data_validation(first_row, c, last_row, c, {**options, "multi_range": spans})
 
 
+# A prepared column: how its non-blank cells are written (fastsheet.TEXT, NUMBER or DATE),
+# and each row's value (None: a blank cell) and format, in row order.
+_Cells = tuple[str, list[Any], list[Any]]
+_TOP, _SHADED, _QUOTED = 1, 2, 4  # the flags a cell's format depends on, as bits
+
+
 def _write_rows(
-    sheet: Worksheet,
-    ledger: Ledger,
-    cols: Sequence[Col],
-    part: pl.DataFrame,
-    heights: list[float],
-    wraps: Mapping[str, bool],
-    formats: Formats,
-    r: int,
+    sheet: PlainSheet, cells: Sequence[_Cells], rows: Sequence[int], heights: list[float], r: int
 ) -> int:
-    keys = [c.key for c in cols]
-    household = ledger.household
-    previous: Any = _NOTHING
-    shade = True
-    for row in part.iter_rows(named=True):
-        top = False
-        if household is not None and row[household] != previous:
-            top = previous is not _NOTHING  # a new household: a heavier line above
-            shade = not shade
-            previous = row[household]
-        fill = SHADE if household is not None and shade else None
-        for c, (col, key) in enumerate(zip(cols, keys, strict=True)):
-            _write_cell(sheet, r, c, col, row.get(key), formats, wraps[key], fill, top)
-        sheet.set_row(r, heights[row["_i"]])
+    """Write the ledger's rows `rows` (indices into its frame) from sheet row `r` on, a row
+    at a time from the prepared columns; returns the next free sheet row."""
+    kinds = [kind for kind, _, _ in cells]
+    values = [column for _, column, _ in cells]
+    formats = [column for _, _, column in cells]
+    for i in rows:
+        sheet.write_prepared(r, [v[i] for v in values], [f[i] for f in formats], kinds)
+        sheet.set_row(r, heights[i])
         r += 1
     return r
 
 
-def _write_cell(
-    sheet: Worksheet,
-    r: int,
-    c: int,
+class _Variants(dict[int, Any]):
+    """The formats of one kind of cell by its flags, each made when first asked for."""
+
+    def __init__(self, make: Callable[[int], Any]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, flags: int) -> Any:
+        found = self[flags] = self._make(flags)
+        return found
+
+
+def _row_flags(ledger: Ledger) -> list[int]:
+    """Each row's _TOP and _SHADED bits. On a sheet of households (`ledger.household`), a
+    row whose household differs from the row before it in its group starts a household:
+    the group's first household has no line above it, and every second one is shaded."""
+    rows = ledger.rows
+    if ledger.household is None:
+        return [0] * rows.height
+    h = pl.col(ledger.household)
+    starts = (h.ne_missing(h.shift(1)) | (pl.int_range(pl.len()) == 0)).over(GROUP)
+    ordinal = starts.cast(pl.Int64).cum_sum().over(GROUP) - 1
+    flags = pl.when(starts & (ordinal > 0)).then(_TOP).otherwise(0) + pl.when(
+        ordinal % 2 == 1
+    ).then(_SHADED).otherwise(0)
+    return rows.select(flags.cast(pl.Int64)).to_series().to_list()
+
+
+def _prepared_cells(
+    ledger: Ledger, cols: Sequence[Col], wraps: Sequence[bool], formats: Formats
+) -> list[_Cells]:
+    """Every cell's value and format, a list per column computed over the whole sheet at
+    once: a format depends on a few flags of its row and value, so each is looked up once
+    per combination of flags rather than per cell."""
+    rows = ledger.rows
+    flags = _row_flags(ledger)
+
+    def blank_format(f: int) -> Any:
+        return formats.get("text", fill=_fill(f), top=bool(f & _TOP))
+
+    blanks = _Variants(blank_format)
+    cells: list[_Cells] = []
+    for col, wrap in zip(cols, wraps, strict=True):
+        if col.answer:
+            role = "date" if col.kind == "date" else "text"
+            answer = [formats.get(role, wrap=True, unlocked=True, top=top) for top in (False, True)]
+            cells.append((TEXT, [None] * rows.height, [answer[f & _TOP] for f in flags]))
+        elif col.key not in rows.columns:
+            cells.append((TEXT, [None] * rows.height, [blanks[f] for f in flags]))
+        elif col.kind in _NUMBERS:
+            cells.append(_number_cells(col, rows[col.key], flags, formats, blanks))
+        else:
+            cells.append(_text_cells(col, wrap, rows[col.key], flags, formats, blanks))
+    return cells
+
+
+_NUMBERS = {"seq": NUMBER, "int": NUMBER, "money": NUMBER, "date": DATE}
+
+
+def _number_cells(
     col: Col,
-    value: Any,
+    series: pl.Series,
+    flags: list[int],
     formats: Formats,
+    blanks: _Variants,
+) -> _Cells:
+    if col.kind == "money":
+        series = series.cast(pl.Float64)  # as float(Decimal): the nearest double
+    values = series.to_list()
+    own = _Variants(lambda f: formats.get(col.kind, fill=_fill(f), top=bool(f & _TOP)))
+    chosen = [blanks[f] if v is None else own[f] for v, f in zip(values, flags, strict=True)]
+    return (_NUMBERS[col.kind], values, chosen)
+
+
+def _text_cells(
+    col: Col,
     wrap: bool,
-    fill: str | None,
-    top: bool,
-) -> None:
-    if col.answer:
-        role = "date" if col.kind == "date" else "text"
-        sheet.write_blank(r, c, None, formats.get(role, wrap=True, unlocked=True, top=top))
-        return
-    if value is None or value == "":
-        sheet.write_blank(r, c, None, formats.get("text", fill=fill, top=top))
-    elif col.kind in ("seq", "int", "money"):
-        number = float(value) if isinstance(value, Decimal) else value
-        sheet.write_number(r, c, number, formats.get(col.kind, fill=fill, top=top))
-    elif col.kind == "date":
-        sheet.write_datetime(r, c, value, formats.get("date", fill=fill, top=top))
-    elif col.kind == "colour":
-        text = str(value)
-        style = formats.get(
-            "colour",
-            fill=COLOUR_FILLS.get(text, fill),
-            font_color=COLOUR_FONTS.get(text),
-            top=top,
+    series: pl.Series,
+    flags: list[int],
+    formats: Formats,
+    blanks: _Variants,
+) -> _Cells:
+    text = series.cast(pl.String)
+    frame = text.to_frame("v")
+    values = frame.select(pl.when(pl.col("v") != "").then(pl.col("v"))).to_series().to_list()
+    if col.kind == "colour":
+        chosen = [
+            blanks[f] if v is None else _colour_format(formats, v, f)
+            for v, f in zip(values, flags, strict=True)
+        ]
+        return (TEXT, values, chosen)
+    role = "center" if col.kind == "center" else "text"
+    quoted = pl.any_horizontal(pl.col("v").str.starts_with(s) for s in FORMULA_START)
+    codes = frame.select(pl.when(quoted).then(_QUOTED).otherwise(0)).to_series().to_list()
+    own = _Variants(
+        lambda f: formats.get(
+            role, wrap=wrap, fill=_fill(f), top=bool(f & _TOP), quoted=bool(f & _QUOTED)
         )
-        sheet.write_string(r, c, text, style)
-    else:
-        text = str(value)
-        role = "center" if col.kind == "center" else "text"
-        quoted = text.startswith(FORMULA_START)
-        sheet.write_string(
-            r, c, text, formats.get(role, wrap=wrap, fill=fill, top=top, quoted=quoted)
-        )
+    )
+    chosen = [
+        blanks[f] if v is None else own[f | q] for v, f, q in zip(values, flags, codes, strict=True)
+    ]
+    return (TEXT, values, chosen)
+
+
+def _fill(flags: int) -> str | None:
+    return SHADE if flags & _SHADED else None
+
+
+def _colour_format(formats: Formats, text: str, flags: int) -> Any:
+    return formats.get(
+        "colour",
+        fill=COLOUR_FILLS.get(text, _fill(flags)),
+        font_color=COLOUR_FONTS.get(text),
+        top=bool(flags & _TOP),
+    )
 
 
 def _text_format(formats: Formats, role: str, text: str) -> Any:
@@ -250,21 +314,12 @@ def _line_counts(shown: pl.Series, width: float) -> pl.Series:
     return shown.to_frame("v").select(lines_needed(pl.col("v"), width)).to_series()
 
 
-def _row_heights(
-    cols: Sequence[Col],
-    shown: Mapping[str, pl.Series],
-    widths: Sequence[float],
-    n: int,
-    least: float,
-) -> list[float]:
+def _row_heights(counts: Sequence[pl.Series], n: int, least: float) -> list[float]:
     """Each row's height: its tallest cell's lines, at least `least`. Neither Excel nor
     LibreOffice grows a row for wrapped text on opening, so the height is set."""
-    counts = [pl.Series("_one", [1] * n, pl.Int64)]
-    for i, (col, width) in enumerate(zip(cols, widths, strict=True)):
-        found = _line_counts(shown[col.key], width)
-        if found.len() == n:
-            counts.append(found.alias(f"_c{i}"))
-    lines = pl.DataFrame(counts).select(pl.max_horizontal(pl.all())).to_series()
+    found = [pl.Series("_one", [1] * n, pl.Int64)]
+    found += [lines.alias(f"_c{i}") for i, lines in enumerate(counts) if lines.len() == n]
+    lines = pl.DataFrame(found).select(pl.max_horizontal(pl.all())).to_series()
     return [max(least, k * LINE_HEIGHT + 6) for k in lines.to_list()]
 
 

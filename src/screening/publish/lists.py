@@ -6,12 +6,14 @@
 
 `publish` checks the rows, merges a one-township re-publish into the county-wide parquet
 files, and stages every file so that all are renamed into place together (files.py). The
-csv lists are written here; the xlsx workbooks by workbook.py, their 说明 sheets' words by
-about.py. ID numbers can be masked in the files meant for people.
+csv lists are written here; the xlsx workbooks by workbook.py (from a pool of processes when
+the lists are long: `workers`), their 说明 sheets' words by about.py. ID numbers can be
+masked in the files meant for people.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -52,6 +54,11 @@ from screening.publish.identity import stage_identity
 from screening.publish.workbook import write_candidates_workbook, write_list_workbook
 from screening.rules import RISK_LABELS
 
+# From this many rows (households listed, and the members sheets' rows) the workbooks are
+# written by a process a core: a worker starts in about half a second (it imports polars and
+# xlsxwriter), while a workbook takes about 0.3 s per thousand rows to write.
+PARALLEL_FROM = 5_000
+
 
 def publish(
     out: Path,
@@ -63,6 +70,8 @@ def publish(
     candidates: pl.DataFrame | None = None,
     contacts: pl.DataFrame | None = None,
     identity: pl.DataFrame | None = None,
+    workers: int | None = None,
+    staged_with: StagedFiles | None = None,
 ) -> list[Path]:
     """Write a run's files; with `townships`, re-publish only those townships.
 
@@ -75,7 +84,11 @@ def publish(
 
     `suspects` must be in list order (townships ascending). A re-publish replaces those
     townships' rows in the existing parquet files and keeps the others, giving the same
-    rows in the same order as a full run. Returns the paths written.
+    rows in the same order as a full run. `workers`: how many processes write the
+    workbooks (default: one a core when the lists are long, else this process). Returns the
+    paths written. `staged_with`: files the caller staged (the run report, the departments'
+    workbooks), written with the lists (by the same processes) and renamed into place
+    with them; their paths are among those returned.
     """
     target = period_dir(out, meta.period)
     suspects = _conform(suspects, SUSPECTS_SCHEMA, "suspects")
@@ -102,6 +115,8 @@ def publish(
         )
     folders = township_folders([*names, *(meta.all_townships or [])])
     with StagedFiles() as staged:
+        if staged_with is not None:
+            staged.adopt(staged_with)
         staged.add(target / SUSPECTS_FILE, all_suspects.write_parquet)
         staged.add(target / EVIDENCE_FILE, all_evidence.write_parquet)
         staged.add(target / CANDIDATES_FILE, all_candidates.write_parquet)
@@ -123,6 +138,9 @@ def publish(
                 _stage_candidates(staged, target, name, own, meta, folders[name], contacts)
         if identity is not None:
             stage_identity(staged, target, names, identity, meta, folders)
+        if workers is None:
+            workers = _workers(staged.deferred_weight)
+        staged.write_deferred(workers)
         written = staged.commit()
     if townships is None:
         remove_stale(target, meta.period, keep=set(written))
@@ -136,6 +154,16 @@ def publish(
                 if path not in written and path.is_file():
                     path.unlink()
     return written
+
+
+def _workers(rows: int) -> int:
+    """One process a core for long lists; this one for short lists."""
+    if rows < PARALLEL_FROM:
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _conform(frame: pl.DataFrame, schema: pl.Schema, what: str) -> pl.DataFrame:
@@ -233,11 +261,11 @@ def _stage_township(
     folders = folders or township_folders([township])
     xlsx, csv = township_paths(target, township, meta.period, folders[township])
     ensure_dir(xlsx.parent)
-    staged.add(
+    staged.defer(
         xlsx,
-        lambda tmp: write_list_workbook(
-            tmp, township, households, details, meta, candidates, folders, contacts
-        ),
+        write_list_workbook,
+        (township, households, details, meta, candidates, folders, contacts),
+        weight=households.height + details.height,
     )
     staged.add(csv, lambda tmp: _write_csv(tmp, households, meta))
 
@@ -252,8 +280,11 @@ def _stage_candidates(
     contacts: pl.DataFrame | None = None,
 ) -> None:
     xlsx, csv = candidate_paths(target, township, meta.period, folder_name)
-    staged.add(
-        xlsx, lambda tmp: write_candidates_workbook(tmp, township, candidates, meta, contacts)
+    staged.defer(
+        xlsx,
+        write_candidates_workbook,
+        (township, candidates, meta, contacts),
+        weight=candidates.height,
     )
     staged.add(csv, lambda tmp: _write_candidates_csv(tmp, candidates, meta))
 

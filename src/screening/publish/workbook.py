@@ -21,6 +21,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from screening.publish.about import about_lines, candidate_about_lines
 from screening.publish.columns import FORMULA_START, PublishMeta
+from screening.publish.fastsheet import FastSheet, PlainSheet
 from screening.publish.files import CANDIDATES_PREFIX, LIST_PREFIX
 from screening.publish.guide import guide_lines
 from screening.publish.layout import LINE_HEIGHT, Formats, display_width, print_setup, protect
@@ -42,6 +43,9 @@ ABOUT_TITLES = {
     CANDIDATES_PREFIX: f"{CANDIDATES_PREFIX}名单说明",
 }
 _ABOUT_WIDTHS = (12, 84)  # label, text: a portrait A4 page at 10 points
+# The 台账 sheets' class: FastSheet; PlainSheet writes the same bytes through xlsxwriter's
+# public API (a test compares the two).
+SHEET_CLASS: type[PlainSheet] = FastSheet
 
 __all__ = [
     "COLOUR_FILLS",
@@ -50,6 +54,7 @@ __all__ = [
     "SHEET_DETAILS",
     "SHEET_GUIDE",
     "SHEET_HOUSEHOLDS",
+    "ledger_sheet",
     "new_workbook",
     "workbook_properties",
     "write_candidates_workbook",
@@ -79,9 +84,9 @@ def write_list_workbook(
         workbook.set_properties(workbook_properties(LIST_PREFIX, township, meta))
         formats = Formats(workbook)
         ledger, order = households_ledger(township, households, meta, contacts)
-        write_ledger(workbook.add_worksheet(SHEET_HOUSEHOLDS), ledger, formats)
+        write_ledger(ledger_sheet(workbook, SHEET_HOUSEHOLDS), ledger, formats)
         members = details_ledger(township, details, order, meta)
-        write_ledger(workbook.add_worksheet(SHEET_DETAILS), members, formats)
+        write_ledger(ledger_sheet(workbook, SHEET_DETAILS), members, formats)
         guide = workbook.add_worksheet(SHEET_GUIDE)
         write_text_sheet(guide, SHEET_GUIDE, guide_lines(township, meta), formats, meta)
         about = workbook.add_worksheet(SHEET_ABOUT)
@@ -105,12 +110,18 @@ def write_candidates_workbook(
         workbook.set_properties(workbook_properties(CANDIDATES_PREFIX, township, meta))
         formats = Formats(workbook)
         ledger = candidates_ledger(township, candidates, meta, contacts)
-        write_ledger(workbook.add_worksheet(SHEET_CANDIDATES), ledger, formats)
+        write_ledger(ledger_sheet(workbook, SHEET_CANDIDATES), ledger, formats)
         about = workbook.add_worksheet(SHEET_ABOUT)
         lines = candidate_about_lines(township, candidates, meta)
         write_text_sheet(about, ABOUT_TITLES[CANDIDATES_PREFIX], lines, formats, meta)
     finally:
         workbook.close()
+
+
+def ledger_sheet(workbook: Workbook, name: str) -> PlainSheet:
+    """A worksheet for a 台账 (write_ledger): the fast writer's class."""
+    sheet: PlainSheet = workbook.add_worksheet(name, worksheet_class=SHEET_CLASS)
+    return sheet
 
 
 def workbook_properties(prefix: str, township: str, meta: PublishMeta) -> dict[str, Any]:
