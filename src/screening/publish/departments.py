@@ -45,6 +45,7 @@ from screening.publish.files import (
     period_dir,
 )
 from screening.publish.layout import Col, display_width, fit_widths, print_setup, width_expr
+from screening.publish.workbook import file_properties
 from screening.rules import EVENT_DEPARTMENTS, RISK_LABELS
 from screening.rules.base import window
 from screening.vocab import DECISIONS
@@ -324,16 +325,8 @@ def _quarantined(spec: contract.SourceSpec, frame: pl.DataFrame) -> pl.DataFrame
 
 
 def _properties(feedback: DepartmentFeedback, meta: PublishMeta) -> dict[str, Any]:
-    year, month = (int(x) for x in feedback.period.split("-"))
-    # Fixed (the day after the period), so the same run gives the same bytes.
-    made = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
-    return {
-        "title": f"部门反馈 {contract.label(feedback.source)} {feedback.period}",
-        "subject": "防返贫监测 部门数据筛查",
-        "author": "screening",
-        "comments": f"批次号 {meta.run_id}",
-        "created": made,
-    }
+    title = f"部门反馈 {contract.label(feedback.source)} {feedback.period}"
+    return file_properties(title, feedback.period, meta.run_id)
 
 
 def _formats(workbook: Workbook) -> dict[str, Any]:

@@ -121,6 +121,18 @@ def with_contacts(frame: pl.DataFrame, contacts: pl.DataFrame | None) -> pl.Data
     return frame.join(contacts.select("household_id", *present), on="household_id", how="left")
 
 
+def _household_cols(meta: PublishMeta) -> list[Col]:
+    """The columns that say which household a row is, first on both 台账 of households."""
+    return [
+        Col("序号", SEQ, "seq", min_width=5),
+        Col("户编号", "household_id", min_width=10, max_width=22),
+        *([Col(LIST_KEY_HEADER, LIST_KEY, min_width=9)] if keyed(meta) else []),
+        Col("户主姓名", "head_name", min_width=6, max_width=12, wrap=True),
+        Col("户主身份证号", "head_id_number", min_width=10, max_width=22),
+        Col("家庭情况", "_family", min_width=12, max_width=18, wrap=True),
+    ]
+
+
 def _contact_cols(contact: pl.Expr | None) -> list[Col]:
     """The contacts' column, where the roster has any of its optional columns."""
     if contact is None:
@@ -232,12 +244,7 @@ def households_ledger(
         pl.col("listing_status").is_in(AWAITING_ANSWER).alias("_awaiting"),
     )
     cols = [
-        Col("序号", SEQ, "seq", min_width=5),
-        Col("户编号", "household_id", min_width=10, max_width=22),
-        *([Col(LIST_KEY_HEADER, LIST_KEY, min_width=9)] if keyed(meta) else []),
-        Col("户主姓名", "head_name", min_width=6, max_width=12, wrap=True),
-        Col("户主身份证号", "head_id_number", min_width=10, max_width=22),
-        Col("家庭情况", "_family", min_width=12, max_width=18, wrap=True),
+        *_household_cols(meta),
         Col("预警\n等级", "colour", "colour", min_width=5, max_width=6),
         Col("风险点及金额", "_risks", min_width=16, max_width=28, wrap=True),
         *(
@@ -419,12 +426,7 @@ def candidates_ledger(
         *([contact.alias("_contact")] if contact is not None else []),
     )
     cols = [
-        Col("序号", SEQ, "seq", min_width=5),
-        Col("户编号", "household_id", min_width=10, max_width=22),
-        *([Col(LIST_KEY_HEADER, LIST_KEY, min_width=9)] if keyed(meta) else []),
-        Col("户主姓名", "head_name", min_width=6, max_width=12, wrap=True),
-        Col("户主身份证号", "head_id_number", min_width=10, max_width=22),
-        Col("家庭情况", "_family", min_width=12, max_width=18, wrap=True),
+        *_household_cols(meta),
         Col("已核查无风险期次", "_checked", min_width=10, max_width=19, wrap=True),
         Col("最近有风险期次\n及风险点", "_last_risk", min_width=10, max_width=18, wrap=True),
         Col("上次消除意见", "_earlier", min_width=8, max_width=12, wrap=True),

@@ -54,6 +54,7 @@ __all__ = [
     "SHEET_DETAILS",
     "SHEET_GUIDE",
     "SHEET_HOUSEHOLDS",
+    "file_properties",
     "ledger_sheet",
     "new_workbook",
     "workbook_properties",
@@ -125,15 +126,20 @@ def ledger_sheet(workbook: Workbook, name: str) -> PlainSheet:
 
 
 def workbook_properties(prefix: str, township: str, meta: PublishMeta) -> dict[str, Any]:
-    year, month = (int(x) for x in meta.period.split("-"))
-    # A fixed creation date (the day after the period ends, when lists are made) instead of
-    # the clock, so re-publishing the same run gives the same bytes.
+    return file_properties(f"{prefix}名单 {township} {meta.period}", meta.period, meta.run_id)
+
+
+def file_properties(title: str, period: str, run_id: str) -> dict[str, Any]:
+    """A published workbook's document properties. The creation date is fixed (the day
+    after the period ends, when lists are made) instead of the clock, so re-publishing the
+    same run gives the same bytes."""
+    year, month = (int(x) for x in period.split("-"))
     made = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
     return {
-        "title": f"{prefix}名单 {township} {meta.period}",
+        "title": title,
         "subject": "防返贫监测 部门数据筛查",
         "author": "screening",
-        "comments": f"批次号 {meta.run_id}",
+        "comments": f"批次号 {run_id}",
         "created": made,
     }
 
