@@ -256,7 +256,7 @@ def test_a_much_smaller_file_replacing_the_stored_one_is_held(county: dict[str, 
     result = ingest_cli(county, FIRST)
     assert result.exit_code == 3, result.output
     (line,) = unstamped(result.stderr)
-    assert "records vs the period's stored delivery 0.0%" in line and "--accept-held civil" in line
+    assert "(records vs the period's stored delivery) 0.0%" in line and "--accept-held civil" in line
     assert stored(db, "civil", FIRST).height == rows_before  # still in force
     assert log_row(db, "civil", FIRST)["file"] == log_before["file"]
 
@@ -283,7 +283,7 @@ def test_a_slightly_smaller_re_send_is_used_and_said(county: dict[str, Path]) ->
     entry = accounted(db, "medical", FIRST)
     assert entry["rows_accepted"] < before.height
     assert "records vs the period's stored delivery" in entry["warning"]
-    assert flat("提示标准 warn") in flat(result.stdout)
+    assert flat("提示标准 (warn)") in flat(result.stdout)
 
 
 def test_withdraw_removes_one_stored_delivery_on_purpose(county: dict[str, Path]) -> None:
@@ -559,7 +559,11 @@ def test_gates_below_the_hold_level_warn_in_the_run_report(screened: dict[str, P
     """The sample's small deliveries carry a few planted invalid rows: above the warning
     level (5 %), below the hold level (20 %)."""
     text = (screened["out"] / FIRST / "run-report.md").read_text(encoding="utf-8")
-    assert "拒收行占比 quarantined share" in text and markdown._md("提示标准 warn: > 5.0%") in text
+    assert markdown._md("拒收行占比 (quarantined share)") in text
+    assert markdown._md("提示标准 (warn): > 5.0%") in text
+    # The director's page says it in Chinese only.
+    page = (screened["out"] / FIRST / "run-report.html").read_text(encoding="utf-8")
+    assert "提示标准: &gt; 5.0%" in page and "quarantined share" not in page
     assert query(screened["db"], "SELECT count(*) AS n FROM held_deliveries")["n"].item() == 0
 
 

@@ -196,7 +196,7 @@ def test_scale_warnings_are_one_line_however_many_townships() -> None:
         )
     (line,) = followup.scale_warnings(followup.scale(households(rows)), resolved())
     # The furthest three named, the others counted; the county too; never a cap.
-    assert line.startswith("规模偏大 list large: 4 个乡镇和全县")
+    assert line.startswith("规模偏大 (list large)：4 个乡镇和全县")
     assert "镇4 30.0%、镇3 25.0%、镇2 20.0% 等" in line and "全县 20.0%" in line
     assert "镇0" not in line and "不限制名单" in line
 

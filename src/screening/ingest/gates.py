@@ -70,16 +70,17 @@ class GateResult:
     reason: str | None = None  # a rejected file: why (and the fix the reader names)
 
     def describe(self) -> str:
-        """拒收行占比 quarantined share 66.7% (暂扣标准 hold: > 20.0%)"""
+        """拒收行占比 (quarantined share) 66.7% (暂扣标准 (hold): > 20.0%): the English in
+        parentheses of its own, so that publish.about.chinese_only leaves the Chinese."""
         if self.gate == REJECTED:
             why = f": {self.reason}" if self.reason else ""
-            return f"{GATE_LABELS[REJECTED]} {GATE_WORDS[REJECTED]}{why}"
+            return f"{GATE_LABELS[REJECTED]} ({GATE_WORDS[REJECTED]}){why}"
         op = ">" if self.gate in _ABOVE else "<"
         if self.gate == QUARANTINED_SHARE and self.threshold == ALWAYS_HELD_SHARE:
             op = "≥"  # two thirds: held whatever the parameters say
-        level = "暂扣标准 hold" if self.held or self.small else "提示标准 warn"
+        level = "暂扣标准 (hold)" if self.held or self.small else "提示标准 (warn)"
         text = (
-            f"{GATE_LABELS[self.gate]} {GATE_WORDS[self.gate]} {percent(self.measured)} "
+            f"{GATE_LABELS[self.gate]} ({GATE_WORDS[self.gate]}) {percent(self.measured)} "
             f"({level}: {op} {percent(self.threshold)})"
         )
         if self.small:

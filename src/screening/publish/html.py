@@ -23,7 +23,7 @@ from screening.ingest import gates
 from screening.inspect.quarantine import check_label
 from screening.periods import period_words
 from screening.publish import charts
-from screening.publish.about import source_status
+from screening.publish.about import chinese_only, source_status
 from screening.publish.history import precision_rows
 from screening.publish.report import (
     ANSWERS_NOTE,
@@ -351,7 +351,10 @@ def _deliveries(report: RunReport) -> str:
 def _warnings(report: RunReport) -> str:
     items = [*all_warnings(report), *(f"数据质量：{q}" for q in quality_counts(report))]
     body = (
-        '<ul class="warnings">\n' + "\n".join(f"<li>{_text(w)}</li>" for w in items) + "\n</ul>"
+        '<ul class="warnings">\n'
+        # The director reads Chinese: the English of the console and run-report.md left out.
+        + "\n".join(f"<li>{_text(chinese_only(w))}</li>" for w in items)
+        + "\n</ul>"
         if items
         else "<p>无。</p>"
     )

@@ -225,7 +225,7 @@ def file_warnings(files: Iterable[FileRead] | pl.DataFrame) -> list[str]:
             )
         if row.get("warning"):
             warnings.append(
-                f"{label}文件提示 ({row['source']} warning): {row['file']}: {row['warning']}"
+                f"{label}文件提示 ({row['source']} warning)：{row['file']}：{row['warning']}"
             )
     return warnings
 
@@ -347,15 +347,15 @@ def _shortening(report: RunReport) -> list[str]:
 
 QUALITY_TITLES = {
     "split_townships": "成员所填乡镇不一致的户 households whose members name two townships",
-    "several_heads": "有多个户主的户 households with several 户主",
-    "no_head": "没有户主的户 households without a 户主",
-    "two_households": "同一人出现在两户 persons in two households",
-    "roster_copies": "同一人在本户有多行且内容不同（均已拒收）persons whose rows in their "
-    "household differ (all quarantined)",
-    "vanished_townships": "上期人口库有、本期人口库没有的乡镇 townships of the snapshot "
-    "before that this one lacks",
-    "duplicates_touch": "同一记录多份且内容不同（均已拒收）涉及的户 households touched by "
-    "differing copies of one record (duplicate_key, all quarantined)",
+    "several_heads": "有多个户主的户 (households with several heads)",
+    "no_head": "没有户主的户 (households without a head)",
+    "two_households": "同一人出现在两户 (persons in two households)",
+    "roster_copies": "同一人在本户有多行且内容不同（均已拒收） (persons whose rows in their "
+    "household differ, all quarantined)",
+    "vanished_townships": "上期人口库有、本期人口库没有的乡镇 (townships of the snapshot "
+    "before that this one lacks)",
+    "duplicates_touch": "同一记录多份且内容不同（均已拒收）涉及的户 (households touched by "
+    "differing copies of one record; duplicate_key, all quarantined)",
 }
 
 # Findings a warning says already (headless_warning): not said twice.

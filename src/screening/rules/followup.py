@@ -244,14 +244,14 @@ def scale_warnings(scale_rows: pl.DataFrame, params: ResolvedParams) -> list[str
     if above:
         who, detail = _named(above, reverse=True)
         warnings.append(
-            f"规模偏大 list large: {who}的疑似监测户占脱贫户和监测户的比例高于参考上限 "
+            f"规模偏大 (list large)：{who}的疑似监测户占脱贫户和监测户的比例高于参考上限 "
             f"{high:.0%}（{detail}），请检查部门数据和筛查标准；各乡镇数字见报告的乡镇表，"
             "规模校验不限制名单"
         )
     if below:
         who, detail = _named(below, reverse=False)
         warnings.append(
-            f"规模偏小 list unusually small: {who}的疑似监测户占脱贫户和监测户的比例低于预期 "
+            f"规模偏小 (list unusually small)：{who}的疑似监测户占脱贫户和监测户的比例低于预期 "
             f"{params.scale_check.expected_share:.0%} 的一半（{detail}），请检查部门数据是否"
             "缺失；各乡镇数字见报告的乡镇表"
         )
