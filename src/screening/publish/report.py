@@ -245,8 +245,8 @@ def headless_warning(households_without_head: int) -> list[str]:
     if not households_without_head:
         return []
     return [
-        f"{households_without_head} 户没有户主, 以第一位成员代替 "
-        "(households without a 户主; the first member stands in)"
+        f"{households_without_head} 户没有户主，以第一位成员代替 "
+        "(households without a head; the first member stands in)"
     ]
 
 
