@@ -82,7 +82,7 @@ def is_identity_list(path: Path) -> bool:
         return False
 
 
-def _rows(path: Path) -> tuple[pl.DataFrame, int]:
+def _rows(path: Path) -> pl.DataFrame:
     raw = read_feedback(path, SPEC)
     frame = raw.frame
 
@@ -100,13 +100,13 @@ def _rows(path: Path) -> tuple[pl.DataFrame, int]:
     # A printed list's village headings, subtotals and signature lines carry neither a
     # 核对码 nor an answer: they are not rows of the list.
     rows = rows.filter(pl.col("list_key").is_not_null() | pl.col("answer_raw").is_not_null())
-    return rows, rows.height
+    return rows
 
 
 def import_links(db: Path, path: Path, period: str, *, wait: float = 0.0) -> LinkImportResult:
     """Import one returned 身份核对 list of `period` into the database `db`."""
     check_period(period)
-    rows, rows_read = _rows(path)
+    rows = _rows(path)
     about = about_sheet(path)
     check_file_period(rows.with_columns(period=pl.lit(None, pl.String)), period, path, about)
     answered = rows.filter(pl.col("answer_raw").is_not_null())
@@ -159,7 +159,7 @@ def import_links(db: Path, path: Path, period: str, *, wait: float = 0.0) -> Lin
         period=period,
         file=path.name,
         sha256=sha,
-        rows_read=rows_read,
+        rows_read=rows.height,
         empty_rows=rows.height - answered.height,
         confirmed=confirmed.height,
         rejected_pairs=rejected.height,

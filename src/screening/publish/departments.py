@@ -44,7 +44,14 @@ from screening.publish.files import (
     ensure_dir,
     period_dir,
 )
-from screening.publish.layout import Col, display_width, fit_widths, print_setup, width_expr
+from screening.publish.layout import (
+    LINE_HEIGHT,
+    Col,
+    display_width,
+    fit_widths,
+    print_setup,
+    width_expr,
+)
 from screening.publish.workbook import file_properties
 from screening.rules import EVENT_DEPARTMENTS, RISK_LABELS
 from screening.rules.base import window
@@ -346,7 +353,6 @@ def _formats(workbook: Workbook) -> dict[str, Any]:
     }
 
 
-_LINE = 14.0  # points per line of 10-point text
 _ABOUT_WIDTH = 100
 
 
@@ -360,11 +366,11 @@ def _write_about(
     sheet.set_column(0, 0, 14)
     sheet.set_column(1, 1, _ABOUT_WIDTH)
     sheet.write_string(0, 0, title, formats["title"])
-    sheet.set_row(0, 2 * _LINE)
+    sheet.set_row(0, 2 * LINE_HEIGHT)
     for r, (label, text) in enumerate(lines, start=2):
         sheet.write_string(r, 0, label, formats["label"])
         sheet.write_string(r, 1, text, formats["note"])
-        sheet.set_row(r, max(1, -(-display_width(text) // (_ABOUT_WIDTH - 2))) * _LINE)
+        sheet.set_row(r, max(1, -(-display_width(text) // (_ABOUT_WIDTH - 2))) * LINE_HEIGHT)
     print_setup(sheet, landscape=True, header=header)
 
 
@@ -408,7 +414,7 @@ def _write_table(
     for r, i in enumerate(range(n), start=1):
         sheet.write_prepared(r, [v[i] for v in values], [f[i] for f in cell_formats], kinds)
         if row_lines[i] > 1:  # Excel does not grow a row for wrapped text when it opens it
-            sheet.set_row(r, row_lines[i] * _LINE)
+            sheet.set_row(r, row_lines[i] * LINE_HEIGHT)
     if not n:
         sheet.write_string(1, 0, "无", formats["text"])
     sheet.freeze_panes(1, 0)
