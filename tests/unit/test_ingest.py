@@ -298,6 +298,31 @@ def test_resent_record_in_a_later_period_replaces_the_old(
     assert [str(v) for v in as_of_p1] == ["3000.00"]
 
 
+def test_a_persons_records_as_of_follow_a_resent_records_new_id_number(
+    inbox: Path, db_path: Path, specs
+) -> None:
+    # S1 is re-sent in P2 with B's number (the department corrected it): as of P2 it is
+    # B's record and no longer A's; as of P1 it is still A's. explain reads this way.
+    run(inbox, db_path, P1, specs)
+    write(inbox, P2, "roster.csv", ROSTER)
+    write(inbox, P2, "medical.csv", MEDICAL.replace(f"S1,{A},", f"S1,{B},"))
+    run(inbox, db_path, P2, specs)
+    con = connect(db_path, read_only=True)
+
+    def keys(period: str, people: list[str]) -> list[tuple[str, str]]:
+        found = db_roster.events_as_of(con, specs["medical"], period, people)
+        return list(zip(found["settlement_id"], found["id_number"], strict=True))
+
+    try:
+        assert keys(P2, [A]) == []
+        assert keys(P2, [B]) == [("S1", B)]
+        assert keys(P2, [A, B, C]) == [("S1", B)]
+        assert keys(P1, [A]) == [("S1", A)]
+        assert keys(P1, [B]) == []
+    finally:
+        con.close()
+
+
 def test_a_failure_while_storing_leaves_the_database_as_it_was(
     inbox: Path, db_path: Path, specs, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,14 +31,16 @@ def population(
     persons took it most of a second)."""
     if keys is None:
         return con.sql(POPULATION_SQL, params={"period": period}).pl()
+    # The snapshot's period looked up first and passed as a value: with the subquery
+    # written twice, DuckDB read every stored snapshot (0.2 s at county size, not 0.01).
     sql = (
-        f"SELECT * EXCLUDE (extra) FROM stg_roster WHERE period = {ROSTER_IN_FORCE} "
-        "AND household_id IN (SELECT household_id FROM stg_roster "
-        f"WHERE period = {ROSTER_IN_FORCE} "
+        "SELECT * EXCLUDE (extra) FROM stg_roster WHERE period = $snapshot "
+        "AND household_id IN (SELECT household_id FROM stg_roster WHERE period = $snapshot "
         "AND (list_contains($keys, household_id) OR list_contains($keys, id_number))) "
         "ORDER BY row_number"
     )
-    return con.sql(sql, params={"period": period, "keys": keys}).pl()
+    snapshot = roster_period(con, period)
+    return con.sql(sql, params={"snapshot": snapshot, "keys": keys}).pl()
 
 
 # What the rules read of an earlier roster snapshot (Department.earlier_rosters): enough to
@@ -176,9 +178,10 @@ def events_as_of(
     with period, file and row_number, or only `columns`. With `id_numbers`, only those
     people's records; with `since` / `until`, only the records whose rule date lies on or
     after / on or before them. Both filter after choosing the newest version, since a
-    re-sent record may correct the ID or the date it carries. A record with a confirmed
-    link (`confirmed_links`) carries the ID number of the person it was linked to, and
-    `linked` says so (db.linkage.linked_rows_sql)."""
+    re-sent record may correct the ID or the date it carries (with `id_numbers`, the
+    versions ranked are only those of records some version of which carries one). A
+    record with a confirmed link (`confirmed_links`) carries the ID number of the person
+    it was linked to, and `linked` says so (db.linkage.linked_rows_sql)."""
     links = db_linkage.has_links(con, spec.source)
     sql, values = events_as_of_sql(spec, period, id_numbers, columns, since, until, links)
     return con.sql(sql, params=values).pl()
@@ -202,15 +205,23 @@ def events_as_of_sql(
         else f"SELECT * EXCLUDE (extra), false AS linked FROM stg_{spec.source} "
         "WHERE period <= $period"
     )
+    values: dict[str, object] = {"period": period}
+    where = []
+    if id_numbers is not None:
+        # Only the records some version of which carries one of the numbers: the newest
+        # version of any other record cannot carry one. Narrowing first spares `explain`
+        # ranking every version of a department's records (0.7 s at county size).
+        match = " AND ".join(f'r."{k}" IS NOT DISTINCT FROM m."{k}"' for k in spec.natural_key)
+        rows = (
+            f"SELECT r.* FROM ({rows}) r SEMI JOIN (SELECT DISTINCT {key} FROM ({rows}) "
+            f"WHERE list_contains($ids, id_number)) m ON {match}"
+        )
+        where.append("list_contains($ids, id_number)")
+        values["ids"] = id_numbers
     newest = (
         f"SELECT * FROM ({rows}) "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY period DESC) = 1"
     )
-    values: dict[str, object] = {"period": period}
-    where = []
-    if id_numbers is not None:
-        where.append("list_contains($ids, id_number)")
-        values["ids"] = id_numbers
     for name, bound, op in (("since", since, ">="), ("until", until, "<=")):
         if bound is not None:
             assert spec.rule_date is not None, f"{spec.source} has no rule date"
@@ -251,11 +262,16 @@ _SNAPSHOT = f"WITH snap AS (SELECT * FROM stg_roster WHERE period = {ROSTER_IN_F
 ROSTER_QUALITY_SQL = {
     # Households whose members name more than one township, and the township the
     # screening placed them in (screened_households, written by the run before its report).
+    # The split households are found first: joining and joining names for every
+    # household of a county took most of `screening report`'s time.
     "split_townships": _SNAPSHOT
-    + "SELECT s.household_id, string_agg(DISTINCT s.township, '、' ORDER BY s.township) "
+    + ", split AS (SELECT household_id FROM snap GROUP BY household_id "
+    "HAVING count(DISTINCT township) > 1) "
+    "SELECT s.household_id, string_agg(DISTINCT s.township, '、' ORDER BY s.township) "
     "AS townships, any_value(h.township) AS township_used FROM snap s "
+    "JOIN split USING (household_id) "
     "LEFT JOIN screened_households h ON h.period = $period AND h.household_id = s.household_id "
-    "GROUP BY s.household_id HAVING count(DISTINCT s.township) > 1 ORDER BY s.household_id",
+    "GROUP BY s.household_id ORDER BY s.household_id",
     "several_heads": _SNAPSHOT
     + "SELECT household_id, count(*) AS heads FROM snap WHERE relation = $head "
     "GROUP BY household_id HAVING count(*) > 1 ORDER BY household_id",

@@ -58,7 +58,10 @@ def pinyin_table(names: Iterable[pl.Series]) -> tuple[list[str], list[str]]:
     """(characters, their readings followed by a blank) for every character of `names`."""
     from pypinyin import lazy_pinyin
 
-    chars = sorted({ch for series in names for name in series.drop_nulls() for ch in name})
+    # The distinct characters found by polars: a million names hold a few thousand.
+    every = pl.concat([s.cast(pl.String) for s in names]).drop_nulls()
+    chars = sorted(every.str.split("").explode().drop_nulls().unique().to_list())
+    chars = [ch for ch in chars if ch]
     return chars, [f"{lazy_pinyin(ch)[0]} " for ch in chars]
 
 
@@ -72,8 +75,10 @@ def compared(
 ) -> pl.DataFrame:
     """`frame` with the COMPARED columns, from its `name` and `id_number` columns (and the
     township and village when it has them)."""
-    n = name_text(pl.col(name))
-    s = id_text(pl.col(id_number))
+    # The cleaned name and number first, as columns: each is read by several features,
+    # and an expression repeated in them would be computed again for each.
+    frame = frame.with_columns(__name=name_text(pl.col(name)), __id=id_text(pl.col(id_number)))
+    n, s = pl.col("__name"), pl.col("__id")
     digits = s.str.slice(6, 8)
     sex_digit = s.str.slice(16, 1).cast(pl.Int32, strict=False)
     rest = pl.concat_str([s.str.slice(0, 6), s.str.slice(14, 2)])
@@ -91,7 +96,7 @@ def compared(
         sex_digit=sex_digit.cast(pl.String),
         sex=(sex_digit % 2).cast(pl.String),
         **{k: normalise.text(v) for k, v in place.items()},
-    )
+    ).drop("__name", "__id")
 
 
 # Headers of a department file's extra columns that say where the person lives: the
