@@ -20,12 +20,14 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from screening import ids, params
+from screening import contract, ids, params
 from screening.cli import main as cli
+from screening.db import linkage as db_linkage
 from screening.db.connect import connect
 from screening.feedback import links
 from screening.feedback.imports import FeedbackError
 from screening.inspect import explain
+from screening.linkage import suggest
 from screening.pipeline.run import run_period
 from screening.publish.files import identity_path, township_folders
 from screening.publish.identity import ANSWER_HEADERS, SHEET_IDENTITY, pair_key
@@ -131,6 +133,24 @@ def test_a_rerun_suggests_the_same_and_a_township_rerun_touches_only_its_own(
     assert suggestions(db, LAST).drop("run_id").sort(PAIR).equals(before)
     run_period(db=db, inbox=typo_screened["inbox"], out=out, period=LAST)
     assert suggestions(db, LAST).drop("run_id").sort(PAIR).equals(before)
+
+
+def test_records_are_numbered_in_the_order_of_the_deliveries(
+    typo_screened: dict[str, Path],
+) -> None:
+    """The model samples by record number: the numbers follow the deliveries (a unique
+    key), not the order the database returns rows in, so a re-run trains the same model."""
+    con = connect(typo_screened["db"], read_only=True)
+    try:
+        roster = db_linkage.roster_people(con, LAST).select("id_number")
+        records = suggest.candidates(con, contract.load(), LAST, params.load().at(LAST), roster)
+    finally:
+        con.close()
+    order = list(suggest.RECORD_ORDER)
+    assert records.height > 0
+    assert records["record"].to_list() == [str(i) for i in range(records.height)]
+    assert records.select(order).equals(records.select(order).sort(order, nulls_last=True))
+    assert not records.select(order).is_duplicated().any()
 
 
 def test_the_list_shows_the_record_and_the_person_side_by_side(
