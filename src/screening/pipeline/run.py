@@ -340,6 +340,11 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
     resolved = params.load(req.params_file).at(req.period)
     con = connect(req.db, read_only=True, wait=req.busy_timeout)
     try:
+        # Records whose ID number reaches nobody, and whom they probably belong to: for
+        # people to decide on the 身份核对 lists the publish stage writes. Linked first,
+        # before the screening's inputs are loaded, so that the linkage's memory (the
+        # roster and Splink's tables) is freed before theirs is taken.
+        links = linkage.suggest(con, specs, req.period, resolved, run_id)
         if batches.needs_batches(con, req.period):  # exported, then screened by townships
             folder = work_dir(req.out, run_id) / batches.INPUTS_FOLDER
             inputs = batches.export_inputs(con, specs, req.period, folder, resolved.window_months)
@@ -347,9 +352,6 @@ def screen_period(req: RunRequest, run_id: str) -> Path:
             inputs = load_inputs(con, specs, req.period, resolved.window_months)
         previous = previously_listed(con, req.period)
         earlier = followup.load(con, req.period, resolved)
-        # Records whose ID number reaches nobody, and whom they probably belong to: for
-        # people to decide on the 身份核对 lists the publish stage writes.
-        links = linkage.suggest(con, specs, req.period, resolved, run_id)
     finally:
         con.close()
     all_townships = sorted(
