@@ -262,8 +262,8 @@ _SNAPSHOT = f"WITH snap AS (SELECT * FROM stg_roster WHERE period = {ROSTER_IN_F
 ROSTER_QUALITY_SQL = {
     # Households whose members name more than one township, and the township the
     # screening placed them in (screened_households, written by the run before its report).
-    # The split households are found first: joining and joining names for every
-    # household of a county took most of `screening report`'s time.
+    # The split households are found first: joining the screened households and the
+    # townships' names for every household of a county took most of `screening report`.
     "split_townships": _SNAPSHOT
     + ", split AS (SELECT household_id FROM snap GROUP BY household_id "
     "HAVING count(DISTINCT township) > 1) "
