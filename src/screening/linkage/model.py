@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from screening.linkage.features import COMPARED
+from screening.logs import quieter
 
 log = logging.getLogger(__name__)
 
@@ -158,19 +158,6 @@ def settings() -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Splink explains itself at length (INFO and WARNING): the run's console and log only
-    need ours."""
-    logger = logging.getLogger("splink")
-    before = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(before)
-
-
 def link(records: pl.DataFrame, roster: pl.DataFrame, threshold: float) -> pl.DataFrame:
     """Every pair (record, roster person) the blocking rules find whose match probability
     is at least `threshold`: PAIR_COLUMNS, `level_<comparison>` holding the level's label.
@@ -190,7 +177,9 @@ def link(records: pl.DataFrame, roster: pl.DataFrame, threshold: float) -> pl.Da
     try:
         con.execute("SET enable_progress_bar = false")
         db = DuckDBAPI(con)
-        with _quiet():
+        # Splink explains itself at length (INFO and WARNING): the run's console and log
+        # only need ours.
+        with quieter("splink", logging.ERROR):
             linker = Linker(
                 [
                     db.register(left.to_arrow(), dataset_display_name="records"),

@@ -31,8 +31,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from prefect_dask import DaskTaskRunner
 
 from screening import ids
 from screening.db import lock
+from screening.logs import quieter
 from screening.orchestration.flow import _package_warnings
 from screening.orchestration.schedule import last_month
 from screening.periods import check_period
@@ -168,18 +169,6 @@ def task_runner(
         "env": worker_environment(_api_url(), n),
     }
     return DaskTaskRunner(cluster_kwargs=cluster), f"local cluster of {n} worker process(es)"
-
-
-@contextmanager
-def _quiet_dask() -> Iterator[None]:
-    """distributed's INFO lines (every connection opened and closed) stay out of the log."""
-    logger = logging.getLogger("distributed")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 # ---------------------------------------------------------------- tasks and flows
@@ -327,7 +316,9 @@ def province_screening(
     selected = [c.name for c in province.select(counties)]
     folders = township_folders(province.names)
     ensure_dir(province.out)
-    with lock.hold(rollup.database_path(province.out)), _quiet_dask(), _package_warnings():
+    # distributed's INFO lines (every connection opened and closed) stay out of the log.
+    quiet_dask = quieter("distributed", logging.WARNING)
+    with lock.hold(rollup.database_path(province.out)), quiet_dask, _package_warnings():
         runner, cluster = task_runner(
             len(selected), dask_address or province.dask_address, workers or province.workers
         )

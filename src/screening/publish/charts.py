@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from screening import contract
+from screening.logs import quieter
 from screening.vocab import COLOURS
 
 if TYPE_CHECKING:
@@ -69,19 +70,13 @@ def _style(salt: str) -> Iterator[None]:
     import matplotlib
 
     rc: Any = {**_RC, "svg.hashsalt": f"screening-report-{salt}"}
-    with matplotlib.rc_context(rc):
-        # Without a Chinese font installed matplotlib measures the text with another font
-        # and says so for every glyph; the browser draws it with the reader's fonts anyway.
-        font_log = logging.getLogger("matplotlib.font_manager")
-        level = font_log.level
-        font_log.setLevel(logging.ERROR)
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=r".*[Gg]lyph.*missing")
-                warnings.filterwarnings("ignore", message=r".*findfont.*")
-                yield
-        finally:
-            font_log.setLevel(level)
+    # Without a Chinese font installed matplotlib measures the text with another font and
+    # says so for every glyph; the browser draws it with the reader's fonts anyway.
+    quiet_fonts = quieter("matplotlib.font_manager", logging.ERROR)
+    with matplotlib.rc_context(rc), quiet_fonts, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*[Gg]lyph.*missing")
+        warnings.filterwarnings("ignore", message=r".*findfont.*")
+        yield
 
 
 def _svg(fig: Figure) -> str:
