@@ -78,3 +78,27 @@ def test_the_files_of_a_worker_that_dies_are_written_here(tmp_path: Path) -> Non
         written = staged.commit()
     assert sorted(p.name for p in written) == ["a.txt", "b.txt", "c.txt"]
     assert [p.read_text(encoding="utf-8") for p in sorted(written)] == ["a", "b", "c"]
+
+
+def _publish_three(folder: Path, done: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        with StagedFiles() as staged:
+            for name, weight in (("a", 3), ("b", 2), ("c", 1)):
+                staged.defer(folder / f"{name}.txt", Path.write_text, (name,), weight)
+            staged.write_deferred(publish._workers(publish.PARALLEL_FROM))
+            done.put(sorted(p.name for p in staged.commit()))
+    except BaseException as exc:
+        done.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_a_long_list_is_written_inside_a_dask_worker(tmp_path: Path) -> None:
+    """A Dask worker (the province's flow) is a daemonic process, which may not start a
+    pool of its own: there the files are written by that process alone."""
+    spawn = multiprocessing.get_context("spawn")
+    done = spawn.Queue()
+    worker = spawn.Process(target=_publish_three, args=(tmp_path, done), daemon=True)
+    worker.start()
+    try:
+        assert done.get(timeout=120) == ["a.txt", "b.txt", "c.txt"]
+    finally:
+        worker.join(timeout=30)

@@ -13,6 +13,7 @@ masked in the files meant for people.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -157,8 +158,10 @@ def publish(
 
 
 def _workers(rows: int) -> int:
-    """One process a core for long lists; this one for short lists."""
-    if rows < PARALLEL_FROM:
+    """One process a core for long lists; this one for short lists, and in a daemonic
+    process (a Dask worker of the province's flow), which may not start children: there
+    the province already gives each county its own process."""
+    if rows < PARALLEL_FROM or multiprocessing.current_process().daemon:
         return 1
     try:
         return len(os.sched_getaffinity(0))
