@@ -29,7 +29,7 @@ from screening.feedback.imports import FeedbackError
 from screening.ingest import normalise
 from screening.ingest.cells import FileRejected
 from screening.pipeline import run
-from screening.publish.columns import LIST_KEY_HEADER, SUSPECT_HEADERS
+from screening.publish.columns import LIST_KEY_HEADER, SUSPECT_HEADERS, verification_window
 from screening.publish.files import township_paths
 from screening.publish.workbook import SHEET_HOUSEHOLDS
 from tests.support.common import SAMPLE_PERIODS, query
@@ -425,9 +425,9 @@ def test_a_pending_result_may_leave_its_date_blank() -> None:
 
 
 def test_date_window_is_the_month_and_the_next_two() -> None:
-    assert feedback_rows.date_window("2026-09") == (dt.date(2026, 9, 1), dt.date(2026, 11, 30))
-    assert feedback_rows.date_window("2026-11") == (dt.date(2026, 11, 1), dt.date(2027, 1, 31))
-    assert feedback_rows.date_window("2026-12") == (dt.date(2026, 12, 1), dt.date(2027, 2, 28))
+    assert verification_window("2026-09") == (dt.date(2026, 9, 1), dt.date(2026, 11, 30))
+    assert verification_window("2026-11") == (dt.date(2026, 11, 1), dt.date(2027, 1, 31))
+    assert verification_window("2026-12") == (dt.date(2026, 12, 1), dt.date(2027, 2, 28))
 
 
 def test_the_files_township_comes_from_the_option_then_the_column_then_the_name() -> None:

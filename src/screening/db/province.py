@@ -207,15 +207,3 @@ def _comment(con: duckdb.DuckDBPyConnection) -> None:
                 con.execute(f'COMMENT ON COLUMN {name}."{col.name}" IS {_literal(col.description)}')
         else:
             con.execute(f'COMMENT ON COLUMN {name}."{COUNTY_COLUMN}" IS {_literal(COUNTY_WORDS)}')
-
-
-def county_totals(con: duckdb.DuckDBPyConnection, period: str) -> pl.DataFrame:
-    """Per county of the period's summary: households listed by colour and in all."""
-    return frame(
-        con,
-        Query(
-            "SELECT county, colour, sum(households) AS households FROM province_summary "
-            "WHERE period = $period AND colour IS NOT NULL GROUP BY ALL ORDER BY ALL",
-            {"period": period},
-        ),
-    )

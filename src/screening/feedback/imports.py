@@ -63,12 +63,11 @@ from screening.ingest.deliveries import os_user
 from screening.ingest.read import RawFile, read_source
 from screening.ingest.results import file_sha256
 from screening.periods import check_period, periods_named
-from screening.publish.columns import LIST_KEY, list_key
+from screening.publish.columns import LIST_KEY, SHEET_ABOUT, list_key
 from screening.publish.files import township_folders
 
 CURRENT_VIEW = "current_verifications"
 FEEDBACK_SPEC = contract.feedback()
-SHEET_ABOUT = "说明"  # the published lists' sheet that says what the list is (publish.workbook)
 
 # What makes two decisions the same decision (the checked rows' names).
 DECISION_CONTENT = ["household_id", "result", "verification_date", "note"]

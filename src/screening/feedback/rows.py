@@ -201,12 +201,6 @@ def household_key(expr: pl.Expr) -> pl.Expr:
     return folded.str.replace(r"^([0-9]+)\.0+$", "${1}")
 
 
-def date_window(period: str) -> tuple[dt.date, dt.date]:
-    """First day of the period and last day of the second month after it (the lists'
-    date validation says the same: publish.columns.verification_window)."""
-    return verification_window(period)
-
-
 def check_rows(
     rows: pl.DataFrame,
     listed: pl.DataFrame,
@@ -223,7 +217,7 @@ def check_rows(
     answers = answers or Answers()
     result_header, date_header = answers.headers
     decisions = _with_duplicates(_match(rows.filter(~pl.col("empty")), listed))
-    first, last = date_window(period)
+    first, last = verification_window(period)
     # Only a list published inside its window can be held to its publication date.
     after = published if published is not None and published <= last else None
     hid, result, date = pl.col("household_id"), pl.col("result_raw"), pl.col("date_raw")

@@ -175,10 +175,3 @@ NAME_WORDS = {
     "null": "记录没有姓名",
 }
 PLACE_WORDS = {"village": "同村", "township": "同乡镇", "else": "乡镇不同"}
-BIRTH_WORDS = {
-    "exact": "出生日期相同",
-    "typo": "出生日期有一位数字不同或两位颠倒",
-    "century": "出生日期仅世纪不同",
-    "else": "出生日期不同",
-}
-SEX_WORDS = {"digit": "性别相同", "same": "性别相同", "else": "性别不同"}

@@ -31,6 +31,9 @@ CANDIDATE_HEADERS: dict[str, str] = tables.table("removal_candidates").headers
 # (--mask-ids). Derived from the 户编号 with the database's secret, so it tells nothing
 # about the person; a letter first and no 0/O/1/I, so Excel keeps it as typed text.
 LIST_KEY = "list_key"
+# The sheet of every published workbook that says what it is (the feedback import reads
+# it to tell which list a returned file is).
+SHEET_ABOUT = "说明"
 LIST_KEY_HEADER = "核对码"
 _KEY_FIRST = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 _KEY_REST = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

@@ -35,7 +35,7 @@ from screening.db import inspect as db_inspect
 from screening.inspect.quarantine import check_label, column_label, mask_raw_value
 from screening.periods import period_words, previous_period
 from screening.publish.about import source_status
-from screening.publish.columns import PublishMeta
+from screening.publish.columns import SHEET_ABOUT, PublishMeta
 from screening.publish.fastsheet import DATE, NUMBER, TEXT, FastSheet, PlainSheet
 from screening.publish.files import (
     DEPARTMENTS_FOLDER,
@@ -57,7 +57,6 @@ from screening.rules import EVENT_DEPARTMENTS, RISK_LABELS
 from screening.rules.base import window
 from screening.vocab import DECISIONS
 
-SHEET_ABOUT = "说明"
 SHEET_LISTED = "本期列入名单"
 SHEET_ANSWERS = "上期核实结果"
 SHEET_UNMATCHED = "未匹配记录"

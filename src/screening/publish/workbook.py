@@ -20,7 +20,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from screening.publish.about import about_lines, candidate_about_lines
-from screening.publish.columns import FORMULA_START, PublishMeta
+from screening.publish.columns import FORMULA_START, SHEET_ABOUT, PublishMeta
 from screening.publish.fastsheet import FastSheet, PlainSheet
 from screening.publish.files import CANDIDATES_PREFIX, LIST_PREFIX
 from screening.publish.guide import guide_lines
@@ -37,7 +37,6 @@ from screening.publish.sheets import (
 )
 
 SHEET_GUIDE = "填报说明"
-SHEET_ABOUT = "说明"
 ABOUT_TITLES = {
     LIST_PREFIX: f"{LIST_PREFIX}名单说明",
     CANDIDATES_PREFIX: f"{CANDIDATES_PREFIX}名单说明",
