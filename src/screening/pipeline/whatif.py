@@ -341,7 +341,7 @@ def about_lines(result: WhatIf) -> list[tuple[str, str]]:
 def _workbook(path: Path, result: WhatIf, frames: dict[str, pl.DataFrame]) -> None:
     from xlsxwriter.workbook import Workbook
 
-    from screening.publish.workbook import display_width
+    from screening.publish.layout import display_width
 
     workbook = Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
                                     "strings_to_numbers": False})  # fmt: skip

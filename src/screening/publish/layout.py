@@ -91,6 +91,12 @@ def lines_needed(text: pl.Expr, width: float) -> pl.Expr:
     return text.str.split("\n").list.eval(per_line).list.sum().fill_null(1).cast(pl.Int64)
 
 
+def lines_of(text: str, width: float) -> int:
+    """`lines_needed` for one text: a title, a heading, a line of a 说明 sheet."""
+    room = max(int(width) - PADDING, 1)
+    return sum(max(1, -(-display_width(part) // room)) for part in text.split("\n"))
+
+
 def natural_width(col: Col, shown: pl.Series) -> float:
     """The width a column takes for its text: its widest line and padding, at least what
     its header needs on two lines, within the column's bounds."""

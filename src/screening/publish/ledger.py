@@ -23,9 +23,9 @@ from screening.publish.layout import (
     MIN_ROW_HEIGHT,
     Col,
     Formats,
-    display_width,
     fit_widths,
     lines_needed,
+    lines_of,
     money_text,
     natural_width,
     print_setup,
@@ -79,13 +79,13 @@ def write_ledger(sheet: PlainSheet, ledger: Ledger, formats: Formats) -> None:
     sheet.merge_range(0, 0, 0, last, ledger.title, formats.get("title"))
     sheet.set_row(0, 30)
     sheet.merge_range(1, 0, 1, last, ledger.info, formats.get("subtitle", wrap=True))
-    sheet.set_row(1, LINE_HEIGHT * _lines(ledger.info, sum(widths)) + 4)
+    sheet.set_row(1, LINE_HEIGHT * lines_of(ledger.info, sum(widths)) + 4)
     header_row = TITLE_ROWS
     for c, col in enumerate(cols):
         role = "answer_header" if col.answer else "header"
         sheet.write_string(header_row, c, col.header, formats.get(role))
     header_lines = max(
-        sum(_lines(part, w) for part in col.header.split("\n"))
+        sum(lines_of(part, w) for part in col.header.split("\n"))
         for col, w in zip(cols, widths, strict=True)
     )
     sheet.set_row(header_row, LINE_HEIGHT * max(2, header_lines) + 4)
@@ -130,7 +130,7 @@ def write_ledger(sheet: PlainSheet, ledger: Ledger, formats: Formats) -> None:
         if ledger.subtotal is not None:
             text = ledger.subtotal(name, part)
             sheet.merge_range(r, 0, r, last, text, _text_format(formats, "subtotal", text))
-            sheet.set_row(r, LINE_HEIGHT * _lines(text, sum(widths)) + 6)
+            sheet.set_row(r, LINE_HEIGHT * lines_of(text, sum(widths)) + 6)
             r += 1
         for line in ledger.sign_lines:
             sheet.merge_range(r, 0, r, last, line, formats.get("sign"))
@@ -321,11 +321,6 @@ def _row_heights(counts: Sequence[pl.Series], n: int, least: float) -> list[floa
     found += [lines.alias(f"_c{i}") for i, lines in enumerate(counts) if lines.len() == n]
     lines = pl.DataFrame(found).select(pl.max_horizontal(pl.all())).to_series()
     return [max(least, k * LINE_HEIGHT + 6) for k in lines.to_list()]
-
-
-def _lines(text: str, width: float) -> int:
-    room = max(width - 2, 1.0)
-    return sum(max(1, -(-display_width(part) // int(room))) for part in text.split("\n"))
 
 
 def _cell_range(first: int, last: int, c: int) -> str:

@@ -24,7 +24,13 @@ from screening.publish.columns import FORMULA_START, SHEET_ABOUT, PublishMeta
 from screening.publish.fastsheet import FastSheet, PlainSheet
 from screening.publish.files import CANDIDATES_PREFIX, LIST_PREFIX
 from screening.publish.guide import guide_lines
-from screening.publish.layout import LINE_HEIGHT, Formats, display_width, print_setup, protect
+from screening.publish.layout import (
+    LINE_HEIGHT,
+    Formats,
+    lines_of,
+    print_setup,
+    protect,
+)
 from screening.publish.ledger import COLOUR_FILLS, write_ledger
 from screening.publish.sheets import (
     SHEET_CANDIDATES,
@@ -161,13 +167,8 @@ def write_text_sheet(
         sheet.write_string(r, 0, label, formats.get("label"))
         quoted = text.startswith(FORMULA_START)
         sheet.write_string(r, 1, text, formats.get("note", quoted=quoted))
-        lines_needed = max(_lines(text, text_width), _lines(label, label_width), 1)
+        lines_needed = max(lines_of(text, text_width), lines_of(label, label_width), 1)
         if lines_needed > 1:
             sheet.set_row(r, lines_needed * LINE_HEIGHT + 2)
     print_setup(sheet, landscape=False, header=demo_mark(meta))
     protect(sheet)
-
-
-def _lines(text: str, width: float) -> int:
-    room = max(int(width) - 2, 1)
-    return sum(max(1, -(-display_width(part) // room)) for part in text.split("\n"))
