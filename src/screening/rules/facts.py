@@ -167,15 +167,18 @@ def prepare(
     assert department.records is not None, f"{department.source} has no records"
     rule_date = contract.load()[department.source].rule_date
     assert rule_date is not None
-    since, until = reach(department, w)
-    day = pl.col("rule_date")
-    keep = day <= pl.lit(until) if since is None else w.contains(day)
     in_reach = (
         frame.with_columns(rule_date=pl.col(rule_date))
-        .filter(keep)
+        .filter(_within_reach(pl.col("rule_date"), department, w))
         .with_columns(source_key=source_key(department.source))
     )
     return department.records(in_reach, w, params)
+
+
+def _within_reach(day: pl.Expr, department: Department, w: Window) -> pl.Expr:
+    """A record's rule date within the department's reach of W (`reach`)."""
+    since, until = reach(department, w)
+    return day <= pl.lit(until) if since is None else w.contains(day)
 
 
 def records(events: Mapping[str, pl.LazyFrame], w: Window, params: ResolvedParams) -> Records:
@@ -192,10 +195,8 @@ def linked_in_reach(frame: pl.LazyFrame, department: Department, w: Window) -> p
     for a frame without the as-of load's `linked` flag, as the rule cases give)."""
     if "linked" not in frame.collect_schema().names():
         return pl.LazyFrame(schema=_LINKED_KEYS)
-    rule_date = contract.load()[department.source].rule_date
-    since, until = reach(department, w)
-    day = pl.col(str(rule_date))
-    keep = day <= pl.lit(until) if since is None else w.contains(day)
+    day = pl.col(str(contract.load()[department.source].rule_date))
+    keep = _within_reach(day, department, w)
     return frame.filter(pl.col("linked").fill_null(False) & keep).select(
         source_key=source_key(department.source)
     )
